@@ -1,0 +1,18 @@
+//! harness: load tests the legacy and the Dagger path of a service, injects faults,
+//! compares runs against baselines and decides GO / NO-GO / ROLLBACK.
+//!
+//! The binary is a thin shell over [`app::execute`]; tests call the same library
+//! functions in process.
+
+pub mod app;
+pub mod cli;
+pub mod exit;
+pub mod load;
+pub mod record;
+pub mod reference;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod units;
+
+pub use exit::{AppError, ExitStatus};

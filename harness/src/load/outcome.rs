@@ -1,0 +1,110 @@
+//! One outcome per request: what every load driver produces and the recorder consumes.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How a request ended. Serialised in snake case (`http_5xx`, `check_failed`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeClass {
+    /// The expected status arrived and every check passed.
+    Ok,
+    /// A 4xx status that the step did not expect.
+    #[serde(rename = "http_4xx")]
+    Http4xx,
+    /// A 5xx status that the step did not expect.
+    #[serde(rename = "http_5xx")]
+    Http5xx,
+    /// Any other unexpected status, or a failed extraction from the body.
+    CheckFailed,
+    /// No complete answer within the scenario's per-request timeout.
+    Timeout,
+    /// The connection could not be established (refused, unreachable).
+    Connect,
+    /// The connection was reset or closed before the answer was complete.
+    Reset,
+    /// Another transport failure (malformed answer, protocol error).
+    Transport,
+    /// The arrival could not start because `max_in_flight` requests were already running.
+    Dropped,
+}
+
+impl OutcomeClass {
+    /// Every class, in a stable order (used for fixed-size counters).
+    pub const ALL: [OutcomeClass; 9] = [
+        OutcomeClass::Ok,
+        OutcomeClass::Http4xx,
+        OutcomeClass::Http5xx,
+        OutcomeClass::CheckFailed,
+        OutcomeClass::Timeout,
+        OutcomeClass::Connect,
+        OutcomeClass::Reset,
+        OutcomeClass::Transport,
+        OutcomeClass::Dropped,
+    ];
+
+    /// Position in [`OutcomeClass::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// True for every class but `ok`.
+    pub fn is_failure(self) -> bool {
+        self != OutcomeClass::Ok
+    }
+
+    /// The snake-case name used in files and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeClass::Ok => "ok",
+            OutcomeClass::Http4xx => "http_4xx",
+            OutcomeClass::Http5xx => "http_5xx",
+            OutcomeClass::CheckFailed => "check_failed",
+            OutcomeClass::Timeout => "timeout",
+            OutcomeClass::Connect => "connect",
+            OutcomeClass::Reset => "reset",
+            OutcomeClass::Transport => "transport",
+            OutcomeClass::Dropped => "dropped",
+        }
+    }
+
+    /// The class of an answer with `status` that the step did not expect.
+    pub fn for_unexpected_status(status: u16) -> Self {
+        match status {
+            400..=499 => OutcomeClass::Http4xx,
+            500..=599 => OutcomeClass::Http5xx,
+            _ => OutcomeClass::CheckFailed,
+        }
+    }
+}
+
+impl fmt::Display for OutcomeClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Index of a step in the scenario's flattened step list (flow by flow, step by step).
+pub type StepIndex = u16;
+
+/// The result of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Which step of which flow this request was.
+    pub step: StepIndex,
+    /// Intended start, as an offset from the start of the run (warmup included).
+    pub intended: Duration,
+    /// From the intended start to the end of the answer (or the failure).
+    pub latency: Duration,
+    /// How the request ended.
+    pub class: OutcomeClass,
+    /// HTTP status, when an answer arrived.
+    pub status: Option<u16>,
+    /// The value sent in the `x-harness-request-id` header.
+    pub request_id: u64,
+}
+
+/// Header that carries the request id, so the fault proxy can join attempts to requests.
+pub const REQUEST_ID_HEADER: &str = "x-harness-request-id";

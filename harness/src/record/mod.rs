@@ -1,0 +1,27 @@
+//! Recording outcomes: HDR histograms per step, the per-second timeline, run records.
+//!
+//! Drivers feed [`Outcome`](crate::load::Outcome)s into a [`Recorder`] (one worker) or a
+//! [`SharedRecorder`] (many threads), finish it into a [`Recording`], and turn that into a
+//! [`RunRecord`] (`harness-run/v1`) with the run's metadata. Histograms travel in files as
+//! base64 of the HdrHistogram V2 + DEFLATE encoding ([`codec`]).
+
+pub mod codec;
+pub mod env;
+pub mod meta;
+pub mod recorder;
+pub mod run;
+pub mod shared;
+pub mod timeline;
+
+pub use codec::CodecError;
+pub use env::Environment;
+pub use meta::{LoadPlan, RunMeta};
+pub use recorder::{
+    LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGNIFICANT_DIGITS, Recorder, Recording, StepStats,
+    Totals, latency_histogram,
+};
+pub use run::{
+    LoadModelKind, LoadSummary, RUN_SCHEMA, RecordError, RunRecord, ScenarioRef, StepRecord,
+};
+pub use shared::{Progress, SharedRecorder};
+pub use timeline::TimelinePoint;

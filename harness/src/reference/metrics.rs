@@ -1,0 +1,235 @@
+//! Counters of one reference platform instance and their Prometheus text exposition.
+//!
+//! Plain atomics indexed by small enums: recording costs one relaxed increment and no
+//! allocation, and each platform instance owns its counters (tests run several at once).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::breaker::{BreakerState, Transitions};
+
+/// Which implementation served a request, chosen by the feature-flag header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServicePath {
+    /// The legacy orchestration path: one direct dependency call.
+    Legacy,
+    /// The Dagger path: circuit breaker and retries.
+    Dagger,
+}
+
+impl ServicePath {
+    const ALL: [ServicePath; 2] = [ServicePath::Legacy, ServicePath::Dagger];
+
+    /// The label value (`legacy`, `dagger`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::Dagger => "dagger",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Legacy => 0,
+            Self::Dagger => 1,
+        }
+    }
+}
+
+/// How one call to the dependency ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// A 2xx answer, body read in time.
+    Ok,
+    /// A non-2xx answer or a transport error.
+    Error,
+    /// No complete answer within `dependency_timeout`.
+    Timeout,
+}
+
+impl AttemptOutcome {
+    const ALL: [AttemptOutcome; 3] = [
+        AttemptOutcome::Ok,
+        AttemptOutcome::Error,
+        AttemptOutcome::Timeout,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Timeout => "timeout",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Ok => 0,
+            Self::Error => 1,
+            Self::Timeout => 2,
+        }
+    }
+}
+
+/// Statuses the execute endpoint answers with; anything else lands in the last slot.
+const STATUSES: [u16; 6] = [202, 413, 500, 502, 503, 504];
+const STATUS_SLOTS: usize = STATUSES.len() + 1;
+
+fn status_index(status: u16) -> usize {
+    STATUSES
+        .iter()
+        .position(|s| *s == status)
+        .unwrap_or(STATUSES.len())
+}
+
+/// The counters of one platform instance.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; STATUS_SLOTS]; 2],
+    attempts: [[AtomicU64; 3]; 2],
+    retries: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one answered execute request.
+    pub fn request(&self, path: ServicePath, status: u16) {
+        self.requests[path.index()][status_index(status)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one call to the dependency.
+    pub fn attempt(&self, path: ServicePath, outcome: AttemptOutcome) {
+        self.attempts[path.index()][outcome.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one retry (an attempt after the first) of the Dagger path.
+    pub fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Execute requests answered so far on `path` with `status`.
+    pub fn requests(&self, path: ServicePath, status: u16) -> u64 {
+        self.requests[path.index()][status_index(status)].load(Ordering::Relaxed)
+    }
+
+    /// Dependency calls so far on `path` that ended with `outcome`.
+    pub fn attempts(&self, path: ServicePath, outcome: AttemptOutcome) -> u64 {
+        self.attempts[path.index()][outcome.index()].load(Ordering::Relaxed)
+    }
+
+    /// Renders the Prometheus text exposition, with the breaker's view at scrape time.
+    pub fn render(
+        &self,
+        breaker: BreakerState,
+        transitions: Transitions,
+        rejections: u64,
+    ) -> String {
+        let mut out = String::with_capacity(2048);
+        // Writing into a String cannot fail, hence the ignored results below.
+        out.push_str("# HELP harness_reference_requests_total Workflow execute requests answered, by path and status.\n");
+        out.push_str("# TYPE harness_reference_requests_total counter\n");
+        for path in ServicePath::ALL {
+            for (i, status) in STATUSES.iter().enumerate() {
+                let n = self.requests[path.index()][i].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "harness_reference_requests_total{{path=\"{}\",status=\"{status}\"}} {n}",
+                    path.label()
+                );
+            }
+            let other = self.requests[path.index()][STATUSES.len()].load(Ordering::Relaxed);
+            if other > 0 {
+                let _ = writeln!(
+                    out,
+                    "harness_reference_requests_total{{path=\"{}\",status=\"other\"}} {other}",
+                    path.label()
+                );
+            }
+        }
+        out.push_str("# HELP harness_reference_dependency_attempts_total Calls from the service to its dependency, by path and outcome.\n");
+        out.push_str("# TYPE harness_reference_dependency_attempts_total counter\n");
+        for path in ServicePath::ALL {
+            for outcome in AttemptOutcome::ALL {
+                let n = self.attempts(path, outcome);
+                let _ = writeln!(
+                    out,
+                    "harness_reference_dependency_attempts_total{{path=\"{}\",outcome=\"{}\"}} {n}",
+                    path.label(),
+                    outcome.label()
+                );
+            }
+        }
+        out.push_str("# HELP harness_reference_retries_total Dependency attempts of the Dagger path after the first.\n");
+        out.push_str("# TYPE harness_reference_retries_total counter\n");
+        let _ = writeln!(
+            out,
+            "harness_reference_retries_total {}",
+            self.retries.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP harness_reference_breaker_state Circuit breaker of the Dagger path: 0 closed, 1 open, 2 half-open.\n");
+        out.push_str("# TYPE harness_reference_breaker_state gauge\n");
+        let _ = writeln!(out, "harness_reference_breaker_state {}", breaker.gauge());
+        out.push_str("# HELP harness_reference_breaker_transitions_total Times the circuit breaker entered each state.\n");
+        out.push_str("# TYPE harness_reference_breaker_transitions_total counter\n");
+        for (to, n) in [
+            (BreakerState::Open, transitions.to_open),
+            (BreakerState::HalfOpen, transitions.to_half_open),
+            (BreakerState::Closed, transitions.to_closed),
+        ] {
+            let _ = writeln!(
+                out,
+                "harness_reference_breaker_transitions_total{{to=\"{}\"}} {n}",
+                to.label()
+            );
+        }
+        out.push_str("# HELP harness_reference_breaker_rejections_total Dagger requests failed fast by the open circuit breaker.\n");
+        out.push_str("# TYPE harness_reference_breaker_rejections_total counter\n");
+        let _ = writeln!(
+            out,
+            "harness_reference_breaker_rejections_total {rejections}"
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_help_type_and_every_series() {
+        let m = Metrics::default();
+        m.request(ServicePath::Dagger, 503);
+        m.request(ServicePath::Legacy, 418);
+        m.attempt(ServicePath::Legacy, AttemptOutcome::Timeout);
+        m.retry();
+        let text = m.render(
+            BreakerState::HalfOpen,
+            Transitions {
+                to_open: 2,
+                to_half_open: 1,
+                to_closed: 0,
+            },
+            7,
+        );
+        for line in [
+            "harness_reference_requests_total{path=\"dagger\",status=\"503\"} 1",
+            "harness_reference_requests_total{path=\"legacy\",status=\"other\"} 1",
+            "harness_reference_requests_total{path=\"legacy\",status=\"202\"} 0",
+            "harness_reference_dependency_attempts_total{path=\"legacy\",outcome=\"timeout\"} 1",
+            "harness_reference_retries_total 1",
+            "harness_reference_breaker_state 2",
+            "harness_reference_breaker_transitions_total{to=\"open\"} 2",
+            "harness_reference_breaker_transitions_total{to=\"half_open\"} 1",
+            "harness_reference_breaker_rejections_total 7",
+            "# TYPE harness_reference_breaker_state gauge",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+        let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
+        let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
+        assert_eq!((helps, types), (6, 6));
+    }
+}

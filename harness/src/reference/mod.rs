@@ -1,0 +1,24 @@
+//! The embedded reference platform: a small, real orchestration service with a legacy
+//! path and a Dagger path (circuit breaker, retries), the default target of demos and tests.
+//!
+//! [`ReferencePlatform::start`] runs two HTTP/1.1 servers on loopback: the service
+//! (`POST /api/workflows/execute`, `GET /api/tasks/{id}`, `GET /healthz`, `GET /metrics`)
+//! and the executor it depends on (`POST /execute`). Every random choice derives from the
+//! seed. The breaker and the backoff are pure and tested on their own.
+
+pub mod backoff;
+pub mod breaker;
+pub mod config;
+mod executor;
+mod http;
+pub mod metrics;
+mod platform;
+mod rng;
+mod server;
+mod service;
+pub mod tasks;
+
+pub use breaker::{Breaker, BreakerState, Permit, Transitions};
+pub use config::{BreakerConfig, ReferenceConfig, RetryConfig};
+pub use metrics::{AttemptOutcome, Metrics, ServicePath};
+pub use platform::ReferencePlatform;

@@ -1,0 +1,393 @@
+//! The orchestration service: the API that load tests drive, with a legacy path and a
+//! Dagger path chosen per request by the feature-flag header.
+//!
+//! Both paths add their own service time and error rate, then call the dependency. The
+//! legacy path makes one direct call; the Dagger path calls through the circuit breaker
+//! with jittered exponential backoff between attempts.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::backoff::backoff;
+use super::breaker::Breaker;
+use super::config::{ReferenceConfig, RetryConfig};
+use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
+use super::metrics::{AttemptOutcome, Metrics, ServicePath};
+use super::rng::{self, Stream};
+use super::server::Handler;
+use super::tasks::{DEFAULT_CAPACITY, TaskStore};
+
+/// Header names starting with this (lowercase; hyper lowercases names) select the Dagger
+/// path when their value is `true`.
+const DAGGER_FLAG_PREFIX: &str = "x-feature-use_dagger_";
+/// What the service sends the executor; the workflow itself does not matter to it.
+const DEPENDENCY_BODY: &[u8] = b"{\"workflow\":\"reference\"}";
+const TASKS_PREFIX: &str = "/api/tasks/";
+
+/// Which path a request takes, from its headers.
+pub(crate) fn select_path(headers: &HeaderMap) -> ServicePath {
+    let dagger = headers.iter().any(|(name, value)| {
+        name.as_str().starts_with(DAGGER_FLAG_PREFIX)
+            && value.as_bytes().eq_ignore_ascii_case(b"true")
+    });
+    if dagger {
+        ServicePath::Dagger
+    } else {
+        ServicePath::Legacy
+    }
+}
+
+/// One path's own behaviour before it calls the dependency.
+#[derive(Debug, Clone, Copy)]
+struct PathBehaviour {
+    overhead: Duration,
+    error_rate: f64,
+}
+
+/// The orchestration service's state, shared by all its connections.
+#[derive(Debug)]
+pub(crate) struct Service {
+    legacy: PathBehaviour,
+    dagger: PathBehaviour,
+    dependency_timeout: Duration,
+    retry: RetryConfig,
+    seed: u64,
+    unkeyed: AtomicU64,
+    client: Client<HttpConnector, Full<Bytes>>,
+    execute_uri: Uri,
+    breaker: Mutex<Breaker>,
+    metrics: Metrics,
+    tasks: TaskStore,
+}
+
+/// The per-request random source, created only when a request needs a draw.
+struct Draws {
+    seed: u64,
+    key: u64,
+    rng: Option<ChaCha8Rng>,
+}
+
+impl Draws {
+    fn uniform(&mut self) -> f64 {
+        let (seed, key) = (self.seed, self.key);
+        self.rng
+            .get_or_insert_with(|| rng::request_rng(seed, Stream::Service, key, 0))
+            .random::<f64>()
+    }
+}
+
+impl Service {
+    /// A service behaving as `config` says, calling `POST {execute_uri}` as its dependency.
+    pub(crate) fn new(config: &ReferenceConfig, seed: u64, execute_uri: Uri) -> Self {
+        let mut connector = HttpConnector::new();
+        // No separate connect timeout: `dependency_timeout` bounds connect, answer and body
+        // together, so a slow connect is a timeout (504) like any other.
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Self {
+            legacy: PathBehaviour {
+                overhead: config.legacy_overhead.get(),
+                error_rate: config.legacy_error_rate.get(),
+            },
+            dagger: PathBehaviour {
+                overhead: config.dagger_overhead.get(),
+                error_rate: config.dagger_error_rate.get(),
+            },
+            dependency_timeout: config.dependency_timeout.get(),
+            retry: config.retry.clone(),
+            seed,
+            unkeyed: AtomicU64::new(0),
+            client,
+            execute_uri,
+            breaker: Mutex::new(Breaker::new(&config.breaker)),
+            metrics: Metrics::default(),
+            tasks: TaskStore::new(DEFAULT_CAPACITY),
+        }
+    }
+
+    /// This instance's counters.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The breaker, locked briefly; a panic elsewhere cannot leave it in a torn state, so
+    /// a poisoned lock is still usable.
+    pub(crate) fn breaker(&self) -> MutexGuard<'_, Breaker> {
+        self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn execute(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = select_path(req.headers());
+        let request_id = req.headers().get(REQUEST_ID).cloned();
+        let key = match &request_id {
+            Some(id) => rng::key_of_id(id.as_bytes()),
+            None => rng::key_of_counter(self.unkeyed.fetch_add(1, Ordering::Relaxed)),
+        };
+        let mut draws = Draws {
+            seed: self.seed,
+            key,
+            rng: None,
+        };
+        let response = match http::drain(req.into_body(), MAX_BODY).await {
+            Ok(()) => self.run_path(path, request_id.as_ref(), &mut draws).await,
+            Err(DrainError::TooLarge) => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                r#"{"error":"request body too large"}"#,
+            ),
+            Err(DrainError::Broken) => error(
+                StatusCode::BAD_REQUEST,
+                r#"{"error":"unreadable request body"}"#,
+            ),
+        };
+        self.metrics.request(path, response.status().as_u16());
+        response
+    }
+
+    async fn run_path(
+        &self,
+        path: ServicePath,
+        request_id: Option<&HeaderValue>,
+        draws: &mut Draws,
+    ) -> Response<Full<Bytes>> {
+        let behaviour = match path {
+            ServicePath::Legacy => self.legacy,
+            ServicePath::Dagger => self.dagger,
+        };
+        if !behaviour.overhead.is_zero() {
+            tokio::time::sleep(behaviour.overhead).await;
+        }
+        if behaviour.error_rate > 0.0 && draws.uniform() < behaviour.error_rate {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"error":"path failed on its own"}"#,
+            );
+        }
+        match path {
+            ServicePath::Legacy => self.legacy_call(request_id).await,
+            ServicePath::Dagger => self.dagger_call(request_id, draws).await,
+        }
+    }
+
+    async fn legacy_call(&self, request_id: Option<&HeaderValue>) -> Response<Full<Bytes>> {
+        let outcome = self.call_dependency(request_id, 1).await;
+        self.metrics.attempt(ServicePath::Legacy, outcome);
+        match outcome {
+            AttemptOutcome::Ok => self.accepted(ServicePath::Legacy, 1),
+            failed => dependency_failure(failed),
+        }
+    }
+
+    async fn dagger_call(
+        &self,
+        request_id: Option<&HeaderValue>,
+        draws: &mut Draws,
+    ) -> Response<Full<Bytes>> {
+        let max_attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let permit = self.breaker().allow(now());
+            let Some(permit) = permit else {
+                // Fail fast, and never retry into an open breaker.
+                let mut response = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"error":"circuit breaker open"}"#,
+                );
+                response
+                    .headers_mut()
+                    .insert(BREAKER, HeaderValue::from_static("open"));
+                return response;
+            };
+            if attempt > 1 {
+                self.metrics.retry();
+            }
+            let outcome = self.call_dependency(request_id, attempt).await;
+            self.metrics.attempt(ServicePath::Dagger, outcome);
+            self.breaker()
+                .on_result(now(), permit, outcome == AttemptOutcome::Ok);
+            if outcome == AttemptOutcome::Ok {
+                return self.accepted(ServicePath::Dagger, attempt);
+            }
+            if attempt >= max_attempts {
+                return dependency_failure(outcome);
+            }
+            let pause = backoff(attempt, &self.retry, draws.uniform());
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One call to the dependency, bounded as a whole (connect, answer, body) by the timeout.
+    async fn call_dependency(
+        &self,
+        request_id: Option<&HeaderValue>,
+        attempt: u32,
+    ) -> AttemptOutcome {
+        let mut req = Request::new(Full::new(Bytes::from_static(DEPENDENCY_BODY)));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.execute_uri.clone();
+        let headers = req.headers_mut();
+        headers.insert(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(ATTEMPT, HeaderValue::from(attempt));
+        if let Some(id) = request_id {
+            headers.insert(REQUEST_ID, id.clone());
+        }
+        let exchange = async {
+            let response = self
+                .client
+                .request(req)
+                .await
+                .map_err(|_| DrainError::Broken)?;
+            let ok = response.status().is_success();
+            http::drain(response.into_body(), MAX_BODY).await?;
+            Ok::<_, DrainError>(ok)
+        };
+        match tokio::time::timeout(self.dependency_timeout, exchange).await {
+            Err(_) => AttemptOutcome::Timeout,
+            Ok(Ok(true)) => AttemptOutcome::Ok,
+            Ok(Ok(false) | Err(_)) => AttemptOutcome::Error,
+        }
+    }
+
+    fn accepted(&self, path: ServicePath, attempts: u32) -> Response<Full<Bytes>> {
+        let mut id = String::with_capacity(24);
+        self.tasks.issue(&mut id);
+        let body = format!(
+            "{{\"task_id\":\"{id}\",\"path\":\"{}\",\"attempts\":{attempts}}}",
+            path.label()
+        );
+        http::json(StatusCode::ACCEPTED, body)
+    }
+
+    fn task(&self, id: &str) -> Response<Full<Bytes>> {
+        // Ids are `task-` plus hex, so a known id needs no JSON escaping.
+        if self.tasks.contains(id) {
+            http::json(
+                StatusCode::OK,
+                format!("{{\"task_id\":\"{id}\",\"status\":\"completed\"}}"),
+            )
+        } else {
+            error(StatusCode::NOT_FOUND, r#"{"error":"unknown task"}"#)
+        }
+    }
+
+    fn render_metrics(&self) -> Response<Full<Bytes>> {
+        let (state, transitions, rejections) = {
+            let breaker = self.breaker();
+            (breaker.state(), breaker.transitions(), breaker.rejections())
+        };
+        let text = self.metrics.render(state, transitions, rejections);
+        http::with_type(
+            StatusCode::OK,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            Bytes::from(text),
+        )
+    }
+}
+
+impl Handler for Service {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let method = req.method().clone();
+        match (method, req.uri().path()) {
+            (Method::POST, "/api/workflows/execute") => self.execute(req).await,
+            (Method::GET, path) if path.starts_with(TASKS_PREFIX) => {
+                self.task(&path[TASKS_PREFIX.len()..])
+            }
+            (Method::GET, "/healthz") => http::text(StatusCode::OK, Bytes::from_static(b"ok")),
+            (Method::GET, "/metrics") => self.render_metrics(),
+            _ => error(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#),
+        }
+    }
+}
+
+/// Breaker time follows tokio's clock, so paused-time tests can drive it.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// An error answer with a constant JSON body, so failing fast allocates nothing.
+fn error(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    http::json(status, Bytes::from_static(body.as_bytes()))
+}
+
+fn dependency_failure(outcome: AttemptOutcome) -> Response<Full<Bytes>> {
+    match outcome {
+        AttemptOutcome::Timeout => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            r#"{"error":"dependency timed out"}"#,
+        ),
+        _ => error(StatusCode::BAD_GATEWAY, r#"{"error":"dependency failed"}"#),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn dagger_flag_header_selects_the_dagger_path_case_insensitively() {
+        assert_eq!(select_path(&headers(&[])), ServicePath::Legacy);
+        assert_eq!(
+            select_path(&headers(&[(
+                "x-feature-use_dagger_workflow_engine",
+                "true"
+            )])),
+            ServicePath::Dagger
+        );
+        assert_eq!(
+            select_path(&headers(&[(
+                "x-feature-use_dagger_workflow_engine",
+                "TRUE"
+            )])),
+            ServicePath::Dagger
+        );
+        assert_eq!(
+            select_path(&headers(&[(
+                "x-feature-use_dagger_workflow_engine",
+                "false"
+            )])),
+            ServicePath::Legacy
+        );
+        assert_eq!(
+            select_path(&headers(&[("x-feature-use_dagger_workflow_engine", "yes")])),
+            ServicePath::Legacy
+        );
+        assert_eq!(
+            select_path(&headers(&[("x-feature-other", "true")])),
+            ServicePath::Legacy
+        );
+        assert_eq!(
+            select_path(&headers(&[
+                ("x-feature-use_dagger_a", "false"),
+                ("x-feature-use_dagger_b", "true")
+            ])),
+            ServicePath::Dagger
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! The terminal summary of `harness run`: one row per path, repetition and step.
+
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+use crate::load::OutcomeClass;
+use crate::record::{RunRecord, StepRecord};
+
+#[derive(Tabled)]
+struct Row {
+    #[tabled(rename = "path")]
+    path: String,
+    #[tabled(rename = "rep")]
+    repetition: String,
+    #[tabled(rename = "step")]
+    step: String,
+    #[tabled(rename = "count")]
+    count: u64,
+    #[tabled(rename = "rate/s")]
+    rate: String,
+    #[tabled(rename = "p50 ms")]
+    p50: String,
+    #[tabled(rename = "p95 ms")]
+    p95: String,
+    #[tabled(rename = "p99 ms")]
+    p99: String,
+    #[tabled(rename = "max ms")]
+    max: String,
+    #[tabled(rename = "errors")]
+    errors: String,
+}
+
+/// A table of every step of every record (latencies of successful requests).
+pub fn run_summary_table(records: &[&RunRecord]) -> String {
+    let rows: Vec<Row> = records
+        .iter()
+        .flat_map(|r| r.steps.iter().map(move |s| row(r, s)))
+        .collect();
+    if rows.is_empty() {
+        return "no runs were recorded".to_string();
+    }
+    let mut table = Table::new(rows);
+    table.with(Style::rounded());
+    let mut out = table.to_string();
+    for record in records {
+        let load = &record.load;
+        let target = load
+            .target_rate
+            .map(|t| format!("target {t:.1}/s, "))
+            .unwrap_or_default();
+        let lag = load
+            .dispatch_lag_p99_us
+            .map(|l| format!(", generator lag p99 {}", ms(l)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\n{} r{}: {target}achieved {:.1}/s, dropped {}{lag}{}",
+            record.path,
+            record.repetition,
+            load.achieved_rate,
+            load.dropped,
+            if record.complete {
+                ""
+            } else {
+                "  [INCOMPLETE]"
+            }
+        ));
+    }
+    out
+}
+
+fn row(record: &RunRecord, step: &StepRecord) -> Row {
+    let duration = record.load.duration_s;
+    let count = step.count().saturating_sub(step.dropped_count());
+    let has_ok = step.ok_count() > 0;
+    let latency = |q: f64| {
+        if has_ok {
+            ms(step.percentile_us(q))
+        } else {
+            "-".to_string()
+        }
+    };
+    Row {
+        path: record.path.clone(),
+        repetition: format!(
+            "{}{}",
+            record.repetition,
+            if record.complete { "" } else { "*" }
+        ),
+        step: format!("{}/{}", step.flow, step.step),
+        count,
+        rate: if duration > 0.0 {
+            format!("{:.1}", count as f64 / duration)
+        } else {
+            "-".into()
+        },
+        p50: latency(0.50),
+        p95: latency(0.95),
+        p99: latency(0.99),
+        max: if has_ok {
+            ms(step.ok.max())
+        } else {
+            "-".into()
+        },
+        errors: errors(step),
+    }
+}
+
+fn errors(step: &StepRecord) -> String {
+    let parts: Vec<String> = step
+        .classes
+        .iter()
+        .filter(|(class, n)| **class != OutcomeClass::Ok && **n > 0)
+        .map(|(class, n)| format!("{class}:{n}"))
+        .collect();
+    if parts.is_empty() {
+        "0".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}

@@ -1,0 +1,240 @@
+//! The runner: starts what a scenario needs, drives every path and repetition
+//! (interleaved: A B A B ...), and turns each drive into a run record.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::load::{
+    DriverReport, HttpClient, IterationContext, ProgressHook, ResolvedTarget, StopSignal, drive,
+};
+use crate::record::{RunMeta, RunRecord, SharedRecorder};
+use crate::reference::ReferencePlatform;
+use crate::scenario::{PathSpec, Scenario, Target};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Paths to run, in order (validated to exist).
+    pub paths: Vec<String>,
+    /// Repetitions per path.
+    pub repetitions: u32,
+    /// Seed for every random choice.
+    pub seed: u64,
+    /// Folder the run records go to (`<out>/runs/`).
+    pub out: PathBuf,
+}
+
+impl RunPlan {
+    /// Every path of `scenario`, its repetitions and seed, records under `out`.
+    pub fn for_scenario(scenario: &Scenario, out: PathBuf) -> Self {
+        Self {
+            paths: scenario.paths.iter().map(|p| p.name.clone()).collect(),
+            repetitions: scenario.load.repetitions,
+            seed: scenario.seed,
+            out,
+        }
+    }
+}
+
+/// One finished (or interrupted) drive, written to disk.
+#[derive(Debug)]
+pub struct RunResult {
+    /// Where the record was written.
+    pub file: PathBuf,
+    /// The record.
+    pub record: RunRecord,
+}
+
+/// Hears about progress; the command line shows it, tests ignore it.
+pub trait RunObserver: Send + Sync {
+    /// A drive of `path`, repetition `repetition`, is starting.
+    fn starting(&self, path: &str, repetition: u32, total: std::time::Duration);
+    /// About once a second during a drive.
+    fn tick(&self, elapsed: std::time::Duration, sent: u64, failed: u64);
+    /// The drive ended and its record was written.
+    fn finished(&self, result: &RunResult);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl RunObserver for Silent {
+    fn starting(&self, _: &str, _: u32, _: std::time::Duration) {}
+    fn tick(&self, _: std::time::Duration, _: u64, _: u64) {}
+    fn finished(&self, _: &RunResult) {}
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The reference platform did not start.
+    #[error("the reference platform did not start: {0}")]
+    Reference(std::io::Error),
+    /// A path's target could not be prepared.
+    #[error("path `{path}`: {source}")]
+    Target {
+        /// The path.
+        path: String,
+        /// Why.
+        source: crate::load::TargetError,
+    },
+    /// A path named in the plan is not in the scenario.
+    #[error("the scenario has no path `{0}`")]
+    UnknownPath(String),
+    /// A record could not be written.
+    #[error("{0}")]
+    Write(#[from] crate::record::RecordError),
+}
+
+/// Runs `plan` for `scenario`; stops early (keeping what was measured) when `stop` fires.
+pub async fn run_scenario(
+    scenario: &Scenario,
+    plan: &RunPlan,
+    stop: &StopSignal,
+    observer: Arc<dyn RunObserver>,
+) -> Result<Vec<RunResult>, RunError> {
+    let reference = if scenario.needs_reference() {
+        Some(
+            ReferencePlatform::start(scenario.reference.clone(), plan.seed)
+                .await
+                .map_err(RunError::Reference)?,
+        )
+    } else {
+        None
+    };
+    let mut targets = Vec::new();
+    for name in &plan.paths {
+        let path = scenario
+            .path(name)
+            .ok_or_else(|| RunError::UnknownPath(name.clone()))?;
+        let base = match &path.target {
+            Target::Url(url) => url.resolved.clone(),
+            Target::Reference => reference.as_ref().map(|r| r.url()).unwrap_or_default(),
+        };
+        let target =
+            ResolvedTarget::new(&base, &path.headers).map_err(|source| RunError::Target {
+                path: name.clone(),
+                source,
+            })?;
+        targets.push((path, target));
+    }
+
+    let mut results = Vec::new();
+    'repetitions: for repetition in 1..=plan.repetitions {
+        for (path, target) in &targets {
+            let result = run_once(
+                scenario,
+                plan,
+                path,
+                target.clone(),
+                repetition,
+                stop,
+                observer.clone(),
+            )
+            .await?;
+            let complete = result.record.complete;
+            observer.finished(&result);
+            results.push(result);
+            if !complete || stop.is_triggered() {
+                break 'repetitions;
+            }
+        }
+    }
+    if let Some(reference) = reference {
+        reference.shutdown().await;
+    }
+    Ok(results)
+}
+
+/// The seed of one repetition: the same for every path, so both paths face the same
+/// arrivals and flow choices; different between repetitions.
+pub fn repetition_seed(seed: u64, repetition: u32) -> u64 {
+    // SplitMix64 finaliser: neighbouring inputs give unrelated outputs.
+    let mut z = seed.wrapping_add(u64::from(repetition).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+async fn run_once(
+    scenario: &Scenario,
+    plan: &RunPlan,
+    path: &PathSpec,
+    target: ResolvedTarget,
+    repetition: u32,
+    stop: &StopSignal,
+    observer: Arc<dyn RunObserver>,
+) -> Result<RunResult, RunError> {
+    let load = &scenario.load;
+    observer.starting(&path.name, repetition, load.warmup + load.duration);
+    let shards = std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4);
+    let recorder = Arc::new(SharedRecorder::new(
+        scenario.step_count(),
+        load.warmup,
+        shards,
+    ));
+    let client = HttpClient::new(load.max_in_flight.min(4096));
+    let started_at = SystemTime::now();
+    let epoch = Instant::now();
+    let ctx = Arc::new(IterationContext::new(
+        client,
+        target,
+        &scenario.flows,
+        load.timeout,
+        epoch,
+        recorder.clone(),
+    ));
+    let hook: ProgressHook = {
+        let recorder = recorder.clone();
+        let observer = observer.clone();
+        Arc::new(move |elapsed| {
+            let p = recorder.progress();
+            observer.tick(elapsed, p.sent, p.failed);
+        })
+    };
+    let flows: Arc<[crate::scenario::Flow]> = scenario.flows.clone().into();
+    let seed = repetition_seed(plan.seed, repetition);
+    let report = drive(ctx, flows, load, seed, stop.clone(), Some(hook)).await;
+    let recording = match Arc::try_unwrap(recorder) {
+        Ok(recorder) => recorder.finish(),
+        // A request outlived the drain and still holds the recorder.
+        Err(shared) => shared.snapshot(),
+    };
+    let record = RunRecord::build(
+        recording,
+        run_meta(scenario, path, repetition, plan.seed, started_at, &report),
+    );
+    let file = record_file(&plan.out, &path.name, repetition);
+    record.write_atomic(&file)?;
+    Ok(RunResult { file, record })
+}
+
+fn run_meta(
+    scenario: &Scenario,
+    path: &PathSpec,
+    repetition: u32,
+    seed: u64,
+    started_at: SystemTime,
+    report: &DriverReport,
+) -> RunMeta {
+    let mut notes = report.notes.clone();
+    if report.interrupted {
+        notes.push(format!(
+            "interrupted after {:.1} s of {:.1} s; this record is incomplete",
+            report.elapsed.as_secs_f64(),
+            (scenario.load.warmup + scenario.load.duration).as_secs_f64()
+        ));
+    }
+    RunMeta::new(
+        scenario, &path.name, repetition, seed, started_at, report, notes,
+    )
+}
+
+/// `<out>/runs/<path>-r<repetition>.json`
+pub fn record_file(out: &Path, path: &str, repetition: u32) -> PathBuf {
+    out.join("runs").join(format!("{path}-r{repetition}.json"))
+}

@@ -1,0 +1,387 @@
+//! Validation of `[[flow]]` and its steps: names, methods, request templates and the flow
+//! variables that steps extract and later steps use.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use http::HeaderValue;
+use serde_spanned::Spanned;
+
+use crate::load::StepIndex;
+
+use super::error::{Problem, closest, locate};
+use super::interpolate::{Binding, InterpolationError, is_name, template};
+use super::model::{Extraction, Flow, Step, Template};
+use super::raw::{RawFlow, RawStep};
+use super::validate::Checker;
+
+/// The HTTP methods a step may use.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
+
+impl Checker<'_> {
+    /// Every `[[flow]]`: at least one, unique names, weights; steps get global indices.
+    pub(super) fn flows(&self, raw: &Spanned<Vec<Spanned<RawFlow>>>) -> Result<Vec<Flow>, Problem> {
+        if raw.get_ref().is_empty() {
+            return Err(Problem::new(
+                raw.span(),
+                "a scenario needs at least one flow",
+                "add a flow, e.g.\n[[flow]]\nname = \"get\"\nsteps = [{ name = \"get\", path = \"/\" }]",
+            ));
+        }
+        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        let mut flows = Vec::new();
+        let mut next_index = 0usize;
+        for flow in raw.get_ref() {
+            let f = flow.get_ref();
+            let name = f.name.get_ref();
+            if name.trim().is_empty() {
+                return Err(Problem::new(
+                    f.name.span(),
+                    "a flow name cannot be empty",
+                    "name the flow, e.g. `name = \"execute-and-poll\"`",
+                ));
+            }
+            if let Some(first) = seen.insert(name, f.name.span()) {
+                let (line, _, _) = locate(self.text, first.start);
+                return Err(Problem::new(
+                    f.name.span(),
+                    format!("flow name `{name}` is used twice"),
+                    format!("the first is on line {line}; give each flow its own name"),
+                ));
+            }
+            let weight = match &f.weight {
+                Some(w) => self.int(
+                    w,
+                    1..=i64::from(u32::MAX),
+                    "weight",
+                    "a flow's weight is a whole number of at least 1, e.g. `weight = 3`",
+                )?,
+                None => 1,
+            };
+            flows.push(self.flow(f, u32::try_from(weight).unwrap_or(1), &mut next_index)?);
+        }
+        Ok(flows)
+    }
+
+    /// One flow: its steps in order, with the variables each step may use.
+    fn flow(&self, f: &RawFlow, weight: u32, next_index: &mut usize) -> Result<Flow, Problem> {
+        let flow_name = f.name.get_ref();
+        let raw_steps = f.steps.get_ref();
+        if raw_steps.is_empty() {
+            return Err(Problem::new(
+                f.steps.span(),
+                format!("flow `{flow_name}` has no steps"),
+                "add at least one step, e.g. `steps = [{ name = \"get\", path = \"/\" }]`",
+            ));
+        }
+        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        let mut vars: Vec<String> = Vec::new();
+        let mut steps = Vec::new();
+        for (position, step) in raw_steps.iter().enumerate() {
+            let s = step.get_ref();
+            let name = s.name.get_ref();
+            if name.trim().is_empty() {
+                return Err(Problem::new(
+                    s.name.span(),
+                    "a step name cannot be empty",
+                    "name the step, e.g. `name = \"execute\"`",
+                ));
+            }
+            if let Some(first) = seen.insert(name, s.name.span()) {
+                let (line, _, _) = locate(self.text, first.start);
+                return Err(Problem::new(
+                    s.name.span(),
+                    format!("step name `{name}` is used twice in flow `{flow_name}`"),
+                    format!("the first is on line {line}; give each step of a flow its own name"),
+                ));
+            }
+            let index = StepIndex::try_from(*next_index).map_err(|_| {
+                Problem::new(
+                    s.name.span(),
+                    format!(
+                        "too many steps: a scenario holds at most {} steps",
+                        usize::from(StepIndex::MAX) + 1
+                    ),
+                    "split the scenario into several files",
+                )
+            })?;
+            *next_index += 1;
+            let context = StepContext {
+                flow: flow_name,
+                steps: raw_steps,
+                position,
+                vars: &vars,
+            };
+            let built = self.step(s, index, &context)?;
+            let mut extract = Vec::new();
+            for (var, pointer) in &s.extract.0 {
+                extract.push(self.extraction(var, pointer, &mut vars)?);
+            }
+            steps.push(Step { extract, ..built });
+        }
+        Ok(Flow {
+            name: flow_name.clone(),
+            weight,
+            steps,
+            vars,
+        })
+    }
+
+    /// One step, without its extractions (added by `flow` once the request is built).
+    fn step(
+        &self,
+        s: &RawStep,
+        index: StepIndex,
+        context: &StepContext<'_>,
+    ) -> Result<Step, Problem> {
+        let method = match &s.method {
+            Some(m) => self.method(m)?,
+            None => http::Method::GET,
+        };
+        if !s.path.get_ref().starts_with('/') {
+            return Err(Problem::new(
+                s.path.span(),
+                format!("path `{}` must start with `/`", s.path.get_ref()),
+                "write the path relative to the base URL, e.g. `path = \"/api/tasks\"`",
+            ));
+        }
+        let path = self.step_template(&s.path, context)?;
+        if http::uri::PathAndQuery::try_from(placeholder_render(&path).as_str()).is_err() {
+            return Err(Problem::new(
+                s.path.span(),
+                format!("path `{}` is not a valid request path", s.path.get_ref()),
+                "percent-encode spaces and special characters, e.g. `%20` for a space",
+            ));
+        }
+        let body = match &s.body {
+            Some(b) => Some(self.step_template(b, context)?),
+            None => None,
+        };
+        let mut seen = HashMap::new();
+        let mut headers = Vec::new();
+        for (key, value) in &s.headers.0 {
+            let name = self.header_name(key, &mut seen)?;
+            let value_template = self.step_template(value, context)?;
+            if HeaderValue::from_str(&placeholder_render(&value_template)).is_err() {
+                return Err(Problem::new(
+                    value.span(),
+                    format!("the value of header `{name}` is not a valid header value"),
+                    "header values are visible ASCII text without line breaks; check the value and any environment variable it uses",
+                ));
+            }
+            headers.push((name, value_template));
+        }
+        let mut expect_status: Vec<u16> = Vec::new();
+        for status in s.expect_status.as_deref().unwrap_or_default() {
+            let code = self.int(
+                status,
+                100..=599,
+                "a status code",
+                "HTTP statuses lie in 100..=599, e.g. `expect_status = [200, 202]`",
+            )?;
+            let code = u16::try_from(code).unwrap_or(200);
+            if !expect_status.contains(&code) {
+                expect_status.push(code);
+            }
+        }
+        Ok(Step {
+            name: s.name.get_ref().clone(),
+            index,
+            method,
+            path,
+            body,
+            headers,
+            expect_status,
+            extract: Vec::new(),
+        })
+    }
+
+    /// A standard HTTP method, written in upper case.
+    fn method(&self, m: &Spanned<String>) -> Result<http::Method, Problem> {
+        let written = m.get_ref();
+        if METHODS.contains(&written.as_str()) {
+            return http::Method::from_bytes(written.as_bytes()).map_err(|_| {
+                Problem::new(
+                    m.span(),
+                    format!("`{written}` is not an HTTP method"),
+                    "use GET, POST, ...",
+                )
+            });
+        }
+        let upper = written.to_ascii_uppercase();
+        let help = if METHODS.contains(&upper.as_str()) {
+            format!("methods are upper case: write `method = \"{upper}\"`")
+        } else if let Some(near) = closest(&upper, METHODS) {
+            format!("did you mean `{near}`? use one of {}", METHODS.join(", "))
+        } else {
+            format!("use one of {}", METHODS.join(", "))
+        };
+        Err(Problem::new(
+            m.span(),
+            format!("`{written}` is not an HTTP method"),
+            help,
+        ))
+    }
+
+    /// A step string: `${x}` is a flow variable when an earlier step extracts `x`, else an
+    /// environment variable, else an error that says which of the two to add.
+    fn step_template(
+        &self,
+        value: &Spanned<String>,
+        context: &StepContext<'_>,
+    ) -> Result<Template, Problem> {
+        let mut bind = |name: &str, range: Range<usize>| -> Result<Binding, InterpolationError> {
+            if let Some(slot) = context.vars.iter().position(|v| v == name) {
+                return Ok(Binding::Slot(slot));
+            }
+            if let Some(text) = (self.env)(name) {
+                return Ok(Binding::Text(text));
+            }
+            Err(context.undefined(name, range))
+        };
+        template(value.get_ref(), &mut bind).map_err(|e| self.located(value, e))
+    }
+
+    /// `name = "/pointer"`: a variable slot (new or reused) filled from the answer.
+    fn extraction(
+        &self,
+        var: &Spanned<String>,
+        pointer: &Spanned<String>,
+        vars: &mut Vec<String>,
+    ) -> Result<Extraction, Problem> {
+        let name = var.get_ref();
+        if !is_name(name) {
+            return Err(Problem::new(
+                var.span(),
+                format!("`{name}` cannot be a variable name"),
+                "a variable name starts with a letter or `_` and holds only letters, digits and `_`, e.g. `task_id`",
+            ));
+        }
+        if !is_json_pointer(pointer.get_ref()) {
+            return Err(Problem::new(
+                pointer.span(),
+                format!("`{}` is not a JSON pointer", pointer.get_ref()),
+                "a JSON pointer (RFC 6901) is empty (the whole answer) or starts with `/`, e.g. `/task_id` or `/items/0/id`; write `~0` for `~` and `~1` for `/`",
+            ));
+        }
+        let slot = match vars.iter().position(|v| v == name) {
+            Some(slot) => slot,
+            None => {
+                vars.push(name.clone());
+                vars.len() - 1
+            }
+        };
+        Ok(Extraction {
+            slot,
+            pointer: pointer.get_ref().clone(),
+        })
+    }
+}
+
+/// What a step's strings may refer to.
+struct StepContext<'a> {
+    flow: &'a str,
+    steps: &'a [Spanned<RawStep>],
+    position: usize,
+    vars: &'a [String],
+}
+
+impl StepContext<'_> {
+    /// The error for a name that is neither an earlier extraction nor set in the environment.
+    fn undefined(&self, name: &str, range: Range<usize>) -> InterpolationError {
+        let this = self
+            .steps
+            .get(self.position)
+            .map_or("", |s| s.get_ref().name.get_ref().as_str());
+        let extracts = |s: &Spanned<RawStep>| {
+            s.get_ref()
+                .extract
+                .0
+                .iter()
+                .any(|(k, _)| k.get_ref() == name)
+        };
+        let later = self
+            .steps
+            .iter()
+            .enumerate()
+            .skip(self.position)
+            .find(|(_, s)| extracts(s));
+        let (message, help) = match later {
+            Some((i, _)) if i == self.position => (
+                format!(
+                    "step `{this}` uses `${{{name}}}`, but `{name}` is extracted from this same step's answer"
+                ),
+                format!(
+                    "use `${{{name}}}` in a later step of flow `{}`, or export {name}",
+                    self.flow
+                ),
+            ),
+            Some((_, s)) => {
+                let extractor = s.get_ref().name.get_ref();
+                (
+                    format!(
+                        "variable `{name}` is used before it is extracted: step `{extractor}` extracts it after step `{this}`"
+                    ),
+                    format!(
+                        "move step `{extractor}` before step `{this}` in flow `{}`, or export {name}",
+                        self.flow
+                    ),
+                )
+            }
+            None => (
+                format!(
+                    "undefined variable `{name}`: no earlier step of flow `{}` extracts it and no environment variable `{name}` is set",
+                    self.flow
+                ),
+                format!(
+                    "add `extract = {{ {name} = \"/pointer\" }}` to an earlier step or export {name}"
+                ),
+            ),
+        };
+        InterpolationError {
+            range,
+            message,
+            help,
+        }
+    }
+}
+
+/// The template with every variable replaced by a harmless stand-in, to check that the
+/// literal parts form a valid path or header value.
+fn placeholder_render(t: &Template) -> String {
+    let vars = vec![Some("x".to_string()); t.parts.len()];
+    t.render(&vars).unwrap_or_default()
+}
+
+/// True for an RFC 6901 JSON pointer: empty, or `/`-separated tokens where `~` is only
+/// followed by `0` or `1`.
+pub(crate) fn is_json_pointer(p: &str) -> bool {
+    if p.is_empty() {
+        return true;
+    }
+    if !p.starts_with('/') {
+        return false;
+    }
+    let bytes = p.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b != b'~' || matches!(bytes.get(i + 1), Some(b'0' | b'1')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_pointers_follow_rfc_6901() {
+        for good in ["", "/", "/task_id", "/items/0/id", "/a~0b/c~1d"] {
+            assert!(is_json_pointer(good), "{good}");
+        }
+        for bad in ["task_id", "/a~", "/a~2", "#/a"] {
+            assert!(!is_json_pointer(bad), "{bad}");
+        }
+    }
+}

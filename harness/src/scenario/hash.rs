@@ -1,0 +1,169 @@
+//! The scenario hash: two runs are comparable only when their hashes agree.
+//!
+//! The hash is the hex SHA-256 of a canonical JSON form of what decides the load a service
+//! sees: the seed, the load (with defaults applied, so writing a default out changes
+//! nothing), the flows and steps as written (templates, never resolved values, so secrets
+//! never enter it) and the reference platform's settings. Paths are left out on purpose:
+//! the base and the candidate differ in their URL and headers but must share a hash.
+//! Struct fields serialise in declaration order and maps are sorted, so the key order in
+//! the file does not matter.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::reference::ReferenceConfig;
+
+use super::model::{Flow, LoadModel, Scenario, Spacing};
+
+/// Version of the canonical form; bump it when the form changes so that old and new
+/// hashes never collide by accident.
+const FORM: &str = "harness-scenario-hash/v1";
+
+/// The hex SHA-256 of the canonical form of `scenario`.
+pub fn scenario_hash(scenario: &Scenario) -> String {
+    let form = Canonical {
+        form: FORM,
+        seed: scenario.seed,
+        load: CanonicalLoad::from(scenario),
+        flows: scenario.flows.iter().map(CanonicalFlow::from).collect(),
+        reference: &scenario.reference,
+    };
+    // Serialising plain structs, strings and numbers cannot fail; an empty form would
+    // still hash deterministically.
+    let bytes = serde_json::to_vec(&form).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    form: &'static str,
+    seed: u64,
+    load: CanonicalLoad,
+    flows: Vec<CanonicalFlow<'a>>,
+    reference: &'a ReferenceConfig,
+}
+
+#[derive(Serialize)]
+struct CanonicalLoad {
+    model: &'static str,
+    rate: Option<f64>,
+    stages: Vec<(f64, Duration)>,
+    spacing: Option<Spacing>,
+    users: Option<u32>,
+    think_time: Option<Duration>,
+    ramp_up_rate: Option<f64>,
+    duration: Duration,
+    warmup: Duration,
+    repetitions: u32,
+    timeout: Duration,
+    max_in_flight: usize,
+}
+
+impl From<&Scenario> for CanonicalLoad {
+    fn from(s: &Scenario) -> Self {
+        let l = &s.load;
+        let mut c = Self {
+            model: "open",
+            rate: None,
+            stages: Vec::new(),
+            spacing: None,
+            users: None,
+            think_time: None,
+            ramp_up_rate: None,
+            duration: l.duration,
+            warmup: l.warmup,
+            repetitions: l.repetitions,
+            timeout: l.timeout,
+            max_in_flight: l.max_in_flight,
+        };
+        match &l.model {
+            LoadModel::Open {
+                rate,
+                stages,
+                spacing,
+            } => {
+                c.rate = Some(rate.per_second());
+                c.stages = stages
+                    .iter()
+                    .map(|st| (st.rate.per_second(), st.over))
+                    .collect();
+                c.spacing = Some(*spacing);
+            }
+            LoadModel::Closed {
+                users,
+                think_time,
+                ramp_up_rate,
+            } => {
+                c.model = "closed";
+                c.users = Some(*users);
+                c.think_time = Some(*think_time);
+                c.ramp_up_rate = ramp_up_rate.map(|r| r.per_second());
+            }
+        }
+        c
+    }
+}
+
+#[derive(Serialize)]
+struct CanonicalFlow<'a> {
+    name: &'a str,
+    weight: u32,
+    steps: Vec<CanonicalStep<'a>>,
+}
+
+#[derive(Serialize)]
+struct CanonicalStep<'a> {
+    name: &'a str,
+    method: &'a str,
+    path: &'a str,
+    body: Option<&'a str>,
+    /// Header order carries no meaning, so it is sorted away.
+    headers: BTreeMap<&'a str, &'a str>,
+    expect_status: Vec<u16>,
+    /// Variable name to JSON pointer.
+    extract: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> From<&'a Flow> for CanonicalFlow<'a> {
+    fn from(f: &'a Flow) -> Self {
+        let steps = f
+            .steps
+            .iter()
+            .map(|s| {
+                let mut expect_status = s.expect_status.clone();
+                expect_status.sort_unstable();
+                CanonicalStep {
+                    name: &s.name,
+                    method: s.method.as_str(),
+                    path: &s.path.source,
+                    body: s.body.as_ref().map(|b| b.source.as_str()),
+                    headers: s
+                        .headers
+                        .iter()
+                        .map(|(n, t)| (n.as_str(), t.source.as_str()))
+                        .collect(),
+                    expect_status,
+                    extract: s
+                        .extract
+                        .iter()
+                        .map(|e| {
+                            (
+                                f.vars.get(e.slot).map_or("", String::as_str),
+                                e.pointer.as_str(),
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Self {
+            name: &f.name,
+            weight: f.weight,
+            steps,
+        }
+    }
+}

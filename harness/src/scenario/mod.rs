@@ -1,0 +1,20 @@
+//! Scenario files: types, parsing, validation and hashing.
+//!
+//! [`load`] and [`parse_str`] turn a TOML scenario into a validated [`Scenario`] or a
+//! [`ScenarioError`] that names the file, line and column and says how to fix it.
+
+mod error;
+mod explain;
+mod flows;
+mod hash;
+mod interpolate;
+pub mod model;
+mod parse;
+mod paths;
+mod raw;
+mod validate;
+
+pub use error::{Diagnostic, ScenarioError};
+pub use hash::scenario_hash;
+pub use model::*;
+pub use parse::{load, parse_str};

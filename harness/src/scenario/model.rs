@@ -1,0 +1,299 @@
+//! The validated scenario: plain, typed values that the drivers consume.
+//!
+//! A [`Scenario`] only exists after the whole file has parsed and validated
+//! (see `scenario::parse`), so nothing downstream re-checks what is here.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::load::StepIndex;
+use crate::reference::ReferenceConfig;
+use crate::units::Rate;
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Short name, used in file names and reports.
+    pub name: String,
+    /// One line for people.
+    pub description: String,
+    /// Migration phases this scenario belongs to.
+    pub phases: Vec<u8>,
+    /// Platform component the scenario exercises (ties it to a feature flag).
+    pub component: Option<String>,
+    /// Every random choice derives from this seed.
+    pub seed: u64,
+    /// The file the scenario came from.
+    pub source: PathBuf,
+    /// The paths, base path first, then the candidate (if any), then the rest by name.
+    pub paths: Vec<PathSpec>,
+    /// Name of the base path (default `legacy`).
+    pub base: String,
+    /// Name of the candidate path (default `dagger`), when the scenario has one.
+    pub candidate: Option<String>,
+    /// How load is generated.
+    pub load: LoadSpec,
+    /// The flows; one iteration runs the steps of one flow, chosen by weight.
+    pub flows: Vec<Flow>,
+    /// Settings of the embedded reference platform (used when a path targets it).
+    pub reference: ReferenceConfig,
+    /// Hex SHA-256 of the canonical scenario, secrets excluded.
+    pub hash: String,
+}
+
+impl Scenario {
+    /// The path called `name`.
+    pub fn path(&self, name: &str) -> Option<&PathSpec> {
+        self.paths.iter().find(|p| p.name == name)
+    }
+
+    /// Every step of every flow, in [`StepIndex`] order.
+    pub fn steps(&self) -> impl Iterator<Item = (&Flow, &Step)> {
+        self.flows
+            .iter()
+            .flat_map(|f| f.steps.iter().map(move |s| (f, s)))
+    }
+
+    /// Number of steps over all flows.
+    pub fn step_count(&self) -> usize {
+        self.flows.iter().map(|f| f.steps.len()).sum()
+    }
+
+    /// True when some path targets the embedded reference platform.
+    pub fn needs_reference(&self) -> bool {
+        self.paths
+            .iter()
+            .any(|p| matches!(p.target, Target::Reference))
+    }
+}
+
+/// One way to reach the service (legacy, dagger, ...).
+#[derive(Debug, Clone)]
+pub struct PathSpec {
+    /// Path name (`legacy`, `dagger`, ...).
+    pub name: String,
+    /// Where requests go.
+    pub target: Target,
+    /// Headers sent with every request of this path (feature flags, auth).
+    pub headers: Vec<Header>,
+}
+
+/// Where a path sends its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A running service; the URL may carry a path prefix.
+    Url(Interpolated),
+    /// The embedded reference platform, started by the harness.
+    Reference,
+}
+
+/// A header name and its (possibly secret) value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Lower-case header name.
+    pub name: http::HeaderName,
+    /// The value, template and resolved.
+    pub value: Interpolated,
+}
+
+/// A string as written (`template`, safe to show) and with `${ENV}` resolved (`resolved`,
+/// which may hold a secret and never reaches a record, report or log).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Interpolated {
+    /// As written in the file, e.g. `Bearer ${API_TOKEN}`.
+    pub template: String,
+    /// With environment variables substituted.
+    pub resolved: String,
+}
+
+impl Interpolated {
+    /// A value with nothing to interpolate.
+    pub fn plain(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Self {
+            template: text.clone(),
+            resolved: text,
+        }
+    }
+
+    /// True when the template interpolated an environment variable.
+    pub fn has_secret(&self) -> bool {
+        self.template != self.resolved
+    }
+}
+
+impl fmt::Debug for Interpolated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only the template: the resolved value may be a secret.
+        write!(f, "{:?}", self.template)
+    }
+}
+
+/// How load is generated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSpec {
+    /// Open (arrival rate) or closed (users).
+    pub model: LoadModel,
+    /// Measured part of the run (after warmup).
+    pub duration: Duration,
+    /// Run before measuring; excluded from every statistic.
+    pub warmup: Duration,
+    /// Runs per path.
+    pub repetitions: u32,
+    /// Per-request timeout; a request past it is classed `timeout`.
+    pub timeout: Duration,
+    /// Most requests in flight at once (open model); arrivals beyond it are `dropped`.
+    pub max_in_flight: usize,
+}
+
+/// Open or closed workload model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    /// Arrivals at a rate, independent of how fast the service answers.
+    Open {
+        /// Starting (and, without stages, constant) arrival rate.
+        rate: Rate,
+        /// Linear ramps applied one after another from the start of the run.
+        stages: Vec<Stage>,
+        /// Spacing of arrivals.
+        spacing: Spacing,
+    },
+    /// A fixed number of users looping over flows.
+    Closed {
+        /// Concurrent users.
+        users: u32,
+        /// Pause between two iterations of one user.
+        think_time: Duration,
+        /// Users started per second (all at once when absent).
+        ramp_up_rate: Option<Rate>,
+    },
+}
+
+/// A linear ramp of the arrival rate to `rate` over `over`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    /// Rate reached at the end of the stage.
+    pub rate: Rate,
+    /// Length of the ramp.
+    pub over: Duration,
+}
+
+/// Spacing of arrivals in the open model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spacing {
+    /// Evenly spaced at 1/rate.
+    #[default]
+    Uniform,
+    /// Exponential gaps (a Poisson process) drawn from the seed.
+    Poisson,
+}
+
+/// A weighted sequence of steps.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Flow name, unique in the scenario.
+    pub name: String,
+    /// Relative weight when choosing a flow for an iteration.
+    pub weight: u32,
+    /// The steps, run one after another.
+    pub steps: Vec<Step>,
+    /// Names of the variables that steps of this flow extract, by slot.
+    pub vars: Vec<String>,
+}
+
+/// One request of a flow.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Step name, unique in its flow.
+    pub name: String,
+    /// Position in the scenario's flattened step list.
+    pub index: StepIndex,
+    /// HTTP method.
+    pub method: http::Method,
+    /// Path and query, appended to the path's base URL.
+    pub path: Template,
+    /// Request body.
+    pub body: Option<Template>,
+    /// Step-specific headers.
+    pub headers: Vec<(http::HeaderName, Template)>,
+    /// Accepted statuses; empty means any 2xx.
+    pub expect_status: Vec<u16>,
+    /// Values taken from the JSON answer into flow variables.
+    pub extract: Vec<Extraction>,
+}
+
+impl Step {
+    /// True when `status` passes this step's status check.
+    pub fn accepts(&self, status: u16) -> bool {
+        if self.expect_status.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.expect_status.contains(&status)
+        }
+    }
+}
+
+/// A value taken from a JSON answer by JSON pointer into a flow variable slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extraction {
+    /// Slot in [`Flow::vars`].
+    pub slot: usize,
+    /// RFC 6901 JSON pointer, e.g. `/task_id`.
+    pub pointer: String,
+}
+
+/// A string with `${var}` flow variables, pre-split so that rendering is cheap.
+/// Environment variables are already substituted (so the parts may hold secrets).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Template {
+    /// As written in the file (safe to show).
+    pub source: String,
+    /// Literal text and variable slots, in order.
+    pub parts: Vec<Part>,
+}
+
+/// A piece of a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Text sent as is.
+    Literal(String),
+    /// The value of a flow variable slot.
+    Var(usize),
+}
+
+impl Template {
+    /// A template that is only literal text.
+    pub fn literal(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Self {
+            source: text.clone(),
+            parts: vec![Part::Literal(text)],
+        }
+    }
+
+    /// True when the template needs no variables.
+    pub fn is_static(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// Renders with the current variable values; `None` when a variable is unset
+    /// (its extraction failed earlier in the iteration).
+    pub fn render(&self, vars: &[Option<String>]) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Var(slot) => out.push_str(vars.get(*slot)?.as_deref()?),
+            }
+        }
+        Some(out)
+    }
+}
+
+impl fmt::Debug for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.source)
+    }
+}

@@ -1,0 +1,243 @@
+//! Validation of `[paths.*]`: targets, base URLs and headers, and the choice and order
+//! of the base and candidate paths.
+
+use std::collections::HashMap;
+
+use http::HeaderValue;
+use serde_spanned::Spanned;
+
+use super::error::{Problem, closest};
+use super::explain::key_span;
+use super::interpolate::interpolate_env;
+use super::model::{Header, Interpolated, PathSpec, Target};
+use super::raw::{Entries, RawPath};
+use super::validate::Checker;
+
+/// Default base path name.
+const DEFAULT_BASE: &str = "legacy";
+/// Candidate path name used when the file names none and such a path exists.
+const DEFAULT_CANDIDATE: &str = "dagger";
+
+impl Checker<'_> {
+    /// Every `[paths.<name>]`, in file order.
+    pub(super) fn paths(&self, raw: &Spanned<Entries<RawPath>>) -> Result<Vec<PathSpec>, Problem> {
+        if raw.get_ref().0.is_empty() {
+            return Err(Problem::new(
+                raw.span(),
+                "a scenario needs at least one path",
+                "add a path, e.g.\n[paths.legacy]\ntarget = \"reference\"",
+            ));
+        }
+        let mut drafts = Vec::new();
+        for (key, path) in &raw.get_ref().0 {
+            let name = self.file_name(key, "path name", "[paths.legacy]")?;
+            let target = self.target(&name, path)?;
+            let headers = self.path_headers(&path.get_ref().headers)?;
+            drafts.push(PathSpec {
+                name,
+                target,
+                headers,
+            });
+        }
+        Ok(drafts)
+    }
+
+    /// Exactly one of `target = "reference"` and `base_url`.
+    fn target(&self, name: &str, path: &Spanned<RawPath>) -> Result<Target, Problem> {
+        match (&path.get_ref().target, &path.get_ref().base_url) {
+            (Some(t), Some(u)) => {
+                // Point at whichever of the two comes second: that is the one to reconsider.
+                let second = if t.span().start > u.span().start {
+                    t.span()
+                } else {
+                    u.span()
+                };
+                Err(Problem::new(
+                    key_span(self.text, &second),
+                    format!("path `{name}` has both `target` and `base_url`"),
+                    "keep exactly one: `target = \"reference\"` for the embedded reference platform, or `base_url` for a running service",
+                ))
+            }
+            (None, None) => Err(Problem::new(
+                path.span(),
+                format!("path `{name}` has neither `target` nor `base_url`"),
+                "add `target = \"reference\"` (the embedded reference platform) or `base_url = \"http://127.0.0.1:8080\"`",
+            )),
+            (Some(t), None) if t.get_ref() == "reference" => Ok(Target::Reference),
+            (Some(t), None) => {
+                let help = if t.get_ref().contains("://") {
+                    format!(
+                        "for a running service write `base_url = \"{}\"` instead",
+                        t.get_ref()
+                    )
+                } else {
+                    "the only target is \"reference\" (the embedded reference platform); use `base_url` for a running service".into()
+                };
+                Err(Problem::new(
+                    t.span(),
+                    format!("unknown target `{}`", t.get_ref()),
+                    help,
+                ))
+            }
+            (None, Some(u)) => self.base_url(u).map(Target::Url),
+        }
+    }
+
+    /// An `http://` URL with a host, `${ENV}` resolved.
+    fn base_url(&self, raw: &Spanned<String>) -> Result<Interpolated, Problem> {
+        let value = interpolate_env(raw.get_ref(), self.env).map_err(|e| self.located(raw, e))?;
+        let written = raw.get_ref();
+        let example = "write a full URL, e.g. `base_url = \"http://127.0.0.1:8080\"` (a path prefix is allowed)";
+        let bad = |message: String, help: &str| Err(Problem::new(raw.span(), message, help));
+        // Messages show the URL as written: the resolved one may hold a secret.
+        let url = match url::Url::parse(&value.resolved) {
+            Ok(url) => url,
+            Err(e) => {
+                return bad(
+                    format!("base_url `{written}` is not a valid URL ({e})"),
+                    example,
+                );
+            }
+        };
+        match url.scheme() {
+            "http" => {}
+            "https" => {
+                return bad(
+                    "https is not supported by the load driver yet".into(),
+                    "use an http:// URL; to test a TLS service, put a local TLS-terminating proxy in front of it",
+                );
+            }
+            other => {
+                return bad(
+                    format!("base_url has the scheme `{other}`; it must start with http://"),
+                    example,
+                );
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return bad(format!("base_url `{written}` has no host"), example);
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return bad(
+                format!("base_url `{written}` has a query or a fragment"),
+                "keep base_url to scheme, host, port and an optional path prefix; put queries in each step's `path`",
+            );
+        }
+        // The driver builds requests with `http::Uri`, which is stricter than `url` (for
+        // instance about non-ASCII hosts): refuse here what it would refuse at run time.
+        if http::Uri::try_from(value.resolved.as_str()).is_err() {
+            return bad(
+                format!("base_url `{written}` cannot be used for HTTP requests"),
+                "write the host in ASCII (punycode for international names) and percent-encode the path",
+            );
+        }
+        Ok(value)
+    }
+
+    /// Headers of a path: valid names, `${ENV}` resolved, valid values.
+    fn path_headers(&self, raw: &Entries<String>) -> Result<Vec<Header>, Problem> {
+        let mut seen = HashMap::new();
+        let mut headers = Vec::new();
+        for (key, value) in &raw.0 {
+            let name = self.header_name(key, &mut seen)?;
+            let value_text =
+                interpolate_env(value.get_ref(), self.env).map_err(|e| self.located(value, e))?;
+            if HeaderValue::from_str(&value_text.resolved).is_err() {
+                let after = if value_text.has_secret() {
+                    " after interpolation"
+                } else {
+                    ""
+                };
+                return Err(Problem::new(
+                    value.span(),
+                    format!("the value of header `{name}` is not a valid header value{after}"),
+                    "header values are visible ASCII text without line breaks; check the value and any environment variable it uses",
+                ));
+            }
+            headers.push(Header {
+                name,
+                value: value_text,
+            });
+        }
+        Ok(headers)
+    }
+
+    /// Chooses base and candidate, and orders the paths: base, candidate, then by name.
+    pub(super) fn order_paths(
+        &self,
+        drafts: Vec<PathSpec>,
+        base: Option<&Spanned<String>>,
+        candidate: Option<&Spanned<String>>,
+        paths: &Spanned<Entries<RawPath>>,
+    ) -> Result<(String, Option<String>, Vec<PathSpec>), Problem> {
+        let names: Vec<&str> = drafts.iter().map(|d| d.name.as_str()).collect();
+        let listed = names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let base_name = base.map_or(DEFAULT_BASE, |b| b.get_ref().as_str());
+        if !names.contains(&base_name) {
+            let help = match closest(base_name, names.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`? the paths are {listed}"),
+                None => format!(
+                    "set `base = \"...\"` to one of the paths ({listed}), or add [paths.{base_name}]"
+                ),
+            };
+            return Err(match base {
+                Some(b) => {
+                    Problem::new(b.span(), format!("base `{base_name}` names no path"), help)
+                }
+                None => Problem::new(
+                    paths.span(),
+                    format!("there is no path `{DEFAULT_BASE}`, the default base"),
+                    format!(
+                        "set `base = \"...\"` at the top of the file to one of the paths ({listed}), or add [paths.{DEFAULT_BASE}]"
+                    ),
+                ),
+            });
+        }
+        let candidate_name = match candidate {
+            Some(c) => {
+                let name = c.get_ref().as_str();
+                if name == base_name {
+                    return Err(Problem::new(
+                        c.span(),
+                        format!("candidate `{name}` is the base path too"),
+                        "the candidate is compared with the base: name another path, or remove `candidate`",
+                    ));
+                }
+                if !names.contains(&name) {
+                    let others = names.iter().copied().filter(|n| *n != base_name);
+                    let help = match closest(name, others) {
+                        Some(near) => format!("did you mean `{near}`? the paths are {listed}"),
+                        None => format!(
+                            "set `candidate` to one of the paths ({listed}), or add [paths.{name}]"
+                        ),
+                    };
+                    return Err(Problem::new(
+                        c.span(),
+                        format!("candidate `{name}` names no path"),
+                        help,
+                    ));
+                }
+                Some(name.to_string())
+            }
+            None => (base_name != DEFAULT_CANDIDATE && names.contains(&DEFAULT_CANDIDATE))
+                .then(|| DEFAULT_CANDIDATE.to_string()),
+        };
+        let base_name = base_name.to_string();
+        let rank = |name: &str| {
+            if name == base_name {
+                0
+            } else if Some(name) == candidate_name.as_deref() {
+                1
+            } else {
+                2
+            }
+        };
+        let mut drafts = drafts;
+        drafts.sort_by(|a, b| (rank(&a.name), &a.name).cmp(&(rank(&b.name), &b.name)));
+        Ok((base_name, candidate_name, drafts))
+    }
+}

@@ -1,0 +1,146 @@
+//! The scenario file as typed: the first of two stages.
+//!
+//! These types mirror the TOML file one to one. They reject unknown keys and wrong types
+//! (the TOML parser then reports the exact place), and keep the byte span of every value
+//! that a later cross-field check must point at. Nothing here knows about defaults or
+//! rules between fields; `validate` turns a [`RawScenario`] into a
+//! [`Scenario`](super::Scenario).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_spanned::Spanned;
+
+use crate::reference::ReferenceConfig;
+use crate::units::HumanDuration;
+
+use super::model::Spacing;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScenario {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    pub phases: Option<Vec<Spanned<i64>>>,
+    pub component: Option<Spanned<String>>,
+    pub seed: Option<u64>,
+    pub base: Option<Spanned<String>>,
+    pub candidate: Option<Spanned<String>>,
+    pub paths: Spanned<Entries<RawPath>>,
+    pub load: Spanned<RawLoad>,
+    pub flow: Spanned<Vec<Spanned<RawFlow>>>,
+    #[serde(default)]
+    pub reference: ReferenceConfig,
+}
+
+/// `[paths.<name>]`: one way to reach the service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPath {
+    pub target: Option<Spanned<String>>,
+    pub base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: Entries<String>,
+}
+
+/// `[load]`: every key of both models; `validate` refuses the keys of the other model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLoad {
+    pub model: Spanned<RawModel>,
+    // Numbers are read wide (f64, i64) and range-checked in `validate`, so that a zero or
+    // negative value gets a message that names the key and says what would be valid.
+    pub rate: Option<Spanned<f64>>,
+    pub stages: Option<Spanned<Vec<Spanned<RawStage>>>>,
+    pub spacing: Option<Spanned<Spacing>>,
+    pub users: Option<Spanned<i64>>,
+    pub think_time: Option<Spanned<HumanDuration>>,
+    pub ramp_up_rate: Option<Spanned<f64>>,
+    pub duration: Spanned<HumanDuration>,
+    pub warmup: Option<Spanned<HumanDuration>>,
+    pub repetitions: Option<Spanned<i64>>,
+    pub timeout: Option<Spanned<HumanDuration>>,
+    pub max_in_flight: Option<Spanned<i64>>,
+}
+
+/// `model = "open" | "closed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawModel {
+    Open,
+    Closed,
+}
+
+/// One entry of `stages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStage {
+    pub rate: Spanned<f64>,
+    pub over: Spanned<HumanDuration>,
+}
+
+/// `[[flow]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFlow {
+    pub name: Spanned<String>,
+    pub weight: Option<Spanned<i64>>,
+    pub steps: Spanned<Vec<Spanned<RawStep>>>,
+}
+
+/// One entry of a flow's `steps`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStep {
+    pub name: Spanned<String>,
+    pub method: Option<Spanned<String>>,
+    pub path: Spanned<String>,
+    pub body: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: Entries<String>,
+    pub expect_status: Option<Vec<Spanned<i64>>>,
+    #[serde(default)]
+    pub extract: Entries<String>,
+}
+
+/// A TOML table read as a list of (key, value) in file order, both with their spans.
+///
+/// File order keeps flow variable slots and header order as the author wrote them. The
+/// TOML parser hands tables over sorted by key, so the order is restored from the spans.
+#[derive(Debug)]
+pub(crate) struct Entries<V>(pub Vec<(Spanned<String>, Spanned<V>)>);
+
+impl<V> Default for Entries<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = Entries<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<V>, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value = map.next_value::<Spanned<V>>()?;
+                    entries.push((key, value));
+                }
+                entries.sort_by_key(|(key, _)| key.span().start);
+                Ok(Entries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}
