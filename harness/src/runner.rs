@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::load::{
-    DriverReport, HttpClient, IterationContext, ProgressHook, ResolvedTarget, StopSignal, drive,
+    Drive, DriverReport, HttpClient, IterationContext, ProgressHook, ResolvedTarget, StopSignal,
+    drive,
 };
 use crate::record::{RunMeta, RunRecord, SharedRecorder};
 use crate::reference::ReferencePlatform;
@@ -198,7 +199,15 @@ async fn run_once(
     };
     let flows: Arc<[crate::scenario::Flow]> = scenario.flows.clone().into();
     let seed = repetition_seed(plan.seed, repetition);
-    let report = drive(ctx, flows, load, seed, stop.clone(), Some(hook)).await;
+    let report = drive(Drive {
+        ctx,
+        flows,
+        load: load.clone(),
+        seed,
+        stop: stop.clone(),
+        progress: Some(hook),
+    })
+    .await;
     let recording = match Arc::try_unwrap(recorder) {
         Ok(recorder) => recorder.finish(),
         // A request outlived the drain and still holds the recorder.

@@ -226,3 +226,95 @@ async fn latency_counts_from_the_intended_start_not_from_the_send() {
         "the 1.5 s the arrival waited must count"
     );
 }
+
+/// A server that reads each request and then resets the connection (RST), or answers
+/// after `delay`, recording the request ids it saw.
+async fn raw_server(
+    reset: bool,
+    delay: Duration,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let Ok(n) = stream.read(&mut buf).await else {
+                    return;
+                };
+                let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                if let Some(line) = head
+                    .lines()
+                    .find(|l| l.starts_with("x-harness-request-id:"))
+                {
+                    seen.lock()
+                        .expect("lock")
+                        .push(line["x-harness-request-id:".len()..].trim().to_string());
+                }
+                if reset {
+                    let _ = stream.set_linger(Some(Duration::ZERO));
+                    drop(stream);
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                    )
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_connection_is_classed_reset() {
+    let addr = raw_server(true, Duration::ZERO, Arc::default()).await;
+    let s = scenario(
+        addr,
+        "model = \"open\"\nrate = 20\nduration = \"500ms\"\ntimeout = \"2s\"",
+    );
+    let record = run_one(&s).await;
+    let step = &record.steps[0];
+    assert!(
+        step.class_count(harness::load::OutcomeClass::Reset) >= 5,
+        "classes: {:?}",
+        step.classes
+    );
+    assert_eq!(step.ok_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_past_the_timeout_is_classed_timeout_and_every_request_carries_its_own_id() {
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let addr = raw_server(false, Duration::from_millis(800), seen.clone()).await;
+    let s = scenario(
+        addr,
+        "model = \"open\"\nrate = 20\nduration = \"500ms\"\ntimeout = \"200ms\"",
+    );
+    let record = run_one(&s).await;
+    let step = &record.steps[0];
+    let timeouts = step.class_count(harness::load::OutcomeClass::Timeout);
+    assert_eq!(timeouts, step.count(), "classes: {:?}", step.classes);
+    // Failed latencies are pinned at the timeout, never at the server's 800 ms.
+    assert!(
+        step.failed.max() < 700_000,
+        "failed max {} µs",
+        step.failed.max()
+    );
+    let ids = seen.lock().expect("lock").clone();
+    assert_eq!(ids.len() as u64, timeouts);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "request ids repeat: {ids:?}");
+}

@@ -530,7 +530,10 @@ fn base_naming_a_missing_path() {
 
 #[test]
 fn default_base_missing() {
-    let text = small_with("[paths.legacy]", "[paths.old]");
+    let text = small_with(
+        "[paths.legacy]\ntarget = \"reference\"",
+        "[paths.old]\ntarget = \"reference\"\n[paths.new]\ntarget = \"reference\"",
+    );
     assert_invalid(
         &text,
         2,
@@ -538,6 +541,13 @@ fn default_base_missing() {
         "there is no path `legacy`, the default base",
         "base = \"...\"",
     );
+}
+
+#[test]
+fn a_single_path_is_the_base_without_saying_so() {
+    let s = valid(&small_with("[paths.legacy]", "[paths.old]"));
+    assert_eq!(s.base, "old");
+    assert_eq!(s.candidate, None);
 }
 
 #[test]

@@ -13,11 +13,10 @@ use goose::goose::{GooseUser, Scenario as GooseScenario, Transaction, Transactio
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::driver::{DriverReport, ProgressHook, spawn_ticker};
+use super::driver::{Drive, DriverReport, spawn_ticker};
 use super::flow::IterationContext;
 use super::pick::FlowPicker;
-use super::stop::StopSignal;
-use crate::scenario::{Flow, LoadModel, LoadSpec};
+use crate::units::Rate;
 
 /// Per-user state kept in goose's session data.
 #[derive(Clone)]
@@ -25,23 +24,32 @@ struct UserState {
     rng: ChaCha8Rng,
 }
 
+/// The closed model's parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct Users {
+    /// Concurrent users.
+    pub count: u32,
+    /// Pause between two iterations of one user.
+    pub think_time: Duration,
+    /// Users started per second (all within a second when absent).
+    pub ramp_up_rate: Option<Rate>,
+}
+
 /// Runs the closed model; see the module documentation.
-pub async fn run_closed(
-    ctx: Arc<IterationContext>,
-    flows: Arc<[Flow]>,
-    load: &LoadSpec,
-    seed: u64,
-    stop: StopSignal,
-    progress: Option<ProgressHook>,
-) -> DriverReport {
-    let (users, think_time, ramp_up_rate) = match &load.model {
-        LoadModel::Closed {
-            users,
-            think_time,
-            ramp_up_rate,
-        } => (*users, *think_time, *ramp_up_rate),
-        LoadModel::Open { .. } => unreachable!("run_closed is only called for the closed model"),
-    };
+pub async fn run_closed(drive: Drive, users: Users) -> DriverReport {
+    let Drive {
+        ctx,
+        flows,
+        load,
+        seed,
+        stop,
+        progress,
+    } = drive;
+    let Users {
+        count: users,
+        think_time,
+        ramp_up_rate,
+    } = users;
     let total = load.warmup + load.duration;
     let deadline = ctx.epoch() + total;
     let ticker = spawn_ticker(ctx.clone(), progress);

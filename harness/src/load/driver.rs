@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::closed::run_closed;
+use super::closed::{Users, run_closed};
 use super::flow::IterationContext;
 use super::open::run_open;
+use super::schedule::RateCurve;
 use super::stop::StopSignal;
 use crate::scenario::{Flow, LoadModel, LoadSpec};
 
@@ -31,18 +32,54 @@ pub struct DriverReport {
 /// Called about once a second with the time since the run started.
 pub type ProgressHook = Arc<dyn Fn(Duration) + Send + Sync>;
 
-/// Drives `flows` through `ctx` as `load` says, until done or `stop` fires.
-pub async fn drive(
-    ctx: Arc<IterationContext>,
-    flows: Arc<[Flow]>,
-    load: &LoadSpec,
-    seed: u64,
-    stop: StopSignal,
-    progress: Option<ProgressHook>,
-) -> DriverReport {
-    match &load.model {
-        LoadModel::Open { .. } => run_open(ctx, flows, load, seed, stop, progress).await,
-        LoadModel::Closed { .. } => run_closed(ctx, flows, load, seed, stop, progress).await,
+/// One drive of one path: what every driver needs.
+pub struct Drive {
+    /// Where requests go and where outcomes are recorded.
+    pub ctx: Arc<IterationContext>,
+    /// The scenario's flows.
+    pub flows: Arc<[Flow]>,
+    /// Duration, warmup, timeout and limits (the model's parameters are passed apart).
+    pub load: LoadSpec,
+    /// Seed of this repetition.
+    pub seed: u64,
+    /// Ends the drive early.
+    pub stop: StopSignal,
+    /// Called about once a second.
+    pub progress: Option<ProgressHook>,
+}
+
+impl std::fmt::Debug for Drive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drive")
+            .field("load", &self.load)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drives the flows as the load model says, until done or the stop signal fires.
+pub async fn drive(drive: Drive) -> DriverReport {
+    match drive.load.model.clone() {
+        LoadModel::Open {
+            rate,
+            stages,
+            spacing,
+        } => run_open(drive, RateCurve::new(rate, &stages), spacing).await,
+        LoadModel::Closed {
+            users,
+            think_time,
+            ramp_up_rate,
+        } => {
+            run_closed(
+                drive,
+                Users {
+                    count: users,
+                    think_time,
+                    ramp_up_rate,
+                },
+            )
+            .await
+        }
     }
 }
 

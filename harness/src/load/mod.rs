@@ -11,7 +11,7 @@ pub mod pick;
 pub mod schedule;
 pub mod stop;
 
-pub use driver::{DriverReport, ProgressHook, drive};
+pub use driver::{Drive, DriverReport, ProgressHook, drive};
 pub use flow::{IterationContext, ResolvedTarget, TargetError};
 pub use http::HttpClient;
 pub use outcome::{Outcome, OutcomeClass, REQUEST_ID_HEADER, StepIndex};

@@ -12,12 +12,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::Semaphore;
 
-use super::driver::{DriverReport, ProgressHook, spawn_ticker};
+use super::driver::{Drive, DriverReport, spawn_ticker};
 use super::flow::IterationContext;
 use super::pick::FlowPicker;
 use super::schedule::{ArrivalSchedule, RateCurve};
 use super::stop::StopSignal;
-use crate::scenario::{Flow, LoadModel, LoadSpec, Spacing};
+use crate::scenario::{Flow, Spacing};
 
 /// Longest single sleep, so that a stop is noticed quickly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
@@ -32,41 +32,33 @@ struct Dispatch {
     interrupted: bool,
 }
 
-/// Runs the open model; see the module documentation.
-pub async fn run_open(
-    ctx: Arc<IterationContext>,
-    flows: Arc<[Flow]>,
-    load: &LoadSpec,
-    seed: u64,
-    stop: StopSignal,
-    progress: Option<ProgressHook>,
-) -> DriverReport {
-    let (curve, spacing) = match &load.model {
-        LoadModel::Open {
-            rate,
-            stages,
-            spacing,
-        } => (RateCurve::new(*rate, stages), *spacing),
-        LoadModel::Closed { .. } => unreachable!("run_open is only called for the open model"),
-    };
-    let total = load.warmup + load.duration;
+/// Runs the open model along `curve`; see the module documentation.
+pub async fn run_open(drive: Drive, curve: RateCurve, spacing: Spacing) -> DriverReport {
+    let Drive {
+        ctx,
+        flows,
+        load,
+        seed,
+        stop,
+        progress,
+    } = drive;
     let warmup = load.warmup;
     let semaphore = Arc::new(Semaphore::new(load.max_in_flight));
     let ticker = spawn_ticker(ctx.clone(), progress);
 
-    let dispatch = {
-        let ctx = ctx.clone();
-        let flows = flows.clone();
-        let semaphore = semaphore.clone();
-        let stop = stop.clone();
-        let curve = curve.clone();
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            dispatch_arrivals(
-                &ctx, &flows, curve, spacing, seed, total, warmup, &semaphore, &stop, &handle,
-            )
-        })
+    let dispatcher = Dispatcher {
+        ctx: ctx.clone(),
+        flows: flows.clone(),
+        curve: curve.clone(),
+        spacing,
+        seed,
+        total: load.warmup + load.duration,
+        warmup,
+        semaphore: semaphore.clone(),
+        stop: stop.clone(),
+        handle: tokio::runtime::Handle::current(),
     };
+    let dispatch = tokio::task::spawn_blocking(move || dispatcher.run());
     let dispatch = match dispatch.await {
         Ok(dispatch) => dispatch,
         Err(_) => Dispatch {
@@ -126,73 +118,90 @@ pub async fn run_open(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn dispatch_arrivals(
-    ctx: &Arc<IterationContext>,
-    flows: &Arc<[Flow]>,
+/// The arrival loop, on its own thread: releases each arrival at its intended time.
+struct Dispatcher {
+    ctx: Arc<IterationContext>,
+    flows: Arc<[Flow]>,
     curve: RateCurve,
     spacing: Spacing,
     seed: u64,
     total: Duration,
     warmup: Duration,
-    semaphore: &Arc<Semaphore>,
-    stop: &StopSignal,
-    handle: &tokio::runtime::Handle,
-) -> Dispatch {
-    let picker = FlowPicker::new(flows);
-    // Flow choices get their own stream so they do not shift the arrival times.
-    let mut flow_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
-    let epoch = ctx.epoch();
-    let mut lag = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
-    let mut out = Dispatch {
-        started: 0,
-        dropped: 0,
-        lag_us: None,
-        ended_at: epoch,
-        interrupted: false,
-    };
-    for offset in ArrivalSchedule::new(curve, spacing, seed, total) {
-        let due = epoch + offset;
-        if !wait_until(due, stop) {
-            out.interrupted = true;
-            break;
-        }
-        let flow_index = picker.pick(&mut flow_rng);
-        let Some(flow) = flows.get(flow_index) else {
-            continue;
+    semaphore: Arc<Semaphore>,
+    stop: StopSignal,
+    handle: tokio::runtime::Handle,
+}
+
+impl Dispatcher {
+    fn run(self) -> Dispatch {
+        let Dispatcher {
+            ctx,
+            flows,
+            curve,
+            spacing,
+            seed,
+            total,
+            warmup,
+            semaphore,
+            stop,
+            handle,
+        } = self;
+        let (ctx, flows, semaphore, stop, handle) = (&ctx, &flows, &semaphore, &stop, &handle);
+        let picker = FlowPicker::new(flows);
+        // Flow choices get their own stream so they do not shift the arrival times.
+        let mut flow_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
+        let epoch = ctx.epoch();
+        let mut lag = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
+        let mut out = Dispatch {
+            started: 0,
+            dropped: 0,
+            lag_us: None,
+            ended_at: epoch,
+            interrupted: false,
         };
-        let measured = offset >= warmup;
-        if measured {
-            let late = Instant::now().saturating_duration_since(due);
-            if let Some(h) = lag.as_mut() {
-                h.saturating_record(late.as_micros().try_into().unwrap_or(u64::MAX).max(1));
+        for offset in ArrivalSchedule::new(curve, spacing, seed, total) {
+            let due = epoch + offset;
+            if !wait_until(due, stop) {
+                out.interrupted = true;
+                break;
             }
-        }
-        match semaphore.clone().try_acquire_owned() {
-            Ok(permit) => {
-                if measured {
-                    out.started += 1;
+            let flow_index = picker.pick(&mut flow_rng);
+            let Some(flow) = flows.get(flow_index) else {
+                continue;
+            };
+            let measured = offset >= warmup;
+            if measured {
+                let late = Instant::now().saturating_duration_since(due);
+                if let Some(h) = lag.as_mut() {
+                    h.saturating_record(late.as_micros().try_into().unwrap_or(u64::MAX).max(1));
                 }
-                let ctx = ctx.clone();
-                let flows = flows.clone();
-                handle.spawn(async move {
-                    if let Some(flow) = flows.get(flow_index) {
-                        ctx.run(flow, due).await;
+            }
+            match semaphore.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    if measured {
+                        out.started += 1;
                     }
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                if measured {
-                    out.dropped += 1;
+                    let ctx = ctx.clone();
+                    let flows = flows.clone();
+                    handle.spawn(async move {
+                        if let Some(flow) = flows.get(flow_index) {
+                            ctx.run(flow, due).await;
+                        }
+                        drop(permit);
+                    });
                 }
-                ctx.record_dropped(flow, due);
+                Err(_) => {
+                    if measured {
+                        out.dropped += 1;
+                    }
+                    ctx.record_dropped(flow, due);
+                }
             }
         }
+        out.ended_at = Instant::now();
+        out.lag_us = lag;
+        out
     }
-    out.ended_at = Instant::now();
-    out.lag_us = lag;
-    out
 }
 
 /// Waits until `due`; false when the stop signal fired first.

@@ -176,7 +176,12 @@ impl Checker<'_> {
             .map(|n| format!("`{n}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let base_name = base.map_or(DEFAULT_BASE, |b| b.get_ref().as_str());
+        // Without `base`: `legacy`, or the only path when there is just one.
+        let base_name = match (base, names.as_slice()) {
+            (Some(b), _) => b.get_ref().as_str(),
+            (None, [only]) => only,
+            (None, _) => DEFAULT_BASE,
+        };
         if !names.contains(&base_name) {
             let help = match closest(base_name, names.iter().copied()) {
                 Some(near) => format!("did you mean `{near}`? the paths are {listed}"),
