@@ -260,7 +260,7 @@ async fn raw_server(
                         .push(line["x-harness-request-id:".len()..].trim().to_string());
                 }
                 if reset {
-                    let _ = stream.set_linger(Some(Duration::ZERO));
+                    let _ = stream.set_zero_linger();
                     drop(stream);
                     return;
                 }

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use rand::Rng;
 
+use super::clock::PreciseClock;
 use super::config::ReferenceConfig;
 use super::http::{self, ATTEMPT, MAX_BODY, REQUEST_ID};
 use super::rng::{self, Stream};
@@ -28,12 +29,14 @@ pub(crate) struct Executor {
     error_rate: f64,
     seed: u64,
     unkeyed: AtomicU64,
+    clock: PreciseClock,
 }
 
 impl Executor {
-    /// An executor behaving as `config` says, drawing from `seed`.
-    pub(crate) fn new(config: &ReferenceConfig, seed: u64) -> Self {
+    /// An executor behaving as `config` says, drawing from `seed`, sleeping on `clock`.
+    pub(crate) fn new(config: &ReferenceConfig, seed: u64, clock: PreciseClock) -> Self {
         Self {
+            clock,
             latency: config.executor_latency.get(),
             jitter_nanos: u64::try_from(config.executor_jitter.get().as_nanos())
                 .unwrap_or(u64::MAX),
@@ -69,9 +72,7 @@ impl Executor {
             );
         }
         let service_time = self.latency.saturating_add(Duration::from_nanos(jitter));
-        if !service_time.is_zero() {
-            tokio::time::sleep(service_time).await;
-        }
+        self.clock.sleep(service_time).await;
         if fails {
             http::json(
                 StatusCode::SERVICE_UNAVAILABLE,

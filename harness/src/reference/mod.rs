@@ -8,6 +8,7 @@
 
 pub mod backoff;
 pub mod breaker;
+mod clock;
 pub mod config;
 mod executor;
 mod http;

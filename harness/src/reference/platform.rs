@@ -9,6 +9,7 @@ use hyper::Uri;
 use tokio::net::TcpListener;
 
 use super::breaker::BreakerState;
+use super::clock::PreciseClock;
 use super::config::ReferenceConfig;
 use super::executor::Executor;
 use super::metrics::Metrics;
@@ -45,14 +46,18 @@ impl ReferencePlatform {
     ) -> io::Result<ReferencePlatform> {
         // Validate before any socket opens.
         let explicit_uri = dependency_url.as_deref().map(execute_uri).transpose()?;
+        let clock = PreciseClock::start()?;
         let executor_listener =
             TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let executor = Server::spawn(executor_listener, Arc::new(Executor::new(&config, seed)))?;
+        let executor = Server::spawn(
+            executor_listener,
+            Arc::new(Executor::new(&config, seed, clock.clone())),
+        )?;
         let uri = match explicit_uri {
             Some(uri) => uri,
             None => execute_uri(&url_of(executor.addr()))?,
         };
-        let state = Arc::new(Service::new(&config, seed, uri));
+        let state = Arc::new(Service::new(&config, seed, uri, clock));
         let service_listener = TcpListener::bind(bind).await?;
         let service = Server::spawn(service_listener, Arc::clone(&state))?;
         Ok(Self {

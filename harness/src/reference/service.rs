@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::backoff::backoff;
 use super::breaker::Breaker;
+use super::clock::PreciseClock;
 use super::config::{ReferenceConfig, RetryConfig};
 use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
 use super::metrics::{AttemptOutcome, Metrics, ServicePath};
@@ -70,6 +71,7 @@ pub(crate) struct Service {
     breaker: Mutex<Breaker>,
     metrics: Metrics,
     tasks: TaskStore,
+    clock: PreciseClock,
 }
 
 /// The per-request random source, created only when a request needs a draw.
@@ -90,7 +92,12 @@ impl Draws {
 
 impl Service {
     /// A service behaving as `config` says, calling `POST {execute_uri}` as its dependency.
-    pub(crate) fn new(config: &ReferenceConfig, seed: u64, execute_uri: Uri) -> Self {
+    pub(crate) fn new(
+        config: &ReferenceConfig,
+        seed: u64,
+        execute_uri: Uri,
+        clock: PreciseClock,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         // No separate connect timeout: `dependency_timeout` bounds connect, answer and body
         // together, so a slow connect is a timeout (504) like any other.
@@ -116,6 +123,7 @@ impl Service {
             breaker: Mutex::new(Breaker::new(&config.breaker)),
             metrics: Metrics::default(),
             tasks: TaskStore::new(DEFAULT_CAPACITY),
+            clock,
         }
     }
 
@@ -168,7 +176,7 @@ impl Service {
             ServicePath::Dagger => self.dagger,
         };
         if !behaviour.overhead.is_zero() {
-            tokio::time::sleep(behaviour.overhead).await;
+            self.clock.sleep(behaviour.overhead).await;
         }
         if behaviour.error_rate > 0.0 && draws.uniform() < behaviour.error_rate {
             return error(
