@@ -31,6 +31,18 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario: every path (or those given) for every repetition, writing run records.
     Run(RunArgs),
+    /// Compare the candidate path with the base path (live, or against a stored baseline,
+    /// or offline from files) and decide GO / NO-GO / ROLLBACK.
+    Compare(CompareArgs),
+    /// Store, list and show baselines.
+    Baseline {
+        /// What to do.
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+    /// A/A runs of one path: measure its between-run noise, store it in the baseline and
+    /// report how often the policy would wrongly say NO-GO or ROLLBACK.
+    Calibrate(CalibrateArgs),
     /// Check a scenario file without running anything; prints its hash.
     Validate(ValidateArgs),
     /// The embedded reference platform.
@@ -82,4 +94,96 @@ pub enum ReferenceCommand {
         #[arg(long, value_name = "SCENARIO")]
         scenario: Option<PathBuf>,
     },
+}
+
+/// Arguments of `harness compare`.
+#[derive(Debug, Args)]
+#[command(after_help = "Modes:
+  compare SCENARIO                                 base and candidate live, interleaved A B A B
+  compare SCENARIO --baseline FILE                 candidate live against a stored baseline
+                                                   (the base path also runs live, to check drift)
+  compare --baseline FILE --candidate FILE...      offline, from run records or baselines")]
+pub struct CompareArgs {
+    /// The scenario file (live modes).
+    pub scenario: Option<PathBuf>,
+    /// A stored baseline (or run records) to use as the base side.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Vec<PathBuf>,
+    /// Run records (or a baseline) to use as the candidate side: offline mode.
+    #[arg(long, value_name = "FILE")]
+    pub candidate: Vec<PathBuf>,
+    /// Take the `[policy]` of this scenario file (offline mode; default: the built-in policy).
+    #[arg(long, value_name = "SCENARIO")]
+    pub policy: Option<PathBuf>,
+    /// Repetitions per path (overrides the scenario's `load.repetitions`).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repetitions: Option<u32>,
+    /// Seed (overrides the scenario's `seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Folder for the run records and the result (default: reports/<scenario>/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also write the comparison as JSON to this file (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `harness baseline ...`
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Merge run records of one (scenario, path) into `baselines/<scenario>/<path>.json`.
+    Save {
+        /// Run record files (`harness-run/v1`); several paths are saved as several baselines.
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<PathBuf>,
+        /// Replace an existing baseline.
+        #[arg(long)]
+        force: bool,
+        /// The baselines folder.
+        #[arg(long, default_value = "baselines", value_name = "DIR")]
+        root: PathBuf,
+    },
+    /// A table of the stored baselines.
+    List {
+        /// The baselines folder.
+        #[arg(long, default_value = "baselines", value_name = "DIR")]
+        root: PathBuf,
+    },
+    /// One scenario's baselines in detail.
+    Show {
+        /// Scenario name.
+        scenario: String,
+        /// Only this path.
+        #[arg(long = "path", value_name = "P")]
+        path: Option<String>,
+        /// The baselines folder.
+        #[arg(long, default_value = "baselines", value_name = "DIR")]
+        root: PathBuf,
+    },
+}
+
+/// Arguments of `harness calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The path to calibrate (default: the base path).
+    #[arg(long = "path", value_name = "P")]
+    pub path: Option<String>,
+    /// A/A repetitions (at least 4).
+    #[arg(long, default_value_t = 10, value_name = "K", value_parser = clap::value_parser!(u32).range(4..=200))]
+    pub repetitions: u32,
+    /// The baselines folder.
+    #[arg(long, default_value = "baselines", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Folder for the run records (default: reports/<scenario>/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }

@@ -56,6 +56,9 @@ pub enum AppError {
     /// Something failed while running (exit 1).
     #[error("error: {0}")]
     Runtime(String),
+    /// Ctrl-C ended the command before it could decide (exit 130).
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl AppError {
@@ -64,6 +67,7 @@ impl AppError {
         match self {
             AppError::Scenario(_) | AppError::Usage(_) => ExitStatus::BadInput,
             AppError::Runtime(_) => ExitStatus::RuntimeError,
+            AppError::Interrupted(_) => ExitStatus::Interrupted,
         }
     }
 }

@@ -5,9 +5,12 @@
 //! functions in process.
 
 pub mod app;
+pub mod baseline;
 pub mod cli;
+pub mod compare;
 pub mod exit;
 pub mod load;
+pub mod policy;
 pub mod record;
 pub mod reference;
 pub mod report;

@@ -1069,3 +1069,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_policy_table_overrides_the_defaults() {
+    let s = valid(&format!(
+        "{SMALL}[policy]\ngo_ratio = 1.0\nrollback_ratio = 1.3\n"
+    ));
+    assert_eq!(s.policy.go_ratio, 1.0);
+    assert_eq!(s.policy.rollback_ratio, 1.3);
+    assert_eq!(
+        s.policy.min_candidate_errors, 5,
+        "unset keys keep their defaults"
+    );
+    assert_eq!(
+        s.hash,
+        valid(SMALL).hash,
+        "the policy judges runs; it does not change what they measure"
+    );
+}
+
+#[test]
+fn a_policy_whose_rollback_ratio_is_not_above_go_is_refused() {
+    let text = format!("{SMALL}[policy]\ngo_ratio = 1.2\nrollback_ratio = 1.1\n");
+    assert_invalid(
+        &text,
+        12,
+        1,
+        "rollback_ratio (1.1) must be greater than go_ratio (1.2)",
+        "remove the key",
+    );
+}
+
+#[test]
+fn an_unknown_policy_key_is_refused() {
+    let text = format!("{SMALL}[policy]\ngo_ration = 1.2\n");
+    assert_invalid(&text, 12, 1, "go_ration", "go_ratio");
+}

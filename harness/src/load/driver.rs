@@ -17,7 +17,7 @@ pub struct DriverReport {
     pub elapsed: Duration,
     /// True when the stop signal ended the run early.
     pub interrupted: bool,
-    /// Target arrival rate averaged over the measured window (open model).
+    /// Arrivals per second this run's schedule asked for in the measured window (open model).
     pub target_rate: Option<f64>,
     /// Iterations started per second in the measured window.
     pub achieved_rate: f64,

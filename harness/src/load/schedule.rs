@@ -44,7 +44,7 @@ impl RateCurve {
         from
     }
 
-    /// Expected number of arrivals in `[0, t)`, for the achieved-rate check.
+    /// Expected number of arrivals in `[from, to)` seconds.
     pub fn expected_arrivals(&self, from: f64, to: f64) -> f64 {
         // Trapezoids over a fine grid are exact for piecewise-linear curves up to the
         // grid error, which is far below one arrival for any realistic run.

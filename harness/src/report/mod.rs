@@ -1,5 +1,9 @@
 //! Rendering for people and machines. Reporters only present what was computed.
 
+pub mod baseline_table;
+pub mod compare_table;
 pub mod run_table;
 
+pub use baseline_table::{baseline_list_table, baseline_show};
+pub use compare_table::comparison_table;
 pub use run_table::run_summary_table;

@@ -14,7 +14,7 @@ use super::error::{Problem, closest};
 pub(crate) const HELP_SEPARATOR: &str = "\nhelp: ";
 
 /// Keys of the DESIGN's scenario format that this parser does not read yet.
-const NOT_YET_SUPPORTED: [&str; 3] = ["fault", "expect", "policy"];
+const NOT_YET_SUPPORTED: [&str; 2] = ["fault", "expect"];
 
 /// A located, explained problem from a TOML parse or deserialisation error.
 pub(crate) fn toml_problem(error: &toml::de::Error, text: &str) -> Problem {

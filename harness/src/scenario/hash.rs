@@ -5,6 +5,9 @@
 //! nothing), the flows and steps as written (templates, never resolved values, so secrets
 //! never enter it) and the reference platform's settings. Paths are left out on purpose:
 //! the base and the candidate differ in their URL and headers but must share a hash.
+//! The repetition count and the `[policy]` are left out too: they decide how many runs
+//! are made and how they are judged, not what one run measures, so tightening a threshold
+//! or adding repetitions never orphans a stored baseline.
 //! Struct fields serialise in declaration order and maps are sorted, so the key order in
 //! the file does not matter.
 
@@ -20,7 +23,7 @@ use super::model::{Flow, LoadModel, Scenario, Spacing};
 
 /// Version of the canonical form; bump it when the form changes so that old and new
 /// hashes never collide by accident.
-const FORM: &str = "harness-scenario-hash/v1";
+const FORM: &str = "harness-scenario-hash/v2";
 
 /// The hex SHA-256 of the canonical form of `scenario`.
 pub fn scenario_hash(scenario: &Scenario) -> String {
@@ -58,7 +61,6 @@ struct CanonicalLoad {
     ramp_up_rate: Option<f64>,
     duration: Duration,
     warmup: Duration,
-    repetitions: u32,
     timeout: Duration,
     max_in_flight: usize,
 }
@@ -76,7 +78,6 @@ impl From<&Scenario> for CanonicalLoad {
             ramp_up_rate: None,
             duration: l.duration,
             warmup: l.warmup,
-            repetitions: l.repetitions,
             timeout: l.timeout,
             max_in_flight: l.max_in_flight,
         };

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::load::StepIndex;
+use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
 use crate::units::Rate;
 
@@ -38,6 +39,8 @@ pub struct Scenario {
     pub flows: Vec<Flow>,
     /// Settings of the embedded reference platform (used when a path targets it).
     pub reference: ReferenceConfig,
+    /// Decision thresholds (defaults, or the file's `[policy]`).
+    pub policy: Policy,
     /// Hex SHA-256 of the canonical scenario, secrets excluded.
     pub hash: String,
 }

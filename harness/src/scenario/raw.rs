@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_spanned::Spanned;
 
+use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
 use crate::units::HumanDuration;
 
@@ -34,6 +35,7 @@ pub(crate) struct RawScenario {
     pub flow: Spanned<Vec<Spanned<RawFlow>>>,
     #[serde(default)]
     pub reference: ReferenceConfig,
+    pub policy: Option<Spanned<Policy>>,
 }
 
 /// `[paths.<name>]`: one way to reach the service.

@@ -16,6 +16,7 @@ use http::HeaderName;
 use serde_spanned::Spanned;
 
 use crate::load::REQUEST_ID_HEADER;
+use crate::policy::Policy;
 use crate::units::{HumanDuration, Rate};
 
 use super::error::Problem;
@@ -67,6 +68,21 @@ pub(crate) fn validate(
     )?;
     let load = check.load(&raw.load)?;
     let flows = check.flows(&raw.flow)?;
+    let policy = match raw.policy {
+        None => Policy::default(),
+        Some(spanned) => {
+            let span = spanned.span();
+            let policy = spanned.into_inner();
+            if let Err(why) = policy.validate() {
+                return Err(Problem::new(
+                    span,
+                    format!("[policy]: {why}"),
+                    "fix the value, or remove the key to use the default (see README: Decisions)",
+                ));
+            }
+            policy
+        }
+    };
     Ok(Scenario {
         name,
         description: raw.description.unwrap_or_default(),
@@ -80,6 +96,7 @@ pub(crate) fn validate(
         load,
         flows,
         reference: raw.reference,
+        policy,
         hash: String::new(),
     })
 }

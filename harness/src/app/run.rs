@@ -1,15 +1,11 @@
-//! The commands behind the binary: each turns validated arguments into library calls
-//! and an [`ExitStatus`]. Printing for people happens here and in `report`, never in
-//! the computing modules.
+//! `harness run`, `harness validate` and `harness reference serve`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::cli::{Cli, Command, ReferenceCommand, RunArgs, ValidateArgs};
+use super::{TerminalObserver, default_out, install_interrupt, runtime};
+use crate::cli::{RunArgs, ValidateArgs};
 use crate::exit::{AppError, ExitStatus};
 use crate::load::StopSignal;
 use crate::reference::{ReferenceConfig, ReferencePlatform};
@@ -17,45 +13,7 @@ use crate::report::run_summary_table;
 use crate::runner::{RunObserver, RunPlan, RunResult, run_scenario};
 use crate::scenario;
 
-/// Runs one command line.
-pub fn execute(cli: Cli) -> Result<ExitStatus, AppError> {
-    match cli.command {
-        Command::Validate(args) => validate(&args),
-        Command::Run(args) => run(args),
-        Command::Reference {
-            command: ReferenceCommand::Serve { bind, scenario },
-        } => serve_reference(bind, scenario),
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))
-}
-
-/// Ctrl-C once: stop cleanly and keep what was measured. Twice: exit at once.
-fn install_interrupt(stop: &StopSignal) {
-    let stop = stop.clone();
-    let result = ctrlc::set_handler(move || {
-        if stop.is_triggered() {
-            eprintln!("interrupted again: exiting without waiting");
-            std::process::exit(i32::from(ExitStatus::Interrupted.code()));
-        }
-        eprintln!(
-            "interrupted: stopping, keeping what was measured (Ctrl-C again to exit at once)"
-        );
-        stop.trigger();
-        // The closed model runs inside goose, which stops on its own killswitch.
-        goose::trigger_killswitch("interrupted by Ctrl-C");
-    });
-    if let Err(e) = result {
-        eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
-    }
-}
-
-fn validate(args: &ValidateArgs) -> Result<ExitStatus, AppError> {
+pub(super) fn validate(args: &ValidateArgs) -> Result<ExitStatus, AppError> {
     let scenario = scenario::load(&args.scenario)?;
     println!(
         "{}: valid scenario `{}` ({} path(s), {} flow(s), {} step(s)); hash {}",
@@ -69,7 +27,7 @@ fn validate(args: &ValidateArgs) -> Result<ExitStatus, AppError> {
     Ok(ExitStatus::Success)
 }
 
-fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
+pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
     let scenario = scenario::load(&args.scenario)?;
     let out = args
         .out
@@ -135,14 +93,7 @@ fn warn_about_unreachable_targets(results: &[RunResult]) {
     }
 }
 
-fn default_out(scenario: &str) -> PathBuf {
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .replace([':', '-'], "");
-    PathBuf::from("reports").join(scenario).join(stamp)
-}
-
-fn serve_reference(
+pub(super) fn serve_reference(
     bind: std::net::SocketAddr,
     scenario_file: Option<PathBuf>,
 ) -> Result<ExitStatus, AppError> {
@@ -175,62 +126,4 @@ fn serve_reference(
         Ok::<_, AppError>(())
     })?;
     Ok(ExitStatus::Success)
-}
-
-/// Progress on a terminal: one bar per drive, on stderr.
-struct TerminalObserver {
-    enabled: bool,
-    bar: std::sync::Mutex<Option<ProgressBar>>,
-}
-
-impl TerminalObserver {
-    fn new(enabled: bool) -> Self {
-        Self {
-            enabled,
-            bar: std::sync::Mutex::new(None),
-        }
-    }
-}
-
-impl RunObserver for TerminalObserver {
-    fn starting(&self, path: &str, repetition: u32, total: Duration) {
-        if !self.enabled {
-            return;
-        }
-        let bar = ProgressBar::new(total.as_secs().max(1));
-        if let Ok(style) =
-            ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} s  {msg}")
-        {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_prefix(format!("{path} r{repetition}"));
-        if let Ok(mut slot) = self.bar.lock() {
-            *slot = Some(bar);
-        }
-    }
-
-    fn tick(&self, elapsed: Duration, sent: u64, failed: u64) {
-        if let Ok(slot) = self.bar.lock()
-            && let Some(bar) = slot.as_ref()
-        {
-            bar.set_position(elapsed.as_secs());
-            bar.set_message(format!("{sent} sent, {failed} failed"));
-        }
-    }
-
-    fn finished(&self, result: &RunResult) {
-        if let Ok(mut slot) = self.bar.lock()
-            && let Some(bar) = slot.take()
-        {
-            bar.finish_and_clear();
-        }
-        if self.enabled {
-            eprintln!(
-                "{} r{}: {}",
-                result.record.path,
-                result.record.repetition,
-                result.file.display()
-            );
-        }
-    }
 }

@@ -1,0 +1,67 @@
+//! Base drift: when the base path runs live beside a stored baseline, its latency must
+//! sit inside the baseline's noise band, or the environment has changed since the
+//! baseline was made and comparing the candidate with it would mislead.
+
+use super::rows::Noise;
+use super::validity::Invalidity;
+use crate::record::RunRecord;
+
+/// The band never gets narrower than ±5%: a baseline that happened to be very quiet
+/// must not turn ordinary jitter into "drift".
+const MIN_BAND: f64 = 0.05;
+/// Width of the band in standard deviations of the difference of two means.
+const SIGMAS: f64 = 3.0;
+
+/// Drift problems of the `live` base runs against the `stored` baseline runs, at each of
+/// `quantiles`, using the stored runs' noise.
+pub fn check_drift(
+    live: &[RunRecord],
+    stored: &[RunRecord],
+    noise: &Noise,
+    quantiles: &[f64],
+) -> Vec<Invalidity> {
+    let mut problems = Vec::new();
+    let Some(first) = stored.first() else {
+        return problems;
+    };
+    for step in &first.steps {
+        let name = format!("{}/{}", step.flow, step.step);
+        for &q in quantiles {
+            let (Some(live_mean), Some(stored_mean)) = (
+                mean_log(live, &step.flow, &step.step, q),
+                mean_log(stored, &step.flow, &step.step, q),
+            ) else {
+                continue;
+            };
+            let sd = noise.get(&name, q).unwrap_or(0.0);
+            let (k_live, k_stored) = (live.len().max(1) as f64, stored.len().max(1) as f64);
+            let band =
+                (SIGMAS * sd * (1.0 / k_live + 1.0 / k_stored).sqrt()).max((1.0 + MIN_BAND).ln());
+            let shift = live_mean - stored_mean;
+            if shift.abs() > band {
+                problems.push(Invalidity::new(
+                    "base_drift",
+                    format!(
+                        "the live base {name} p{} is {:.3}× the stored baseline's, outside its noise band ×{:.3}..{:.3}: the environment changed since the baseline was made; re-create it",
+                        q * 100.0,
+                        shift.exp(),
+                        (-band).exp(),
+                        band.exp()
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Mean over runs of ln(quantile q of the step's successful latencies).
+fn mean_log(records: &[RunRecord], flow: &str, step: &str, q: f64) -> Option<f64> {
+    let logs: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.steps.iter().find(|s| s.flow == flow && s.step == step))
+        .filter(|s| s.ok_count() > 0)
+        .map(|s| (s.percentile_us(q).max(1) as f64).ln())
+        .collect();
+    (!logs.is_empty()).then(|| logs.iter().sum::<f64>() / logs.len() as f64)
+}

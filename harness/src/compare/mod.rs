@@ -1,0 +1,19 @@
+//! Comparing a candidate with a base: pure statistics, rows, validity, verdicts.
+//!
+//! Everything here computes; nothing prints or reads files. `compare` takes two sides
+//! and a policy and returns a [`Comparison`]; reporters render it.
+
+pub mod calibration;
+pub mod comparison;
+pub mod drift;
+pub mod rows;
+pub mod stats;
+pub mod validity;
+pub mod verdict;
+
+pub use calibration::{Calibration, FalseRates, calibrate};
+pub use comparison::{COMPARISON_SCHEMA, Comparison, Side, SideSummary, compare};
+pub use drift::check_drift;
+pub use rows::{MIN_REPETITIONS, Method, Metric, Noise, Row};
+pub use validity::Invalidity;
+pub use verdict::Verdict;

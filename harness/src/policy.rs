@@ -1,0 +1,164 @@
+//! Decision thresholds. The defaults encode the migration plan's rules: roll back when
+//! the candidate is more than 50% slower or its error rate rises by more than 10%;
+//! advance only with equivalent (phase 4: improved) performance.
+//!
+//! A scenario's `[policy]` table overrides any field; the policy in force is printed
+//! with every result and stored in every comparison.
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::Probability;
+
+/// Version of the decision rules; stored in baselines and comparisons so a change of
+/// rules is visible.
+pub const POLICY_VERSION: &str = "harness-policy/1";
+
+/// Thresholds and statistical settings of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Latency quantiles always judged (default p50 and p95).
+    pub quantiles: Vec<Probability>,
+    /// A tail quantile judged only when both sides have enough samples (default p99).
+    pub tail_quantile: Probability,
+    /// Successful requests each side needs before the tail quantile is judged.
+    pub tail_min_samples: u64,
+    /// Roll back when the candidate/base latency ratio is proven at or above this.
+    pub rollback_ratio: f64,
+    /// GO needs the ratio proven at or below this (1.10 = equivalent; 1.00 = improved).
+    pub go_ratio: f64,
+    /// Error-rate margin relative to the base rate (0.10 = "more than 10% increase").
+    pub error_relative_margin: f64,
+    /// Floor of the error-rate margin, absolute (0.001 = 0.1 percentage point).
+    pub error_absolute_floor: f64,
+    /// Candidate errors needed before an error-rate rollback can stand.
+    pub min_candidate_errors: u64,
+    /// Confidence of every interval shown and of every GO (two-sided).
+    pub confidence: Probability,
+    /// Family-wise error rate of the rollback tests (Holm–Bonferroni across rows).
+    pub rollback_alpha: Probability,
+    /// Achieved rate below this share of the target makes a run invalid.
+    pub min_achieved_rate: Probability,
+    /// Successful requests each side needs per step for a valid comparison.
+    pub min_samples: u64,
+}
+
+fn p(v: f64) -> Probability {
+    Probability::new(v).unwrap_or_else(|_| unreachable!("constant probabilities are valid"))
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            quantiles: vec![p(0.50), p(0.95)],
+            tail_quantile: p(0.99),
+            tail_min_samples: 10_000,
+            rollback_ratio: 1.5,
+            go_ratio: 1.10,
+            error_relative_margin: 0.10,
+            error_absolute_floor: 0.001,
+            min_candidate_errors: 5,
+            confidence: p(0.95),
+            rollback_alpha: p(0.05),
+            min_achieved_rate: p(0.98),
+            min_samples: 100,
+        }
+    }
+}
+
+impl Policy {
+    /// The error-rate margin for a base error rate: max(relative × base, floor).
+    pub fn error_margin(&self, base_rate: f64) -> f64 {
+        (self.error_relative_margin * base_rate).max(self.error_absolute_floor)
+    }
+
+    /// Checks the fields that serde cannot: ratios ordered and positive.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.go_ratio.is_finite() && self.go_ratio > 0.0) {
+            return Err(format!(
+                "go_ratio must be a positive number, got {}",
+                self.go_ratio
+            ));
+        }
+        if !(self.rollback_ratio.is_finite() && self.rollback_ratio > self.go_ratio) {
+            return Err(format!(
+                "rollback_ratio ({}) must be greater than go_ratio ({})",
+                self.rollback_ratio, self.go_ratio
+            ));
+        }
+        if !(self.error_relative_margin.is_finite() && self.error_relative_margin >= 0.0) {
+            return Err("error_relative_margin must be 0 or more".into());
+        }
+        if !(self.error_absolute_floor.is_finite()
+            && (0.0..1.0).contains(&self.error_absolute_floor))
+        {
+            return Err("error_absolute_floor must lie in 0..1".into());
+        }
+        if self.quantiles.is_empty() {
+            return Err("quantiles must name at least one quantile, e.g. [0.5, 0.95]".into());
+        }
+        let conf = self.confidence.get();
+        if !(0.5..1.0).contains(&conf) {
+            return Err(format!("confidence must lie in 0.5..1, got {conf}"));
+        }
+        let alpha = self.rollback_alpha.get();
+        if !(alpha > 0.0 && alpha < 0.5) {
+            return Err(format!("rollback_alpha must lie in 0..0.5, got {alpha}"));
+        }
+        Ok(())
+    }
+
+    /// One line for people: the rules in force.
+    pub fn describe(&self) -> String {
+        let qs: Vec<String> = self
+            .quantiles
+            .iter()
+            .map(|q| format!("p{}", q.get() * 100.0))
+            .collect();
+        format!(
+            "{POLICY_VERSION}: latency {} (p{} with ≥{} samples/side): ROLLBACK at ratio ≥ {}, GO at ≤ {}; \
+             errors: margin max({}×base, {}), ROLLBACK needs ≥{} candidate errors; \
+             {}% intervals, rollback tests Holm-corrected at α={}",
+            qs.join("/"),
+            self.tail_quantile.get() * 100.0,
+            self.tail_min_samples,
+            self.rollback_ratio,
+            self.go_ratio,
+            self.error_relative_margin,
+            self.error_absolute_floor,
+            self.min_candidate_errors,
+            self.confidence.get() * 100.0,
+            self.rollback_alpha.get()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_encode_the_migration_plan() {
+        let policy = Policy::default();
+        assert_eq!(policy.rollback_ratio, 1.5);
+        assert_eq!(policy.go_ratio, 1.10);
+        assert!(policy.validate().is_ok());
+        // "more than 10% increase", relative, with a 0.1 point floor.
+        assert!((policy.error_margin(0.2) - 0.02).abs() < 1e-12);
+        assert!((policy.error_margin(0.0) - 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn inconsistent_thresholds_are_refused() {
+        let policy = Policy {
+            rollback_ratio: 1.05,
+            ..Policy::default()
+        };
+        assert!(policy.validate().is_err());
+        let policy = Policy {
+            quantiles: vec![],
+            ..Policy::default()
+        };
+        assert!(policy.validate().is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! The terminal decision table of `harness compare`: one row per step and metric, then
+//! the overall verdict, its reason and the policy in force.
+
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+use crate::compare::{Comparison, Metric, Row};
+
+#[derive(Tabled)]
+struct Line {
+    #[tabled(rename = "step")]
+    step: String,
+    #[tabled(rename = "metric")]
+    metric: String,
+    #[tabled(rename = "base")]
+    base: String,
+    #[tabled(rename = "candidate")]
+    candidate: String,
+    #[tabled(rename = "ratio / Δ")]
+    effect: String,
+    #[tabled(rename = "interval")]
+    interval: String,
+    #[tabled(rename = "go / rollback")]
+    thresholds: String,
+    #[tabled(rename = "method")]
+    method: String,
+    #[tabled(rename = "verdict")]
+    verdict: String,
+}
+
+/// The decision table, the invalidity reasons, the verdict and the policy.
+pub fn comparison_table(c: &Comparison) -> String {
+    let lines: Vec<Line> = c.rows.iter().map(line).collect();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{}: {} ({} run(s)) vs {} ({} run(s))\n",
+        c.scenario.name, c.candidate.label, c.candidate.runs, c.base.label, c.base.runs
+    ));
+    if lines.is_empty() {
+        out.push_str("no step is shared by both sides\n");
+    } else {
+        let mut table = Table::new(lines);
+        table.with(Style::rounded());
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+    for row in &c.rows {
+        out.push_str(&format!("  {} {}: {}\n", row.step, row.verdict, row.reason));
+    }
+    for problem in &c.invalid {
+        out.push_str(&format!(
+            "  not valid ({}): {}\n",
+            problem.check, problem.message
+        ));
+    }
+    out.push_str(&format!("\n{}: {}\n", c.verdict, c.reason));
+    out.push_str(&format!("policy {}", c.policy.describe()));
+    out
+}
+
+fn line(row: &Row) -> Line {
+    let (base, candidate, effect, interval, thresholds) = match row.metric {
+        Metric::Latency { .. } => (
+            ms(row.base),
+            ms(row.candidate),
+            row.interval
+                .map(|i| format!("{:.3}", i.estimate))
+                .unwrap_or_else(|| "-".into()),
+            row.interval
+                .map(|i| format!("[{:.3}, {:.3}]", i.low, i.high))
+                .unwrap_or_else(|| "-".into()),
+            format!("≤{} / ≥{}", row.go_threshold, row.rollback_threshold),
+        ),
+        Metric::ErrorRate => (
+            pct(row.base),
+            pct(row.candidate),
+            row.interval
+                .map(|i| format!("{:+.3}pp", i.estimate * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            row.interval
+                .map(|i| format!("[{:+.3}, {:+.3}]pp", i.low * 100.0, i.high * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            format!("≤{:+.3}pp", row.go_threshold * 100.0),
+        ),
+    };
+    Line {
+        step: row.step.clone(),
+        metric: row.metric.label(),
+        base,
+        candidate,
+        effect,
+        interval,
+        thresholds,
+        method: row.method.label(),
+        verdict: row.verdict.to_string(),
+    }
+}
+
+fn ms(us: f64) -> String {
+    format!("{:.2} ms", us / 1000.0)
+}
+
+fn pct(rate: f64) -> String {
+    format!("{:.3}%", rate * 100.0)
+}

@@ -1,0 +1,262 @@
+//! `harness compare`, `baseline` and `calibrate` through the real binary, against the
+//! embedded reference platform: exit codes, decisions, files.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn harness() -> Command {
+    Command::cargo_bin("harness").expect("the harness binary is built")
+}
+
+/// Both paths on the reference platform; `reference` sets how each behaves. A fixed,
+/// precise executor time keeps the latency noise far below every threshold.
+fn scenario(dir: &Path, name: &str, reference: &str) -> PathBuf {
+    scenario_at(dir, name, reference, 150, "1s")
+}
+
+/// As [`scenario`], at `rate` for `duration` per run.
+fn scenario_at(dir: &Path, name: &str, reference: &str, rate: u32, duration: &str) -> PathBuf {
+    let text = format!(
+        r#"
+name = "{name}"
+seed = 11
+[paths.legacy]
+target = "reference"
+headers = {{ "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "false" }}
+[paths.dagger]
+target = "reference"
+headers = {{ "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "true" }}
+[load]
+model = "open"
+rate = {rate}
+duration = "{duration}"
+warmup = "200ms"
+repetitions = 5
+timeout = "1s"
+[[flow]]
+name = "wf"
+steps = [{{ name = "execute", method = "POST", path = "/api/workflows/execute", body = "{{}}", expect_status = [202] }}]
+[reference]
+executor_latency = "8ms"
+executor_jitter = "0ms"
+{reference}
+"#
+    );
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).expect("write scenario");
+    file
+}
+
+fn comparison(out: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(out.join("comparison.json")).expect("comparison.json written");
+    serde_json::from_str(&text).expect("comparison is JSON")
+}
+
+#[test]
+fn equal_paths_give_go_and_exit_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Proving "no more than 0.1 point more errors" with zero errors on both sides takes
+    // about 5000 requests a side (Newcombe); fewer would honestly be NO-GO.
+    let file = scenario_at(dir.path(), "equal", "", 500, "2s");
+    let out = dir.path().join("out");
+    harness()
+        .args(["compare", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("GO").and(predicate::str::contains("harness-policy/1")));
+    let c = comparison(&out);
+    assert_eq!(c["verdict"], "GO");
+    assert_eq!(c["schema"], "harness-comparison/v1");
+    // One step: p50, p95 and the error rate, each judged from 5 vs 5 repetitions.
+    let rows = c["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["verdict"] == "GO"), "{rows:#?}");
+    assert_eq!(rows[0]["method"]["kind"], "repetitions");
+    assert_eq!(
+        std::fs::read_dir(out.join("runs")).expect("runs").count(),
+        10
+    );
+}
+
+#[test]
+fn a_much_slower_candidate_rolls_back_and_exits_4() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), "slow", "dagger_overhead = \"12ms\"");
+    let out = dir.path().join("out");
+    harness()
+        .args(["compare", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .code(4);
+    let c = comparison(&out);
+    assert_eq!(c["verdict"], "ROLLBACK");
+    let latency_rollbacks = c["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["metric"]["kind"] == "latency" && r["verdict"] == "ROLLBACK")
+        .count();
+    assert_eq!(latency_rollbacks, 2, "p50 and p95 are both ~2.5x slower");
+}
+
+#[test]
+fn a_candidate_that_fails_a_third_of_its_requests_rolls_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), "errors", "dagger_error_rate = 0.33");
+    let out = dir.path().join("out");
+    harness()
+        .args(["compare", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .code(4);
+    let c = comparison(&out);
+    let error_row = c["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["metric"]["kind"] == "error_rate")
+        .cloned();
+    assert_eq!(error_row.expect("error row")["verdict"], "ROLLBACK");
+}
+
+#[test]
+fn baselines_are_saved_once_compared_offline_and_refused_when_edited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), "offline", "");
+    let runs = dir.path().join("runs-out");
+    harness()
+        .args(["run", "--quiet", "--repetitions", "2", "--out"])
+        .arg(&runs)
+        .arg(&file)
+        .assert()
+        .success();
+    let root = dir.path().join("baselines");
+    let legacy: Vec<PathBuf> = (1..=2)
+        .map(|k| runs.join("runs").join(format!("legacy-r{k}.json")))
+        .collect();
+    harness()
+        .args(["baseline", "save", "--root"])
+        .arg(&root)
+        .args(&legacy)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "saved offline / legacy (2 run(s))",
+        ));
+    let stored = root.join("offline").join("legacy.json");
+    let before = std::fs::read(&stored).expect("baseline written");
+
+    // Never overwritten without --force.
+    harness()
+        .args(["baseline", "save", "--root"])
+        .arg(&root)
+        .args(&legacy)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(std::fs::read(&stored).expect("still there"), before);
+
+    // Offline compare: the dagger runs against the stored legacy baseline.
+    harness()
+        .args(["compare", "--baseline"])
+        .arg(&stored)
+        .arg("--candidate")
+        .arg(runs.join("runs").join("dagger-r1.json"))
+        .arg("--candidate")
+        .arg(runs.join("runs").join("dagger-r2.json"))
+        .assert()
+        .stdout(predicate::str::contains("single run"))
+        .code(predicate::in_iter([0, 3]));
+
+    harness()
+        .args(["baseline", "list", "--root"])
+        .arg(&root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("legacy"));
+
+    // A hand edit is caught by the content hash, reported, and the file is left alone.
+    let edited = String::from_utf8(before.clone()).expect("utf-8").replacen(
+        "\"repetition\": 1",
+        "\"repetition\": 7",
+        1,
+    );
+    assert_ne!(
+        edited.as_bytes(),
+        before.as_slice(),
+        "the edit must change the file"
+    );
+    std::fs::write(&stored, &edited).expect("edit");
+    harness()
+        .args(["compare", "--baseline"])
+        .arg(&stored)
+        .arg("--candidate")
+        .arg(runs.join("runs").join("dagger-r1.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("legacy.json"));
+    assert_eq!(std::fs::read_to_string(&stored).expect("kept"), edited);
+}
+
+#[test]
+fn records_of_different_scenarios_are_inconclusive_never_go() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = scenario(dir.path(), "a", "");
+    let b = scenario(dir.path(), "b", "legacy_overhead = \"1ms\"");
+    let (out_a, out_b) = (dir.path().join("a-out"), dir.path().join("b-out"));
+    harness()
+        .args([
+            "run",
+            "--quiet",
+            "--repetitions",
+            "1",
+            "--path",
+            "legacy",
+            "--out",
+        ])
+        .arg(&out_a)
+        .arg(&a)
+        .assert()
+        .success();
+    harness()
+        .args([
+            "run",
+            "--quiet",
+            "--repetitions",
+            "1",
+            "--path",
+            "dagger",
+            "--out",
+        ])
+        .arg(&out_b)
+        .arg(&b)
+        .assert()
+        .success();
+    harness()
+        .args(["compare", "--baseline"])
+        .arg(out_a.join("runs").join("legacy-r1.json"))
+        .arg("--candidate")
+        .arg(out_b.join("runs").join("dagger-r1.json"))
+        .assert()
+        .code(5)
+        .stdout(
+            predicate::str::contains("INCONCLUSIVE")
+                .and(predicate::str::contains("scenario hash differs")),
+        );
+}
+
+#[test]
+fn compare_without_inputs_is_a_usage_error() {
+    harness()
+        .arg("compare")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--baseline"));
+}
