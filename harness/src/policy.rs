@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::units::Probability;
+use crate::units::{HumanDuration, Probability};
 
 /// Version of the decision rules; stored in baselines and comparisons so a change of
 /// rules is visible.
@@ -27,6 +27,10 @@ pub struct Policy {
     pub rollback_ratio: f64,
     /// GO needs the ratio proven at or below this (1.10 = equivalent; 1.00 = improved).
     pub go_ratio: f64,
+    /// Latency differences proven smaller than this are negligible: such a row is GO
+    /// whatever its ratio, and cannot roll back (a 30 µs step taking 60 µs is timer
+    /// noise, not a regression users feel).
+    pub latency_floor: HumanDuration,
     /// Error-rate margin relative to the base rate (0.10 = "more than 10% increase").
     pub error_relative_margin: f64,
     /// Floor of the error-rate margin, absolute (0.001 = 0.1 percentage point).
@@ -55,6 +59,7 @@ impl Default for Policy {
             tail_min_samples: 10_000,
             rollback_ratio: 1.5,
             go_ratio: 1.10,
+            latency_floor: HumanDuration(std::time::Duration::from_micros(250)),
             error_relative_margin: 0.10,
             error_absolute_floor: 0.001,
             min_candidate_errors: 5,
@@ -116,7 +121,8 @@ impl Policy {
             .map(|q| format!("p{}", q.get() * 100.0))
             .collect();
         format!(
-            "{POLICY_VERSION}: latency {} (p{} with ≥{} samples/side): ROLLBACK at ratio ≥ {}, GO at ≤ {}; \
+            "{POLICY_VERSION}: latency {} (p{} with ≥{} samples/side): ROLLBACK at ratio ≥ {}, GO at ≤ {}, \
+             differences under {} negligible; \
              errors: margin max({}×base, {}), ROLLBACK needs ≥{} candidate errors; \
              {}% intervals, rollback tests Holm-corrected at α={}",
             qs.join("/"),
@@ -124,6 +130,7 @@ impl Policy {
             self.tail_min_samples,
             self.rollback_ratio,
             self.go_ratio,
+            self.latency_floor,
             self.error_relative_margin,
             self.error_absolute_floor,
             self.min_candidate_errors,

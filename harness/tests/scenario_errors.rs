@@ -1093,7 +1093,7 @@ fn a_policy_whose_rollback_ratio_is_not_above_go_is_refused() {
     let text = format!("{SMALL}[policy]\ngo_ratio = 1.2\nrollback_ratio = 1.1\n");
     assert_invalid(
         &text,
-        12,
+        11,
         1,
         "rollback_ratio (1.1) must be greater than go_ratio (1.2)",
         "remove the key",

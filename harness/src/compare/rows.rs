@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::stats::{self, Interval};
-use super::verdict::{Verdict, judge_errors, judge_latency};
+use super::verdict::{LatencyRule, Verdict, judge_errors, judge_latency};
 use crate::policy::Policy;
 use crate::record::{RunRecord, StepRecord, latency_histogram};
 
@@ -327,7 +327,12 @@ fn judge(draft: Draft, proven: bool, policy: &Policy) -> Row {
             format!("{label}: no interval (no successful requests on a side)"),
         ),
         (Metric::Latency { .. }, Some(iv)) => {
-            judge_latency(&label, iv, proven, row.go_threshold, row.rollback_threshold)
+            let rule = LatencyRule {
+                go_ratio: row.go_threshold,
+                rollback_ratio: row.rollback_threshold,
+                floor_us: policy.latency_floor.get().as_secs_f64() * 1e6,
+            };
+            judge_latency(&label, iv, proven, row.base, rule)
         }
         (Metric::ErrorRate, Some(iv)) => judge_errors(
             &label,

@@ -44,19 +44,38 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// Judges a latency-ratio row. `rollback_proven` is the Holm-adjusted test result.
+/// Thresholds of a latency row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyRule {
+    /// GO needs the ratio proven at or below this.
+    pub go_ratio: f64,
+    /// A ratio proven at or above this rolls back.
+    pub rollback_ratio: f64,
+    /// Absolute differences proven below this (µs) are negligible.
+    pub floor_us: f64,
+}
+
+/// Judges a latency-ratio row. `rollback_proven` is the Holm-adjusted test result;
+/// `base_us` turns the ratio interval into an absolute difference for the floor.
 pub fn judge_latency(
     label: &str,
     interval: &Interval,
     rollback_proven: bool,
-    go_ratio: f64,
-    rollback_ratio: f64,
+    base_us: f64,
+    rule: LatencyRule,
 ) -> (Verdict, String) {
+    let LatencyRule {
+        go_ratio,
+        rollback_ratio,
+        floor_us,
+    } = rule;
     let shown = format!(
         "{label} ratio {:.3} [{:.3}, {:.3}]",
         interval.estimate, interval.low, interval.high
     );
-    if rollback_proven {
+    let most_added_us = base_us * (interval.high - 1.0);
+    let least_added_us = base_us * (interval.low - 1.0);
+    if rollback_proven && least_added_us >= floor_us {
         (
             Verdict::Rollback,
             format!(
@@ -66,6 +85,23 @@ pub fn judge_latency(
         )
     } else if interval.high <= go_ratio {
         (Verdict::Go, format!("{shown}: proven ≤ {go_ratio}"))
+    } else if most_added_us <= floor_us {
+        (
+            Verdict::Go,
+            format!(
+                "{shown}: at most {:.0} µs slower, under the {:.0} µs floor",
+                most_added_us.max(0.0),
+                floor_us
+            ),
+        )
+    } else if rollback_proven {
+        (
+            Verdict::NoGo,
+            format!(
+                "{shown}: proven ≥ {rollback_ratio} but by less than the {:.0} µs floor",
+                floor_us
+            ),
+        )
     } else if interval.low > go_ratio {
         (
             Verdict::NoGo,
@@ -146,28 +182,53 @@ mod tests {
         }
     }
 
+    const RULE: LatencyRule = LatencyRule {
+        go_ratio: 1.10,
+        rollback_ratio: 1.5,
+        floor_us: 250.0,
+    };
+
+    fn latency(interval: Interval, proven: bool, base_us: f64, rule: LatencyRule) -> Verdict {
+        judge_latency("p95", &interval, proven, base_us, rule).0
+    }
+
     #[test]
     fn latency_rows_follow_the_interval() {
+        let base = 10_000.0;
         assert_eq!(
-            judge_latency("p95", &iv(1.02, 0.98, 1.06), false, 1.10, 1.5).0,
+            latency(iv(1.02, 0.98, 1.06), false, base, RULE),
             Verdict::Go
         );
         assert_eq!(
-            judge_latency("p95", &iv(1.05, 0.9, 1.3), false, 1.10, 1.5).0,
+            latency(iv(1.05, 0.9, 1.3), false, base, RULE),
             Verdict::NoGo
         );
+        assert_eq!(latency(iv(1.3, 1.2, 1.4), false, base, RULE), Verdict::NoGo);
         assert_eq!(
-            judge_latency("p95", &iv(1.3, 1.2, 1.4), false, 1.10, 1.5).0,
-            Verdict::NoGo
-        );
-        assert_eq!(
-            judge_latency("p95", &iv(1.8, 1.6, 2.0), true, 1.10, 1.5).0,
+            latency(iv(1.8, 1.6, 2.0), true, base, RULE),
             Verdict::Rollback
         );
         // Phase 4 asks for improvement: 1.02 is no longer enough.
+        let improved = LatencyRule {
+            go_ratio: 1.00,
+            ..RULE
+        };
         assert_eq!(
-            judge_latency("p95", &iv(1.02, 0.98, 1.06), false, 1.00, 1.5).0,
+            latency(iv(1.02, 0.98, 1.06), false, base, improved),
             Verdict::NoGo
+        );
+    }
+
+    #[test]
+    fn differences_under_the_floor_neither_hold_nor_roll_back() {
+        // A 40 µs step measured at up to 1.3x: at most 12 µs slower.
+        assert_eq!(latency(iv(1.1, 0.9, 1.3), false, 40.0, RULE), Verdict::Go);
+        // Proven 2x slower, but 40 µs slower is not a regression anyone feels.
+        assert_eq!(latency(iv(2.0, 1.8, 2.2), true, 40.0, RULE), Verdict::Go);
+        // Proven 2x slower on a 10 ms step: roll back.
+        assert_eq!(
+            latency(iv(2.0, 1.8, 2.2), true, 10_000.0, RULE),
+            Verdict::Rollback
         );
     }
 
