@@ -260,3 +260,48 @@ fn compare_without_inputs_is_a_usage_error() {
         .code(2)
         .stderr(predicate::str::contains("--baseline"));
 }
+
+#[test]
+fn calibrate_stores_the_noise_and_reports_false_decision_rates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), "calib", "");
+    let root = dir.path().join("baselines");
+    harness()
+        .args([
+            "calibrate",
+            "--quiet",
+            "--repetitions",
+            "4",
+            "--path",
+            "dagger",
+            "--root",
+        ])
+        .arg(&root)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("false NO-GO").and(predicate::str::contains("false ROLLBACK")),
+        );
+    let stored = root.join("calib").join("dagger.json");
+    let baseline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stored).expect("baseline written"))
+            .expect("JSON");
+    assert_eq!(baseline["records"].as_array().map(Vec::len), Some(4));
+    assert_eq!(baseline["noise"]["steps"][0]["source"], "calibration");
+    let cal = &baseline["noise"]["calibration"];
+    // 4 runs: 3 ways to split them 2 v 2, and 6 pairs of single runs.
+    assert_eq!(cal["split_halves"]["comparisons"], 3);
+    assert_eq!(cal["single_run"]["comparisons"], 6);
+    // The same path on both sides is never proven harmful.
+    assert_eq!(cal["single_run"]["false_rollback"], 0.0);
+    // The stored baseline loads and shows.
+    harness()
+        .args(["baseline", "show", "calib", "--root"])
+        .arg(&root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("calibration"));
+}

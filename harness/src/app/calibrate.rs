@@ -67,15 +67,28 @@ pub(super) fn calibrate_command(args: CalibrateArgs) -> Result<ExitStatus, AppEr
 
 fn describe(c: &Calibration, path: &str) -> String {
     let line = |name: &str, r: &Option<FalseRates>| match r {
-        Some(r) => format!(
-            "  {name}: {} comparisons of {} vs {} run(s): false NO-GO {:.1}%, false ROLLBACK {:.1}%, inconclusive {:.1}%",
-            r.comparisons,
-            r.runs_per_side,
-            r.runs_per_side,
-            r.false_no_go * 100.0,
-            r.false_rollback * 100.0,
-            r.inconclusive * 100.0
-        ),
+        Some(r) => {
+            let blocking: Vec<String> = r
+                .blocking
+                .iter()
+                .take(3)
+                .map(|(row, k)| format!("{row} ({k}×)"))
+                .collect();
+            format!(
+                "  {name}: {} comparisons of {} vs {} run(s): false NO-GO {:.1}%, false ROLLBACK {:.1}%, inconclusive {:.1}%{}",
+                r.comparisons,
+                r.runs_per_side,
+                r.runs_per_side,
+                r.false_no_go * 100.0,
+                r.false_rollback * 100.0,
+                r.inconclusive * 100.0,
+                if blocking.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n      held by: {}", blocking.join(", "))
+                }
+            )
+        }
         None => format!("  {name}: not enough runs"),
     };
     format!(

@@ -213,10 +213,9 @@ pub(crate) fn run_live(
     let stop = StopSignal::new();
     install_interrupt(&stop);
     eprintln!(
-        "comparing `{}`: {} vs {}, {} repetition(s) each, interleaved; records in {}",
+        "running `{}`: {} × {} repetition(s), interleaved; records in {}",
         scenario.name,
-        plan.paths.get(1).map(String::as_str).unwrap_or("?"),
-        plan.paths.first().map(String::as_str).unwrap_or("?"),
+        plan.paths.join(", "),
         plan.repetitions,
         plan.out.join("runs").display()
     );

@@ -2,6 +2,8 @@
 //! sides are the same path. Computed by comparing disjoint groups of the A/A runs with
 //! each other under the real decision rules.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::comparison::{Side, compare};
@@ -26,6 +28,9 @@ pub struct FalseRates {
     pub false_rollback: f64,
     /// Share that were INCONCLUSIVE (the runs themselves were not valid).
     pub inconclusive: f64,
+    /// How often each row (`step metric`) was what kept a comparison from GO, most first:
+    /// what to change (more requests, more repetitions, a wider margin) to calibrate well.
+    pub blocking: Vec<(String, usize)>,
 }
 
 /// What `harness calibrate` reports and stores in the baseline.
@@ -86,6 +91,7 @@ fn rates(
     policy: &Policy,
 ) -> FalseRates {
     let (mut n, mut not_go, mut rollback, mut inconclusive) = (0usize, 0usize, 0usize, 0usize);
+    let mut blocking: BTreeMap<String, usize> = BTreeMap::new();
     for (a, b) in comparisons {
         let base = Side {
             label: "A".into(),
@@ -97,7 +103,13 @@ fn rates(
             records: b,
             noise: Noise::default(),
         };
-        let verdict = compare(&base, &candidate, policy, Vec::new()).verdict;
+        let comparison = compare(&base, &candidate, policy, Vec::new());
+        let verdict = comparison.verdict;
+        for row in comparison.rows.iter().filter(|r| r.verdict != Verdict::Go) {
+            *blocking
+                .entry(format!("{} {}", row.step, row.metric.label()))
+                .or_insert(0) += 1;
+        }
         n += 1;
         not_go += usize::from(verdict != Verdict::Go);
         rollback += usize::from(verdict == Verdict::Rollback);
@@ -110,6 +122,11 @@ fn rates(
         false_no_go: share(not_go),
         false_rollback: share(rollback),
         inconclusive: share(inconclusive),
+        blocking: {
+            let mut rows: Vec<(String, usize)> = blocking.into_iter().collect();
+            rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            rows
+        },
     }
 }
 
