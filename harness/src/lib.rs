@@ -5,6 +5,7 @@
 //! functions in process.
 
 pub mod app;
+pub mod atomic_file;
 pub mod baseline;
 pub mod cli;
 pub mod compare;

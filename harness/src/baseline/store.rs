@@ -2,10 +2,9 @@
 //! never overwrite without `force`, loads that check the schema and the content hash, and a
 //! listing that shows damaged files instead of hiding them.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
@@ -13,11 +12,9 @@ use super::BASELINE_SCHEMA;
 use super::build::{Baseline, check_group, is_file_name};
 use super::error::BaselineError;
 use super::hash::{HASH_FIELD, content_hash};
+use crate::atomic_file::{self, Existing};
 use crate::record::RUN_SCHEMA;
 use crate::record::codec::CORRUPT_PREFIX;
-
-/// Distinguishes temp files of concurrent writers in one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The file of the baseline of `path` of `scenario`: `root/<scenario>/<path>.json`.
 pub fn baseline_file(root: &Path, scenario: &str, path: &str) -> PathBuf {
@@ -232,72 +229,25 @@ fn exists(file: &Path) -> bool {
     fs::symlink_metadata(file).is_ok()
 }
 
-/// Writes `bytes` to `file` through a temp file in the same directory. Without `force` the
-/// temp file is hard-linked into place, which fails atomically when the target exists.
+/// Writes `bytes` to `file` atomically; without `force` an existing file is kept.
 fn write_atomic(file: &Path, bytes: &[u8], force: bool) -> Result<(), BaselineError> {
-    let write_err = |source| BaselineError::Write {
-        path: file.to_path_buf(),
-        source,
+    let existing = if force {
+        Existing::Replace
+    } else {
+        Existing::Keep
     };
-    let name = file
-        .file_name()
-        .ok_or_else(|| write_err(io::Error::other("the path names no file")))?;
-    let dir = match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir).map_err(write_err)?;
-    let temp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            // Flushed before it becomes visible, so a crash cannot publish an empty file.
-            f.sync_all()
-        });
-    let published = written.and_then(|()| publish(&temp, file, force));
-    // The temp file is gone after a rename; after a link or a failure it must go too.
-    let _ = fs::remove_file(&temp);
-    match published {
-        Ok(()) => {
-            sync_dir(dir);
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !force => {
-            Err(BaselineError::Exists {
+    atomic_file::write(file, bytes, existing).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists && !force {
+            BaselineError::Exists {
                 path: file.to_path_buf(),
-            })
+            }
+        } else {
+            BaselineError::Write {
+                path: file.to_path_buf(),
+                source: e,
+            }
         }
-        Err(e) => Err(write_err(e)),
-    }
-}
-
-/// Moves `temp` to `file`: a rename with `force`, a no-clobber link without.
-fn publish(temp: &Path, file: &Path, force: bool) -> io::Result<()> {
-    if force {
-        return fs::rename(temp, file);
-    }
-    match fs::hard_link(temp, file) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-        // A file system without hard links: fall back to check-then-rename.
-        Err(_) if exists(file) => Err(io::Error::from(io::ErrorKind::AlreadyExists)),
-        Err(_) => fs::rename(temp, file),
-    }
-}
-
-/// Makes the new directory entry durable; best effort (not every platform can open a dir).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    })
 }
 
 /// What `list` shows of a baseline that loaded.

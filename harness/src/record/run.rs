@@ -7,10 +7,8 @@
 //! schema is not `harness-run/v1`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -20,6 +18,7 @@ use super::env::Environment;
 use super::meta::RunMeta;
 use super::recorder::{Recording, StepStats};
 use super::timeline::TimelinePoint;
+use crate::atomic_file::{self, Existing};
 use crate::load::OutcomeClass;
 
 /// The schema name every run record carries.
@@ -287,9 +286,6 @@ impl RecordError {
     }
 }
 
-/// Distinguishes temp files of concurrent writers in one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl RunRecord {
     /// Builds the record of a finished recording. Steps beyond `meta.steps` are called
     /// `step-N` in flow `?`; named steps without outcomes get empty statistics.
@@ -416,34 +412,7 @@ impl RunRecord {
         let bytes = self
             .to_json()
             .map_err(|e| write_err(std::io::Error::other(e)))?;
-        let name = path
-            .file_name()
-            .ok_or_else(|| write_err(std::io::Error::other("the path names no file")))?;
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        fs::create_dir_all(dir).map_err(write_err)?;
-        let temp = dir.join(format!(
-            ".{}.{}-{}.tmp",
-            name.to_string_lossy(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .and_then(|mut file| {
-                file.write_all(&bytes)?;
-                // Flushed before the rename, so a crash cannot leave a renamed empty file.
-                file.sync_all()
-            })
-            .and_then(|()| fs::rename(&temp, path));
-        if let Err(source) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(write_err(source));
-        }
+        atomic_file::write(path, &bytes, Existing::Replace).map_err(write_err)?;
         Ok(())
     }
 
