@@ -1,5 +1,6 @@
 //! Tables of stored baselines: `harness baseline list` and `harness baseline show`.
 
+use super::format::{ms, percent};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
@@ -36,7 +37,7 @@ pub fn baseline_list_table(entries: &[BaselineEntry]) -> String {
                 requests: f.total_requests.to_string(),
                 p50: f.first_step_p50_us.map(ms).unwrap_or_else(|| "-".into()),
                 p95: f.first_step_p95_us.map(ms).unwrap_or_else(|| "-".into()),
-                errors: format!("{:.3}%", f.error_rate * 100.0),
+                errors: percent(f.error_rate),
                 status: "ok".into(),
             },
             EntryStatus::Unusable(err) => ListLine {
@@ -108,7 +109,7 @@ pub fn baseline_show(b: &Baseline) -> String {
             StepLine {
                 step: format!("{}/{}", s.flow, s.step),
                 requests: s.count,
-                errors: format!("{:.3}%", s.error_rate * 100.0),
+                errors: percent(s.error_rate),
                 p50: ms(s.p50_us),
                 p95: ms(s.p95_us),
                 p99: ms(s.p99_us),
@@ -130,10 +131,6 @@ pub fn baseline_show(b: &Baseline) -> String {
         out.push_str(&format!("\ncalibration: {cal}"));
     }
     out
-}
-
-fn ms(us: u64) -> String {
-    format!("{:.2}", us as f64 / 1000.0)
 }
 
 fn first_line(text: &str) -> String {

@@ -1,6 +1,7 @@
 //! The terminal decision table of `harness compare`: one row per step and metric, then
 //! the overall verdict, its reason and the policy in force.
 
+use super::format::{ms, percent};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
@@ -61,8 +62,8 @@ pub fn comparison_table(c: &Comparison) -> String {
 fn line(row: &Row) -> Line {
     let (base, candidate, effect, interval, thresholds) = match row.metric {
         Metric::Latency { .. } => (
-            ms(row.base),
-            ms(row.candidate),
+            format!("{} ms", ms(row.base as u64)),
+            format!("{} ms", ms(row.candidate as u64)),
             row.interval
                 .map(|i| format!("{:.3}", i.estimate))
                 .unwrap_or_else(|| "-".into()),
@@ -72,8 +73,8 @@ fn line(row: &Row) -> Line {
             format!("≤{} / ≥{}", row.go_threshold, row.rollback_threshold),
         ),
         Metric::ErrorRate => (
-            pct(row.base),
-            pct(row.candidate),
+            percent(row.base),
+            percent(row.candidate),
             row.interval
                 .map(|i| format!("{:+.3}pp", i.estimate * 100.0))
                 .unwrap_or_else(|| "-".into()),
@@ -94,12 +95,4 @@ fn line(row: &Row) -> Line {
         method: row.method.label(),
         verdict: row.verdict.to_string(),
     }
-}
-
-fn ms(us: f64) -> String {
-    format!("{:.2} ms", us / 1000.0)
-}
-
-fn pct(rate: f64) -> String {
-    format!("{:.3}%", rate * 100.0)
 }

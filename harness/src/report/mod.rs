@@ -2,6 +2,7 @@
 
 pub mod baseline_table;
 pub mod compare_table;
+pub mod format;
 pub mod run_table;
 
 pub use baseline_table::{baseline_list_table, baseline_show};

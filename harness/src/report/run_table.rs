@@ -1,5 +1,6 @@
 //! The terminal summary of `harness run`: one row per path, repetition and step.
 
+use super::format::ms;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
@@ -117,8 +118,4 @@ fn errors(step: &StepRecord) -> String {
     } else {
         parts.join(" ")
     }
-}
-
-fn ms(us: u64) -> String {
-    format!("{:.2}", us as f64 / 1000.0)
 }
