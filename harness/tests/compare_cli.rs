@@ -305,3 +305,59 @@ fn calibrate_stores_the_noise_and_reports_false_decision_rates() {
         .success()
         .stdout(predicate::str::contains("calibration"));
 }
+
+#[test]
+fn a_live_candidate_is_compared_with_a_stored_baseline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), "stored", "");
+    let runs = dir.path().join("before");
+    harness()
+        .args([
+            "run",
+            "--quiet",
+            "--path",
+            "legacy",
+            "--repetitions",
+            "2",
+            "--out",
+        ])
+        .arg(&runs)
+        .arg(&file)
+        .assert()
+        .success();
+    let root = dir.path().join("baselines");
+    harness()
+        .args(["baseline", "save", "--root"])
+        .arg(&root)
+        .arg(runs.join("runs").join("legacy-r1.json"))
+        .arg(runs.join("runs").join("legacy-r2.json"))
+        .assert()
+        .success();
+    let out = dir.path().join("after");
+    harness()
+        .args(["compare", "--quiet", "--repetitions", "1", "--baseline"])
+        .arg(root.join("stored").join("legacy.json"))
+        .arg("--out")
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .code(predicate::in_iter([0, 3]));
+    let c = comparison(&out);
+    assert!(
+        c["base"]["label"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("baseline"),
+        "{}",
+        c["base"]
+    );
+    assert_eq!(c["base"]["runs"], 2);
+    assert_eq!(c["candidate"]["path"], "dagger");
+    // The live legacy run sat inside the stored noise band: no drift, a valid comparison.
+    assert_eq!(
+        c["invalid"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        c["invalid"]
+    );
+}

@@ -6,11 +6,13 @@ use super::rows::Noise;
 use super::validity::Invalidity;
 use crate::record::RunRecord;
 
-/// The band never gets narrower than ±5%: a baseline that happened to be very quiet
-/// must not turn ordinary jitter into "drift".
-const MIN_BAND: f64 = 0.05;
-/// Width of the band in standard deviations of the difference of two means.
-const SIGMAS: f64 = 3.0;
+/// The band never gets narrower than ±10%: a baseline that happened to be very quiet (or
+/// whose noise was estimated from two or three runs) must not turn the ordinary jitter of
+/// a shared machine into "drift"; a changed environment moves latency by more.
+const MIN_BAND: f64 = 0.10;
+/// Width of the band in standard deviations of the difference of two means; wider than
+/// the usual 3 because a noise estimated from a few runs is itself uncertain.
+const SIGMAS: f64 = 4.0;
 
 /// Drift problems of the `live` base runs against the `stored` baseline runs, at each of
 /// `quantiles`, using the stored runs' noise.
