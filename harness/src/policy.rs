@@ -43,7 +43,8 @@ pub struct Policy {
     pub rollback_alpha: Probability,
     /// Achieved rate below this share of the target makes a run invalid.
     pub min_achieved_rate: Probability,
-    /// Successful requests each side needs per step for a valid comparison.
+    /// Requests (ok or failed, dropped arrivals excluded) each side needs per step for a
+    /// valid comparison; failures count, so a candidate that fails everything rolls back.
     pub min_samples: u64,
 }
 
