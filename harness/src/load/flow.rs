@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
+use super::events::{EventLog, RequestEvent};
 use super::http::{HttpClient, OutgoingRequest};
 use super::outcome::{Outcome, OutcomeClass};
 use crate::record::SharedRecorder;
@@ -88,6 +89,7 @@ pub struct IterationContext {
     ids: AtomicU64,
     recorder: Arc<SharedRecorder>,
     prepared: Vec<PreparedStep>,
+    events: Option<Arc<EventLog>>,
 }
 
 impl IterationContext {
@@ -113,12 +115,19 @@ impl IterationContext {
             ids: AtomicU64::new(1),
             recorder,
             prepared,
+            events: None,
         }
     }
 
     /// The recorder outcomes go to.
     pub fn recorder(&self) -> &SharedRecorder {
         &self.recorder
+    }
+
+    /// Also logs every first-step request into `log` (for resilience observations).
+    pub fn with_event_log(mut self, log: Arc<EventLog>) -> Self {
+        self.events = Some(log);
+        self
     }
 
     /// The base URL requests go to.
@@ -152,8 +161,10 @@ impl IterationContext {
     pub async fn run(&self, flow: &Flow, intended: Instant) {
         let mut vars: Vec<Option<String>> = vec![None; flow.vars.len()];
         let mut step_intended = intended;
-        for step in &flow.steps {
-            let ok = self.run_step(step, &mut vars, step_intended).await;
+        for (position, step) in flow.steps.iter().enumerate() {
+            let ok = self
+                .run_step(step, &mut vars, step_intended, position == 0)
+                .await;
             if !ok {
                 break;
             }
@@ -161,7 +172,13 @@ impl IterationContext {
         }
     }
 
-    async fn run_step(&self, step: &Step, vars: &mut [Option<String>], intended: Instant) -> bool {
+    async fn run_step(
+        &self,
+        step: &Step,
+        vars: &mut [Option<String>],
+        intended: Instant,
+        first: bool,
+    ) -> bool {
         let request_id = self.ids.fetch_add(1, Ordering::Relaxed);
         let offset = intended.saturating_duration_since(self.epoch);
         self.recorder.record_sent(offset);
@@ -193,6 +210,14 @@ impl IterationContext {
             status,
             request_id,
         });
+        if first && let Some(log) = &self.events {
+            log.push(RequestEvent {
+                request_id,
+                at: offset,
+                latency,
+                class,
+            });
+        }
         class == OutcomeClass::Ok
     }
 

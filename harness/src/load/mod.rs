@@ -3,6 +3,7 @@
 
 pub mod closed;
 pub mod driver;
+pub mod events;
 pub mod flow;
 pub mod http;
 pub mod open;
@@ -12,6 +13,7 @@ pub mod schedule;
 pub mod stop;
 
 pub use driver::{Drive, DriverReport, ProgressHook, drive};
+pub use events::{EventLog, RequestEvent};
 pub use flow::{IterationContext, ResolvedTarget, TargetError};
 pub use http::HttpClient;
 pub use outcome::{Outcome, OutcomeClass, REQUEST_ID_HEADER, StepIndex};

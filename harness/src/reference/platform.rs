@@ -77,6 +77,13 @@ impl ReferencePlatform {
         url_of(self.executor.addr())
     }
 
+    /// Sends the service's later dependency calls to `url` (`http://host:port`) instead,
+    /// e.g. through a fault proxy whose upstream is [`ReferencePlatform::executor_url`].
+    pub fn redirect_dependency(&self, url: &str) -> io::Result<()> {
+        self.state.redirect_dependency(execute_uri(url)?);
+        Ok(())
+    }
+
     /// The address the service listens on.
     pub fn service_addr(&self) -> SocketAddr {
         self.service.addr()

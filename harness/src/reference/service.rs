@@ -67,7 +67,7 @@ pub(crate) struct Service {
     seed: u64,
     unkeyed: AtomicU64,
     client: Client<HttpConnector, Full<Bytes>>,
-    execute_uri: Uri,
+    execute_uri: std::sync::RwLock<Uri>,
     breaker: Mutex<Breaker>,
     metrics: Metrics,
     tasks: TaskStore,
@@ -119,12 +119,20 @@ impl Service {
             seed,
             unkeyed: AtomicU64::new(0),
             client,
-            execute_uri,
+            execute_uri: std::sync::RwLock::new(execute_uri),
             breaker: Mutex::new(Breaker::new(&config.breaker)),
             metrics: Metrics::default(),
             tasks: TaskStore::new(DEFAULT_CAPACITY),
             clock,
         }
+    }
+
+    /// Sends later dependency calls to `uri` (e.g. through a fault proxy).
+    pub(crate) fn redirect_dependency(&self, uri: Uri) {
+        *self
+            .execute_uri
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = uri;
     }
 
     /// This instance's counters.
@@ -248,7 +256,11 @@ impl Service {
     ) -> AttemptOutcome {
         let mut req = Request::new(Full::new(Bytes::from_static(DEPENDENCY_BODY)));
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.execute_uri.clone();
+        *req.uri_mut() = self
+            .execute_uri
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let headers = req.headers_mut();
         headers.insert(
             hyper::header::CONTENT_TYPE,

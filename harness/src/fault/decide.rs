@@ -1,0 +1,823 @@
+//! Deciding which fault, if any, hits a request or a connection: pure, seeded, and
+//! driven by explicit times so tests need no clock.
+//!
+//! Faults are tried in order; the first that fires wins. A fault fires when its window is
+//! active, the request matches, the attempt is within `first_attempts`, the fault has not
+//! yet seen `first_requests` eligible requests, and a draw falls under `probability`.
+//!
+//! Every draw comes from a ChaCha8 generator derived from the proxy seed, the fault's
+//! position and the request's key: its `x-harness-request-id` and attempt number when it
+//! has one, so two paths sending the same ids meet the same faults whatever the order in
+//! which their requests arrive; otherwise an arrival counter (connections always use
+//! theirs, since TCP carries no id). Attempts are counted per request id in a bounded
+//! window (see [`AttemptCounter`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::delay::Delay;
+use super::spec::{Direction, FaultAction, FaultSpec, Layer};
+
+/// How many request ids the attempt counter remembers by default.
+pub const DEFAULT_ID_WINDOW: usize = 65_536;
+
+/// The header marking answers the proxy made up, so clients can tell injected failures
+/// from the service's own.
+pub const FAULT_HEADER: HeaderName = HeaderName::from_static("x-harness-fault");
+
+/// What the proxy knows about a request when it decides.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The path, without the query.
+    pub path: &'a str,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The parsed `x-harness-request-id`, if present.
+    pub request_id: Option<u64>,
+}
+
+/// The decision for one HTTP request.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Which attempt of its request id this is (1 = first; always 1 without an id).
+    pub attempt: u32,
+    /// The fault to inject, if any.
+    pub injection: Option<Injection>,
+}
+
+/// A fault that fires on one request, with its random parameters drawn.
+#[derive(Debug, Clone)]
+pub struct Injection {
+    /// The fault's position in the set.
+    pub fault: usize,
+    /// The fault's label (name, else kind).
+    pub label: String,
+    /// What to do.
+    pub action: HttpInjection,
+}
+
+/// What the HTTP proxy does to one request.
+#[derive(Debug, Clone)]
+pub enum HttpInjection {
+    /// Wait this long, then forward.
+    Delay(Duration),
+    /// Answer this, without forwarding.
+    Respond {
+        /// The status.
+        status: StatusCode,
+        /// The body.
+        body: Bytes,
+        /// The headers (including [`FAULT_HEADER`]).
+        headers: HeaderMap,
+    },
+    /// Reset the client connection without an answer.
+    Abort,
+    /// Never answer.
+    Blackhole,
+    /// Forward, pass this many body bytes, then close.
+    Truncate {
+        /// Body bytes passed.
+        bytes: u64,
+    },
+    /// Forward, then send the body in pieces, waiting before each.
+    SlowBody {
+        /// The wait before each piece.
+        chunk_delay: Duration,
+        /// The size of each piece.
+        chunk_size: usize,
+    },
+}
+
+/// The decision for one TCP connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionDecision {
+    /// The connection's number (0 = first accepted).
+    pub connection: u64,
+    /// The fault to inject, if any.
+    pub injection: Option<ConnectionInjection>,
+}
+
+/// A fault that fires on one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionInjection {
+    /// The fault's position in the set.
+    pub fault: usize,
+    /// The fault's label (name, else kind).
+    pub label: String,
+    /// What to do.
+    pub action: TcpInjection,
+}
+
+/// What the TCP proxy does to one connection.
+#[derive(Debug, Clone)]
+pub enum TcpInjection {
+    /// Delay each chunk by a draw from `delay`.
+    Latency {
+        /// The delay per chunk.
+        delay: Delay,
+        /// Which way.
+        direction: Direction,
+        /// The seed of the connection's own generator, so jitter replays too.
+        seed: u64,
+    },
+    /// Pass at most `rate` bytes per second.
+    Bandwidth {
+        /// Bytes per second.
+        rate: u64,
+        /// Which way.
+        direction: Direction,
+    },
+    /// Reset at once.
+    ResetPeer,
+    /// Swallow everything, forward nothing.
+    Blackhole,
+    /// Wait before passing on a close.
+    SlowClose {
+        /// The wait.
+        delay: Duration,
+    },
+    /// Close after `bytes` in `direction`.
+    LimitData {
+        /// Bytes passed.
+        bytes: u64,
+        /// Which way is counted.
+        direction: Direction,
+    },
+}
+
+/// Attempt numbers per request id, remembering at most `capacity` ids.
+///
+/// When full, the id seen first is forgotten (first-in, first-out): retries follow their
+/// first attempt within seconds, so at the default 65 536 ids an id is only forgotten
+/// after about a minute at 1 000 requests per second; a forgotten id that comes back
+/// counts from 1 again.
+#[derive(Debug, Clone)]
+pub struct AttemptCounter {
+    counts: HashMap<u64, u32>,
+    order: VecDeque<u64>,
+    capacity: usize,
+}
+
+impl AttemptCounter {
+    /// A counter remembering up to `capacity` ids (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            counts: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Counts one more attempt of `id` and returns its number (1 = first).
+    pub fn observe(&mut self, id: u64) -> u32 {
+        if let Some(count) = self.counts.get_mut(&id) {
+            *count = count.saturating_add(1);
+            return *count;
+        }
+        if self.order.len() >= self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.counts.remove(&oldest);
+        }
+        self.order.push_back(id);
+        self.counts.insert(id, 1);
+        1
+    }
+
+    /// How many ids are remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// One fault with its run state.
+#[derive(Debug, Clone)]
+struct Armed {
+    spec: FaultSpec,
+    label: String,
+    /// Eligible requests or connections seen, for `first_requests`.
+    eligible: u64,
+    /// The prepared answer of an `http_error`.
+    canned: Option<(StatusCode, Bytes, HeaderMap)>,
+    header: Option<(HeaderName, Option<HeaderValue>)>,
+}
+
+impl Armed {
+    fn new(spec: FaultSpec) -> Self {
+        let label = spec.label();
+        let canned = match &spec.action {
+            FaultAction::HttpError {
+                status,
+                body,
+                headers,
+            } => {
+                let mut map = HeaderMap::new();
+                // Validated when the spec was read; anything invalid built in code is skipped.
+                for (name, value) in headers {
+                    if let (Ok(n), Ok(v)) = (
+                        HeaderName::from_bytes(name.as_bytes()),
+                        HeaderValue::from_str(value),
+                    ) {
+                        map.append(n, v);
+                    }
+                }
+                if let Ok(v) = HeaderValue::from_str(&label) {
+                    map.insert(FAULT_HEADER, v);
+                }
+                let status =
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                Some((status, Bytes::from(body.clone()), map))
+            }
+            _ => None,
+        };
+        let header = spec.matcher.header.as_ref().and_then(|h| {
+            let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+            let value = match &h.value {
+                Some(v) => Some(HeaderValue::from_str(v).ok()?),
+                None => None,
+            };
+            Some((name, value))
+        });
+        Self {
+            spec,
+            label,
+            eligible: 0,
+            canned,
+            header,
+        }
+    }
+
+    fn matches(&self, facts: &RequestFacts<'_>) -> bool {
+        let m = &self.spec.matcher;
+        if let Some(method) = &m.method
+            && !method.eq_ignore_ascii_case(facts.method.as_str())
+        {
+            return false;
+        }
+        if let Some(prefix) = &m.path_prefix
+            && !facts.path.starts_with(prefix.as_str())
+        {
+            return false;
+        }
+        if m.header.is_some() {
+            let Some((name, value)) = &self.header else {
+                return false;
+            };
+            let mut present = facts.headers.get_all(name).iter();
+            let found = match value {
+                Some(want) => present.any(|v| v == want),
+                None => present.next().is_some(),
+            };
+            if !found {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Counts an eligible request and says whether it is within `first_requests`.
+    fn within_first_requests(&mut self) -> bool {
+        match self.spec.first_requests {
+            Some(n) if self.eligible >= n => false,
+            _ => {
+                self.eligible += 1;
+                true
+            }
+        }
+    }
+}
+
+/// The faults of one proxy with their run state: counters and the attempt window.
+#[derive(Debug, Clone)]
+pub struct FaultSet {
+    seed: u64,
+    faults: Vec<Armed>,
+    attempts: AttemptCounter,
+    unkeyed: u64,
+    connections: u64,
+}
+
+impl FaultSet {
+    /// A set deciding by `faults` in order, drawing from `seed`.
+    pub fn new(faults: Vec<FaultSpec>, seed: u64) -> Self {
+        Self::with_id_window(faults, seed, DEFAULT_ID_WINDOW)
+    }
+
+    /// Like [`FaultSet::new`], remembering attempts of up to `id_window` request ids.
+    pub fn with_id_window(faults: Vec<FaultSpec>, seed: u64, id_window: usize) -> Self {
+        Self {
+            seed,
+            faults: faults.into_iter().map(Armed::new).collect(),
+            attempts: AttemptCounter::new(id_window),
+            unkeyed: 0,
+            connections: 0,
+        }
+    }
+
+    /// Replaces the faults (their counters start over); attempt counts are kept.
+    pub fn set_faults(&mut self, faults: Vec<FaultSpec>) {
+        self.faults = faults.into_iter().map(Armed::new).collect();
+    }
+
+    /// The faults, in order.
+    pub fn specs(&self) -> impl Iterator<Item = &FaultSpec> {
+        self.faults.iter().map(|a| &a.spec)
+    }
+
+    /// Decides the fate of one HTTP request arriving `now` after the proxy started.
+    pub fn decide(&mut self, now: Duration, request: &RequestFacts<'_>) -> Decision {
+        let (attempt, key) = match request.request_id {
+            Some(id) => (self.attempts.observe(id), mix(id ^ ID_SALT)),
+            None => {
+                self.unkeyed += 1;
+                (1, mix(self.unkeyed ^ UNKEYED_SALT))
+            }
+        };
+        let seed = self.seed;
+        for (index, armed) in self.faults.iter_mut().enumerate() {
+            let spec = &armed.spec;
+            if spec.layer() != Layer::Http
+                || !spec.schedule.active(now)
+                || !armed.matches(request)
+                || spec.first_attempts.is_some_and(|n| attempt > n)
+                || !armed.within_first_requests()
+            {
+                continue;
+            }
+            let mut rng = fault_rng(seed, index, key, attempt);
+            if !draw(&mut rng, armed.spec.probability.get()) {
+                continue;
+            }
+            let action = match &armed.spec.action {
+                FaultAction::Latency(delay) => HttpInjection::Delay(delay.sample(&mut rng)),
+                FaultAction::HttpError { .. } => match &armed.canned {
+                    Some((status, body, headers)) => HttpInjection::Respond {
+                        status: *status,
+                        body: body.clone(),
+                        headers: headers.clone(),
+                    },
+                    None => continue,
+                },
+                FaultAction::Abort => HttpInjection::Abort,
+                FaultAction::Blackhole => HttpInjection::Blackhole,
+                FaultAction::Truncate { bytes } => HttpInjection::Truncate { bytes: bytes.0 },
+                FaultAction::SlowBody {
+                    chunk_delay,
+                    chunk_size,
+                } => HttpInjection::SlowBody {
+                    chunk_delay: *chunk_delay,
+                    chunk_size: usize::try_from(chunk_size.0).unwrap_or(usize::MAX).max(1),
+                },
+                _ => continue,
+            };
+            return Decision {
+                attempt,
+                injection: Some(Injection {
+                    fault: index,
+                    label: armed.label.clone(),
+                    action,
+                }),
+            };
+        }
+        Decision {
+            attempt,
+            injection: None,
+        }
+    }
+
+    /// Decides the fate of one TCP connection accepted `now` after the proxy started.
+    pub fn decide_connection(&mut self, now: Duration) -> ConnectionDecision {
+        let connection = self.connections;
+        self.connections += 1;
+        let key = mix(connection ^ CONNECTION_SALT);
+        let seed = self.seed;
+        for (index, armed) in self.faults.iter_mut().enumerate() {
+            let spec = &armed.spec;
+            if spec.layer() != Layer::Tcp
+                || matches!(spec.action, FaultAction::Down)
+                || !spec.schedule.active(now)
+                || !armed.within_first_requests()
+            {
+                continue;
+            }
+            let mut rng = fault_rng(seed, index, key, 1);
+            if !draw(&mut rng, armed.spec.probability.get()) {
+                continue;
+            }
+            let action = match &armed.spec.action {
+                FaultAction::TcpLatency { delay, direction } => TcpInjection::Latency {
+                    delay: *delay,
+                    direction: *direction,
+                    seed: rng.random(),
+                },
+                FaultAction::Bandwidth { rate, direction } => TcpInjection::Bandwidth {
+                    rate: rate.0.max(1),
+                    direction: *direction,
+                },
+                FaultAction::ResetPeer => TcpInjection::ResetPeer,
+                FaultAction::TcpBlackhole => TcpInjection::Blackhole,
+                FaultAction::SlowClose { delay } => TcpInjection::SlowClose { delay: *delay },
+                FaultAction::LimitData { bytes, direction } => TcpInjection::LimitData {
+                    bytes: bytes.0,
+                    direction: *direction,
+                },
+                _ => continue,
+            };
+            return ConnectionDecision {
+                connection,
+                injection: Some(ConnectionInjection {
+                    fault: index,
+                    label: armed.label.clone(),
+                    action,
+                }),
+            };
+        }
+        ConnectionDecision {
+            connection,
+            injection: None,
+        }
+    }
+
+    /// The label of the `down` fault whose window is active `now`, if any.
+    pub fn down(&self, now: Duration) -> Option<&str> {
+        self.faults
+            .iter()
+            .find(|a| matches!(a.spec.action, FaultAction::Down) && a.spec.schedule.active(now))
+            .map(|a| a.label.as_str())
+    }
+
+    /// The next instant after `now` at which some `down` window opens or closes.
+    pub fn next_down_change(&self, now: Duration) -> Option<Duration> {
+        self.faults
+            .iter()
+            .filter(|a| matches!(a.spec.action, FaultAction::Down))
+            .filter_map(|a| a.spec.schedule.next_change(now))
+            .min()
+    }
+}
+
+const FAULT_SALT: u64 = 0x4641_554c_5453_4554;
+const ID_SALT: u64 = 0x5245_5155_4553_5449;
+const UNKEYED_SALT: u64 = 0xA5A5_A5A5_A5A5_A5A5;
+const CONNECTION_SALT: u64 = 0x434f_4e4e_4543_5431;
+
+/// SplitMix64 finaliser: spreads nearby inputs (ids, indexes, small seeds) over all bits.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The generator of one fault for one request key and attempt.
+fn fault_rng(seed: u64, fault: usize, key: u64, attempt: u32) -> ChaCha8Rng {
+    let per_fault = mix(mix(seed ^ FAULT_SALT) ^ mix(fault as u64));
+    ChaCha8Rng::seed_from_u64(mix(per_fault ^ key).wrapping_add(mix(u64::from(attempt))))
+}
+
+/// A Bernoulli draw that is exact at 0 and 1 (and never panics, unlike `random_bool`
+/// on a value built in code outside 0..=1).
+fn draw(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    // Draw even at p = 1 so the generator is in the same state for the parameters after.
+    let u: f64 = rng.random();
+    p >= 1.0 || u < p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::schedule::Schedule;
+    use crate::fault::spec::{FaultFile, HeaderMatch, RequestMatch};
+    use crate::units::Probability;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn faults(text: &str) -> Vec<FaultSpec> {
+        FaultFile::from_toml(text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .fault
+    }
+
+    fn post(path: &str, id: Option<u64>) -> (Method, String, HeaderMap, Option<u64>) {
+        (Method::POST, path.to_owned(), HeaderMap::new(), id)
+    }
+
+    fn decide(set: &mut FaultSet, now: Duration, id: Option<u64>) -> Option<String> {
+        let (method, path, headers, id) = post("/execute", id);
+        let facts = RequestFacts {
+            method: &method,
+            path: &path,
+            headers: &headers,
+            request_id: id,
+        };
+        set.decide(now, &facts).injection.map(|i| i.label)
+    }
+
+    fn abort() -> FaultSpec {
+        FaultSpec::new(FaultAction::Abort)
+    }
+
+    #[test]
+    fn windows_and_repeats_gate_the_fault() {
+        let mut spec = abort();
+        spec.schedule = Schedule {
+            start: ms(2000),
+            duration: Some(ms(2000)),
+            repeat: Some(ms(10_000)),
+        };
+        let mut set = FaultSet::new(vec![spec], 1);
+        let hits: Vec<bool> = [0, 1999, 2000, 3999, 4000, 9999, 12_000, 14_001]
+            .into_iter()
+            .map(|t| decide(&mut set, ms(t), None).is_some())
+            .collect();
+        assert_eq!(hits, [false, false, true, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn probability_is_the_share_of_hits_over_many_seeded_draws() {
+        for p in [0.0, 0.05, 0.3, 0.9, 1.0] {
+            let mut spec = abort();
+            spec.probability = Probability::new(p).expect("valid");
+            let mut set = FaultSet::new(vec![spec], 42);
+            let hits = (0..10_000u64)
+                .filter(|id| decide(&mut set, ms(0), Some(*id)).is_some())
+                .count();
+            let share = hits as f64 / 10_000.0;
+            // 4 standard errors at p = 0.5 is 0.02; allow a little more.
+            assert!((share - p).abs() < 0.025, "p {p}: share {share}");
+        }
+    }
+
+    #[test]
+    fn first_attempts_hits_attempts_one_to_n_of_each_request_id() {
+        let mut spec = FaultSpec::new(FaultAction::HttpError {
+            status: 503,
+            body: String::new(),
+            headers: Default::default(),
+        });
+        spec.first_attempts = Some(2);
+        let mut set = FaultSet::new(vec![spec], 1);
+        for id in [7, 8] {
+            // Interleaved ids: counting is per id, not global.
+            assert!(decide(&mut set, ms(0), Some(id)).is_some());
+        }
+        for id in [7, 8] {
+            assert!(decide(&mut set, ms(1), Some(id)).is_some());
+        }
+        for id in [7, 8] {
+            assert!(
+                decide(&mut set, ms(2), Some(id)).is_none(),
+                "third attempt passes"
+            );
+        }
+        assert!(
+            decide(&mut set, ms(3), Some(9)).is_some(),
+            "a new id starts over"
+        );
+    }
+
+    #[test]
+    fn first_requests_hits_only_the_first_n_eligible_requests() {
+        let mut spec = abort();
+        spec.first_requests = Some(3);
+        let mut set = FaultSet::new(vec![spec], 1);
+        let hits: Vec<bool> = (0..6)
+            .map(|id| decide(&mut set, ms(0), Some(id)).is_some())
+            .collect();
+        assert_eq!(hits, [true, true, true, false, false, false]);
+    }
+
+    #[test]
+    fn matching_on_method_path_prefix_and_header() {
+        let mut spec = abort();
+        spec.matcher = RequestMatch {
+            method: Some("post".into()),
+            path_prefix: Some("/execute".into()),
+            header: Some(HeaderMatch {
+                name: "X-Feature-Use_Dagger_Workflow_Engine".into(),
+                value: Some("true".into()),
+            }),
+        };
+        let mut set = FaultSet::new(vec![spec], 1);
+        let mut dagger = HeaderMap::new();
+        dagger.insert(
+            "x-feature-use_dagger_workflow_engine",
+            HeaderValue::from_static("true"),
+        );
+        let mut legacy = HeaderMap::new();
+        legacy.insert(
+            "x-feature-use_dagger_workflow_engine",
+            HeaderValue::from_static("false"),
+        );
+        let mut hit = |method: Method, path: &str, headers: &HeaderMap| {
+            let facts = RequestFacts {
+                method: &method,
+                path,
+                headers,
+                request_id: None,
+            };
+            set.decide(ms(0), &facts).injection.is_some()
+        };
+        assert!(hit(Method::POST, "/execute/now", &dagger));
+        assert!(!hit(Method::GET, "/execute", &dagger));
+        assert!(!hit(Method::POST, "/healthz", &dagger));
+        assert!(!hit(Method::POST, "/execute", &legacy));
+        assert!(!hit(Method::POST, "/execute", &HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_first_fault_that_fires_wins() {
+        let set_text = r#"
+            [[fault]]
+            name = "sometimes"
+            kind = "abort"
+            probability = 0.5
+            [[fault]]
+            name = "otherwise"
+            kind = "http_error"
+            status = 503
+        "#;
+        let mut set = FaultSet::new(faults(set_text), 3);
+        let labels: Vec<String> = (0..200)
+            .filter_map(|id| decide(&mut set, ms(0), Some(id)))
+            .collect();
+        assert_eq!(labels.len(), 200, "the second fault catches the rest");
+        let first = labels.iter().filter(|l| *l == "sometimes").count();
+        assert!((60..140).contains(&first), "{first}");
+    }
+
+    fn sequence(seed: u64, ids: impl Iterator<Item = u64>) -> Vec<(u64, bool)> {
+        let mut spec = abort();
+        spec.probability = Probability::new(0.3).expect("valid");
+        let mut set = FaultSet::new(vec![spec], seed);
+        ids.map(|id| (id, decide(&mut set, ms(0), Some(id)).is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_decisions_different_seed_different_decisions() {
+        assert_eq!(sequence(42, 0..500), sequence(42, 0..500));
+        assert_ne!(sequence(42, 0..500), sequence(43, 0..500));
+    }
+
+    #[test]
+    fn decisions_do_not_depend_on_arrival_order() {
+        let mut forward = sequence(42, 0..500);
+        let mut backward = sequence(42, (0..500).rev());
+        forward.sort();
+        backward.sort();
+        assert_eq!(forward, backward);
+    }
+
+    #[test]
+    fn sampled_latency_replays_per_request_id() {
+        let faults_text = "[[fault]]\nkind = \"latency\"\nlatency = \"10ms\"\njitter = \"50ms\"";
+        let delays = |order: Vec<u64>| {
+            let mut set = FaultSet::new(faults(faults_text), 9);
+            let mut out: Vec<(u64, Duration)> = order
+                .into_iter()
+                .map(|id| {
+                    let (m, p, h, id) = post("/", Some(id));
+                    let facts = RequestFacts {
+                        method: &m,
+                        path: &p,
+                        headers: &h,
+                        request_id: id,
+                    };
+                    match set.decide(ms(0), &facts).injection.map(|i| i.action) {
+                        Some(HttpInjection::Delay(d)) => (id.unwrap_or(0), d),
+                        other => panic!("{other:?}"),
+                    }
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(delays((0..50).collect()), delays((0..50).rev().collect()));
+    }
+
+    #[test]
+    fn the_attempt_counter_is_bounded_and_forgets_the_oldest_id() {
+        let mut counter = AttemptCounter::new(3);
+        assert_eq!(counter.observe(1), 1);
+        assert_eq!(counter.observe(1), 2);
+        for id in [2, 3, 4] {
+            assert_eq!(counter.observe(id), 1);
+        }
+        assert_eq!(counter.len(), 3);
+        assert_eq!(counter.observe(1), 1, "id 1 was forgotten when id 4 came");
+        assert_eq!(counter.observe(4), 2);
+        for id in 100..10_000 {
+            counter.observe(id);
+        }
+        assert_eq!(counter.len(), 3);
+    }
+
+    #[test]
+    fn set_faults_replaces_faults_but_keeps_attempt_counts() {
+        let mut set = FaultSet::new(vec![], 1);
+        assert!(decide(&mut set, ms(0), Some(5)).is_none());
+        let mut spec = abort();
+        spec.first_attempts = Some(1);
+        set.set_faults(vec![spec]);
+        assert!(
+            decide(&mut set, ms(0), Some(5)).is_none(),
+            "second attempt of 5"
+        );
+        assert!(decide(&mut set, ms(0), Some(6)).is_some());
+    }
+
+    #[test]
+    fn connections_draw_per_connection_and_down_follows_its_window() {
+        let text = r#"
+            [[fault]]
+            kind = "reset_peer"
+            probability = 0.3
+            [[fault]]
+            kind = "down"
+            start = "1s"
+            duration = "2s"
+        "#;
+        let run = |seed| {
+            let mut set = FaultSet::new(faults(text), seed);
+            (0..1000)
+                .map(|_| set.decide_connection(ms(0)).injection.is_some())
+                .collect::<Vec<_>>()
+        };
+        let hits = run(5).iter().filter(|h| **h).count();
+        assert!((240..360).contains(&hits), "{hits}");
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+        let set = FaultSet::new(faults(text), 5);
+        assert_eq!(set.down(ms(999)), None);
+        assert_eq!(set.down(ms(1000)), Some("down"));
+        assert_eq!(set.down(ms(3000)), None);
+        assert_eq!(set.next_down_change(ms(0)), Some(ms(1000)));
+        assert_eq!(set.next_down_change(ms(1500)), Some(ms(3000)));
+        assert_eq!(set.next_down_change(ms(3000)), None);
+    }
+
+    #[test]
+    fn http_faults_ignore_connections_and_tcp_faults_ignore_requests() {
+        let mut set = FaultSet::new(
+            faults("[[fault]]\nkind = \"abort\"\n[[fault]]\nkind = \"reset_peer\""),
+            1,
+        );
+        assert_eq!(decide(&mut set, ms(0), None).as_deref(), Some("abort"));
+        let conn = set.decide_connection(ms(0));
+        assert_eq!(
+            conn.injection.map(|i| i.label).as_deref(),
+            Some("reset_peer")
+        );
+    }
+
+    #[test]
+    fn injected_errors_carry_their_headers_and_the_fault_marker() {
+        let mut set = FaultSet::new(
+            faults(
+                "[[fault]]\nname = \"busy\"\nkind = \"http_error\"\nstatus = 429\nbody = \"later\"\nheaders = { \"Retry-After\" = \"1\" }",
+            ),
+            1,
+        );
+        let (m, p, h, id) = post("/", None);
+        let facts = RequestFacts {
+            method: &m,
+            path: &p,
+            headers: &h,
+            request_id: id,
+        };
+        match set.decide(ms(0), &facts).injection.map(|i| i.action) {
+            Some(HttpInjection::Respond {
+                status,
+                body,
+                headers,
+            }) => {
+                assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+                assert_eq!(body, Bytes::from_static(b"later"));
+                assert_eq!(
+                    headers.get("retry-after").map(|v| v.as_bytes()),
+                    Some(&b"1"[..])
+                );
+                assert_eq!(
+                    headers.get(FAULT_HEADER).map(|v| v.as_bytes()),
+                    Some(&b"busy"[..])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,605 @@
+//! The HTTP fault proxy: an HTTP/1.1 server (keep-alive) that forwards every request to
+//! an upstream base URL through a pooled client, deciding per request whether a fault
+//! hits it: `latency` (wait, then forward), `http_error` (answer without forwarding),
+//! `abort` (reset the client connection without an answer), `blackhole` (never answer),
+//! `truncate` (forward, pass `bytes` of the answer body, close) and `slow_body` (forward,
+//! dribble the answer body).
+//!
+//! Method, path, query, headers and body are forwarded as they came (the body streams,
+//! never buffered); only `Host` is set to the upstream's and hop-by-hop headers are
+//! dropped, as RFC 9110 §7.6.1 asks of an intermediary.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+
+use super::Shared;
+use super::attempts::{Attempt, UpstreamOutcome};
+use super::decide::{HttpInjection, RequestFacts};
+
+/// The header carrying the load generator's request id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-harness-request-id");
+
+/// An error that ends a body or a connection.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The body the proxy answers with.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// Headers that describe one hop, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// The upstream base URL split into what every forwarded request needs.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+    /// The base path without a trailing slash ("" for the root).
+    base_path: String,
+}
+
+impl Upstream {
+    /// Parses an `http://host:port[/base]` URL; TLS upstreams are not supported.
+    pub fn parse(url: &str) -> io::Result<Self> {
+        let invalid = |why: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("upstream `{url}` {why}; write it like \"http://127.0.0.1:8081\""),
+            )
+        };
+        let uri: Uri = url.parse().map_err(|_| invalid("is not a URL"))?;
+        if uri.scheme() != Some(&Scheme::HTTP) {
+            return Err(invalid(
+                "must start with http:// (the proxy speaks plain HTTP/1.1)",
+            ));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("has no host"))?;
+        if uri.query().is_some() {
+            return Err(invalid("cannot carry a query"));
+        }
+        let host =
+            HeaderValue::from_str(authority.as_str()).map_err(|_| invalid("has a bad host"))?;
+        Ok(Self {
+            scheme: Scheme::HTTP,
+            authority,
+            host,
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The upstream URI for a request to `path_and_query` on the proxy.
+    fn target(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        let tail = path_and_query.map_or("/", PathAndQuery::as_str);
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{tail}", self.base_path))
+            .build()
+    }
+}
+
+/// What the per-request handler shares.
+#[derive(Debug)]
+struct Proxy {
+    shared: Arc<Shared>,
+    client: Client<HttpConnector, Incoming>,
+    upstream: Upstream,
+}
+
+/// The error a handler returns to make hyper drop the connection without an answer.
+#[derive(Debug)]
+struct Aborted;
+
+impl fmt::Display for Aborted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection aborted by an injected fault")
+    }
+}
+
+impl StdError for Aborted {}
+
+/// The error that cuts a truncated body.
+#[derive(Debug)]
+struct Truncated;
+
+impl fmt::Display for Truncated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("answer body truncated by an injected fault")
+    }
+}
+
+impl StdError for Truncated {}
+
+/// Serves the HTTP proxy on `listener` until `stopped` fires.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    upstream: Upstream,
+    shared: Arc<Shared>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector);
+    let proxy = Arc::new(Proxy {
+        shared,
+        client,
+        upstream,
+    });
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).keep_alive(true);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let reset = Arc::new(AtomicBool::new(false));
+                    let io = TokioIo::new(ResettableStream { stream, reset: Arc::clone(&reset) });
+                    let proxy = Arc::clone(&proxy);
+                    let service = service_fn(move |req| {
+                        Arc::clone(&proxy).handle(req, Arc::clone(&reset))
+                    });
+                    let connection = builder.serve_connection(io, service);
+                    connections.spawn(async move {
+                        // Aborts and clients leaving mid-exchange end here; nothing to report.
+                        let _ = connection.await;
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    connections.shutdown().await;
+}
+
+impl Proxy {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        reset: Arc<AtomicBool>,
+    ) -> Result<Response<ProxyBody>, Aborted> {
+        let arrived = Instant::now();
+        let at = self.shared.now();
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let decision = {
+            let facts = RequestFacts {
+                method: req.method(),
+                path: req.uri().path(),
+                headers: req.headers(),
+                request_id,
+            };
+            self.shared.faults().decide(at, &facts)
+        };
+        let (label, action) = match decision.injection {
+            Some(i) => (Some(i.label), Some(i.action)),
+            None => (None, None),
+        };
+        let log = |upstream: UpstreamOutcome| {
+            self.shared.log.record(Attempt {
+                at,
+                request_id,
+                attempt: decision.attempt,
+                injected: label.clone(),
+                upstream,
+                latency: arrived.elapsed(),
+            });
+        };
+        match action {
+            Some(HttpInjection::Respond {
+                status,
+                body,
+                headers,
+            }) => {
+                log(UpstreamOutcome::NotForwarded);
+                let mut response = Response::new(full(body));
+                *response.status_mut() = status;
+                *response.headers_mut() = headers;
+                return Ok(response);
+            }
+            Some(HttpInjection::Abort) => {
+                log(UpstreamOutcome::NotForwarded);
+                // hyper closes the connection when the service fails; the flag turns that
+                // close into an RST, as a crashed or firewalled peer would send.
+                reset.store(true, Ordering::Relaxed);
+                return Err(Aborted);
+            }
+            Some(HttpInjection::Blackhole) => {
+                log(UpstreamOutcome::NotForwarded);
+                // Held until hyper sees the client leave or the proxy stops; both drop this.
+                return std::future::pending().await;
+            }
+            Some(HttpInjection::Delay(delay)) => tokio::time::sleep(delay).await,
+            _ => {}
+        }
+        let response = match self.forward(req).await {
+            Ok(response) => response,
+            Err(class) => {
+                log(UpstreamOutcome::Error(class.to_owned()));
+                return Ok(bad_gateway(class));
+            }
+        };
+        log(UpstreamOutcome::Status(response.status().as_u16()));
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let body = match action {
+            Some(HttpInjection::Truncate { bytes }) => TruncatedBody::new(body, bytes).boxed(),
+            Some(HttpInjection::SlowBody {
+                chunk_delay,
+                chunk_size,
+            }) => SlowBody::new(body, chunk_delay, chunk_size).boxed(),
+            _ => body.map_err(BoxError::from).boxed(),
+        };
+        Ok(Response::from_parts(parts, body))
+    }
+
+    /// Sends `req` upstream; on failure, a short class of what went wrong.
+    async fn forward(&self, req: Request<Incoming>) -> Result<Response<Incoming>, &'static str> {
+        let (mut parts, body) = req.into_parts();
+        parts.uri = self
+            .upstream
+            .target(parts.uri.path_and_query())
+            .map_err(|_| "bad_uri")?;
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(HOST, self.upstream.host.clone());
+        self.client
+            .request(Request::from_parts(parts, body))
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    "connect"
+                } else {
+                    "upstream_closed"
+                }
+            })
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in `Connection` are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn full(body: Bytes) -> ProxyBody {
+    Full::new(body)
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+fn bad_gateway(class: &str) -> Response<ProxyBody> {
+    let mut response = Response::new(full(Bytes::from(format!(
+        "fault proxy: the upstream failed ({class})"
+    ))));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A client connection that closes with an RST instead of a FIN once `reset` is set.
+#[derive(Debug)]
+struct ResettableStream {
+    stream: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::Relaxed) {
+            // If SO_LINGER cannot be set the close is an ordinary FIN: still no answer.
+            let _ = self.stream.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ResettableStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResettableStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// An answer body cut after `remaining` bytes: the cut is an error, so hyper closes the
+/// connection and the client sees fewer bytes than the answer announced.
+#[derive(Debug)]
+pub struct TruncatedBody<B> {
+    inner: B,
+    remaining: u64,
+    /// Whether the server has had its chance to flush what passed before the cut.
+    yielded: bool,
+}
+
+impl<B> TruncatedBody<B> {
+    /// `inner`, cut after `bytes`.
+    pub fn new(inner: B, bytes: u64) -> Self {
+        Self {
+            inner,
+            remaining: bytes,
+            yielded: false,
+        }
+    }
+}
+
+impl<B> Body for TruncatedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.remaining == 0 {
+            if !this.yielded {
+                // hyper drops its write buffer when a body fails; pausing once makes it
+                // flush the head and the passed prefix first, so the client gets them.
+                this.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            return Poll::Ready(Some(Err(Box::new(Truncated))));
+        }
+        let Some(frame) = ready!(Pin::new(&mut this.inner).poll_frame(cx)) else {
+            return Poll::Ready(None);
+        };
+        let frame = frame.map_err(Into::into)?;
+        match frame.into_data() {
+            Ok(mut data) => {
+                let len = data.len() as u64;
+                if len > this.remaining {
+                    data.truncate(usize::try_from(this.remaining).unwrap_or(usize::MAX));
+                }
+                this.remaining = this.remaining.saturating_sub(len);
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Err(other) => Poll::Ready(Some(Ok(other))),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // The announced length stays as the upstream sent it: the shortfall is the fault.
+        self.inner.size_hint()
+    }
+}
+
+/// An answer body sent in `chunk_size` pieces, each after `chunk_delay`.
+#[derive(Debug)]
+pub struct SlowBody<B> {
+    inner: B,
+    pending: Bytes,
+    chunk_delay: Duration,
+    chunk_size: usize,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> SlowBody<B> {
+    /// `inner`, re-chunked and slowed.
+    pub fn new(inner: B, chunk_delay: Duration, chunk_size: usize) -> Self {
+        Self {
+            inner,
+            pending: Bytes::new(),
+            chunk_delay,
+            chunk_size: chunk_size.max(1),
+            sleep: None,
+        }
+    }
+}
+
+impl<B> Body for SlowBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            if !this.pending.is_empty() {
+                let delay = this.chunk_delay;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+                ready!(sleep.as_mut().poll(cx));
+                this.sleep = None;
+                let take = this.chunk_size.min(this.pending.len());
+                return Poll::Ready(Some(Ok(Frame::data(this.pending.split_to(take)))));
+            }
+            let Some(frame) = ready!(Pin::new(&mut this.inner).poll_frame(cx)) else {
+                return Poll::Ready(None);
+            };
+            match frame.map_err(Into::into)?.into_data() {
+                Ok(data) => this.pending = data,
+                Err(other) => return Poll::Ready(Some(Ok(other))),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pending.is_empty() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.inner.size_hint();
+        let pending = self.pending.len() as u64;
+        hint.set_lower(hint.lower().saturating_add(pending));
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper.saturating_add(pending));
+        }
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_keep_their_base_path_and_refuse_tls() {
+        let up = Upstream::parse("http://127.0.0.1:9/api/").expect("valid");
+        let pq: PathAndQuery = "/execute?x=1".parse().expect("valid");
+        assert_eq!(
+            up.target(Some(&pq)).expect("uri").to_string(),
+            "http://127.0.0.1:9/api/execute?x=1"
+        );
+        let root = Upstream::parse("http://localhost:8080").expect("valid");
+        assert_eq!(
+            root.target(None).expect("uri").to_string(),
+            "http://localhost:8080/"
+        );
+        assert_eq!(root.host, "localhost:8080");
+        for bad in [
+            "https://x:1",
+            "127.0.0.1:80",
+            "http://x:1/?q=1",
+            "not a url",
+        ] {
+            assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped_including_those_named_by_connection() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("x-keep", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-keep"]);
+    }
+
+    #[tokio::test]
+    async fn a_truncated_body_passes_the_prefix_then_fails() {
+        let body = TruncatedBody::new(Full::new(Bytes::from_static(b"0123456789")), 4);
+        let mut body = std::pin::pin!(body);
+        let first = body.frame().await.expect("frame").expect("data");
+        assert_eq!(
+            first.into_data().expect("data"),
+            Bytes::from_static(b"0123")
+        );
+        assert!(body.frame().await.expect("end").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_slow_body_comes_in_pieces_after_the_delay() {
+        let body = SlowBody::new(
+            Full::new(Bytes::from_static(b"0123456789")),
+            Duration::from_millis(5),
+            4,
+        );
+        let started = Instant::now();
+        let mut pieces = Vec::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(frame) = body.frame().await {
+            pieces.push(frame.expect("frame").into_data().expect("data"));
+        }
+        assert_eq!(pieces, ["0123", "4567", "89"]);
+        assert!(started.elapsed() >= Duration::from_millis(15));
+    }
+}
