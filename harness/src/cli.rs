@@ -45,6 +45,8 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Check a scenario file without running anything; prints its hash.
     Validate(ValidateArgs),
+    /// Run the fault proxy standalone (127.0.0.1 by default), with a JSON control API.
+    Proxy(ProxyArgs),
     /// The embedded reference platform.
     Reference {
         /// What to do with it.
@@ -184,6 +186,35 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `harness proxy`.
+#[derive(Debug, Args)]
+#[command(after_help = r#"Proxy file (TOML; unknown keys are refused):
+  name = "executor"                    # name in the Toxiproxy API (default "harness")
+  mode = "http"                        # http (per request) | tcp (per connection)
+  listen = "127.0.0.1:9100"            # default 127.0.0.1:0 (the port is printed)
+  upstream = "http://127.0.0.1:9000"   # tcp mode: "127.0.0.1:9000"
+  seed = 1
+  control = "127.0.0.1:8474"           # control API (default 127.0.0.1:0)
+  [[fault]]                            # zero or more, as in a scenario
+  name = "outage"
+  kind = "http_error"
+  status = 503
+
+Standard output: `proxy: http://ADDR` and `control: http://ADDR`, one line each.
+Control API (JSON): GET|POST|PUT /faults, DELETE /faults/{name}, GET /attempts,
+GET /healthz; Toxiproxy-compatible: GET /proxies[/{name}], GET|POST
+/proxies/{name}/toxics, GET|PATCH|DELETE /proxies/{name}/toxics/{toxic}, POST /reset
+(toxics latency, bandwidth, slow_close, timeout, reset_peer, limit_data).
+Ctrl-C stops the proxy and exits 0."#)]
+pub struct ProxyArgs {
+    /// The proxy file (TOML): mode, listen, upstream, seed, control and `[[fault]]` tables.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Print only the two URL lines (and warnings), no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
 }

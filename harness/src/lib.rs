@@ -7,6 +7,7 @@
 pub mod app;
 pub mod atomic_file;
 pub mod baseline;
+pub mod chaos;
 pub mod cli;
 pub mod compare;
 pub mod exit;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use crate::chaos::ChaosRun;
+use crate::load::EventLog;
 use crate::load::{
     Drive, DriverReport, HttpClient, IterationContext, ProgressHook, ResolvedTarget, StopSignal,
     drive,
@@ -84,6 +86,9 @@ pub enum RunError {
     /// A path named in the plan is not in the scenario.
     #[error("the scenario has no path `{0}`")]
     UnknownPath(String),
+    /// A fault proxy did not start.
+    #[error("the fault proxy did not start: {0}")]
+    Chaos(std::io::Error),
     /// A record could not be written.
     #[error("{0}")]
     Write(#[from] crate::record::RecordError),
@@ -125,12 +130,16 @@ pub async fn run_scenario(
     let mut results = Vec::new();
     'repetitions: for repetition in 1..=plan.repetitions {
         for (path, target) in &targets {
+            let leg = Leg {
+                path,
+                target: target.clone(),
+                repetition,
+            };
             let result = run_once(
                 scenario,
                 plan,
-                path,
-                target.clone(),
-                repetition,
+                leg,
+                reference.as_ref(),
                 stop,
                 observer.clone(),
             )
@@ -159,15 +168,26 @@ pub fn repetition_seed(seed: u64, repetition: u32) -> u64 {
     z ^ (z >> 31)
 }
 
+/// One drive: a path, its prepared target and the repetition number.
+struct Leg<'a> {
+    path: &'a PathSpec,
+    target: ResolvedTarget,
+    repetition: u32,
+}
+
 async fn run_once(
     scenario: &Scenario,
     plan: &RunPlan,
-    path: &PathSpec,
-    target: ResolvedTarget,
-    repetition: u32,
+    leg: Leg<'_>,
+    reference: Option<&ReferencePlatform>,
     stop: &StopSignal,
     observer: Arc<dyn RunObserver>,
 ) -> Result<RunResult, RunError> {
+    let Leg {
+        path,
+        target,
+        repetition,
+    } = leg;
     let load = &scenario.load;
     observer.starting(&path.name, repetition, load.warmup + load.duration);
     let shards = std::thread::available_parallelism()
@@ -179,16 +199,31 @@ async fn run_once(
         shards,
     ));
     let client = HttpClient::new(load.max_in_flight.min(4096));
+    let seed = repetition_seed(plan.seed, repetition);
     let started_at = SystemTime::now();
     let epoch = Instant::now();
-    let ctx = Arc::new(IterationContext::new(
+    let chaos = ChaosRun::start(scenario, target.base(), reference, seed, epoch)
+        .map_err(RunError::Chaos)?;
+    let target = match chaos.client_url() {
+        Some(url) => target.with_base(&url).map_err(|source| RunError::Target {
+            path: path.name.clone(),
+            source,
+        })?,
+        None => target,
+    };
+    let events = (!chaos.is_idle()).then(|| Arc::new(EventLog::new()));
+    let mut ctx = IterationContext::new(
         client,
         target,
         &scenario.flows,
         load.timeout,
         epoch,
         recorder.clone(),
-    ));
+    );
+    if let Some(log) = &events {
+        ctx = ctx.with_event_log(log.clone());
+    }
+    let ctx = Arc::new(ctx);
     let hook: ProgressHook = {
         let recorder = recorder.clone();
         let observer = observer.clone();
@@ -198,7 +233,6 @@ async fn run_once(
         })
     };
     let flows: Arc<[crate::scenario::Flow]> = scenario.flows.clone().into();
-    let seed = repetition_seed(plan.seed, repetition);
     let report = drive(Drive {
         ctx,
         flows,
@@ -213,10 +247,14 @@ async fn run_once(
         // A request outlived the drain and still holds the recorder.
         Err(shared) => shared.snapshot(),
     };
-    let record = RunRecord::build(
-        recording,
-        run_meta(scenario, path, repetition, plan.seed, started_at, &report),
-    );
+    let chaos = chaos
+        .finish(scenario, events.as_ref(), report.elapsed, reference)
+        .await;
+    let mut meta = run_meta(scenario, path, repetition, plan.seed, started_at, &report);
+    meta.notes.extend(chaos.notes);
+    let mut record = RunRecord::build(recording, meta);
+    record.faults = chaos.faults;
+    record.resilience = chaos.resilience;
     let file = record_file(&plan.out, &path.name, repetition);
     record.write_atomic(&file)?;
     Ok(RunResult { file, record })

@@ -491,7 +491,8 @@ proptest! {
                 prop_assert!(o.probe_rate.is_none() && o.fail_fast_p99.is_none());
             }
             if let Some(recover) = o.time_to_recover {
-                prop_assert!(recover < w.length());
+                // The after phase lasts the fault's length, and at least 5 s.
+                prop_assert!(recover < w.length().max(Duration::from_secs(5)));
             }
             prop_assert!(!describe(o).is_empty());
         }

@@ -653,9 +653,78 @@ fn toml_syntax_error() {
 }
 
 #[test]
-fn not_yet_supported_table() {
+fn a_fault_of_an_unknown_kind_is_refused() {
     let text = format!("{SMALL}[[fault]]\nkind = \"reset\"\n");
-    assert_invalid(&text, 11, 3, "unknown key `fault`", "not supported");
+    let err = parse(&text).expect_err("`reset` is not a fault kind");
+    let d = err.diagnostic().expect("located").clone();
+    assert_eq!(d.line, 12, "{err}");
+    assert!(err.to_string().contains("reset"), "{err}");
+}
+
+#[test]
+fn a_fault_probability_outside_0_1_is_refused_at_its_value() {
+    let text =
+        format!("{SMALL}[[fault]]\nkind = \"http_error\"\nstatus = 503\nprobability = 1.5\n");
+    let err = parse(&text).expect_err("probability 1.5");
+    let d = err.diagnostic().expect("located").clone();
+    assert_eq!(d.line, 14, "{err}");
+    assert!(err.to_string().contains("probability"), "{err}");
+}
+
+#[test]
+fn faults_and_expectations_parse_and_faults_change_the_hash() {
+    let chaos = format!(
+        "{SMALL}[[fault]]\nname = \"outage\"\nkind = \"http_error\"\nstatus = 503\nstart = \"2s\"\nduration = \"2s\"\n[expect]\npaths = [\"legacy\"]\ncritical = [\"circuit_opens_within\"]\ncircuit_opens_within = \"1s\"\n"
+    );
+    let s = valid(&chaos);
+    assert_eq!(s.faults.len(), 1);
+    assert_eq!(s.faults[0].label(), "outage");
+    assert!(s.expect.circuit_opens_within.is_some());
+    assert_ne!(
+        s.hash,
+        valid(SMALL).hash,
+        "a run under faults measures something else"
+    );
+    let other_expectation = chaos.replace(
+        "circuit_opens_within = \"1s\"",
+        "circuit_opens_within = \"2s\"",
+    );
+    assert_eq!(
+        valid(&other_expectation).hash,
+        s.hash,
+        "expectations judge; they do not change the runs"
+    );
+}
+
+#[test]
+fn a_critical_name_that_is_no_expectation_is_refused() {
+    let text = format!("{SMALL}[expect]\ncritical = [\"circuit_open\"]\n");
+    let err = parse(&text).expect_err("unknown critical name");
+    assert!(err.to_string().contains("circuit_opens_within"), "{err}");
+}
+
+#[test]
+fn a_dependency_fault_on_a_running_service_needs_a_dependency_table() {
+    let text = small_with(
+        "target = \"reference\"",
+        "base_url = \"http://127.0.0.1:9\"",
+    );
+    let text = format!("{text}[[fault]]\nkind = \"http_error\"\nstatus = 503\n");
+    let err = parse(&text).expect_err("no [dependency]");
+    assert!(err.to_string().contains("[dependency]"), "{err}");
+    let fixed = format!(
+        "{text}[dependency]\nlisten = \"127.0.0.1:9100\"\nupstream = \"http://127.0.0.1:9000\"\n"
+    );
+    assert!(valid(&fixed).dependency.is_some());
+}
+
+#[test]
+fn http_and_tcp_faults_cannot_share_a_site() {
+    let text = format!(
+        "{SMALL}[[fault]]\nkind = \"http_error\"\nstatus = 503\n[[fault]]\nkind = \"reset_peer\"\n"
+    );
+    let err = parse(&text).expect_err("mixed layers");
+    assert!(err.to_string().contains("mix HTTP and TCP"), "{err}");
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::{TerminalObserver, default_out, install_interrupt, runtime};
 use crate::baseline::{Baseline, NoiseModel};
 use crate::cli::CompareArgs;
-use crate::compare::{Comparison, Noise, Side, Verdict, check_drift, compare};
+use crate::compare::{
+    Comparison, ExpectSpec, Noise, Side, Verdict, check_drift, compare, judge_expectations,
+};
 use crate::exit::{AppError, ExitStatus};
 use crate::load::StopSignal;
 use crate::policy::Policy;
@@ -133,14 +135,44 @@ pub(crate) fn load_side(files: &[PathBuf]) -> Result<(Side, Option<Baseline>), A
     ))
 }
 
+/// Judges `[expect]` on both sides' runs: the named paths, or the candidate's.
+fn with_expectations(
+    comparison: Comparison,
+    expect: &ExpectSpec,
+    base: &Side,
+    candidate: &Side,
+) -> Comparison {
+    if expect.is_empty() {
+        return comparison;
+    }
+    let judged = if expect.paths.is_empty() {
+        vec![comparison.candidate.path.clone()]
+    } else {
+        expect.paths.clone()
+    };
+    let records: Vec<RunRecord> = base
+        .records
+        .iter()
+        .chain(candidate.records.iter())
+        .cloned()
+        .collect();
+    let other = comparison.base.path.clone();
+    let rows = judge_expectations(expect, &records, &judged, Some(&other));
+    comparison.with_expectations(rows)
+}
+
 fn offline(args: &CompareArgs) -> Result<Comparison, AppError> {
-    let policy = match &args.policy {
-        Some(file) => scenario::load(file)?.policy,
-        None => Policy::default(),
+    let (policy, expect) = match &args.policy {
+        Some(file) => {
+            let s = scenario::load(file)?;
+            (s.policy, s.expect)
+        }
+        None => (Policy::default(), ExpectSpec::default()),
     };
     let (base, _) = load_side(&args.baseline)?;
     let (candidate, _) = load_side(&args.candidate)?;
-    Ok(compare(&base, &candidate, &policy, Vec::new()))
+    let comparison = compare(&base, &candidate, &policy, Vec::new());
+    Ok(with_expectations(comparison, &expect, &base, &candidate))
 }
 
 fn live(file: &Path, args: &CompareArgs) -> Result<(Comparison, PathBuf), AppError> {
@@ -187,7 +219,8 @@ fn live(file: &Path, args: &CompareArgs) -> Result<(Comparison, PathBuf), AppErr
                 records: base_runs,
                 noise: Noise::default(),
             };
-            compare(&base, &candidate, &scenario.policy, Vec::new())
+            let c = compare(&base, &candidate, &scenario.policy, Vec::new());
+            with_expectations(c, &scenario.expect, &base, &candidate)
         }
         Some((stored_side, _)) => {
             let quantiles: Vec<f64> = scenario.policy.quantiles.iter().map(|q| q.get()).collect();
@@ -197,7 +230,8 @@ fn live(file: &Path, args: &CompareArgs) -> Result<(Comparison, PathBuf), AppErr
                 &stored_side.noise,
                 &quantiles,
             );
-            compare(&stored_side, &candidate, &scenario.policy, drift)
+            let c = compare(&stored_side, &candidate, &scenario.policy, drift);
+            with_expectations(c, &scenario.expect, &stored_side, &candidate)
         }
     };
     Ok((comparison, out))

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 mod baseline;
 mod calibrate;
 mod compare;
+mod proxy;
 mod run;
 
 use crate::cli::{Cli, Command, ReferenceCommand};
@@ -24,6 +25,7 @@ pub fn execute(cli: Cli) -> Result<ExitStatus, AppError> {
         Command::Compare(args) => compare::compare_command(args),
         Command::Baseline { command } => baseline::baseline_command(command),
         Command::Calibrate(args) => calibrate::calibrate_command(args),
+        Command::Proxy(args) => proxy::proxy_command(args),
         Command::Run(args) => run::run(args),
         Command::Reference {
             command: ReferenceCommand::Serve { bind, scenario },

@@ -2,11 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::expectations::ExpectationRow;
 use super::rows::{Noise, Row, build_rows};
 use super::validity::{Invalidity, check};
 use super::verdict::{Verdict, overall};
 use crate::policy::{POLICY_VERSION, Policy};
 use crate::record::{RunRecord, ScenarioRef};
+use crate::resilience::Observation;
 
 /// Schema name of a comparison in JSON.
 pub const COMPARISON_SCHEMA: &str = "harness-comparison/v1";
@@ -37,6 +39,17 @@ pub struct SideSummary {
     pub environment: String,
 }
 
+/// The resilience observations of one side's runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathObservations {
+    /// The path.
+    pub path: String,
+    /// Which side it was on: `base` or `candidate`.
+    pub side: String,
+    /// One per run and fault window.
+    pub observations: Vec<Observation>,
+}
+
 /// The result of comparing a candidate with a base.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
@@ -56,6 +69,12 @@ pub struct Comparison {
     pub invalid: Vec<Invalidity>,
     /// One row per step and metric.
     pub rows: Vec<Row>,
+    /// One row per resilience expectation and judged path.
+    #[serde(default)]
+    pub expectations: Vec<ExpectationRow>,
+    /// What the faults showed, per path and fault window, over all runs (both sides).
+    #[serde(default)]
+    pub resilience: Vec<PathObservations>,
     /// The overall decision.
     pub verdict: Verdict,
     /// One line saying why.
@@ -94,8 +113,72 @@ pub fn compare(
         policy: policy.clone(),
         invalid,
         rows,
+        expectations: Vec::new(),
+        resilience: [("base", base), ("candidate", candidate)]
+            .into_iter()
+            .filter_map(|(side, s)| {
+                let observations: Vec<Observation> = s
+                    .records
+                    .iter()
+                    .flat_map(|r| r.resilience.iter().cloned())
+                    .collect();
+                (!observations.is_empty()).then(|| PathObservations {
+                    path: s
+                        .records
+                        .first()
+                        .map(|r| r.path.clone())
+                        .unwrap_or_default(),
+                    side: side.to_string(),
+                    observations,
+                })
+            })
+            .collect(),
         verdict,
         reason,
+    }
+}
+
+impl Comparison {
+    /// Adds judged resilience expectations; they count in the overall verdict like rows.
+    pub fn with_expectations(mut self, expectations: Vec<ExpectationRow>) -> Self {
+        self.expectations.extend(expectations);
+        let verdicts: Vec<Verdict> = self
+            .rows
+            .iter()
+            .map(|r| r.verdict)
+            .chain(self.expectations.iter().map(|e| e.verdict))
+            .collect();
+        self.verdict = overall(self.invalid.is_empty(), &verdicts);
+        let unmet: Vec<&ExpectationRow> = self
+            .expectations
+            .iter()
+            .filter(|e| e.verdict != Verdict::Go)
+            .collect();
+        let row_rollback = self.rows.iter().any(|r| r.verdict == Verdict::Rollback);
+        self.reason = match (self.verdict, unmet.first()) {
+            (Verdict::Rollback, Some(first)) if !row_rollback => {
+                let critical = unmet
+                    .iter()
+                    .find(|e| e.verdict == Verdict::Rollback)
+                    .unwrap_or(first);
+                format!("critical resilience expectation unmet: {}", critical.reason)
+            }
+            (Verdict::Go, _) => format!(
+                "all {} rows and {} resilience expectation(s) proven within their margins",
+                self.rows.len(),
+                self.expectations.len()
+            ),
+            (Verdict::Inconclusive, _) | (_, None) => {
+                summarise(self.verdict, &self.invalid, &self.rows)
+            }
+            (_, Some(first)) => format!(
+                "{}; {} resilience expectation(s) unmet, e.g. {}",
+                summarise(self.verdict, &self.invalid, &self.rows),
+                unmet.len(),
+                first.reason
+            ),
+        };
+        self
     }
 }
 

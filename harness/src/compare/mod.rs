@@ -6,14 +6,16 @@
 pub mod calibration;
 pub mod comparison;
 pub mod drift;
+pub mod expectations;
 pub mod rows;
 pub mod stats;
 pub mod validity;
 pub mod verdict;
 
 pub use calibration::{Calibration, FalseRates, calibrate};
-pub use comparison::{COMPARISON_SCHEMA, Comparison, Side, SideSummary, compare};
+pub use comparison::{COMPARISON_SCHEMA, Comparison, PathObservations, Side, SideSummary, compare};
 pub use drift::check_drift;
+pub use expectations::{ExpectSpec, ExpectationRow, judge_expectations};
 pub use rows::{MIN_REPETITIONS, Method, Metric, Noise, Row};
 pub use validity::Invalidity;
 pub use verdict::Verdict;

@@ -9,6 +9,7 @@
 
 mod attempts;
 mod byte_size;
+pub mod control;
 mod decide;
 mod delay;
 mod http_proxy;

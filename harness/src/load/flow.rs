@@ -64,6 +64,27 @@ impl ResolvedTarget {
         })
     }
 
+    /// The same headers, sent to `base_url` instead (e.g. through a fault proxy).
+    pub fn with_base(&self, base_url: &str) -> Result<Self, TargetError> {
+        let parsed: Uri = base_url
+            .parse()
+            .map_err(|_| TargetError::BadUrl(base_url.to_string()))?;
+        if parsed.scheme_str() != Some("http") || parsed.authority().is_none() {
+            return Err(TargetError::BadUrl(base_url.to_string()));
+        }
+        // Keep the original path prefix: the proxy forwards paths as they are.
+        let prefix = self
+            .base
+            .parse::<Uri>()
+            .ok()
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        Ok(Self {
+            base: format!("{}{prefix}", base_url.trim_end_matches('/')),
+            headers: self.headers.clone(),
+        })
+    }
+
     /// The base URL (never holds a header secret; may hold an interpolated URL).
     pub fn base(&self) -> &str {
         &self.base

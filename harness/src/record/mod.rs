@@ -21,7 +21,8 @@ pub use recorder::{
     Totals, latency_histogram,
 };
 pub use run::{
-    LoadModelKind, LoadSummary, RUN_SCHEMA, RecordError, RunRecord, ScenarioRef, StepRecord,
+    FaultRecord, LoadModelKind, LoadSummary, RUN_SCHEMA, RecordError, RunRecord, ScenarioRef,
+    StepRecord,
 };
 pub use shared::{Progress, SharedRecorder};
 pub use timeline::TimelinePoint;

@@ -202,6 +202,33 @@ pub struct RunRecord {
     pub complete: bool,
     /// Remarks for readers, e.g. "interrupted by Ctrl-C after 3.2 s".
     pub notes: Vec<String>,
+    /// Faults injected during the run: what, where, when and how often.
+    #[serde(default)]
+    pub faults: Vec<FaultRecord>,
+    /// What the faults showed of the service's resilience, one entry per fault window.
+    #[serde(default)]
+    pub resilience: Vec<crate::resilience::Observation>,
+}
+
+/// One fault of a run, as the report states it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// The fault's label.
+    pub name: String,
+    /// Its kind (`http_error`, `latency`, `down`, ...).
+    pub kind: String,
+    /// Where the proxy sat: `client` or `dependency`.
+    pub at: String,
+    /// Chance per request (HTTP) or per connection (TCP) that an eligible one was hit.
+    pub probability: f64,
+    /// `request` or `connection`: what the probability applies to.
+    pub per: String,
+    /// Active windows, seconds since the run started (warmup included): `[start, end)`.
+    pub windows: Vec<(f64, f64)>,
+    /// Requests (or connections) that reached this fault's proxy during the run.
+    pub attempts: u64,
+    /// Of them, hit by this fault.
+    pub injected: u64,
 }
 
 /// Why a run record could not be read or written.
@@ -335,6 +362,8 @@ impl RunRecord {
             timeline: recording.timeline,
             complete: meta.complete,
             notes: meta.notes,
+            faults: Vec::new(),
+            resilience: Vec::new(),
         }
     }
 

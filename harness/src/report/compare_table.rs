@@ -5,7 +5,8 @@ use super::format::{ms, percent};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
-use crate::compare::{Comparison, Metric, Row};
+use crate::compare::{Comparison, ExpectationRow, Metric, Row};
+use crate::resilience::describe;
 
 #[derive(Tabled)]
 struct Line {
@@ -48,6 +49,25 @@ pub fn comparison_table(c: &Comparison) -> String {
     for row in &c.rows {
         out.push_str(&format!("  {} {}: {}\n", row.step, row.verdict, row.reason));
     }
+    if !c.expectations.is_empty() {
+        let lines: Vec<ExpectLine> = c.expectations.iter().map(expect_line).collect();
+        let mut table = Table::new(lines);
+        table.with(Style::rounded());
+        out.push_str("resilience expectations:\n");
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+    for side in &c.resilience {
+        for o in &side.observations {
+            out.push_str(&format!(
+                "  {} ({}), fault `{}`:\n",
+                side.path, side.side, o.window.name
+            ));
+            for line in describe(o) {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
     for problem in &c.invalid {
         out.push_str(&format!(
             "  not valid ({}): {}\n",
@@ -57,6 +77,41 @@ pub fn comparison_table(c: &Comparison) -> String {
     out.push_str(&format!("\n{}: {}\n", c.verdict, c.reason));
     out.push_str(&format!("policy {}", c.policy.describe()));
     out
+}
+
+#[derive(Tabled)]
+struct ExpectLine {
+    #[tabled(rename = "path")]
+    path: String,
+    #[tabled(rename = "expectation")]
+    expectation: String,
+    #[tabled(rename = "threshold")]
+    threshold: String,
+    #[tabled(rename = "observed")]
+    observed: String,
+    #[tabled(rename = "other path")]
+    other: String,
+    #[tabled(rename = "verdict")]
+    verdict: String,
+}
+
+fn expect_line(e: &ExpectationRow) -> ExpectLine {
+    ExpectLine {
+        path: e.path.clone(),
+        expectation: format!(
+            "{}{}",
+            e.expectation,
+            if e.critical { " (critical)" } else { "" }
+        ),
+        threshold: e.threshold.clone(),
+        observed: e.observed.clone(),
+        other: e
+            .other_path
+            .as_ref()
+            .map(|(p, v)| format!("{p}: {v}"))
+            .unwrap_or_else(|| "-".into()),
+        verdict: e.verdict.to_string(),
+    }
 }
 
 fn line(row: &Row) -> Line {

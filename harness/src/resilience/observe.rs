@@ -5,7 +5,8 @@
 //! Definitions (all times since run start; every interval is start-inclusive,
 //! end-exclusive):
 //! - **Phases.** With `L` the window's length, `before = [start − L, start)`,
-//!   `during = [start, end)`, `after = [end, end + L)`, each clipped to `[0, run_end]`.
+//!   `during = [start, end)`, `after = [end, end + max(L, 5 s))`, each clipped to
+//!   `[0, run_end]` (recovery can take longer than a short fault lasted).
 //!   A client request belongs to the phase that holds its *intended* start.
 //! - **Join.** An upstream attempt is *attributed* when its request id is the id of a
 //!   client event; a client request *reached the proxy* when at least one attempt carries
@@ -49,6 +50,8 @@ use super::events::{ClientEvent, FaultWindow, UpstreamEvent};
 use crate::load::OutcomeClass;
 
 /// Length of a sliding window.
+/// The shortest `after` phase, so that recovery from a short fault can be seen.
+const RECOVERY_HORIZON_NS: u128 = 5_000_000_000;
 const SLIDE_WINDOW_NS: u128 = 1_000_000_000;
 /// Step between the starts of consecutive sliding windows.
 const SLIDE_STEP_NS: u128 = 100_000_000;
@@ -288,7 +291,8 @@ impl Index {
         let length = end - start;
         let before_span = Span::clipped(start.saturating_sub(length), start, run_end);
         let during_span = Span::clipped(start, end, run_end);
-        let after_span = Span::clipped(end, end + length, run_end);
+        // Recovery can take longer than a short fault lasted: look at least 5 s past it.
+        let after_span = Span::clipped(end, end + length.max(RECOVERY_HORIZON_NS), run_end);
 
         let before = self.phase_stats(before_span);
         let during = self.phase_stats(during_span);

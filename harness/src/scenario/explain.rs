@@ -13,9 +13,6 @@ use super::error::{Problem, closest};
 /// siblings, so that help survives the trip through the TOML parser.
 pub(crate) const HELP_SEPARATOR: &str = "\nhelp: ";
 
-/// Keys of the DESIGN's scenario format that this parser does not read yet.
-const NOT_YET_SUPPORTED: [&str; 2] = ["fault", "expect"];
-
 /// A located, explained problem from a TOML parse or deserialisation error.
 pub(crate) fn toml_problem(error: &toml::de::Error, text: &str) -> Problem {
     let span = error.span().unwrap_or(0..0);
@@ -82,12 +79,6 @@ fn unknown_key(rest: &str) -> (String, String) {
         return (format!("unknown key {rest}"), "remove it".into());
     };
     let message = format!("unknown key `{key}`");
-    if NOT_YET_SUPPORTED.contains(key) {
-        return (
-            message,
-            format!("`{key}` is not supported by this version of the harness yet; remove it"),
-        );
-    }
     let list = allowed
         .iter()
         .map(|k| format!("`{k}`"))

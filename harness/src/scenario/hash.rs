@@ -5,6 +5,8 @@
 //! nothing), the flows and steps as written (templates, never resolved values, so secrets
 //! never enter it) and the reference platform's settings. Paths are left out on purpose:
 //! the base and the candidate differ in their URL and headers but must share a hash.
+//! The faults are in it (a run under faults measures something else); `[expect]` is not
+//! (it judges, like the policy).
 //! The repetition count and the `[policy]` are left out too: they decide how many runs
 //! are made and how they are judged, not what one run measures, so tightening a threshold
 //! or adding repetitions never orphans a stored baseline.
@@ -17,13 +19,14 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::fault::FaultSpec;
 use crate::reference::ReferenceConfig;
 
 use super::model::{Flow, LoadModel, Scenario, Spacing};
 
 /// Version of the canonical form; bump it when the form changes so that old and new
 /// hashes never collide by accident.
-const FORM: &str = "harness-scenario-hash/v2";
+const FORM: &str = "harness-scenario-hash/v3";
 
 /// The hex SHA-256 of the canonical form of `scenario`.
 pub fn scenario_hash(scenario: &Scenario) -> String {
@@ -33,6 +36,7 @@ pub fn scenario_hash(scenario: &Scenario) -> String {
         load: CanonicalLoad::from(scenario),
         flows: scenario.flows.iter().map(CanonicalFlow::from).collect(),
         reference: &scenario.reference,
+        faults: &scenario.faults,
     };
     // Serialising plain structs, strings and numbers cannot fail; an empty form would
     // still hash deterministically.
@@ -48,6 +52,7 @@ struct Canonical<'a> {
     load: CanonicalLoad,
     flows: Vec<CanonicalFlow<'a>>,
     reference: &'a ReferenceConfig,
+    faults: &'a [FaultSpec],
 }
 
 #[derive(Serialize)]

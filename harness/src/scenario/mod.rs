@@ -5,6 +5,7 @@
 
 mod error;
 mod explain;
+mod faults;
 mod flows;
 mod hash;
 mod interpolate;

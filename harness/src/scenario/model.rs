@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::compare::expectations::ExpectSpec;
+use crate::fault::FaultSpec;
 use crate::load::StepIndex;
 use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
@@ -41,6 +43,12 @@ pub struct Scenario {
     pub reference: ReferenceConfig,
     /// Decision thresholds (defaults, or the file's `[policy]`).
     pub policy: Policy,
+    /// Faults injected during every run, in order of precedence.
+    pub faults: Vec<FaultSpec>,
+    /// Resilience expectations judged on what the faults showed.
+    pub expect: ExpectSpec,
+    /// Where the dependency proxy listens and forwards, for a running service.
+    pub dependency: Option<DependencyProxy>,
     /// Hex SHA-256 of the canonical scenario, secrets excluded.
     pub hash: String,
 }
@@ -69,6 +77,15 @@ impl Scenario {
             .iter()
             .any(|p| matches!(p.target, Target::Reference))
     }
+}
+
+/// The fault proxy in front of a running service's dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyProxy {
+    /// Where the proxy listens (the service must be configured to call this).
+    pub listen: std::net::SocketAddr,
+    /// The real dependency, `http://host:port` (or `host:port` for TCP faults).
+    pub upstream: String,
 }
 
 /// One way to reach the service (legacy, dagger, ...).

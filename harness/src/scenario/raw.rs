@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_spanned::Spanned;
 
+use crate::compare::expectations::ExpectSpec;
+use crate::fault::FaultSpec;
 use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
 use crate::units::HumanDuration;
@@ -36,6 +38,19 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub reference: ReferenceConfig,
     pub policy: Option<Spanned<Policy>>,
+    #[serde(default)]
+    pub fault: Vec<Spanned<FaultSpec>>,
+    pub expect: Option<Spanned<ExpectSpec>>,
+    pub dependency: Option<Spanned<RawDependency>>,
+}
+
+/// `[dependency]`: where the fault proxy listens and forwards when a running service's
+/// dependency is faulted (the user points the service at `listen`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDependency {
+    pub listen: Spanned<String>,
+    pub upstream: Spanned<String>,
 }
 
 /// `[paths.<name>]`: one way to reach the service.

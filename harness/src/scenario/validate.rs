@@ -83,6 +83,13 @@ pub(crate) fn validate(
             policy
         }
     };
+    let (faults, expect, dependency) = super::faults::check_chaos(
+        raw.fault,
+        raw.expect,
+        raw.dependency,
+        &paths,
+        candidate.as_deref(),
+    )?;
     Ok(Scenario {
         name,
         description: raw.description.unwrap_or_default(),
@@ -97,6 +104,9 @@ pub(crate) fn validate(
         flows,
         reference: raw.reference,
         policy,
+        faults,
+        expect,
+        dependency,
         hash: String::new(),
     })
 }

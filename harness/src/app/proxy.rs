@@ -1,0 +1,484 @@
+//! `harness proxy --config FILE`: the fault proxy on its own, with a JSON control API.
+//!
+//! The file is read in two stages, like a scenario: the TOML as typed (unknown keys
+//! refused), then a [`ProxyPlan`] of real addresses and faults checked against the mode.
+//! Nothing listens until the whole file has validated; every problem is reported with
+//! the file, line and column and a line saying how to fix it (exit code 2).
+//!
+//! ```toml
+//! name = "executor"                    # the proxy's name in the Toxiproxy API; default "harness"
+//! mode = "http"                        # http | tcp (required)
+//! listen = "127.0.0.1:9100"            # default 127.0.0.1:0
+//! upstream = "http://127.0.0.1:9000"   # tcp mode: "127.0.0.1:9000" (required)
+//! seed = 1                             # default 1
+//! control = "127.0.0.1:8474"           # the control API; default 127.0.0.1:0
+//! [[fault]]                            # zero or more, as in a scenario
+//! ```
+//!
+//! Once both listen, stdout gets exactly two lines, `proxy: http://ADDR` and
+//! `control: http://ADDR`, for scripts to read; Ctrl-C stops both and exits 0.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{install_interrupt, runtime};
+use crate::cli::ProxyArgs;
+use crate::exit::{AppError, ExitStatus};
+use crate::fault::control::{Control, ControlServer, ProxyInfo, ProxyMode};
+use crate::fault::{DEFAULT_LISTEN, FaultProxy, FaultSpec, ProxyOptions, Upstream};
+use crate::load::StopSignal;
+use crate::scenario::{Diagnostic, ScenarioError};
+
+/// The proxy name when the file gives none.
+const DEFAULT_NAME: &str = "harness";
+
+/// The seed when the file gives none.
+const DEFAULT_SEED: u64 = 1;
+
+/// The keys of a proxy file, for help lines.
+const KEYS: &str = "`name`, `mode`, `listen`, `upstream`, `seed`, `control` and `[[fault]]` tables";
+
+/// The proxy file as typed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProxyFile {
+    #[serde(default)]
+    name: Option<Spanned<String>>,
+    #[serde(default)]
+    mode: Option<Spanned<ProxyMode>>,
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    upstream: Option<Spanned<String>>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    control: Option<Spanned<String>>,
+    #[serde(default)]
+    fault: Vec<Spanned<FaultSpec>>,
+}
+
+/// A validated proxy file: everything needed to start, nothing started yet.
+#[derive(Debug, Clone, PartialEq)]
+struct ProxyPlan {
+    info: ProxyInfo,
+    listen: SocketAddr,
+    control: SocketAddr,
+    seed: u64,
+    faults: Vec<FaultSpec>,
+}
+
+/// A problem at a byte range of the file, before it is located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Problem {
+    span: Range<usize>,
+    message: String,
+    help: String,
+}
+
+impl Problem {
+    fn new(span: Range<usize>, message: impl Into<String>, help: impl Into<String>) -> Self {
+        Self {
+            span,
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+
+    /// A problem from a message of the form "what is wrong; how to fix it".
+    fn split(span: Range<usize>, text: &str, fallback_help: &str) -> Self {
+        match text.split_once("; ") {
+            Some((message, help)) => Self::new(span, message, help),
+            None => Self::new(span, text, fallback_help),
+        }
+    }
+}
+
+/// Runs the proxy and its control API until Ctrl-C.
+pub(super) fn proxy_command(args: ProxyArgs) -> Result<ExitStatus, AppError> {
+    let plan = load_plan(&args.config)?;
+    for (what, addr, risk) in [
+        ("proxy", plan.listen, ""),
+        (
+            "control API",
+            plan.control,
+            "; it has no authentication, so anyone who reaches it can change the faults",
+        ),
+    ] {
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: the {what} listens on {addr}, which other hosts can reach{risk} (use 127.0.0.1 unless you mean it)"
+            );
+        }
+    }
+    let stop = StopSignal::new();
+    install_interrupt(&stop);
+    runtime()?.block_on(serve(plan, &args.config, &stop, args.quiet))?;
+    Ok(ExitStatus::Success)
+}
+
+/// Starts the proxy and the control API, prints their URLs, waits for `stop`, stops both.
+async fn serve(
+    plan: ProxyPlan,
+    file: &Path,
+    stop: &StopSignal,
+    quiet: bool,
+) -> Result<(), AppError> {
+    // The API serves counts only; full attempt entries would cost memory nobody reads.
+    let options = ProxyOptions {
+        log_capacity: 0,
+        ..ProxyOptions::default()
+    };
+    let upstream = plan.info.upstream.clone();
+    let faults = plan.faults.clone();
+    let started = match plan.info.mode {
+        ProxyMode::Http => {
+            FaultProxy::start_http_with(plan.listen, upstream, faults, plan.seed, options)
+        }
+        ProxyMode::Tcp => {
+            FaultProxy::start_tcp_with(plan.listen, upstream, faults, plan.seed, options)
+        }
+    };
+    let proxy = started.map_err(|e| {
+        AppError::Runtime(format!(
+            "cannot start the proxy on {}: {e}; choose another `listen` in {}",
+            plan.listen,
+            file.display()
+        ))
+    })?;
+    let count = plan.faults.len();
+    let control = Control::new(proxy, plan.info.clone(), plan.faults)
+        .map_err(|e| AppError::Runtime(format!("cannot put the faults in force: {e}")))?;
+    let control = Arc::new(control);
+    let server = ControlServer::start(plan.control, Arc::clone(&control))
+        .await
+        .map_err(|e| {
+            AppError::Runtime(format!(
+                "cannot start the control API on {}: {e}; choose another `control` in {}",
+                plan.control,
+                file.display()
+            ))
+        })?;
+    println!("proxy: {}", control.proxy().url());
+    println!("control: {}", server.url());
+    if !quiet {
+        let name = &plan.info.name;
+        eprintln!(
+            "proxy `{name}` ({} mode) -> {} with {count} fault(s), seed {}",
+            plan.info.mode, plan.info.upstream, plan.seed
+        );
+        eprintln!(
+            "  control: GET|POST|PUT /faults, DELETE /faults/{{name}}, GET /attempts, GET /healthz"
+        );
+        eprintln!(
+            "  Toxiproxy: GET /proxies, GET|POST /proxies/{name}/toxics, DELETE /proxies/{name}/toxics/{{toxic}}"
+        );
+        eprintln!("Ctrl-C stops.");
+    }
+    stop.triggered().await;
+    server.shutdown().await;
+    control.shutdown().await;
+    Ok(())
+}
+
+/// Reads and validates the proxy file at `file`.
+fn load_plan(file: &Path) -> Result<ProxyPlan, ScenarioError> {
+    let text = std::fs::read_to_string(file).map_err(|error| ScenarioError::Io {
+        file: file.to_path_buf(),
+        error,
+    })?;
+    parse_plan(&text).map_err(|problem| locate(file, &text, problem))
+}
+
+/// Validates the text of a proxy file.
+fn parse_plan(text: &str) -> Result<ProxyPlan, Problem> {
+    let raw: RawProxyFile = toml::from_str(text).map_err(|e| toml_problem(&e))?;
+    let Some(mode) = raw.mode else {
+        return Err(Problem::new(
+            0..0,
+            "the proxy file needs `mode`",
+            "add `mode = \"http\"` (per-request faults) or `mode = \"tcp\"` (per-connection faults)",
+        ));
+    };
+    let mode = mode.into_inner();
+    let Some(upstream) = raw.upstream else {
+        return Err(Problem::new(
+            0..0,
+            "the proxy file needs `upstream`",
+            match mode {
+                ProxyMode::Http => "add e.g. `upstream = \"http://127.0.0.1:9000\"`",
+                ProxyMode::Tcp => "add e.g. `upstream = \"127.0.0.1:9000\"`",
+            },
+        ));
+    };
+    check_upstream(&upstream, mode)?;
+    let name = match raw.name {
+        None => DEFAULT_NAME.to_owned(),
+        Some(name) => {
+            let span = name.span();
+            let name = name.into_inner();
+            if name.trim().is_empty() || name.contains(['/', '%']) {
+                return Err(Problem::new(
+                    span,
+                    format!("`name` = {name:?} cannot name a proxy in URLs"),
+                    "use letters, digits, `-` and `_`, e.g. `name = \"executor\"`",
+                ));
+            }
+            name
+        }
+    };
+    let listen = address(raw.listen.as_ref(), "listen", "127.0.0.1:9100")?;
+    let control = address(raw.control.as_ref(), "control", "127.0.0.1:8474")?;
+    if listen == control && listen.port() != 0 {
+        let span = raw.control.as_ref().map_or(0..0, Spanned::span);
+        return Err(Problem::new(
+            span,
+            format!("`control` and `listen` are both {listen}"),
+            "give the control API another port, or leave `control` out to let the OS pick one",
+        ));
+    }
+    let mut faults: Vec<FaultSpec> = Vec::with_capacity(raw.fault.len());
+    for fault in raw.fault {
+        let span = fault.span();
+        let spec = fault.into_inner();
+        if spec.layer() != mode.layer() {
+            let (article, other) = match mode {
+                ProxyMode::Http => ("an", "tcp"),
+                ProxyMode::Tcp => ("a", "http"),
+            };
+            let which = match &spec.name {
+                Some(name) => format!("fault `{name}` (kind `{}`)", spec.kind()),
+                None => format!("a fault of kind `{}`", spec.kind()),
+            };
+            return Err(Problem::new(
+                span,
+                format!("{which} does not run on a proxy with mode = \"{mode}\""),
+                format!(
+                    "use {article} {mode}-mode kind ({}), or set mode = \"{other}\"",
+                    kinds(mode)
+                ),
+            ));
+        }
+        if faults.iter().any(|f| f.label() == spec.label()) {
+            return Err(Problem::new(
+                span,
+                format!("a second fault is called `{}`", spec.label()),
+                "give each fault a distinct `name`: the control API adds and removes faults by name",
+            ));
+        }
+        faults.push(spec);
+    }
+    Ok(ProxyPlan {
+        info: ProxyInfo {
+            name,
+            mode,
+            upstream: upstream.into_inner(),
+        },
+        listen,
+        control,
+        seed: raw.seed.unwrap_or(DEFAULT_SEED),
+        faults,
+    })
+}
+
+/// The fault kinds of `mode`, for help lines.
+fn kinds(mode: ProxyMode) -> String {
+    crate::fault::FaultKind::ALL
+        .iter()
+        .filter(|k| k.layer() == mode.layer())
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks that `upstream` has the form its mode needs, before any socket opens.
+fn check_upstream(upstream: &Spanned<String>, mode: ProxyMode) -> Result<(), Problem> {
+    let span = upstream.span();
+    let text = upstream.get_ref();
+    match mode {
+        ProxyMode::Http => Upstream::parse(text).map(drop).map_err(|e| {
+            Problem::split(
+                span,
+                &e.to_string(),
+                "write it like \"http://127.0.0.1:9000\"",
+            )
+        }),
+        ProxyMode::Tcp => {
+            let port = text
+                .rsplit_once(':')
+                .filter(|(host, _)| !host.is_empty() && !text.contains("://"))
+                .and_then(|(_, port)| port.parse::<u16>().ok());
+            match port {
+                Some(p) if p != 0 => Ok(()),
+                _ => Err(Problem::new(
+                    span,
+                    format!("`upstream` = {text:?} is not host:port"),
+                    "a tcp-mode proxy relays bytes to host:port; write it like \"127.0.0.1:9000\" (no http://)",
+                )),
+            }
+        }
+    }
+}
+
+/// `key` as a socket address, or the default loopback address with a port the OS picks.
+fn address(
+    value: Option<&Spanned<String>>,
+    key: &str,
+    example: &str,
+) -> Result<SocketAddr, Problem> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_LISTEN);
+    };
+    value.get_ref().trim().parse().map_err(|_| {
+        Problem::new(
+            value.span(),
+            format!("`{key}` = {:?} is not an IP address and port", value.get_ref()),
+            format!(
+                "write it like `{key} = \"{example}\"` (port 0 lets the OS pick; host names are not resolved)"
+            ),
+        )
+    })
+}
+
+/// A TOML or serde error as a problem with a help line.
+fn toml_problem(error: &toml::de::Error) -> Problem {
+    let span = error.span().unwrap_or(0..0);
+    let message = error.message().trim();
+    let help = if message.starts_with("unknown field") {
+        format!(
+            "remove the key or fix its spelling; the keys accepted here are listed (a proxy file takes {KEYS})"
+        )
+    } else if message.starts_with("unknown variant") {
+        "use one of the values listed".to_owned()
+    } else if message.starts_with("invalid type") {
+        "write the value as in the example of `harness proxy --help`".to_owned()
+    } else {
+        "fix the TOML here (strings need quotes, see https://toml.io); `harness proxy --help` shows an example file".to_owned()
+    };
+    Problem::split(span, message, &help)
+}
+
+/// The error for `problem` in `text`, the contents of `file`: file, line, column, caret.
+fn locate(file: &Path, text: &str, problem: Problem) -> ScenarioError {
+    let mut at = problem.span.start.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let source_line = text[line_start..line_end].trim_end_matches('\r').to_owned();
+    let column = before[line_start..].chars().count() + 1;
+    let span_chars = text
+        .get(at..problem.span.end.clamp(at, line_end))
+        .map_or(0, |s| s.chars().count());
+    let room = source_line.chars().count().saturating_sub(column - 1);
+    ScenarioError::Invalid(Box::new(Diagnostic {
+        file: file.to_path_buf(),
+        line: before.matches('\n').count() + 1,
+        column,
+        message: problem.message,
+        help: problem.help,
+        source_line,
+        width: span_chars.min(room).max(1),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> String {
+        let error = parse_plan(text).expect_err("the file should be refused");
+        locate(Path::new("p.toml"), text, error).to_string()
+    }
+
+    #[test]
+    fn a_full_file_becomes_a_plan() {
+        let plan = parse_plan(
+            r#"
+name = "executor"
+mode = "http"
+listen = "127.0.0.1:9100"
+upstream = "http://127.0.0.1:9000"
+seed = 7
+control = "127.0.0.1:8474"
+[[fault]]
+name = "e"
+kind = "http_error"
+status = 503
+"#,
+        )
+        .expect("valid");
+        assert_eq!(plan.info.name, "executor");
+        assert_eq!(plan.info.mode, ProxyMode::Http);
+        assert_eq!(plan.listen.port(), 9100);
+        assert_eq!(plan.control.port(), 8474);
+        assert_eq!(plan.seed, 7);
+        assert_eq!(plan.faults.len(), 1);
+    }
+
+    #[test]
+    fn defaults_are_loopback_port_zero_name_harness_seed_1() {
+        let plan = parse_plan("mode = \"tcp\"\nupstream = \"db:5432\"\n").expect("valid");
+        assert_eq!(plan.info.name, DEFAULT_NAME);
+        assert_eq!(plan.listen, DEFAULT_LISTEN);
+        assert_eq!(plan.control, DEFAULT_LISTEN);
+        assert_eq!(plan.seed, DEFAULT_SEED);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column_and_say_how_to_fix() {
+        let e = problem(
+            "mode = \"http\"\nupstream = \"http://127.0.0.1:1\"\nlisten = \"localhost:80\"\n",
+        );
+        assert!(e.contains("p.toml:3:10: `listen`"), "{e}");
+        assert!(e.contains("help: write it like"), "{e}");
+        let e = problem("mode = \"http\"\nupstream = \"http://127.0.0.1:1\"\nlistn = \"x\"\n");
+        assert!(e.contains("p.toml:3:1: unknown field `listn`"), "{e}");
+        let e = problem("mode = \"udp\"\n");
+        assert!(e.contains("p.toml:1:8: unknown variant `udp`"), "{e}");
+        let e = problem("mode = \"tcp\"\nupstream = \"http://127.0.0.1:1\"\n");
+        assert!(e.contains("p.toml:2:12: `upstream`"), "{e}");
+        let e = problem("upstream = \"127.0.0.1:1\"\n");
+        assert!(e.contains("needs `mode`"), "{e}");
+        let e = problem("mode = \"http\"\nupstream = \"127.0.0.1:1\"\n");
+        assert!(e.contains("p.toml:2:12:"), "{e}");
+        assert!(e.contains("http://"), "{e}");
+    }
+
+    #[test]
+    fn faults_of_the_other_mode_and_twins_are_refused_at_the_fault() {
+        let head = "mode = \"http\"\nupstream = \"http://127.0.0.1:1\"\n";
+        let e = problem(&format!("{head}[[fault]]\nkind = \"reset_peer\"\n"));
+        assert!(e.contains("p.toml:3:1:"), "{e}");
+        assert!(
+            e.contains("does not run on a proxy with mode = \"http\""),
+            "{e}"
+        );
+        let e = problem(&format!(
+            "{head}[[fault]]\nkind = \"abort\"\n[[fault]]\nkind = \"abort\"\nfirst_requests = 1\n"
+        ));
+        assert!(
+            e.contains("p.toml:5:1: a second fault is called `abort`"),
+            "{e}"
+        );
+        let e = problem(&format!(
+            "{head}[[fault]]\nkind = \"http_error\"\nstatus = 700\n"
+        ));
+        assert!(e.contains("between 100 and 599"), "{e}");
+    }
+
+    #[test]
+    fn the_same_fixed_port_twice_is_refused() {
+        let e = problem(
+            "mode = \"http\"\nupstream = \"http://127.0.0.1:1\"\nlisten = \"127.0.0.1:9100\"\ncontrol = \"127.0.0.1:9100\"\n",
+        );
+        assert!(e.contains("p.toml:4:11:"), "{e}");
+    }
+}

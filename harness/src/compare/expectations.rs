@@ -1,0 +1,253 @@
+//! Resilience expectations (`[expect]` in a scenario) judged on what was observed under
+//! faults: each unmet expectation is NO-GO, or ROLLBACK when it is marked critical.
+//!
+//! The worst value over every run and fault window of a path is what is judged: a
+//! breaker that opened in time in four windows and never in the fifth did not meet
+//! "opens within 1 s".
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::verdict::Verdict;
+use crate::record::RunRecord;
+use crate::resilience::Observation;
+use crate::units::{HumanDuration, Probability};
+
+/// The `[expect]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Paths judged (default: the candidate path).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Expectations whose failure rolls back (names of the keys below).
+    #[serde(default)]
+    pub critical: Vec<String>,
+    /// The breaker opens (≥ 95% of requests short-circuited) within this after a fault starts.
+    pub circuit_opens_within: Option<HumanDuration>,
+    /// Short-circuited requests answer within this at p99.
+    pub fail_fast_p99_below: Option<HumanDuration>,
+    /// Success rate and amplification are back to normal within this after a fault ends.
+    pub recovers_within: Option<HumanDuration>,
+    /// Upstream attempts per client request during a fault stay at or below this.
+    pub max_amplification: Option<f64>,
+    /// The client error rate during a fault stays at or below this.
+    pub max_error_rate_during: Option<Probability>,
+    /// The client p99 during a fault stays below this (errors arrive at the service's
+    /// timeout, not at the fault's length).
+    pub max_p99_during: Option<HumanDuration>,
+}
+
+/// Names of the expectation keys, in table order.
+pub const EXPECTATIONS: [&str; 6] = [
+    "circuit_opens_within",
+    "fail_fast_p99_below",
+    "recovers_within",
+    "max_amplification",
+    "max_error_rate_during",
+    "max_p99_during",
+];
+
+impl ExpectSpec {
+    /// True when no expectation is set.
+    pub fn is_empty(&self) -> bool {
+        self.set().is_empty()
+    }
+
+    /// Checks names in `critical` and the numbers serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        for name in &self.critical {
+            if !EXPECTATIONS.contains(&name.as_str()) {
+                return Err(format!(
+                    "critical names `{name}`, which is not an expectation; use one of {}",
+                    EXPECTATIONS.join(", ")
+                ));
+            }
+        }
+        if let Some(a) = self.max_amplification
+            && !(a.is_finite() && a >= 1.0)
+        {
+            return Err(format!(
+                "max_amplification must be at least 1 (one attempt per request), got {a}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The expectations that are set, with their thresholds.
+    fn set(&self) -> Vec<(&'static str, Threshold)> {
+        let mut out = Vec::new();
+        if let Some(d) = self.circuit_opens_within {
+            out.push(("circuit_opens_within", Threshold::Time(d.get())));
+        }
+        if let Some(d) = self.fail_fast_p99_below {
+            out.push(("fail_fast_p99_below", Threshold::Time(d.get())));
+        }
+        if let Some(d) = self.recovers_within {
+            out.push(("recovers_within", Threshold::Time(d.get())));
+        }
+        if let Some(a) = self.max_amplification {
+            out.push(("max_amplification", Threshold::Number(a)));
+        }
+        if let Some(p) = self.max_error_rate_during {
+            out.push(("max_error_rate_during", Threshold::Number(p.get())));
+        }
+        if let Some(d) = self.max_p99_during {
+            out.push(("max_p99_during", Threshold::Time(d.get())));
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Threshold {
+    Time(Duration),
+    Number(f64),
+}
+
+impl Threshold {
+    fn value(self) -> f64 {
+        match self {
+            Threshold::Time(d) => d.as_secs_f64(),
+            Threshold::Number(x) => x,
+        }
+    }
+
+    fn show(self, v: f64) -> String {
+        match self {
+            Threshold::Time(_) => format!(
+                "{}",
+                humantime::format_duration(Duration::from_micros((v * 1e6) as u64))
+            ),
+            Threshold::Number(_) => format!("{v:.3}"),
+        }
+    }
+}
+
+/// One judged expectation for one path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectationRow {
+    /// The path judged.
+    pub path: String,
+    /// The expectation (`circuit_opens_within`, ...).
+    pub expectation: String,
+    /// The threshold, for people.
+    pub threshold: String,
+    /// Whether failing it rolls back.
+    pub critical: bool,
+    /// The worst value observed on this path, for people (`never` when the event did not happen).
+    pub observed: String,
+    /// The same expectation's worst value on the other path, shown side by side.
+    pub other_path: Option<(String, String)>,
+    /// Fault windows observed on this path (over all runs).
+    pub windows: usize,
+    /// GO when met, NO-GO or ROLLBACK (critical) when not.
+    pub verdict: Verdict,
+    /// One line saying why.
+    pub reason: String,
+}
+
+/// The worst observed value of `name` over `observations`; `None` inside means "never
+/// happened" (the breaker never opened or never recovered), which fails a time limit.
+fn worst(name: &str, observations: &[&Observation]) -> Option<Option<f64>> {
+    if observations.is_empty() {
+        return None;
+    }
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    let values: Vec<Option<f64>> = observations
+        .iter()
+        .map(|o| match name {
+            "circuit_opens_within" => secs(o.time_to_open),
+            // No fail-fast latency means nothing failed fast: the expectation is not met.
+            "fail_fast_p99_below" => secs(o.fail_fast_p99),
+            "recovers_within" => secs(o.time_to_recover),
+            "max_amplification" => o.amplification,
+            "max_error_rate_during" => Some(o.during.error_rate),
+            "max_p99_during" => secs(o.during.p99),
+            _ => None,
+        })
+        .collect();
+    if values.iter().any(Option::is_none) {
+        return Some(None);
+    }
+    Some(values.into_iter().flatten().reduce(f64::max))
+}
+
+/// Observations of every run of `path` in `records`.
+fn observations_of<'a>(records: &'a [RunRecord], path: &str) -> Vec<&'a Observation> {
+    records
+        .iter()
+        .filter(|r| r.path == path)
+        .flat_map(|r| r.resilience.iter())
+        .collect()
+}
+
+/// Judges `spec` on the records of both sides. `judged` are the paths to judge (the
+/// candidate by default); `other` is shown beside each for comparison.
+pub fn judge_expectations(
+    spec: &ExpectSpec,
+    records: &[RunRecord],
+    judged: &[String],
+    other: Option<&str>,
+) -> Vec<ExpectationRow> {
+    let mut rows = Vec::new();
+    for path in judged {
+        let mine = observations_of(records, path);
+        let theirs = other
+            .filter(|o| o != path)
+            .map(|o| (o, observations_of(records, o)));
+        for (name, threshold) in spec.set() {
+            let critical = spec.critical.iter().any(|c| c == name);
+            let shown = |w: Option<Option<f64>>| match w {
+                None => "no fault window".to_string(),
+                Some(None) => "never".to_string(),
+                Some(Some(v)) => threshold.show(v),
+            };
+            let observed = worst(name, &mine);
+            let met = matches!(observed, Some(Some(v)) if v <= threshold.value());
+            let verdict = match (observed, met) {
+                (None, _) => Verdict::NoGo,
+                (_, true) => Verdict::Go,
+                (_, false) if critical => Verdict::Rollback,
+                (_, false) => Verdict::NoGo,
+            };
+            let reason = match observed {
+                None => format!(
+                    "{path}: no fault window was observed, so `{name}` could not be checked"
+                ),
+                Some(_) if met => format!(
+                    "{path}: {name} {} ≤ {} over {} window(s)",
+                    shown(observed),
+                    threshold.show(threshold.value()),
+                    mine.len()
+                ),
+                Some(None) => format!(
+                    "{path}: {name} not met: it never happened in {} window(s){}",
+                    mine.len(),
+                    if critical { " (critical)" } else { "" }
+                ),
+                Some(Some(_)) => format!(
+                    "{path}: {name} not met: {} exceeds {}{}",
+                    shown(observed),
+                    threshold.show(threshold.value()),
+                    if critical { " (critical)" } else { "" }
+                ),
+            };
+            rows.push(ExpectationRow {
+                path: path.clone(),
+                expectation: name.to_string(),
+                threshold: threshold.show(threshold.value()),
+                critical,
+                observed: shown(observed),
+                other_path: theirs
+                    .as_ref()
+                    .map(|(o, obs)| (o.to_string(), shown(worst(name, obs)))),
+                windows: mine.len(),
+                verdict,
+                reason,
+            });
+        }
+    }
+    rows
+}
