@@ -418,6 +418,41 @@ async fn latency_delays_by_at_least_the_configured_time() {
 }
 
 #[tokio::test]
+async fn a_request_abandoned_during_a_delay_is_still_logged() {
+    // A service whose own timeout fires during an injected delay drops the connection;
+    // that attempt reached the proxy and must count (once), or a slow dependency would
+    // look like a breaker that short-circuits everything.
+    let upstream = Upstream::start().await;
+    let proxy = http_proxy(
+        &upstream,
+        "[[fault]]\nname = \"slow\"\nkind = \"latency\"\nlatency = \"2s\"",
+        1,
+    );
+    let waited = tokio::time::timeout(
+        Duration::from_millis(150),
+        get(&client(), format!("{}/execute", proxy.url()), Some(42)),
+    )
+    .await;
+    assert!(waited.is_err(), "the client gave up first");
+    let mut logged = Vec::new();
+    for _ in 0..100 {
+        logged = proxy.attempts().recent;
+        if !logged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0].request_id, Some(42));
+    assert_eq!(logged[0].injected.as_deref(), Some("slow"));
+    assert_eq!(
+        logged[0].upstream,
+        UpstreamOutcome::Error("cancelled".into())
+    );
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test]
 async fn slow_body_dribbles_the_whole_answer() {
     let upstream = Upstream::start().await;
     let proxy = http_proxy(

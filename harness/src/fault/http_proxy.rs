@@ -194,6 +194,29 @@ pub(super) async fn accept_loop(
     connections.shutdown().await;
 }
 
+/// An attempt that is logged exactly once: when finished, or as `cancelled` when dropped.
+struct PendingAttempt {
+    proxy: Arc<Proxy>,
+    entry: Option<Attempt>,
+    arrived: Instant,
+}
+
+impl PendingAttempt {
+    fn finish(&mut self, upstream: UpstreamOutcome) {
+        if let Some(mut entry) = self.entry.take() {
+            entry.upstream = upstream;
+            entry.latency = self.arrived.elapsed();
+            self.proxy.shared.log.record(entry);
+        }
+    }
+}
+
+impl Drop for PendingAttempt {
+    fn drop(&mut self) {
+        self.finish(UpstreamOutcome::Error("cancelled".to_owned()));
+    }
+}
+
 impl Proxy {
     async fn handle(
         self: Arc<Self>,
@@ -220,16 +243,21 @@ impl Proxy {
             Some(i) => (Some(i.label), Some(i.action)),
             None => (None, None),
         };
-        let log = |upstream: UpstreamOutcome| {
-            self.shared.log.record(Attempt {
+        // Logged when the exchange ends, or when it is dropped half-way (the client gave up
+        // during an injected delay): a request that reached the proxy is always counted.
+        let mut attempt = PendingAttempt {
+            proxy: Arc::clone(&self),
+            entry: Some(Attempt {
                 at,
                 request_id,
                 attempt: decision.attempt,
                 injected: label.clone(),
-                upstream,
-                latency: arrived.elapsed(),
-            });
+                upstream: UpstreamOutcome::NotForwarded,
+                latency: Duration::ZERO,
+            }),
+            arrived,
         };
+        let mut log = |upstream: UpstreamOutcome| attempt.finish(upstream);
         match action {
             Some(HttpInjection::Respond {
                 status,

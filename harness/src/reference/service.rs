@@ -199,7 +199,7 @@ impl Service {
     }
 
     async fn legacy_call(&self, request_id: Option<&HeaderValue>) -> Response<Full<Bytes>> {
-        let outcome = self.call_dependency(request_id, 1).await;
+        let (outcome, _) = self.call_dependency(request_id, 1).await;
         self.metrics.attempt(ServicePath::Legacy, outcome);
         match outcome {
             AttemptOutcome::Ok => self.accepted(ServicePath::Legacy, 1),
@@ -230,7 +230,7 @@ impl Service {
             if attempt > 1 {
                 self.metrics.retry();
             }
-            let outcome = self.call_dependency(request_id, attempt).await;
+            let (outcome, retry_after) = self.call_dependency(request_id, attempt).await;
             self.metrics.attempt(ServicePath::Dagger, outcome);
             self.breaker()
                 .on_result(now(), permit, outcome == AttemptOutcome::Ok);
@@ -240,7 +240,13 @@ impl Service {
             if attempt >= max_attempts {
                 return dependency_failure(outcome);
             }
-            let pause = backoff(attempt, &self.retry, draws.uniform());
+            let pause = match retry_after {
+                // The dependency said when to come back: honour it, or give up at once
+                // (passing the advice on) when it is beyond this request's retry budget.
+                Some(wait) if wait > self.retry.max_backoff.get() => return rate_limited(wait),
+                Some(wait) => wait,
+                None => backoff(attempt, &self.retry, draws.uniform()),
+            };
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
             }
@@ -253,7 +259,7 @@ impl Service {
         &self,
         request_id: Option<&HeaderValue>,
         attempt: u32,
-    ) -> AttemptOutcome {
+    ) -> (AttemptOutcome, Option<Duration>) {
         let mut req = Request::new(Full::new(Bytes::from_static(DEPENDENCY_BODY)));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self
@@ -277,13 +283,15 @@ impl Service {
                 .await
                 .map_err(|_| DrainError::Broken)?;
             let ok = response.status().is_success();
+            let retry_after = retry_after(&response);
             http::drain(response.into_body(), MAX_BODY).await?;
-            Ok::<_, DrainError>(ok)
+            Ok::<_, DrainError>((ok, retry_after))
         };
         match tokio::time::timeout(self.dependency_timeout, exchange).await {
-            Err(_) => AttemptOutcome::Timeout,
-            Ok(Ok(true)) => AttemptOutcome::Ok,
-            Ok(Ok(false) | Err(_)) => AttemptOutcome::Error,
+            Err(_) => (AttemptOutcome::Timeout, None),
+            Ok(Ok((true, _))) => (AttemptOutcome::Ok, None),
+            Ok(Ok((false, retry_after))) => (AttemptOutcome::Error, retry_after),
+            Ok(Err(_)) => (AttemptOutcome::Error, None),
         }
     }
 
@@ -356,6 +364,37 @@ fn dependency_failure(outcome: AttemptOutcome) -> Response<Full<Bytes>> {
         ),
         _ => error(StatusCode::BAD_GATEWAY, r#"{"error":"dependency failed"}"#),
     }
+}
+
+/// `Retry-After` of a 429 or 503 answer, in seconds (the HTTP-date form is not used by
+/// dependencies worth modelling here).
+fn retry_after<B>(response: &Response<B>) -> Option<Duration> {
+    let status = response.status();
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let seconds: f64 = response
+        .headers()
+        .get(hyper::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+}
+
+/// 429 for the client, passing on when to come back.
+fn rate_limited(wait: Duration) -> Response<Full<Bytes>> {
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        r#"{"error":"dependency rate limited"}"#,
+    );
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    response
+        .headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 #[cfg(test)]
