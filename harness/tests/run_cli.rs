@@ -51,18 +51,34 @@ executor_jitter = "0ms"
 "#;
 
 #[test]
-fn validate_accepts_the_shipped_scenarios() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for name in ["demo.toml", "closed-users.toml"] {
+fn validate_accepts_every_shipped_scenario() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("scenarios");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios/") {
+        let file = entry.expect("entry").path();
+        if file.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
         harness()
             .arg("validate")
-            .arg(root.join("scenarios").join(name))
+            .arg(&file)
+            // The template for a real service reads its URL and token from the environment.
+            .env("ORCH_URL", "http://127.0.0.1:8080")
+            .env("ORCH_TOKEN", "not-a-secret")
             .assert()
             .success()
             .stdout(
                 predicate::str::contains("valid scenario").and(predicate::str::contains("hash")),
             );
+        checked += 1;
     }
+    assert!(
+        checked >= 7,
+        "only {checked} scenarios found in {}",
+        dir.display()
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::rows::{Noise, Row, build_rows};
 use super::validity::{Invalidity, check};
 use super::verdict::{Verdict, overall};
 use crate::policy::{POLICY_VERSION, Policy};
-use crate::record::{RunRecord, ScenarioRef};
+use crate::record::{FaultRecord, RunRecord, ScenarioRef};
 use crate::resilience::Observation;
 
 /// Schema name of a comparison in JSON.
@@ -72,6 +72,9 @@ pub struct Comparison {
     /// One row per resilience expectation and judged path.
     #[serde(default)]
     pub expectations: Vec<ExpectationRow>,
+    /// The faults of the candidate's first run (both sides face the same ones).
+    #[serde(default)]
+    pub faults: Vec<FaultRecord>,
     /// What the faults showed, per path and fault window, over all runs (both sides).
     #[serde(default)]
     pub resilience: Vec<PathObservations>,
@@ -114,6 +117,11 @@ pub fn compare(
         invalid,
         rows,
         expectations: Vec::new(),
+        faults: candidate
+            .records
+            .first()
+            .map(|r| r.faults.clone())
+            .unwrap_or_default(),
         resilience: [("base", base), ("candidate", candidate)]
             .into_iter()
             .filter_map(|(side, s)| {

@@ -1,7 +1,7 @@
 //! The terminal decision table of `harness compare`: one row per step and metric, then
 //! the overall verdict, its reason and the policy in force.
 
-use super::format::{ms, percent};
+use super::format::{fault_line, ms, percent};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
@@ -48,6 +48,9 @@ pub fn comparison_table(c: &Comparison) -> String {
     }
     for row in &c.rows {
         out.push_str(&format!("  {} {}: {}\n", row.step, row.verdict, row.reason));
+    }
+    for fault in &c.faults {
+        out.push_str(&format!("{}\n", fault_line(fault)));
     }
     if !c.expectations.is_empty() {
         let lines: Vec<ExpectLine> = c.expectations.iter().map(expect_line).collect();

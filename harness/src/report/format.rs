@@ -9,3 +9,27 @@ pub fn ms(us: u64) -> String {
 pub fn percent(share: f64) -> String {
     format!("{:.3}%", share * 100.0)
 }
+
+/// One line stating a fault: what, where, how often, when, and what it hit.
+pub fn fault_line(f: &crate::record::FaultRecord) -> String {
+    let windows: Vec<String> = f
+        .windows
+        .iter()
+        .map(|(a, b)| format!("{a:.1}–{b:.1} s"))
+        .collect();
+    format!(
+        "fault `{}`: {} at the {}, probability {:.2} per {}, active {}; {} of {} attempts injected",
+        f.name,
+        f.kind,
+        f.at,
+        f.probability,
+        f.per,
+        if windows.is_empty() {
+            "never (outside the run)".to_string()
+        } else {
+            windows.join(", ")
+        },
+        f.injected,
+        f.attempts
+    )
+}

@@ -1,6 +1,6 @@
 //! The terminal summary of `harness run`: one row per path, repetition and step.
 
-use super::format::ms;
+use super::format::{fault_line, ms};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
@@ -65,6 +65,9 @@ pub fn run_summary_table(records: &[&RunRecord]) -> String {
                 "  [INCOMPLETE]"
             }
         ));
+        for fault in &record.faults {
+            out.push_str(&format!("\n  {}", fault_line(fault)));
+        }
     }
     out
 }
