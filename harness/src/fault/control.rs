@@ -31,6 +31,7 @@
 //! when several could fire, the first in the list wins. Every error is a JSON object
 //! `{"error", "help", "status"}` with a 4xx status (`status` as in Toxiproxy's errors).
 
+use crate::listener::accept_until;
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
@@ -51,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use super::{ByteSize, Delay, Direction, FaultAction, FaultKind, FaultProxy, FaultSpec, Layer};
 use crate::units::Probability;
@@ -1043,39 +1044,22 @@ impl Drop for ControlServer {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    control: Arc<Control>,
-    mut stopped: oneshot::Receiver<()>,
-) {
+async fn accept_loop(listener: TcpListener, control: Arc<Control>, stopped: oneshot::Receiver<()>) {
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).keep_alive(true);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let control = Arc::clone(&control);
-                    let service = service_fn(move |request| {
-                        let control = Arc::clone(&control);
-                        async move { Ok::<_, Infallible>(serve(control, request).await) }
-                    });
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    connections.spawn(async move {
-                        // Clients leaving mid-exchange end here; nothing to report.
-                        let _ = connection.await;
-                    });
-                }
-                // Out of descriptors and the like: wait a moment instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    accept_until(listener, stopped, move |stream| {
+        let control = Arc::clone(&control);
+        let service = service_fn(move |request| {
+            let control = Arc::clone(&control);
+            async move { Ok::<_, Infallible>(serve(control, request).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        async move {
+            // Clients leaving mid-exchange end here; nothing to report.
+            let _ = connection.await;
         }
-    }
-    drop(listener);
-    // Idle keep-alive connections would otherwise hold the proxy open after Ctrl-C.
-    connections.shutdown().await;
+    })
+    .await;
 }
 
 #[cfg(test)]

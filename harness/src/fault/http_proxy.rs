@@ -9,6 +9,7 @@
 //! never buffered); only `Host` is set to the upstream's and hop-by-hop headers are
 //! dropped, as RFC 9110 §7.6.1 asks of an intermediary.
 
+use crate::listener::accept_until;
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::fmt;
@@ -35,7 +36,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::task::JoinSet;
 
 use super::Shared;
 use super::attempts::{Attempt, UpstreamOutcome};
@@ -152,7 +152,7 @@ pub(super) async fn accept_loop(
     listener: TcpListener,
     upstream: Upstream,
     shared: Arc<Shared>,
-    mut stopped: oneshot::Receiver<()>,
+    stopped: oneshot::Receiver<()>,
 ) {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -166,32 +166,21 @@ pub(super) async fn accept_loop(
     });
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).keep_alive(true);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    let reset = Arc::new(AtomicBool::new(false));
-                    let io = TokioIo::new(ResettableStream { stream, reset: Arc::clone(&reset) });
-                    let proxy = Arc::clone(&proxy);
-                    let service = service_fn(move |req| {
-                        Arc::clone(&proxy).handle(req, Arc::clone(&reset))
-                    });
-                    let connection = builder.serve_connection(io, service);
-                    connections.spawn(async move {
-                        // Aborts and clients leaving mid-exchange end here; nothing to report.
-                        let _ = connection.await;
-                    });
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    accept_until(listener, stopped, move |stream| {
+        let reset = Arc::new(AtomicBool::new(false));
+        let io = TokioIo::new(ResettableStream {
+            stream,
+            reset: Arc::clone(&reset),
+        });
+        let proxy = Arc::clone(&proxy);
+        let service = service_fn(move |req| Arc::clone(&proxy).handle(req, Arc::clone(&reset)));
+        let connection = builder.serve_connection(io, service);
+        async move {
+            // Aborts and clients leaving mid-exchange end here; nothing to report.
+            let _ = connection.await;
         }
-    }
-    drop(listener);
-    connections.shutdown().await;
+    })
+    .await;
 }
 
 /// An attempt that is logged exactly once: when finished, or as `cancelled` when dropped.

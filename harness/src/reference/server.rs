@@ -1,11 +1,11 @@
 //! The accept loop shared by the service and the executor: HTTP/1.1 with keep-alive on
 //! hyper, one task per connection, all owned by one task that stops on demand or on drop.
 
+use crate::listener::accept_until;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,7 +16,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 /// A request handler served by [`Server`].
 pub(crate) trait Handler: Send + Sync + 'static {
@@ -80,38 +80,23 @@ impl Drop for Server {
 async fn accept_loop<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
-    mut stopped: oneshot::Receiver<()>,
+    stopped: oneshot::Receiver<()>,
 ) {
     let mut builder = http1::Builder::new();
     // The timer enables hyper's header read timeout, so idle half-open clients cannot pin
     // connections forever.
     builder.timer(TokioTimer::new()).keep_alive(true);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    // Small request/response exchanges: Nagle would add delayed-ACK stalls.
-                    let _ = stream.set_nodelay(true);
-                    let handler = Arc::clone(&handler);
-                    let service = service_fn(move |req| {
-                        let handler = Arc::clone(&handler);
-                        async move { Ok::<_, Infallible>(handler.handle(req).await) }
-                    });
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    connections.spawn(async move {
-                        // A client going away mid-exchange is normal under load; nothing to report.
-                        let _ = connection.await;
-                    });
-                }
-                // Out of file descriptors and similar: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            },
-            // Reap finished connections so the set does not grow with the run.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    accept_until(listener, stopped, move |stream| {
+        let handler = Arc::clone(&handler);
+        let service = service_fn(move |req| {
+            let handler = Arc::clone(&handler);
+            async move { Ok::<_, Infallible>(handler.handle(req).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        async move {
+            // A client going away mid-exchange is normal under load; nothing to report.
+            let _ = connection.await;
         }
-    }
-    drop(listener);
-    connections.shutdown().await;
+    })
+    .await;
 }
