@@ -2,9 +2,11 @@
 
 pub mod baseline_table;
 pub mod compare_table;
+pub mod document;
 pub mod format;
 pub mod run_table;
 
 pub use baseline_table::{baseline_list_table, baseline_show};
 pub use compare_table::comparison_table;
+pub use document::{RESULT_SCHEMA, ReportDocument};
 pub use run_table::run_summary_table;
