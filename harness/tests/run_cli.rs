@@ -251,3 +251,39 @@ fn ctrl_c_keeps_what_was_measured_and_marks_the_record_incomplete() {
         "nothing runs after Ctrl-C"
     );
 }
+
+#[test]
+fn a_secret_from_the_environment_never_reaches_a_record_or_the_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = "s3cr3t-token-4f9a";
+    let scenario = SMALL_OPEN.replace(
+        "headers = { \"X-Feature-USE_DAGGER_WORKFLOW_ENGINE\" = \"true\" }",
+        "headers = { \"X-Feature-USE_DAGGER_WORKFLOW_ENGINE\" = \"true\", \"Authorization\" = \"Bearer ${HARNESS_TEST_TOKEN}\" }",
+    );
+    assert_ne!(
+        scenario, SMALL_OPEN,
+        "the secret header must be in the scenario"
+    );
+    let file = write(dir.path(), "secret.toml", &scenario);
+    let out = dir.path().join("out");
+    let assert = harness()
+        .env("HARNESS_TEST_TOKEN", secret)
+        .args(["run", "--path", "dagger", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .success();
+    let output = assert.get_output();
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(secret));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(secret));
+    let record = std::fs::read_to_string(out.join("runs").join("dagger-r1.json")).expect("record");
+    assert!(!record.contains(secret), "the record holds the secret");
+    // Without the variable the scenario is refused before anything starts.
+    harness()
+        .env_remove("HARNESS_TEST_TOKEN")
+        .args(["validate"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("HARNESS_TEST_TOKEN"));
+}
