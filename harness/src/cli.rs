@@ -34,6 +34,8 @@ pub enum Command {
     /// Compare the candidate path with the base path (live, or against a stored baseline,
     /// or offline from files) and decide GO / NO-GO / ROLLBACK.
     Compare(CompareArgs),
+    /// Re-render a saved result.json in any format.
+    Report(ReportArgs),
     /// Store, list and show baselines.
     Baseline {
         /// What to do.
@@ -126,12 +128,25 @@ pub struct CompareArgs {
     /// Folder for the run records and the result (default: reports/<scenario>/<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Also write the comparison as JSON to this file (`-` for standard output).
+    /// Also write the result document (`harness-result/v1`) to this file (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Arguments of `harness report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A `result.json` written by `harness compare` (schema `harness-result/v1`).
+    pub file: PathBuf,
+    /// The format to render.
+    #[arg(long, value_enum, default_value_t = crate::report::Format::Table)]
+    pub format: crate::report::Format,
+    /// Write to this file instead of standard output (`-` for standard output).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
 }
 
 /// `harness baseline ...`

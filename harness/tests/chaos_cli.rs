@@ -69,7 +69,7 @@ fn the_dagger_breaker_opens_fails_fast_and_recovers_and_legacy_has_none() {
         .arg(&file)
         .assert();
     let output = assert.get_output().clone();
-    let c = json(&out.join("comparison.json"));
+    let c = json(&out.join("result.json"))["comparison"].take();
     let expectations = c["expectations"].as_array().expect("expectation rows");
     assert_eq!(expectations.len(), 3, "{expectations:#?}");
     for e in expectations {
@@ -130,7 +130,7 @@ fn an_unmet_critical_expectation_rolls_back() {
         .stdout(predicate::str::contains(
             "critical resilience expectation unmet",
         ));
-    let c = json(&out.join("comparison.json"));
+    let c = json(&out.join("result.json"))["comparison"].take();
     assert_eq!(c["verdict"], "ROLLBACK");
     assert_eq!(c["expectations"][0]["observed"], "never");
 }

@@ -50,9 +50,9 @@ executor_jitter = "0ms"
 }
 
 fn comparison(out: &Path) -> serde_json::Value {
-    let text =
-        std::fs::read_to_string(out.join("comparison.json")).expect("comparison.json written");
-    serde_json::from_str(&text).expect("comparison is JSON")
+    let text = std::fs::read_to_string(out.join("result.json")).expect("result.json written");
+    let mut result: serde_json::Value = serde_json::from_str(&text).expect("result is JSON");
+    result["comparison"].take()
 }
 
 #[test]
@@ -165,7 +165,9 @@ fn baselines_are_saved_once_compared_offline_and_refused_when_edited() {
 
     // Offline compare: the dagger runs against the stored legacy baseline.
     harness()
-        .args(["compare", "--baseline"])
+        .args(["compare", "--out"])
+        .arg(dir.path().join("offline-report"))
+        .arg("--baseline")
         .arg(&stored)
         .arg("--candidate")
         .arg(runs.join("runs").join("dagger-r1.json"))
@@ -195,7 +197,9 @@ fn baselines_are_saved_once_compared_offline_and_refused_when_edited() {
     );
     std::fs::write(&stored, &edited).expect("edit");
     harness()
-        .args(["compare", "--baseline"])
+        .args(["compare", "--out"])
+        .arg(dir.path().join("offline-report"))
+        .arg("--baseline")
         .arg(&stored)
         .arg("--candidate")
         .arg(runs.join("runs").join("dagger-r1.json"))
@@ -240,7 +244,9 @@ fn records_of_different_scenarios_are_inconclusive_never_go() {
         .assert()
         .success();
     harness()
-        .args(["compare", "--baseline"])
+        .args(["compare", "--out"])
+        .arg(dir.path().join("offline-report"))
+        .arg("--baseline")
         .arg(out_a.join("runs").join("legacy-r1.json"))
         .arg("--candidate")
         .arg(out_b.join("runs").join("dagger-r1.json"))

@@ -1,10 +1,13 @@
-//! `harness compare`: live, live against a stored baseline, or offline from files.
+//! `harness compare`: live, live against a stored baseline, or offline from files; the
+//! decision is printed as a table and written as a report folder (`result.json`,
+//! `summary.md`, `junit.xml`, `report.html`) beside the run records.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{TerminalObserver, default_out, install_interrupt, runtime};
+use crate::atomic_file::{self, Existing};
 use crate::baseline::{Baseline, NoiseModel};
 use crate::cli::CompareArgs;
 use crate::compare::{
@@ -14,7 +17,8 @@ use crate::exit::{AppError, ExitStatus};
 use crate::load::StopSignal;
 use crate::policy::Policy;
 use crate::record::RunRecord;
-use crate::report::comparison_table;
+use crate::report::json::JsonReporter;
+use crate::report::{Format, ReportDocument, ReportManager, Reporter};
 use crate::runner::{RunObserver, RunPlan, run_scenario};
 use crate::scenario::{self, Scenario};
 
@@ -29,12 +33,12 @@ pub(crate) fn exit_of(verdict: Verdict) -> ExitStatus {
 }
 
 pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError> {
-    let (comparison, out) = match (
+    let decided = match (
         &args.scenario,
         args.baseline.is_empty(),
         args.candidate.is_empty(),
     ) {
-        (None, false, false) => (offline(&args)?, None),
+        (None, false, false) => offline(&args)?,
         (None, _, _) => {
             return Err(AppError::Usage(
                 "compare needs a SCENARIO (live), or --baseline FILE and --candidate FILE (offline); see `harness compare --help`"
@@ -53,33 +57,103 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
                         .into(),
                 ));
             }
-            let (comparison, out) = live(file, &args)?;
-            (comparison, Some(out))
+            live(file, &args)?
         }
     };
-    println!("{}", comparison_table(&comparison));
-    let json = serde_json::to_vec_pretty(&comparison)
-        .map_err(|e| AppError::Runtime(format!("cannot encode the comparison: {e}")))?;
-    if let Some(dir) = &out {
-        let file = dir.join("comparison.json");
-        write_file(&file, &json)?;
-        eprintln!("comparison: {}", file.display());
+    let Decided {
+        comparison,
+        base_runs,
+        candidate_runs,
+        sources,
+        reports,
+    } = decided;
+    let verdict = comparison.verdict;
+    let doc = ReportDocument::new(
+        comparison,
+        base_runs,
+        candidate_runs,
+        command_line(),
+        sources,
+    );
+    let written = reports
+        .write(&doc)
+        .map_err(|e| AppError::Runtime(e.to_string()))?;
+    for file in &written {
+        eprintln!("report: {}", file.display());
     }
-    match args.json.as_deref() {
-        Some(p) if p == Path::new("-") => println!("{}", String::from_utf8_lossy(&json)),
-        Some(p) => write_file(p, &json)?,
-        None => {}
+    if let Some(target) = args.json.as_deref() {
+        let json = JsonReporter
+            .render(&doc)
+            .map_err(|e| AppError::Runtime(e.to_string()))?;
+        if target == Path::new("-") {
+            print!("{}", String::from_utf8_lossy(&json));
+        } else {
+            atomic_file::write(target, &json, Existing::Replace).map_err(|e| {
+                AppError::Runtime(format!("cannot write {}: {e}", target.display()))
+            })?;
+        }
     }
-    Ok(exit_of(comparison.verdict))
+    Ok(exit_of(verdict))
 }
 
-fn write_file(file: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| AppError::Runtime(format!("cannot create {}: {e}", parent.display())))?;
+/// A decision and everything the report needs besides it.
+struct Decided {
+    comparison: Comparison,
+    base_runs: Vec<RunRecord>,
+    candidate_runs: Vec<RunRecord>,
+    sources: Vec<String>,
+    reports: ReportManager,
+}
+
+/// The report folder's manager; made before any load so a bad `--out` fails at once.
+fn report_manager(dir: &Path) -> Result<ReportManager, AppError> {
+    ReportManager::new(dir, &Format::ALL).map_err(|e| AppError::Usage(e.to_string()))
+}
+
+/// The command as typed, for the report: arguments only (never environment values),
+/// the program by its file name so no local directory leaks into a shared report.
+fn command_line() -> String {
+    std::env::args_os()
+        .enumerate()
+        .map(|(index, arg)| {
+            let arg = if index == 0 {
+                Path::new(&arg).file_name().map_or_else(
+                    || arg.to_string_lossy().into_owned(),
+                    |name| name.to_string_lossy().into_owned(),
+                )
+            } else {
+                arg.to_string_lossy().into_owned()
+            };
+            quote(arg)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Single-quotes an argument that a shell would split or expand, so the line can be
+/// pasted back.
+fn quote(arg: String) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_./:=,@+%".contains(c));
+    if plain {
+        arg
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
     }
-    std::fs::write(file, bytes)
-        .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", file.display())))
+}
+
+/// A folder name from a scenario name read from records, which may have been edited:
+/// only a name the scenario validator would accept may become part of a path.
+fn folder_name(scenario: &str) -> &str {
+    let safe = !scenario.is_empty()
+        && scenario.len() <= 64
+        && scenario
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !scenario.starts_with(['-', '_']);
+    if safe { scenario } else { "offline" }
 }
 
 /// The between-run noise of a baseline, as compare wants it.
@@ -161,7 +235,7 @@ fn with_expectations(
     comparison.with_expectations(rows)
 }
 
-fn offline(args: &CompareArgs) -> Result<Comparison, AppError> {
+fn offline(args: &CompareArgs) -> Result<Decided, AppError> {
     let (policy, expect) = match &args.policy {
         Some(file) => {
             let s = scenario::load(file)?;
@@ -171,11 +245,32 @@ fn offline(args: &CompareArgs) -> Result<Comparison, AppError> {
     };
     let (base, _) = load_side(&args.baseline)?;
     let (candidate, _) = load_side(&args.candidate)?;
+    let name = candidate
+        .records
+        .first()
+        .or(base.records.first())
+        .map_or("offline", |r| folder_name(&r.scenario.name));
+    let out = args.out.clone().unwrap_or_else(|| default_out(name));
+    let reports = report_manager(&out)?;
     let comparison = compare(&base, &candidate, &policy, Vec::new());
-    Ok(with_expectations(comparison, &expect, &base, &candidate))
+    let comparison = with_expectations(comparison, &expect, &base, &candidate);
+    let sources = args
+        .policy
+        .iter()
+        .chain(&args.baseline)
+        .chain(&args.candidate)
+        .map(|f| f.display().to_string())
+        .collect();
+    Ok(Decided {
+        comparison,
+        base_runs: base.records,
+        candidate_runs: candidate.records,
+        sources,
+        reports,
+    })
 }
 
-fn live(file: &Path, args: &CompareArgs) -> Result<(Comparison, PathBuf), AppError> {
+fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {
     let scenario = scenario::load(file)?;
     let candidate_path = scenario.candidate.clone().ok_or_else(|| {
         AppError::Usage(format!(
@@ -196,7 +291,9 @@ fn live(file: &Path, args: &CompareArgs) -> Result<(Comparison, PathBuf), AppErr
         .out
         .clone()
         .unwrap_or_else(|| default_out(&scenario.name));
-    let mut plan = RunPlan::for_scenario(&scenario, out.clone());
+    // Before any load: a bad --out must not cost a whole run to discover.
+    let reports = report_manager(&out)?;
+    let mut plan = RunPlan::for_scenario(&scenario, out);
     plan.paths = vec![scenario.base.clone(), candidate_path.clone()];
     if let Some(k) = args.repetitions {
         plan.repetitions = k;
@@ -212,7 +309,9 @@ fn live(file: &Path, args: &CompareArgs) -> Result<(Comparison, PathBuf), AppErr
         records: candidate_runs,
         noise: Noise::default(),
     };
-    let comparison = match stored {
+    let mut sources = vec![file.display().to_string()];
+    sources.extend(args.baseline.iter().map(|b| b.display().to_string()));
+    let (comparison, base) = match stored {
         None => {
             let base = Side {
                 label: format!("{} (live)", scenario.base),
@@ -220,7 +319,10 @@ fn live(file: &Path, args: &CompareArgs) -> Result<(Comparison, PathBuf), AppErr
                 noise: Noise::default(),
             };
             let c = compare(&base, &candidate, &scenario.policy, Vec::new());
-            with_expectations(c, &scenario.expect, &base, &candidate)
+            (
+                with_expectations(c, &scenario.expect, &base, &candidate),
+                base,
+            )
         }
         Some((stored_side, _)) => {
             let quantiles: Vec<f64> = scenario.policy.quantiles.iter().map(|q| q.get()).collect();
@@ -231,10 +333,19 @@ fn live(file: &Path, args: &CompareArgs) -> Result<(Comparison, PathBuf), AppErr
                 &quantiles,
             );
             let c = compare(&stored_side, &candidate, &scenario.policy, drift);
-            with_expectations(c, &scenario.expect, &stored_side, &candidate)
+            (
+                with_expectations(c, &scenario.expect, &stored_side, &candidate),
+                stored_side,
+            )
         }
     };
-    Ok((comparison, out))
+    Ok(Decided {
+        comparison,
+        base_runs: base.records,
+        candidate_runs: candidate.records,
+        sources,
+        reports,
+    })
 }
 
 pub(crate) fn run_live(

@@ -11,6 +11,7 @@ mod baseline;
 mod calibrate;
 mod compare;
 mod proxy;
+mod report;
 mod run;
 
 use crate::cli::{Cli, Command, ReferenceCommand};
@@ -23,6 +24,7 @@ pub fn execute(cli: Cli) -> Result<ExitStatus, AppError> {
     match cli.command {
         Command::Validate(args) => run::validate(&args),
         Command::Compare(args) => compare::compare_command(args),
+        Command::Report(args) => report::report_command(args),
         Command::Baseline { command } => baseline::baseline_command(command),
         Command::Calibrate(args) => calibrate::calibrate_command(args),
         Command::Proxy(args) => proxy::proxy_command(args),

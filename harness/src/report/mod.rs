@@ -4,9 +4,18 @@ pub mod baseline_table;
 pub mod compare_table;
 pub mod document;
 pub mod format;
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod manager;
+pub mod markdown;
+pub mod reporter;
 pub mod run_table;
+pub mod table;
 
 pub use baseline_table::{baseline_list_table, baseline_show};
 pub use compare_table::comparison_table;
 pub use document::{RESULT_SCHEMA, ReportDocument};
+pub use manager::{ReportManager, reporter};
+pub use reporter::{Format, ReportError, Reporter};
 pub use run_table::run_summary_table;

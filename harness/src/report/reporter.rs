@@ -1,0 +1,160 @@
+//! One trait for every output format of a comparison. A reporter turns a
+//! [`ReportDocument`] into bytes and nothing else: it never computes a number or a
+//! verdict, never touches a file. The [`ReportManager`](super::manager::ReportManager)
+//! owns the writing.
+
+use std::path::PathBuf;
+
+use super::document::ReportDocument;
+use super::format::{ms, percent};
+use crate::compare::{Metric, Row};
+
+/// An output format of `harness compare` and `harness report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Format {
+    /// The terminal decision table (printed, never written by `compare`).
+    Table,
+    /// `result.json`: the report document itself.
+    Json,
+    /// `summary.md`: GitHub-flavoured Markdown for a pull-request comment.
+    Markdown,
+    /// `junit.xml`: one test case per decision and expectation row, for CI.
+    Junit,
+    /// `report.html`: one self-contained page.
+    Html,
+}
+
+impl Format {
+    /// Every format, in the order `compare` produces them.
+    pub const ALL: [Format; 5] = [
+        Format::Table,
+        Format::Json,
+        Format::Markdown,
+        Format::Junit,
+        Format::Html,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+            Format::Junit => "junit",
+            Format::Html => "html",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Renders a report document in one format.
+pub trait Reporter {
+    /// The format this reporter produces.
+    fn format(&self) -> Format;
+    /// The file it is written to inside a report folder (`result.json`, ...).
+    fn file_name(&self) -> &'static str;
+    /// The document in this format.
+    fn render(&self, doc: &ReportDocument) -> Result<Vec<u8>, ReportError>;
+}
+
+/// Why a report could not be rendered or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// This build cannot render the format yet.
+    #[error("the {0} format is not available in this build; choose another --format")]
+    Unavailable(&'static str),
+    /// The document could not be encoded.
+    #[error("cannot encode the report as {format}: {source}")]
+    Encode {
+        /// The format being rendered.
+        format: Format,
+        /// The encoder's error.
+        source: serde_json::Error,
+    },
+    /// The report folder could not be created.
+    #[error("cannot create the report folder {path}: {source}; choose another --out")]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A report file could not be opened for writing.
+    #[error("cannot write the report file {path}: {source}; choose another --out")]
+    Target {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A report could not be written out.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file (or `-` for standard output).
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The presented values of one decision row, shared by the text formats so they agree
+/// with each other and with the terminal table.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RowCells {
+    /// `p50`, `errors`.
+    pub metric: String,
+    /// Base value with its unit.
+    pub base: String,
+    /// Candidate value with its unit.
+    pub candidate: String,
+    /// Ratio (latency) or difference (errors).
+    pub effect: String,
+    /// The interval.
+    pub interval: String,
+    /// Go / rollback thresholds.
+    pub thresholds: String,
+    /// How the interval was computed.
+    pub method: String,
+}
+
+/// Formats a row the way the terminal table does.
+pub(crate) fn row_cells(row: &Row) -> RowCells {
+    let (base, candidate, effect, interval, thresholds) = match row.metric {
+        Metric::Latency { .. } => (
+            format!("{} ms", ms(row.base as u64)),
+            format!("{} ms", ms(row.candidate as u64)),
+            row.interval
+                .map(|i| format!("{:.3}", i.estimate))
+                .unwrap_or_else(|| "-".into()),
+            row.interval
+                .map(|i| format!("[{:.3}, {:.3}]", i.low, i.high))
+                .unwrap_or_else(|| "-".into()),
+            format!("≤{} / ≥{}", row.go_threshold, row.rollback_threshold),
+        ),
+        Metric::ErrorRate => (
+            percent(row.base),
+            percent(row.candidate),
+            row.interval
+                .map(|i| format!("{:+.3}pp", i.estimate * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            row.interval
+                .map(|i| format!("[{:+.3}, {:+.3}]pp", i.low * 100.0, i.high * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            format!("≤{:+.3}pp", row.go_threshold * 100.0),
+        ),
+    };
+    RowCells {
+        metric: row.metric.label(),
+        base,
+        candidate,
+        effect,
+        interval,
+        thresholds,
+        method: row.method.label(),
+    }
+}
