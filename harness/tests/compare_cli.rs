@@ -359,6 +359,12 @@ fn a_live_candidate_is_compared_with_a_stored_baseline() {
     );
     assert_eq!(c["base"]["runs"], 2);
     assert_eq!(c["candidate"]["path"], "dagger");
+    // The report draws the live base run beside the stored baseline.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(
+        html.contains("stored baseline") && html.contains("base, live"),
+        "three curves"
+    );
     // The live legacy run sat inside the stored noise band: no drift, a valid comparison.
     assert_eq!(
         c["invalid"].as_array().map(Vec::len),

@@ -64,17 +64,19 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
         comparison,
         base_runs,
         candidate_runs,
+        live_base_runs,
         sources,
         reports,
     } = decided;
     let verdict = comparison.verdict;
-    let doc = ReportDocument::new(
+    let mut doc = ReportDocument::new(
         comparison,
         base_runs,
         candidate_runs,
         command_line(),
         sources,
     );
+    doc.live_base_runs = live_base_runs;
     let written = reports
         .write(&doc)
         .map_err(|e| AppError::Runtime(e.to_string()))?;
@@ -101,6 +103,7 @@ struct Decided {
     comparison: Comparison,
     base_runs: Vec<RunRecord>,
     candidate_runs: Vec<RunRecord>,
+    live_base_runs: Vec<RunRecord>,
     sources: Vec<String>,
     reports: ReportManager,
 }
@@ -265,6 +268,7 @@ fn offline(args: &CompareArgs) -> Result<Decided, AppError> {
         comparison,
         base_runs: base.records,
         candidate_runs: candidate.records,
+        live_base_runs: Vec::new(),
         sources,
         reports,
     })
@@ -311,7 +315,7 @@ fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {
     };
     let mut sources = vec![file.display().to_string()];
     sources.extend(args.baseline.iter().map(|b| b.display().to_string()));
-    let (comparison, base) = match stored {
+    let (comparison, base, live_base_runs) = match stored {
         None => {
             let base = Side {
                 label: format!("{} (live)", scenario.base),
@@ -322,6 +326,7 @@ fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {
             (
                 with_expectations(c, &scenario.expect, &base, &candidate),
                 base,
+                Vec::new(),
             )
         }
         Some((stored_side, _)) => {
@@ -336,6 +341,7 @@ fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {
             (
                 with_expectations(c, &scenario.expect, &stored_side, &candidate),
                 stored_side,
+                base_runs,
             )
         }
     };
@@ -343,6 +349,7 @@ fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {
         comparison,
         base_runs: base.records,
         candidate_runs: candidate.records,
+        live_base_runs,
         sources,
         reports,
     })

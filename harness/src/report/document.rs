@@ -28,6 +28,10 @@ pub struct ReportDocument {
     pub base_runs: Vec<RunRecord>,
     /// The candidate side's runs.
     pub candidate_runs: Vec<RunRecord>,
+    /// In a compare against a stored baseline, the base path's live runs (used to check
+    /// drift; drawn beside the baseline). Empty otherwise.
+    #[serde(default)]
+    pub live_base_runs: Vec<RunRecord>,
     /// The machine the candidate ran on.
     pub environment: Option<Environment>,
 }
@@ -55,6 +59,7 @@ impl ReportDocument {
             comparison,
             base_runs,
             candidate_runs,
+            live_base_runs: Vec::new(),
             environment,
         }
     }

@@ -14,6 +14,8 @@ pub(super) const WIDTH: u32 = 960;
 
 /// The base side's line.
 pub(super) const BASE: RGBColor = RGBColor(0x57, 0x60, 0x6a);
+/// The live base path's line, beside a stored baseline.
+pub(super) const LIVE_BASE: RGBColor = RGBColor(0xbf, 0x87, 0x00);
 /// The candidate side's line.
 pub(super) const CANDIDATE: RGBColor = RGBColor(0x09, 0x69, 0xda);
 /// Requests sent per second.

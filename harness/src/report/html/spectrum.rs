@@ -10,7 +10,7 @@ use std::error::Error;
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
-use super::chart::{self, BASE, CANDIDATE, GRID, WIDTH};
+use super::chart::{self, BASE, CANDIDATE, GRID, LIVE_BASE, WIDTH};
 use super::escape;
 use crate::compare::SideSummary;
 use crate::record::recorder::add_histogram;
@@ -57,10 +57,18 @@ pub(super) fn spectrum_section(doc: &ReportDocument) -> String {
         let name = format!("{flow}/{step}");
         let mut curves = Vec::new();
         let mut legend = String::new();
-        for (role, summary, runs, colour) in [
+        let live_base = SideSummary {
+            label: format!("{} (live)", c.base.path),
+            ..c.base.clone()
+        };
+        let mut sides = vec![
             (base_role, &c.base, &doc.base_runs, BASE),
             ("candidate", &c.candidate, &doc.candidate_runs, CANDIDATE),
-        ] {
+        ];
+        if !doc.live_base_runs.is_empty() {
+            sides.push(("base, live", &live_base, &doc.live_base_runs, LIVE_BASE));
+        }
+        for (role, summary, runs, colour) in sides {
             let (merged, merged_runs) = merged(runs, &flow, &step);
             legend.push_str(&chart::legend_item(
                 colour,
