@@ -45,6 +45,10 @@ pub enum Command {
     /// A/A runs of one path: measure its between-run noise, store it in the baseline and
     /// report how often the policy would wrongly say NO-GO or ROLLBACK.
     Calibrate(CalibrateArgs),
+    /// Gate a migration phase: every scenario of the phase against its stored baseline
+    /// (or saved results) -> one GO / NO-GO / ROLLBACK / INCONCLUSIVE, a rollback signal
+    /// for CI, and the plan's hook on ROLLBACK.
+    Gate(GateArgs),
     /// Check a scenario file without running anything; prints its hash.
     Validate(ValidateArgs),
     /// Run the fault proxy standalone (127.0.0.1 by default), with a JSON control API.
@@ -132,6 +136,45 @@ pub struct CompareArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `harness gate`.
+#[derive(Debug, Args)]
+#[command(after_help = "What it does:
+  Reads the phase plan (default ci/phases.toml; paths in it are relative to the current
+  folder, the repository root), validates it and every scenario of the phase, then judges
+  each scenario: live against baselines/<scenario>/<base path>.json (INCONCLUSIVE when
+  there is none), or from DIR/<scenario>/result.json (newest DIR/<scenario>/*/result.json)
+  with --from. A non-critical ROLLBACK must be confirmed by re-runs (confirm_rollback).
+  The phase is ROLLBACK if any scenario is, else INCONCLUSIVE if any is, else GO if all
+  are, else NO-GO; no scenarios is INCONCLUSIVE.
+
+Writes (default reports/phase-<N>/<timestamp>/): one compare report folder per scenario,
+  gate.json, summary.md, junit.xml and signal.json (harness-signal/v1: decision, reasons,
+  feature flags to switch back, rollback action). On ROLLBACK only, runs the phase's hook
+  with `sh -c`, HARNESS_SIGNAL=<path of signal.json> in its environment.
+
+Exit codes: 0 GO, 3 NO-GO, 4 ROLLBACK, 5 INCONCLUSIVE, 2 bad plan, scenario or flag,
+  1 runtime error, 130 interrupted.")]
+pub struct GateArgs {
+    /// The migration phase to gate (1 to 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub phase: u8,
+    /// The phase plan (TOML).
+    #[arg(long, value_name = "FILE", default_value = "ci/phases.toml")]
+    pub plan: PathBuf,
+    /// Judge from saved compare results under DIR instead of running anything.
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    /// The gate's report folder (default: reports/phase-<N>/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Decide as usual, but never run the hook: print what would run on ROLLBACK.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod compare;
 pub mod exit;
 pub mod fault;
+pub mod gate;
 pub mod listener;
 pub mod load;
 pub mod policy;

@@ -4,7 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{TerminalObserver, default_out, install_interrupt, runtime};
 use crate::atomic_file::{self, Existing};
@@ -60,27 +60,9 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
             live(file, &args)?
         }
     };
-    let Decided {
-        comparison,
-        base_runs,
-        candidate_runs,
-        live_base_runs,
-        sources,
-        reports,
-    } = decided;
-    let verdict = comparison.verdict;
-    let mut doc = ReportDocument::new(
-        comparison,
-        base_runs,
-        candidate_runs,
-        command_line(),
-        sources,
-    );
-    doc.live_base_runs = live_base_runs;
-    let written = reports
-        .write(&doc)
-        .map_err(|e| AppError::Runtime(e.to_string()))?;
-    for file in &written {
+    let verdict = decided.comparison.verdict;
+    let (doc, reports) = decided.into_report();
+    for file in &write_report(&doc, &reports)? {
         eprintln!("report: {}", file.display());
     }
     if let Some(target) = args.json.as_deref() {
@@ -99,8 +81,9 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
 }
 
 /// A decision and everything the report needs besides it.
-struct Decided {
-    comparison: Comparison,
+pub(crate) struct Decided {
+    /// The decision.
+    pub(crate) comparison: Comparison,
     base_runs: Vec<RunRecord>,
     candidate_runs: Vec<RunRecord>,
     live_base_runs: Vec<RunRecord>,
@@ -108,9 +91,42 @@ struct Decided {
     reports: ReportManager,
 }
 
+impl Decided {
+    /// The report document, stamped now, and the manager of the folder it goes to.
+    pub(crate) fn into_report(self) -> (ReportDocument, ReportManager) {
+        let Decided {
+            comparison,
+            base_runs,
+            candidate_runs,
+            live_base_runs,
+            sources,
+            reports,
+        } = self;
+        let mut doc = ReportDocument::new(
+            comparison,
+            base_runs,
+            candidate_runs,
+            command_line(),
+            sources,
+        );
+        doc.live_base_runs = live_base_runs;
+        (doc, reports)
+    }
+}
+
+/// Renders `doc` in every format of `reports` and returns the files written.
+pub(crate) fn write_report(
+    doc: &ReportDocument,
+    reports: &ReportManager,
+) -> Result<Vec<PathBuf>, AppError> {
+    reports
+        .write(doc)
+        .map_err(|e| AppError::Runtime(e.to_string()))
+}
+
 /// The report folder's manager; made before any load so a bad `--out` fails at once.
-fn report_manager(dir: &Path) -> Result<ReportManager, AppError> {
-    ReportManager::new(dir, &Format::ALL).map_err(|e| AppError::Usage(e.to_string()))
+fn report_manager(dir: &Path, formats: &[Format]) -> Result<ReportManager, AppError> {
+    ReportManager::new(dir, formats).map_err(|e| AppError::Usage(e.to_string()))
 }
 
 /// The command as typed, for the report: arguments only (never environment values),
@@ -254,7 +270,7 @@ fn offline(args: &CompareArgs) -> Result<Decided, AppError> {
         .or(base.records.first())
         .map_or("offline", |r| folder_name(&r.scenario.name));
     let out = args.out.clone().unwrap_or_else(|| default_out(name));
-    let reports = report_manager(&out)?;
+    let reports = report_manager(&out, &Format::ALL)?;
     let comparison = compare(&base, &candidate, &policy, Vec::new());
     let comparison = with_expectations(comparison, &expect, &base, &candidate);
     let sources = args
@@ -276,36 +292,78 @@ fn offline(args: &CompareArgs) -> Result<Decided, AppError> {
 
 fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {
     let scenario = scenario::load(file)?;
-    let candidate_path = scenario.candidate.clone().ok_or_else(|| {
-        AppError::Usage(format!(
-            "{}: the scenario has no candidate path; add [paths.dagger] or set `candidate = \"...\"`",
-            file.display()
-        ))
-    })?;
+    candidate_of(&scenario)?;
     if args.baseline.len() > 1 {
         return Err(AppError::Usage(
             "a live compare takes one --baseline FILE".into(),
         ));
     }
-    let stored = match args.baseline.first() {
-        Some(b) => Some(load_side(std::slice::from_ref(b))?),
-        None => None,
-    };
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| default_out(&scenario.name));
+    let options = LiveOptions {
+        repetitions: args.repetitions,
+        seed: args.seed,
+        quiet: args.quiet,
+        formats: &Format::ALL,
+    };
+    decide_live(
+        &scenario,
+        args.baseline.first().map(PathBuf::as_path),
+        &out,
+        &options,
+    )
+}
+
+/// The candidate path of a live compare, or how to add one.
+fn candidate_of(scenario: &Scenario) -> Result<String, AppError> {
+    scenario.candidate.clone().ok_or_else(|| {
+        AppError::Usage(format!(
+            "{}: the scenario has no candidate path; add [paths.dagger] or set `candidate = \"...\"`",
+            scenario.source.display()
+        ))
+    })
+}
+
+/// How a live decision runs and what it writes.
+pub(crate) struct LiveOptions<'a> {
+    /// Repetitions per path (default: the scenario's).
+    pub(crate) repetitions: Option<u32>,
+    /// Seed (default: the scenario's).
+    pub(crate) seed: Option<u64>,
+    /// No progress bar.
+    pub(crate) quiet: bool,
+    /// The formats of the report folder (the table is printed, the rest written).
+    pub(crate) formats: &'a [Format],
+}
+
+/// Decides one scenario live: the base and candidate paths run interleaved; with a
+/// stored `baseline` the candidate is judged against it and the live base runs only
+/// check for drift. Run records go to `out/runs`; the report folder `out` is prepared
+/// before any load starts, and written by [`write_report`].
+pub(crate) fn decide_live(
+    scenario: &Scenario,
+    baseline: Option<&Path>,
+    out: &Path,
+    options: &LiveOptions<'_>,
+) -> Result<Decided, AppError> {
+    let candidate_path = candidate_of(scenario)?;
+    let stored = match baseline {
+        Some(b) => Some(load_side(&[b.to_path_buf()])?),
+        None => None,
+    };
     // Before any load: a bad --out must not cost a whole run to discover.
-    let reports = report_manager(&out)?;
-    let mut plan = RunPlan::for_scenario(&scenario, out);
+    let reports = report_manager(out, options.formats)?;
+    let mut plan = RunPlan::for_scenario(scenario, out.to_path_buf());
     plan.paths = vec![scenario.base.clone(), candidate_path.clone()];
-    if let Some(k) = args.repetitions {
+    if let Some(k) = options.repetitions {
         plan.repetitions = k;
     }
-    if let Some(seed) = args.seed {
+    if let Some(seed) = options.seed {
         plan.seed = seed;
     }
-    let records = run_live(&scenario, &plan, args.quiet)?;
+    let records = run_live(scenario, &plan, options.quiet)?;
     let (base_runs, candidate_runs): (Vec<RunRecord>, Vec<RunRecord>) =
         records.into_iter().partition(|r| r.path == scenario.base);
     let candidate = Side {
@@ -313,8 +371,8 @@ fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {
         records: candidate_runs,
         noise: Noise::default(),
     };
-    let mut sources = vec![file.display().to_string()];
-    sources.extend(args.baseline.iter().map(|b| b.display().to_string()));
+    let mut sources = vec![scenario.source.display().to_string()];
+    sources.extend(baseline.iter().map(|b| b.display().to_string()));
     let (comparison, base, live_base_runs) = match stored {
         None => {
             let base = Side {
@@ -362,8 +420,7 @@ pub(crate) fn run_live(
 ) -> Result<Vec<RunRecord>, AppError> {
     let show_progress = !quiet && std::io::stderr().is_terminal();
     let observer: Arc<dyn RunObserver> = Arc::new(TerminalObserver::new(show_progress));
-    let stop = StopSignal::new();
-    install_interrupt(&stop);
+    let stop = interrupt_signal();
     eprintln!(
         "running `{}`: {} × {} repetition(s), interleaved; records in {}",
         scenario.name,
@@ -381,4 +438,17 @@ pub(crate) fn run_live(
         )));
     }
     Ok(results.into_iter().map(|r| r.record).collect())
+}
+
+/// The process's interrupt signal. A Ctrl-C handler can be installed only once per
+/// process and a gate makes many live compares, so they all share one signal: Ctrl-C
+/// stops the compare running and every one after it.
+fn interrupt_signal() -> StopSignal {
+    static STOP: OnceLock<StopSignal> = OnceLock::new();
+    STOP.get_or_init(|| {
+        let stop = StopSignal::new();
+        install_interrupt(&stop);
+        stop
+    })
+    .clone()
 }

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 mod baseline;
 mod calibrate;
 mod compare;
+mod gate;
 mod proxy;
 mod report;
 mod run;
@@ -24,6 +25,7 @@ pub fn execute(cli: Cli) -> Result<ExitStatus, AppError> {
     match cli.command {
         Command::Validate(args) => run::validate(&args),
         Command::Compare(args) => compare::compare_command(args),
+        Command::Gate(args) => gate::gate_command(args),
         Command::Report(args) => report::report_command(args),
         Command::Baseline { command } => baseline::baseline_command(command),
         Command::Calibrate(args) => calibrate::calibrate_command(args),
