@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 /// Exit codes, documented in `--help` and the README.
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0    success (run finished; later: GO)
+  0    GO (or, for commands that do not decide, success)
   1    runtime error
   2    bad input or usage (invalid scenario, missing file, bad flag)
   3    NO-GO
