@@ -1,11 +1,12 @@
 //! The terminal decision table of `harness compare`: one row per step and metric, then
 //! the overall verdict, its reason and the policy in force.
 
-use super::format::{fault_line, ms, percent};
+use super::format::fault_line;
+use super::reporter::row_cells;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
-use crate::compare::{Comparison, ExpectationRow, Metric, Row};
+use crate::compare::{Comparison, ExpectationRow, Row};
 use crate::resilience::describe;
 
 #[derive(Tabled)]
@@ -118,39 +119,16 @@ fn expect_line(e: &ExpectationRow) -> ExpectLine {
 }
 
 fn line(row: &Row) -> Line {
-    let (base, candidate, effect, interval, thresholds) = match row.metric {
-        Metric::Latency { .. } => (
-            format!("{} ms", ms(row.base as u64)),
-            format!("{} ms", ms(row.candidate as u64)),
-            row.interval
-                .map(|i| format!("{:.3}", i.estimate))
-                .unwrap_or_else(|| "-".into()),
-            row.interval
-                .map(|i| format!("[{:.3}, {:.3}]", i.low, i.high))
-                .unwrap_or_else(|| "-".into()),
-            format!("≤{} / ≥{}", row.go_threshold, row.rollback_threshold),
-        ),
-        Metric::ErrorRate => (
-            percent(row.base),
-            percent(row.candidate),
-            row.interval
-                .map(|i| format!("{:+.3}pp", i.estimate * 100.0))
-                .unwrap_or_else(|| "-".into()),
-            row.interval
-                .map(|i| format!("[{:+.3}, {:+.3}]pp", i.low * 100.0, i.high * 100.0))
-                .unwrap_or_else(|| "-".into()),
-            format!("≤{:+.3}pp", row.go_threshold * 100.0),
-        ),
-    };
+    let cells = row_cells(row);
     Line {
         step: row.step.clone(),
-        metric: row.metric.label(),
-        base,
-        candidate,
-        effect,
-        interval,
-        thresholds,
-        method: row.method.label(),
+        metric: cells.metric,
+        base: cells.base,
+        candidate: cells.candidate,
+        effect: cells.effect,
+        interval: cells.interval,
+        thresholds: cells.thresholds,
+        method: cells.method,
         verdict: row.verdict.to_string(),
     }
 }
