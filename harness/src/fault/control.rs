@@ -37,7 +37,6 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE};
@@ -54,8 +53,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{ByteSize, Delay, Direction, FaultAction, FaultKind, FaultProxy, FaultSpec, Layer};
-use crate::units::Probability;
+use super::toxic::{Stream, Toxic, ToxicBody, fault_of_toxic, native_toxic, toxic_type_names};
+use super::{FaultKind, FaultProxy, FaultSpec, Layer};
 
 /// The largest request body the control API reads; a fault list is a few kilobytes.
 pub const MAX_BODY: usize = 1 << 20;
@@ -88,7 +87,7 @@ impl ProxyMode {
     }
 
     /// The fault kinds this mode runs, as `` `a`, `b` `` for messages.
-    fn kinds(self) -> String {
+    pub(super) fn kinds(self) -> String {
         FaultKind::ALL
             .iter()
             .filter(|k| k.layer() == self.layer())
@@ -118,7 +117,7 @@ pub struct ProxyInfo {
 /// An error answer: a 4xx status, what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{error}")]
-struct ApiError {
+pub(super) struct ApiError {
     status: StatusCode,
     error: String,
     help: String,
@@ -136,7 +135,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(error: impl Into<String>, help: impl Into<String>) -> Self {
+    pub(super) fn bad_request(error: impl Into<String>, help: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, error, help)
     }
 
@@ -207,278 +206,6 @@ fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
-}
-
-/// Which way of a connection a toxic acts on, in Toxiproxy's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Stream {
-    Downstream,
-    Upstream,
-}
-
-impl Stream {
-    /// Toxiproxy's reading: absent or empty is downstream.
-    fn parse(text: Option<&str>) -> Result<Self, ApiError> {
-        match text.unwrap_or("") {
-            "" | "downstream" => Ok(Self::Downstream),
-            "upstream" => Ok(Self::Upstream),
-            other => Err(ApiError::bad_request(
-                format!("stream `{other}` is invalid, it can be either upstream or downstream"),
-                "write \"stream\": \"downstream\" (answers, the default) or \"upstream\" (requests)",
-            )),
-        }
-    }
-
-    fn direction(self) -> Direction {
-        match self {
-            Self::Downstream => Direction::Downstream,
-            Self::Upstream => Direction::Upstream,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Downstream => "downstream",
-            Self::Upstream => "upstream",
-        }
-    }
-}
-
-/// A toxic as Toxiproxy shows it, with defaults filled in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-struct Toxic {
-    name: String,
-    #[serde(rename = "type")]
-    kind: String,
-    stream: Stream,
-    toxicity: f64,
-    attributes: Map<String, Value>,
-}
-
-/// A toxic as a client sends it; `null` and `""` mean "the default", as in Toxiproxy.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ToxicBody {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    stream: Option<String>,
-    #[serde(default)]
-    toxicity: Option<f64>,
-    #[serde(default)]
-    attributes: Option<Map<String, Value>>,
-}
-
-/// A Toxiproxy toxic type this proxy understands.
-struct ToxicType {
-    name: &'static str,
-    attributes: &'static [&'static str],
-}
-
-/// The toxic types with a fault behind them, in Toxiproxy's documentation order.
-const TOXIC_TYPES: [ToxicType; 6] = [
-    ToxicType {
-        name: "latency",
-        attributes: &["latency", "jitter"],
-    },
-    ToxicType {
-        name: "bandwidth",
-        attributes: &["rate"],
-    },
-    ToxicType {
-        name: "slow_close",
-        attributes: &["delay"],
-    },
-    ToxicType {
-        name: "timeout",
-        attributes: &["timeout"],
-    },
-    ToxicType {
-        name: "reset_peer",
-        attributes: &["timeout"],
-    },
-    ToxicType {
-        name: "limit_data",
-        attributes: &["bytes"],
-    },
-];
-
-fn toxic_type_names() -> String {
-    TOXIC_TYPES
-        .iter()
-        .map(|t| format!("`{}`", t.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A whole number ≥ 0 from `attributes[key]`; absent is 0, as in Toxiproxy.
-fn attribute(toxic: &Toxic, key: &str, unit: &str) -> Result<u64, ApiError> {
-    match toxic.attributes.get(key) {
-        None | Some(Value::Null) => Ok(0),
-        Some(value) => value.as_u64().ok_or_else(|| {
-            ApiError::bad_request(
-                format!(
-                    "attribute `{key}` of toxic `{}` must be a whole number of {unit} (0 or more), got {value}",
-                    toxic.name
-                ),
-                format!("write e.g. \"attributes\": {{\"{key}\": 100}}"),
-            )
-        }),
-    }
-}
-
-/// The fault a Toxiproxy toxic becomes on a proxy in `mode`.
-///
-/// | toxic (attributes)              | tcp mode                      | http mode          |
-/// |---------------------------------|-------------------------------|--------------------|
-/// | `latency` (latency, jitter ms)  | `tcp_latency` in `stream`     | `latency`          |
-/// | `bandwidth` (rate KB/s)         | `bandwidth`, rate × 1000 B/s  | refused            |
-/// | `slow_close` (delay ms)         | `slow_close`                  | refused            |
-/// | `timeout` (timeout ms)          | `tcp_blackhole`               | refused            |
-/// | `reset_peer` (timeout ms)       | `reset_peer`                  | refused            |
-/// | `limit_data` (bytes)            | `limit_data` in `stream`      | refused            |
-///
-/// `toxicity` becomes `probability` (per connection in tcp mode, per request in http
-/// mode). Approximations: Toxiproxy's jitter is ± around the latency while ours is added
-/// on top, so `latency ± jitter` becomes `latency − jitter` (at least 0) plus up to
-/// `2 × jitter`, the same range; `timeout` with a non-zero timeout holds data as `0`
-/// does but does not close the connection when the timeout expires (the client's own
-/// timeout ends it); `reset_peer` with a non-zero timeout resets at once, not after the
-/// timeout; `bandwidth` with rate 0 (no limit in Toxiproxy) is refused. In http mode
-/// `stream` does not matter: the delay comes before the request is forwarded.
-fn fault_of_toxic(toxic: &Toxic, info: &ProxyInfo) -> Result<FaultSpec, ApiError> {
-    let kind = toxic.kind.as_str();
-    let unsupported = || {
-        ApiError::bad_request(
-            format!("toxic type `{kind}` is not supported"),
-            format!(
-                "use one of {}; other faults go through POST /faults",
-                toxic_type_names()
-            ),
-        )
-    };
-    let Some(known) = TOXIC_TYPES.iter().find(|t| t.name == kind) else {
-        return Err(unsupported());
-    };
-    if let Some(unknown) = toxic
-        .attributes
-        .keys()
-        .find(|key| !known.attributes.contains(&key.as_str()))
-    {
-        let accepted: Vec<String> = known.attributes.iter().map(|a| format!("`{a}`")).collect();
-        return Err(ApiError::bad_request(
-            format!("toxic type `{kind}` has no attribute `{unknown}`"),
-            format!("its attributes are {}", accepted.join(", ")),
-        ));
-    }
-    let ms = |key: &str| attribute(toxic, key, "milliseconds");
-    let direction = toxic.stream.direction();
-    let action = match (kind, info.mode) {
-        ("latency", mode) => {
-            let (latency, jitter) = (ms("latency")?, ms("jitter")?);
-            let low = latency.saturating_sub(jitter);
-            let delay = Delay::Fixed {
-                latency: Duration::from_millis(low),
-                jitter: Duration::from_millis(latency.saturating_add(jitter) - low),
-            };
-            match mode {
-                ProxyMode::Http => FaultAction::Latency(delay),
-                ProxyMode::Tcp => FaultAction::TcpLatency { delay, direction },
-            }
-        }
-        (_, ProxyMode::Http) => {
-            return Err(ApiError::bad_request(
-                format!(
-                    "toxic type `{kind}` acts on TCP connections, which proxy `{}` does not see: it runs in http mode",
-                    info.name
-                ),
-                format!(
-                    "start the proxy with mode = \"tcp\" for `{kind}`, or add an HTTP fault through POST /faults (kinds {})",
-                    ProxyMode::Http.kinds()
-                ),
-            ));
-        }
-        ("bandwidth", ProxyMode::Tcp) => {
-            let rate = attribute(toxic, "rate", "KB per second")?;
-            let bytes = rate.checked_mul(1000).filter(|b| *b > 0).ok_or_else(|| {
-                ApiError::bad_request(
-                    format!("toxic `{}`: rate {rate} KB/s cannot be applied", toxic.name),
-                    "give a rate of at least 1 (KB/s); to lift the limit, delete the toxic",
-                )
-            })?;
-            FaultAction::Bandwidth {
-                rate: ByteSize(bytes),
-                direction,
-            }
-        }
-        ("slow_close", ProxyMode::Tcp) => FaultAction::SlowClose {
-            delay: Duration::from_millis(ms("delay")?),
-        },
-        ("timeout", ProxyMode::Tcp) => {
-            ms("timeout")?;
-            FaultAction::TcpBlackhole
-        }
-        ("reset_peer", ProxyMode::Tcp) => {
-            ms("timeout")?;
-            FaultAction::ResetPeer
-        }
-        ("limit_data", ProxyMode::Tcp) => FaultAction::LimitData {
-            bytes: ByteSize(attribute(toxic, "bytes", "bytes")?),
-            direction,
-        },
-        // Only reached if TOXIC_TYPES names a type without an arm here.
-        (_, ProxyMode::Tcp) => return Err(unsupported()),
-    };
-    let mut spec = FaultSpec::new(action);
-    spec.name = Some(toxic.name.clone());
-    spec.probability = Probability::new(toxic.toxicity).map_err(|_| {
-        ApiError::bad_request(
-            format!(
-                "toxicity {} of toxic `{}` must lie between 0 and 1",
-                toxic.toxicity, toxic.name
-            ),
-            "write e.g. \"toxicity\": 0.5 (the chance that a connection is affected)",
-        )
-    })?;
-    spec.validate().map_err(|why| {
-        ApiError::bad_request(
-            format!("toxic `{}`: {why}", toxic.name),
-            "change the attributes",
-        )
-    })?;
-    Ok(spec)
-}
-
-/// A fault added through `/faults` (or the file) as a Toxiproxy client sees it: its own
-/// kind as the type and its keys as attributes.
-fn native_toxic(spec: &FaultSpec) -> Value {
-    let mut attributes = match serde_json::to_value(spec) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    for key in ["name", "kind", "probability", "at"] {
-        attributes.remove(key);
-    }
-    let stream = match spec.action {
-        FaultAction::TcpLatency { direction, .. }
-        | FaultAction::Bandwidth { direction, .. }
-        | FaultAction::LimitData { direction, .. }
-            if direction == Direction::Upstream =>
-        {
-            Stream::Upstream
-        }
-        _ => Stream::Downstream,
-    };
-    json!({
-        "name": spec.label(),
-        "type": spec.kind().as_str(),
-        "stream": stream,
-        "toxicity": spec.probability.get(),
-        "attributes": attributes,
-    })
 }
 
 /// One fault in force, and the toxic it came from when it came through the Toxiproxy API.
@@ -1064,8 +791,10 @@ async fn accept_loop(listener: TcpListener, control: Arc<Control>, stopped: ones
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::fault::DEFAULT_LISTEN;
+    use crate::fault::{ByteSize, DEFAULT_LISTEN, Delay, Direction, FaultAction};
 
     fn info(mode: ProxyMode) -> ProxyInfo {
         ProxyInfo {

@@ -17,6 +17,7 @@ mod schedule;
 mod spec;
 mod table;
 mod tcp_proxy;
+mod toxic;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
