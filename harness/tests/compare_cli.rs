@@ -1,87 +1,12 @@
 //! `harness compare`, `baseline` and `calibrate` through the real binary, against the
 //! embedded reference platform: exit codes, decisions, files.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
+use std::path::PathBuf;
+
+use common::{comparison, harness, scenario};
 use predicates::prelude::*;
-
-fn harness() -> Command {
-    Command::cargo_bin("harness").expect("the harness binary is built")
-}
-
-/// Both paths on the reference platform; `reference` sets how each behaves. A fixed,
-/// precise executor time keeps the latency noise far below every threshold.
-fn scenario(dir: &Path, name: &str, reference: &str) -> PathBuf {
-    scenario_at(dir, name, reference, 150, "1s")
-}
-
-/// As [`scenario`], at `rate` for `duration` per run.
-fn scenario_at(dir: &Path, name: &str, reference: &str, rate: u32, duration: &str) -> PathBuf {
-    let text = format!(
-        r#"
-name = "{name}"
-seed = 11
-[paths.legacy]
-target = "reference"
-headers = {{ "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "false" }}
-[paths.dagger]
-target = "reference"
-headers = {{ "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "true" }}
-[load]
-model = "open"
-rate = {rate}
-duration = "{duration}"
-warmup = "200ms"
-repetitions = 5
-timeout = "1s"
-[[flow]]
-name = "wf"
-steps = [{{ name = "execute", method = "POST", path = "/api/workflows/execute", body = "{{}}", expect_status = [202] }}]
-[reference]
-executor_latency = "8ms"
-executor_jitter = "0ms"
-{reference}
-"#
-    );
-    let file = dir.join(format!("{name}.toml"));
-    std::fs::write(&file, text).expect("write scenario");
-    file
-}
-
-fn comparison(out: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(out.join("result.json")).expect("result.json written");
-    let mut result: serde_json::Value = serde_json::from_str(&text).expect("result is JSON");
-    result["comparison"].take()
-}
-
-#[test]
-fn equal_paths_give_go_and_exit_0() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Proving "no more than 0.1 point more errors" with zero errors on both sides takes
-    // about 5000 requests a side (Newcombe); fewer would honestly be NO-GO.
-    let file = scenario_at(dir.path(), "equal", "", 500, "2s");
-    let out = dir.path().join("out");
-    harness()
-        .args(["compare", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .assert()
-        .code(0)
-        .stdout(predicate::str::contains("GO").and(predicate::str::contains("harness-policy/1")));
-    let c = comparison(&out);
-    assert_eq!(c["verdict"], "GO");
-    assert_eq!(c["schema"], "harness-comparison/v1");
-    // One step: p50, p95 and the error rate, each judged from 5 vs 5 repetitions.
-    let rows = c["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| r["verdict"] == "GO"), "{rows:#?}");
-    assert_eq!(rows[0]["method"]["kind"], "repetitions");
-    assert_eq!(
-        std::fs::read_dir(out.join("runs")).expect("runs").count(),
-        10
-    );
-}
 
 #[test]
 fn a_much_slower_candidate_rolls_back_and_exits_4() {
