@@ -27,6 +27,8 @@ pub struct ChaosRun {
     dependency: Option<FaultProxy>,
     /// The executor URL to give back to the reference platform afterwards.
     restore: Option<String>,
+    /// The path sends nothing a client-side proxy could fault (a command path).
+    client_not_applicable: bool,
 }
 
 /// What the run's faults did and showed.
@@ -88,10 +90,12 @@ fn authority_or_self(upstream: &str) -> io::Result<String> {
 
 impl ChaosRun {
     /// Starts the proxies `scenario` places for a run of a path whose requests go to
-    /// `base_url`. Call within a Tokio runtime, right before the drive (`epoch` = run start).
+    /// `base_url` (`None` for a path that opens no connection, whose client-side faults
+    /// then do not apply). Call within a Tokio runtime, right before the drive (`epoch` =
+    /// run start).
     pub fn start(
         scenario: &Scenario,
-        base_url: &str,
+        base_url: Option<&str>,
         reference: Option<&ReferencePlatform>,
         seed: u64,
         epoch: Instant,
@@ -106,10 +110,14 @@ impl ChaosRun {
         };
         let mut run = ChaosRun::default();
         let client = at(FaultSite::Client);
-        if !client.is_empty() {
-            // The proxy forwards paths as they are; the path prefix stays on the client side.
-            let upstream = format!("http://{}", authority(base_url)?);
-            run.client = Some(start(loopback(), &upstream, client, seed, epoch)?);
+        match (base_url, client.is_empty()) {
+            (_, true) => {}
+            (Some(base_url), false) => {
+                // The proxy forwards paths as they are; the path prefix stays on the client side.
+                let upstream = format!("http://{}", authority(base_url)?);
+                run.client = Some(start(loopback(), &upstream, client, seed, epoch)?);
+            }
+            (None, false) => run.client_not_applicable = true,
         }
         let dependency = at(FaultSite::Dependency);
         if !dependency.is_empty() {
@@ -176,8 +184,16 @@ impl ChaosRun {
                 ));
             }
         }
+        if self.client_not_applicable {
+            report.notes.push(
+                "the faults at the client do not apply to this path: it runs local commands and opens no connection to fault".into(),
+            );
+        }
         let mut windows = Vec::new();
         for fault in &scenario.faults {
+            if self.client_not_applicable && fault.at == FaultSite::Client {
+                continue;
+            }
             let snapshot = match fault.at {
                 FaultSite::Client => client.as_ref(),
                 FaultSite::Dependency => dependency.as_ref(),

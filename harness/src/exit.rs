@@ -59,6 +59,19 @@ pub enum AppError {
     /// Ctrl-C ended the command before it could decide (exit 130).
     #[error("{0}")]
     Interrupted(String),
+    /// A dependency of the run is missing (a Dagger engine): nothing was decided (exit 5,
+    /// INCONCLUSIVE), never a pass.
+    #[error("{0}")]
+    Skipped(String),
+}
+
+impl From<crate::runner::RunError> for AppError {
+    fn from(error: crate::runner::RunError) -> Self {
+        match error {
+            e @ crate::runner::RunError::NoEngine { .. } => AppError::Skipped(e.to_string()),
+            e => AppError::Runtime(e.to_string()),
+        }
+    }
 }
 
 impl AppError {
@@ -68,6 +81,7 @@ impl AppError {
             AppError::Scenario(_) | AppError::Usage(_) => ExitStatus::BadInput,
             AppError::Runtime(_) => ExitStatus::RuntimeError,
             AppError::Interrupted(_) => ExitStatus::Interrupted,
+            AppError::Skipped(_) => ExitStatus::Inconclusive,
         }
     }
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::chaos::ChaosRun;
-use crate::load::EventLog;
+use crate::dagger::{DaggerEngine, DaggerExecutor, EngineLink};
 use crate::load::{
-    Drive, DriverReport, HttpClient, IterationContext, ProgressHook, ResolvedTarget, StopSignal,
-    drive,
+    CommandExecutor, Drive, DriverReport, EventLog, Executor, HttpClient, HttpExecutor,
+    IterationContext, ProgressHook, ResolvedTarget, StopSignal, drive,
 };
 use crate::record::{RunMeta, RunRecord, SharedRecorder};
 use crate::reference::ReferencePlatform;
-use crate::scenario::{PathSpec, Scenario, Target};
+use crate::scenario::{CommandTarget, DaggerTarget, PathSpec, Scenario, Target};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -89,6 +89,12 @@ pub enum RunError {
     /// A fault proxy did not start.
     #[error("the fault proxy did not start: {0}")]
     Chaos(std::io::Error),
+    /// A Dagger path needs an engine and none is reachable: skipped, never passed.
+    #[error("skipped: no Dagger engine: {why}; {}", crate::dagger::HOW_TO_PROVIDE)]
+    NoEngine {
+        /// What was looked at and not found.
+        why: String,
+    },
     /// A record could not be written.
     #[error("{0}")]
     Write(#[from] crate::record::RecordError),
@@ -115,35 +121,48 @@ pub async fn run_scenario(
         let path = scenario
             .path(name)
             .ok_or_else(|| RunError::UnknownPath(name.clone()))?;
-        let base = match &path.target {
-            Target::Url(url) => url.resolved.clone(),
-            Target::Reference => reference.as_ref().map(|r| r.url()).unwrap_or_default(),
+        let http = |base: String| {
+            ResolvedTarget::new(&base, &path.headers)
+                .map(Route::Http)
+                .map_err(|source| RunError::Target {
+                    path: name.clone(),
+                    source,
+                })
         };
-        let target =
-            ResolvedTarget::new(&base, &path.headers).map_err(|source| RunError::Target {
-                path: name.clone(),
-                source,
-            })?;
-        targets.push((path, target));
+        let route = match &path.target {
+            Target::Url(url) => http(url.resolved.clone())?,
+            Target::Reference => http(reference.as_ref().map(|r| r.url()).unwrap_or_default())?,
+            Target::Command(c) => Route::Command(c),
+            Target::Dagger(d) => Route::Dagger(d),
+        };
+        targets.push((path, route));
     }
+    let dagger = targets.iter().find_map(|(_, r)| match r {
+        Route::Dagger(d) => Some(*d),
+        _ => None,
+    });
+    let engine = match dagger {
+        Some(d) => Some(
+            DaggerEngine::open(d)
+                .await
+                .map_err(|why| RunError::NoEngine { why })?,
+        ),
+        None => None,
+    };
 
     let mut results = Vec::new();
     'repetitions: for repetition in 1..=plan.repetitions {
-        for (path, target) in &targets {
+        for (path, route) in &targets {
             let leg = Leg {
                 path,
-                target: target.clone(),
+                route: route.clone(),
                 repetition,
             };
-            let result = run_once(
-                scenario,
-                plan,
-                leg,
-                reference.as_ref(),
-                stop,
-                observer.clone(),
-            )
-            .await?;
+            let services = Services {
+                reference: reference.as_ref(),
+                engine: engine.as_ref(),
+            };
+            let result = run_once(scenario, plan, leg, services, stop, observer.clone()).await?;
             let complete = result.record.complete;
             observer.finished(&result);
             results.push(result);
@@ -154,6 +173,9 @@ pub async fn run_scenario(
     }
     if let Some(reference) = reference {
         reference.shutdown().await;
+    }
+    if let Some(engine) = engine {
+        engine.close().await;
     }
     Ok(results)
 }
@@ -168,24 +190,39 @@ pub fn repetition_seed(seed: u64, repetition: u32) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One drive: a path, its prepared target and the repetition number.
+/// How a path's steps are carried out.
+#[derive(Debug, Clone)]
+enum Route<'a> {
+    Http(ResolvedTarget),
+    Command(&'a CommandTarget),
+    Dagger(&'a DaggerTarget),
+}
+
+/// One drive: a path, its route and the repetition number.
 struct Leg<'a> {
     path: &'a PathSpec,
-    target: ResolvedTarget,
+    route: Route<'a>,
     repetition: u32,
+}
+
+/// What the harness started for the whole scenario.
+#[derive(Clone, Copy)]
+struct Services<'a> {
+    reference: Option<&'a ReferencePlatform>,
+    engine: Option<&'a DaggerEngine>,
 }
 
 async fn run_once(
     scenario: &Scenario,
     plan: &RunPlan,
     leg: Leg<'_>,
-    reference: Option<&ReferencePlatform>,
+    services: Services<'_>,
     stop: &StopSignal,
     observer: Arc<dyn RunObserver>,
 ) -> Result<RunResult, RunError> {
     let Leg {
         path,
-        target,
+        route,
         repetition,
     } = leg;
     let load = &scenario.load;
@@ -202,24 +239,38 @@ async fn run_once(
     let seed = repetition_seed(plan.seed, repetition);
     let started_at = SystemTime::now();
     let epoch = Instant::now();
-    let chaos = ChaosRun::start(scenario, target.base(), reference, seed, epoch)
+    let engine_base = services.engine.map(DaggerEngine::base_url);
+    let upstream = match &route {
+        Route::Http(target) => Some(target.base()),
+        Route::Command(_) => None,
+        Route::Dagger(_) => engine_base.as_deref(),
+    };
+    let chaos = ChaosRun::start(scenario, upstream, services.reference, seed, epoch)
         .map_err(RunError::Chaos)?;
-    let target = match chaos.client_url() {
-        Some(url) => target.with_base(&url).map_err(|source| RunError::Target {
-            path: path.name.clone(),
-            source,
-        })?,
-        None => target,
+    let executor = match route {
+        Route::Http(target) => {
+            let target = match chaos.client_url() {
+                Some(url) => target.with_base(&url).map_err(|source| RunError::Target {
+                    path: path.name.clone(),
+                    source,
+                })?,
+                None => target,
+            };
+            Executor::Http(HttpExecutor::new(client, target, &scenario.flows))
+        }
+        Route::Command(c) => Executor::Command(CommandExecutor::new(c)),
+        Route::Dagger(d) => {
+            let engine = services.engine.ok_or_else(|| RunError::NoEngine {
+                why: "the engine session was not opened".into(),
+            })?;
+            let base = chaos.client_url().unwrap_or_else(|| engine.base_url());
+            let link = EngineLink::new(client, &base, engine.token(), load.timeout)
+                .map_err(|why| RunError::NoEngine { why })?;
+            Executor::Dagger(DaggerExecutor::new(link, d.cache, seed))
+        }
     };
     let events = (!chaos.is_idle()).then(|| Arc::new(EventLog::new()));
-    let mut ctx = IterationContext::new(
-        client,
-        target,
-        &scenario.flows,
-        load.timeout,
-        epoch,
-        recorder.clone(),
-    );
+    let mut ctx = IterationContext::with_executor(executor, load.timeout, epoch, recorder.clone());
     if let Some(log) = &events {
         ctx = ctx.with_event_log(log.clone());
     }
@@ -234,7 +285,7 @@ async fn run_once(
     };
     let flows: Arc<[crate::scenario::Flow]> = scenario.flows.clone().into();
     let report = drive(Drive {
-        ctx,
+        ctx: ctx.clone(),
         flows,
         load: load.clone(),
         seed,
@@ -242,16 +293,25 @@ async fn run_once(
         progress: Some(hook),
     })
     .await;
+    let samples = ctx.failure_samples();
+    drop(ctx);
     let recording = match Arc::try_unwrap(recorder) {
         Ok(recorder) => recorder.finish(),
         // A request outlived the drain and still holds the recorder.
         Err(shared) => shared.snapshot(),
     };
     let chaos = chaos
-        .finish(scenario, events.as_ref(), report.elapsed, reference)
+        .finish(
+            scenario,
+            events.as_ref(),
+            report.elapsed,
+            services.reference,
+        )
         .await;
     let mut meta = run_meta(scenario, path, repetition, plan.seed, started_at, &report);
     meta.notes.extend(chaos.notes);
+    meta.notes
+        .extend(samples.into_iter().map(|s| format!("failure: {s}")));
     let mut record = RunRecord::build(recording, meta);
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;

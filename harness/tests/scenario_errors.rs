@@ -631,7 +631,13 @@ fn flow_without_steps() {
 #[test]
 fn missing_step_path() {
     let text = small_with(r#", path = "/""#, "");
-    assert_invalid(&text, 10, 10, "missing `path`", "path = \"/api/tasks\"");
+    assert_invalid(
+        &text,
+        10,
+        10,
+        "step `s` has no `path`, which the scenario's http path(s) need",
+        "path = \"/api/workflows/execute\"",
+    );
 }
 
 #[test]
@@ -886,18 +892,26 @@ fn full_open_model_scenario_parses_into_the_plan() {
     let flow = &s.flows[0];
     assert_eq!(flow.weight, 3);
     assert_eq!(flow.vars, ["task_id", "state"]);
-    let execute = &flow.steps[0];
-    assert_eq!(execute.index, 0);
+    let execute_step = &flow.steps[0];
+    assert_eq!(execute_step.index, 0);
+    assert!(execute_step.accepts(202) && !execute_step.accepts(201));
+    let execute = execute_step.http.as_ref().expect("an HTTP step");
     assert_eq!(execute.method, http::Method::POST);
     assert_eq!(execute.expect_status, [200, 202]);
     assert!(execute.accepts(202) && !execute.accepts(201));
-    assert_eq!(execute.extract.len(), 2);
+    assert_eq!(execute_step.extract.len(), 2);
     assert_eq!(
-        (execute.extract[0].slot, execute.extract[0].pointer.as_str()),
+        (
+            execute_step.extract[0].slot,
+            execute_step.extract[0].pointer.as_str()
+        ),
         (0, "/task_id")
     );
     assert_eq!(
-        (execute.extract[1].slot, execute.extract[1].pointer.as_str()),
+        (
+            execute_step.extract[1].slot,
+            execute_step.extract[1].pointer.as_str()
+        ),
         (1, "/state")
     );
     let body = execute.body.as_ref().expect("body");
@@ -913,8 +927,8 @@ fn full_open_model_scenario_parses_into_the_plan() {
     );
     assert_eq!(execute.headers[0].0.as_str(), "content-type");
 
-    let status = &flow.steps[1];
-    assert_eq!(status.index, 1);
+    let status = flow.steps[1].http.as_ref().expect("an HTTP step");
+    assert_eq!(flow.steps[1].index, 1);
     assert_eq!(status.method, http::Method::GET);
     assert_eq!(
         status.path.parts,
@@ -939,8 +953,22 @@ fn full_open_model_scenario_parses_into_the_plan() {
     let health = &s.flows[1];
     assert_eq!(health.weight, 1);
     assert_eq!(health.steps[0].index, 2);
-    assert!(health.steps[0].expect_status.is_empty());
-    assert!(health.steps[0].path.is_static());
+    assert!(
+        health.steps[0]
+            .http
+            .as_ref()
+            .expect("http")
+            .expect_status
+            .is_empty()
+    );
+    assert!(
+        health.steps[0]
+            .http
+            .as_ref()
+            .expect("http")
+            .path
+            .is_static()
+    );
     assert!(health.vars.is_empty());
     assert_eq!(s.step_count(), 3);
 
@@ -1004,7 +1032,10 @@ fn closed_model_scenario_parses_with_defaults() {
         .map(|(f, st)| (f.name.as_str(), st.name.as_str(), st.index))
         .collect();
     assert_eq!(steps, [("get", "one", 0), ("get", "two", 1)]);
-    assert_eq!(s.flows[0].steps[1].method, http::Method::DELETE);
+    assert_eq!(
+        s.flows[0].steps[1].http.as_ref().expect("http").method,
+        http::Method::DELETE
+    );
     assert_eq!(s.reference, harness::reference::ReferenceConfig::default());
 }
 
@@ -1021,7 +1052,10 @@ fn open_model_defaults() {
         other => panic!("expected the open model, got {other:?}"),
     }
     assert_eq!(s.load.max_in_flight, 10_000);
-    assert_eq!(s.flows[0].steps[0].method, http::Method::GET);
+    assert_eq!(
+        s.flows[0].steps[0].http.as_ref().expect("http").method,
+        http::Method::GET
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! reachable and the binary exits 69 when none is.
 
 pub mod cli;
-pub mod engine;
+/// Engine discovery is the harness's own (one implementation for both binaries).
+pub use harness::dagger::engine;
 pub mod error;
 pub mod exit;
 pub mod logger;

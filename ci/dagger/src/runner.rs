@@ -26,7 +26,7 @@ use dagger_sdk::{
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::engine::{self, EngineEnv, EngineRoute};
+use crate::engine::{self, EngineEnv, EngineRoute, PathPolicy};
 use crate::error::GateError;
 use crate::exit;
 use crate::logger::StderrLogger;
@@ -81,7 +81,7 @@ pub async fn run(
         why,
         phase: plan.phase,
     };
-    let route = engine::discover(env).map_err(|e| no_engine(e.0))?;
+    let route = engine::discover(env, PathPolicy::HintOnly).map_err(|e| no_engine(e.0))?;
     let engine_version = match &route {
         EngineRoute::Session(endpoint) => {
             let version = probe::probe(endpoint, plan.connect_timeout)

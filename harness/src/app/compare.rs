@@ -428,9 +428,7 @@ pub(crate) fn run_live(
         plan.repetitions,
         plan.out.join("runs").display()
     );
-    let results = runtime()?
-        .block_on(run_scenario(scenario, plan, &stop, observer))
-        .map_err(|e| AppError::Runtime(e.to_string()))?;
+    let results = runtime()?.block_on(run_scenario(scenario, plan, &stop, observer))?;
     if stop.is_triggered() {
         return Err(AppError::Interrupted(format!(
             "interrupted: the runs so far are in {} (incomplete); no decision was made",

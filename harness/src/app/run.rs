@@ -66,9 +66,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
         humantime::format_duration(scenario.load.warmup),
         plan.out.display()
     );
-    let results = runtime()?
-        .block_on(run_scenario(&scenario, &plan, &stop, observer))
-        .map_err(|e| AppError::Runtime(e.to_string()))?;
+    let results = runtime()?.block_on(run_scenario(&scenario, &plan, &stop, observer))?;
 
     let records: Vec<_> = results.iter().map(|r| &r.record).collect();
     println!("{}", run_summary_table(&records));

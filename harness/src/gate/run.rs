@@ -161,6 +161,9 @@ fn judge_once(
             Verdict::Inconclusive,
             format!("could not be decided: {message}"),
         )),
+        Err(AppError::Skipped(message)) => {
+            Ok(Judgement::without_compare(Verdict::Inconclusive, message))
+        }
         Err(e) => Err(e),
     }
 }

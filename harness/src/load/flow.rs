@@ -1,117 +1,78 @@
-//! One iteration of a flow: its steps in order, each a timed request, with variables
-//! extracted from JSON answers feeding later steps.
+//! One iteration of a flow: its steps in order, each a timed action (an HTTP request, a
+//! command, a Dagger pipeline), with variables extracted from JSON answers feeding later
+//! steps.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
+use super::command::CommandExecutor;
 use super::events::{EventLog, RequestEvent};
-use super::http::{HttpClient, OutgoingRequest};
+use super::http::HttpClient;
 use super::outcome::{Outcome, OutcomeClass};
+use super::target::{HttpExecutor, ResolvedTarget};
+use crate::dagger::DaggerExecutor;
 use crate::record::SharedRecorder;
-use crate::scenario::{Flow, Header, Step, Template};
+use crate::scenario::{Flow, Step};
 
-/// Where a path's requests go: the base URL (scheme, authority, optional prefix) and
-/// the path's headers, with secrets resolved (never printed).
-#[derive(Clone)]
-pub struct ResolvedTarget {
-    base: String,
-    headers: HeaderMap,
+/// What a step's action returned: a failure class, or the answer whose body the step's
+/// extractions read (the HTTP body, or a command's stdout).
+#[derive(Debug, Default)]
+pub struct StepReply {
+    /// Why the step failed, when it did.
+    pub failure: Option<OutcomeClass>,
+    /// The HTTP status, or the exit code.
+    pub status: Option<u16>,
+    /// The answer.
+    pub body: Bytes,
 }
 
-impl std::fmt::Debug for ResolvedTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Header values may hold secrets: show names only.
-        f.debug_struct("ResolvedTarget")
-            .field("base", &self.base)
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-/// Why a target could not be prepared.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// The base URL is not an absolute `http://` URL.
-    #[error("base URL `{0}` is not an absolute http:// URL")]
-    BadUrl(String),
-    /// A header value cannot be sent.
-    #[error("the value of header `{0}` cannot be sent (control characters?)")]
-    BadHeader(String),
-}
-
-impl ResolvedTarget {
-    /// Prepares `base_url` (already interpolated) and `headers` for sending.
-    pub fn new(base_url: &str, headers: &[Header]) -> Result<Self, TargetError> {
-        let parsed: Uri = base_url
-            .parse()
-            .map_err(|_| TargetError::BadUrl(base_url.to_string()))?;
-        if parsed.scheme_str() != Some("http") || parsed.authority().is_none() {
-            return Err(TargetError::BadUrl(base_url.to_string()));
+impl StepReply {
+    /// A failure of `class`, with the status or exit code when one is known.
+    pub fn failed(class: OutcomeClass, status: Option<u16>) -> Self {
+        Self {
+            failure: Some(class),
+            status,
+            body: Bytes::new(),
         }
-        let mut map = HeaderMap::new();
-        for header in headers {
-            let value = HeaderValue::from_str(&header.value.resolved)
-                .map_err(|_| TargetError::BadHeader(header.name.to_string()))?;
-            map.append(header.name.clone(), value);
-        }
-        Ok(Self {
-            base: base_url.trim_end_matches('/').to_string(),
-            headers: map,
-        })
     }
 
-    /// The same headers, sent to `base_url` instead (e.g. through a fault proxy).
-    pub fn with_base(&self, base_url: &str) -> Result<Self, TargetError> {
-        let parsed: Uri = base_url
-            .parse()
-            .map_err(|_| TargetError::BadUrl(base_url.to_string()))?;
-        if parsed.scheme_str() != Some("http") || parsed.authority().is_none() {
-            return Err(TargetError::BadUrl(base_url.to_string()));
+    /// A success whose answer is `body`.
+    pub fn ok(status: Option<u16>, body: Bytes) -> Self {
+        Self {
+            failure: None,
+            status,
+            body,
         }
-        // Keep the original path prefix: the proxy forwards paths as they are.
-        let prefix = self
-            .base
-            .parse::<Uri>()
-            .ok()
-            .map(|u| u.path().trim_end_matches('/').to_string())
-            .unwrap_or_default();
-        Ok(Self {
-            base: format!("{}{prefix}", base_url.trim_end_matches('/')),
-            headers: self.headers.clone(),
-        })
-    }
-
-    /// The base URL (never holds a header secret; may hold an interpolated URL).
-    pub fn base(&self) -> &str {
-        &self.base
     }
 }
 
-/// A step with whatever does not depend on variables computed once.
+/// What runs a step on one kind of path.
 #[derive(Debug)]
-struct PreparedStep {
-    uri: Option<Uri>,
-    body: Option<Bytes>,
-    headers: HeaderMap,
-    dynamic_headers: Vec<(HeaderName, Template)>,
+pub enum Executor {
+    /// HTTP requests.
+    Http(HttpExecutor),
+    /// Local commands.
+    Command(CommandExecutor),
+    /// Dagger pipelines.
+    Dagger(DaggerExecutor),
 }
 
 /// Everything a worker needs to run iterations of one path.
 #[derive(Debug)]
 pub struct IterationContext {
-    client: HttpClient,
-    target: ResolvedTarget,
+    executor: Executor,
     timeout: Duration,
     epoch: Instant,
     ids: AtomicU64,
     recorder: Arc<SharedRecorder>,
-    prepared: Vec<PreparedStep>,
     events: Option<Arc<EventLog>>,
 }
+
+/// The base URL goose is given for paths that send no HTTP (it needs one to start).
+const NO_HTTP_BASE: &str = "http://127.0.0.1";
 
 impl IterationContext {
     /// A context for `flows` against `target`; `epoch` is the start of the run (warmup included).
@@ -123,19 +84,23 @@ impl IterationContext {
         epoch: Instant,
         recorder: Arc<SharedRecorder>,
     ) -> Self {
-        let prepared = flows
-            .iter()
-            .flat_map(|f| f.steps.iter())
-            .map(|s| prepare(&target, s))
-            .collect();
+        let executor = Executor::Http(HttpExecutor::new(client, target, flows));
+        Self::with_executor(executor, timeout, epoch, recorder)
+    }
+
+    /// A context whose steps run on `executor`.
+    pub fn with_executor(
+        executor: Executor,
+        timeout: Duration,
+        epoch: Instant,
+        recorder: Arc<SharedRecorder>,
+    ) -> Self {
         Self {
-            client,
-            target,
+            executor,
             timeout,
             epoch,
             ids: AtomicU64::new(1),
             recorder,
-            prepared,
             events: None,
         }
     }
@@ -151,9 +116,22 @@ impl IterationContext {
         self
     }
 
-    /// The base URL requests go to.
+    /// The base URL requests go to (a placeholder for paths that send no HTTP).
     pub fn target_base(&self) -> &str {
-        self.target.base()
+        match &self.executor {
+            Executor::Http(http) => http.base(),
+            Executor::Command(_) | Executor::Dagger(_) => NO_HTTP_BASE,
+        }
+    }
+
+    /// Descriptions of the run's first failures, for the record's notes (command and
+    /// Dagger paths; an HTTP failure's class and status say it all).
+    pub fn failure_samples(&self) -> Vec<String> {
+        match &self.executor {
+            Executor::Http(_) => Vec::new(),
+            Executor::Command(command) => command.failure_samples(),
+            Executor::Dagger(dagger) => dagger.failure_samples(),
+        }
     }
 
     /// The start of the run.
@@ -203,24 +181,15 @@ impl IterationContext {
         let request_id = self.ids.fetch_add(1, Ordering::Relaxed);
         let offset = intended.saturating_duration_since(self.epoch);
         self.recorder.record_sent(offset);
-        let (class, status) = match self.build(step, vars, request_id) {
-            None => (OutcomeClass::CheckFailed, None),
-            Some(request) => {
-                let answer = self.client.send(request, self.timeout).await;
-                match (answer.failure, answer.status) {
-                    (Some(class), status) => (class, status),
-                    (None, Some(status)) if !step.accepts(status) => {
-                        (OutcomeClass::for_unexpected_status(status), Some(status))
-                    }
-                    (None, status) => {
-                        if extract(step, &answer.body, vars) {
-                            (OutcomeClass::Ok, status)
-                        } else {
-                            (OutcomeClass::CheckFailed, status)
-                        }
-                    }
-                }
-            }
+        let reply = match &self.executor {
+            Executor::Http(http) => http.run(step, vars, request_id, self.timeout).await,
+            Executor::Command(command) => command.run(step, vars, self.timeout).await,
+            Executor::Dagger(dagger) => dagger.run(step, vars, request_id, self.timeout).await,
+        };
+        let class = match reply.failure {
+            Some(class) => class,
+            None if extract(step, &reply.body, vars) => OutcomeClass::Ok,
+            None => OutcomeClass::CheckFailed,
         };
         let latency = Instant::now().saturating_duration_since(intended);
         self.recorder.record(&Outcome {
@@ -228,7 +197,7 @@ impl IterationContext {
             intended: offset,
             latency,
             class,
-            status,
+            status: reply.status,
             request_id,
         });
         if first && let Some(log) = &self.events {
@@ -240,74 +209,6 @@ impl IterationContext {
             });
         }
         class == OutcomeClass::Ok
-    }
-
-    fn build(
-        &self,
-        step: &Step,
-        vars: &[Option<String>],
-        request_id: u64,
-    ) -> Option<OutgoingRequest> {
-        let prepared = self.prepared.get(usize::from(step.index))?;
-        let uri = match &prepared.uri {
-            Some(uri) => uri.clone(),
-            None => format!("{}{}", self.target.base, step.path.render(vars)?)
-                .parse()
-                .ok()?,
-        };
-        let body = match (&prepared.body, &step.body) {
-            (Some(body), _) => body.clone(),
-            (None, Some(template)) => Bytes::from(template.render(vars)?),
-            (None, None) => Bytes::new(),
-        };
-        let mut headers = prepared.headers.clone();
-        for (name, template) in &prepared.dynamic_headers {
-            headers.insert(
-                name.clone(),
-                HeaderValue::from_str(&template.render(vars)?).ok()?,
-            );
-        }
-        Some(OutgoingRequest {
-            method: step.method.clone(),
-            uri,
-            headers,
-            body,
-            request_id,
-        })
-    }
-}
-
-fn prepare(target: &ResolvedTarget, step: &Step) -> PreparedStep {
-    let uri = if step.path.is_static() {
-        step.path
-            .render(&[])
-            .and_then(|p| format!("{}{}", target.base, p).parse().ok())
-    } else {
-        None
-    };
-    let body = match &step.body {
-        Some(t) if t.is_static() => t.render(&[]).map(Bytes::from),
-        None => Some(Bytes::new()),
-        Some(_) => None,
-    };
-    let mut headers = target.headers.clone();
-    let mut dynamic_headers = Vec::new();
-    for (name, template) in &step.headers {
-        match template
-            .render(&[])
-            .and_then(|v| HeaderValue::from_str(&v).ok())
-        {
-            Some(value) if template.is_static() => {
-                headers.insert(name.clone(), value);
-            }
-            _ => dynamic_headers.push((name.clone(), template.clone())),
-        }
-    }
-    PreparedStep {
-        uri,
-        body,
-        headers,
-        dynamic_headers,
     }
 }
 
@@ -342,11 +243,10 @@ mod tests {
         Step {
             name: "s".into(),
             index: 0,
-            method: http::Method::GET,
-            path: Template::literal("/"),
-            body: None,
-            headers: vec![],
-            expect_status: vec![],
+            http: None,
+            command: None,
+            dagger: None,
+            expect_exit: vec![],
             extract: vec![Extraction {
                 slot: 0,
                 pointer: pointer.into(),
@@ -371,22 +271,5 @@ mod tests {
             &mut vars
         ));
         assert!(!extract(&step_with_extract("/n"), b"not json", &mut vars));
-    }
-
-    #[test]
-    fn targets_refuse_non_http_urls_and_keep_secrets_out_of_debug() {
-        assert!(ResolvedTarget::new("ftp://x", &[]).is_err());
-        assert!(ResolvedTarget::new("/relative", &[]).is_err());
-        let header = Header {
-            name: HeaderName::from_static("authorization"),
-            value: crate::scenario::Interpolated {
-                template: "Bearer ${TOKEN}".into(),
-                resolved: "Bearer s3cr3t".into(),
-            },
-        };
-        let target =
-            ResolvedTarget::new("http://127.0.0.1:1/api/", &[header]).expect("valid target");
-        assert_eq!(target.base(), "http://127.0.0.1:1/api");
-        assert!(!format!("{target:?}").contains("s3cr3t"));
     }
 }

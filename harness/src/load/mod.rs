@@ -2,6 +2,7 @@
 //! and the outcome every request produces.
 
 pub mod closed;
+pub mod command;
 pub mod driver;
 pub mod events;
 pub mod flow;
@@ -11,10 +12,13 @@ pub mod outcome;
 pub mod pick;
 pub mod schedule;
 pub mod stop;
+pub mod target;
 
+pub use command::CommandExecutor;
 pub use driver::{Drive, DriverReport, ProgressHook, drive};
 pub use events::{EventLog, RequestEvent};
-pub use flow::{IterationContext, ResolvedTarget, TargetError};
+pub use flow::{Executor, IterationContext, StepReply};
 pub use http::HttpClient;
 pub use outcome::{Outcome, OutcomeClass, REQUEST_ID_HEADER, StepIndex};
 pub use stop::StopSignal;
+pub use target::{HttpExecutor, ResolvedTarget, TargetError};

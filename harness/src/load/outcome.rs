@@ -29,11 +29,22 @@ pub enum OutcomeClass {
     Transport,
     /// The arrival could not start because `max_in_flight` requests were already running.
     Dropped,
+    /// The service refused the credentials (HTTP 401 or 403 from a Dagger engine).
+    Auth,
+    /// A command or a Dagger exec ended with an exit code the step did not expect (the
+    /// code is kept as the outcome's status), or was killed by a signal.
+    ExecError,
+    /// The Dagger engine answered with something the SDK could not unpack.
+    Unpack,
+    /// The Dagger SDK panicked while running the step; the panic was contained.
+    Panic,
+    /// No connection to the Dagger engine could be opened for the step.
+    ConnectFailed,
 }
 
 impl OutcomeClass {
     /// Every class, in a stable order (used for fixed-size counters).
-    pub const ALL: [OutcomeClass; 9] = [
+    pub const ALL: [OutcomeClass; 14] = [
         OutcomeClass::Ok,
         OutcomeClass::Http4xx,
         OutcomeClass::Http5xx,
@@ -43,6 +54,11 @@ impl OutcomeClass {
         OutcomeClass::Reset,
         OutcomeClass::Transport,
         OutcomeClass::Dropped,
+        OutcomeClass::Auth,
+        OutcomeClass::ExecError,
+        OutcomeClass::Unpack,
+        OutcomeClass::Panic,
+        OutcomeClass::ConnectFailed,
     ];
 
     /// Position in [`OutcomeClass::ALL`].
@@ -67,6 +83,11 @@ impl OutcomeClass {
             OutcomeClass::Reset => "reset",
             OutcomeClass::Transport => "transport",
             OutcomeClass::Dropped => "dropped",
+            OutcomeClass::Auth => "auth",
+            OutcomeClass::ExecError => "exec_error",
+            OutcomeClass::Unpack => "unpack",
+            OutcomeClass::Panic => "panic",
+            OutcomeClass::ConnectFailed => "connect_failed",
         }
     }
 
@@ -100,7 +121,7 @@ pub struct Outcome {
     pub latency: Duration,
     /// How the request ended.
     pub class: OutcomeClass,
-    /// HTTP status, when an answer arrived.
+    /// HTTP status, when an answer arrived; for command and Dagger steps, the exit code.
     pub status: Option<u16>,
     /// The value sent in the `x-harness-request-id` header.
     pub request_id: u64,

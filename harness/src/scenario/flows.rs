@@ -10,8 +10,9 @@ use serde_spanned::Spanned;
 use crate::load::StepIndex;
 
 use super::error::{Problem, closest, locate};
+use super::explain::key_span;
 use super::interpolate::{Binding, InterpolationError, is_name, template};
-use super::model::{Extraction, Flow, Step, Template};
+use super::model::{Extraction, Flow, HttpCall, PathKind, Step, Template};
 use super::raw::{RawFlow, RawStep};
 use super::validate::Checker;
 
@@ -22,7 +23,11 @@ const METHODS: [&str; 9] = [
 
 impl Checker<'_> {
     /// Every `[[flow]]`: at least one, unique names, weights; steps get global indices.
-    pub(super) fn flows(&self, raw: &Spanned<Vec<Spanned<RawFlow>>>) -> Result<Vec<Flow>, Problem> {
+    pub(super) fn flows(
+        &self,
+        raw: &Spanned<Vec<Spanned<RawFlow>>>,
+        kinds: &[PathKind],
+    ) -> Result<Vec<Flow>, Problem> {
         if raw.get_ref().is_empty() {
             return Err(Problem::new(
                 raw.span(),
@@ -60,13 +65,24 @@ impl Checker<'_> {
                 )?,
                 None => 1,
             };
-            flows.push(self.flow(f, u32::try_from(weight).unwrap_or(1), &mut next_index)?);
+            flows.push(self.flow(
+                f,
+                u32::try_from(weight).unwrap_or(1),
+                &mut next_index,
+                kinds,
+            )?);
         }
         Ok(flows)
     }
 
     /// One flow: its steps in order, with the variables each step may use.
-    fn flow(&self, f: &RawFlow, weight: u32, next_index: &mut usize) -> Result<Flow, Problem> {
+    fn flow(
+        &self,
+        f: &RawFlow,
+        weight: u32,
+        next_index: &mut usize,
+        kinds: &[PathKind],
+    ) -> Result<Flow, Problem> {
         let flow_name = f.name.get_ref();
         let raw_steps = f.steps.get_ref();
         if raw_steps.is_empty() {
@@ -114,7 +130,7 @@ impl Checker<'_> {
                 position,
                 vars: &vars,
             };
-            let built = self.step(s, index, &context)?;
+            let built = self.step(s, step.span(), index, &context, kinds)?;
             let mut extract = Vec::new();
             for (var, pointer) in &s.extract.0 {
                 extract.push(self.extraction(var, pointer, &mut vars)?);
@@ -129,29 +145,71 @@ impl Checker<'_> {
         })
     }
 
-    /// One step, without its extractions (added by `flow` once the request is built).
+    /// One step, without its extractions (added by `flow` once the actions are built).
     fn step(
         &self,
         s: &RawStep,
+        span: Range<usize>,
         index: StepIndex,
         context: &StepContext<'_>,
+        kinds: &[PathKind],
     ) -> Result<Step, Problem> {
+        let http = match &s.path {
+            Some(path) => Some(self.http_call(s, path, context)?),
+            None => None,
+        };
+        let command = match &s.command {
+            Some(argv) => Some(self.argv(argv, "command", context)?),
+            None => None,
+        };
+        let dagger = match &s.dagger {
+            Some(d) => Some(self.dagger_call(d, context)?),
+            None => None,
+        };
+        self.actions_match_kinds(
+            s,
+            span,
+            kinds,
+            [http.is_some(), command.is_some(), dagger.is_some()],
+        )?;
+        let expect_exit = match &s.expect_exit {
+            Some(codes) => self.exit_codes(codes)?,
+            None => Vec::new(),
+        };
+        Ok(Step {
+            name: s.name.get_ref().clone(),
+            index,
+            http,
+            command,
+            dagger,
+            expect_exit,
+            extract: Vec::new(),
+        })
+    }
+
+    /// The HTTP request of a step that has a `path`.
+    fn http_call(
+        &self,
+        s: &RawStep,
+        raw_path: &Spanned<String>,
+        context: &StepContext<'_>,
+    ) -> Result<HttpCall, Problem> {
         let method = match &s.method {
             Some(m) => self.method(m)?,
             None => http::Method::GET,
         };
-        if !s.path.get_ref().starts_with('/') {
+        if !raw_path.get_ref().starts_with('/') {
             return Err(Problem::new(
-                s.path.span(),
-                format!("path `{}` must start with `/`", s.path.get_ref()),
+                raw_path.span(),
+                format!("path `{}` must start with `/`", raw_path.get_ref()),
                 "write the path relative to the base URL, e.g. `path = \"/api/tasks\"`",
             ));
         }
-        let path = self.step_template(&s.path, context)?;
+        let path = self.step_template(raw_path, context)?;
         if http::uri::PathAndQuery::try_from(placeholder_render(&path).as_str()).is_err() {
             return Err(Problem::new(
-                s.path.span(),
-                format!("path `{}` is not a valid request path", s.path.get_ref()),
+                raw_path.span(),
+                format!("path `{}` is not a valid request path", raw_path.get_ref()),
                 "percent-encode spaces and special characters, e.g. `%20` for a space",
             ));
         }
@@ -186,16 +244,136 @@ impl Checker<'_> {
                 expect_status.push(code);
             }
         }
-        Ok(Step {
-            name: s.name.get_ref().clone(),
-            index,
+        Ok(HttpCall {
             method,
             path,
             body,
             headers,
             expect_status,
-            extract: Vec::new(),
         })
+    }
+
+    /// An argv: at least the program, every part a step template.
+    pub(super) fn argv(
+        &self,
+        raw: &Spanned<Vec<Spanned<String>>>,
+        key: &str,
+        context: &StepContext<'_>,
+    ) -> Result<Vec<Template>, Problem> {
+        match raw.get_ref().first() {
+            None => {
+                return Err(Problem::new(
+                    raw.span(),
+                    format!("`{key}` is empty"),
+                    format!(
+                        "give the program and its arguments, e.g. `{key} = [\"sh\", \"-c\", \"make test\"]`"
+                    ),
+                ));
+            }
+            Some(program) if program.get_ref().trim().is_empty() => {
+                return Err(Problem::new(
+                    program.span(),
+                    format!("the program of `{key}` is empty"),
+                    "name the program first, e.g. `\"sh\"`",
+                ));
+            }
+            Some(_) => {}
+        }
+        raw.get_ref()
+            .iter()
+            .map(|part| self.step_template(part, context))
+            .collect()
+    }
+
+    /// Exit codes in 0..=255, without repeats.
+    fn exit_codes(&self, raw: &Spanned<Vec<Spanned<i64>>>) -> Result<Vec<i32>, Problem> {
+        let mut codes = Vec::new();
+        for code in raw.get_ref() {
+            let value = self.int(
+                code,
+                0..=255,
+                "an exit code",
+                "exit codes lie in 0..=255, e.g. `expect_exit = [0, 1]`",
+            )?;
+            let value = i32::try_from(value).unwrap_or(0);
+            if !codes.contains(&value) {
+                codes.push(value);
+            }
+        }
+        Ok(codes)
+    }
+
+    /// Every kind of path the scenario has needs its action in every step, and a step
+    /// has no action that no path would run.
+    fn actions_match_kinds(
+        &self,
+        s: &RawStep,
+        span: Range<usize>,
+        kinds: &[PathKind],
+        present: [bool; 3],
+    ) -> Result<(), Problem> {
+        let name = s.name.get_ref();
+        let actions = [
+            (PathKind::Http, "path", "path = \"/api/workflows/execute\""),
+            (
+                PathKind::Command,
+                "command",
+                "command = [\"sh\", \"-c\", \"make test\"]",
+            ),
+            (
+                PathKind::Dagger,
+                "dagger",
+                "dagger = { from = \"alpine:3.20\", exec = [\"sh\", \"-c\", \"make test\"] }",
+            ),
+        ];
+        for ((kind, key, example), has) in actions.into_iter().zip(present) {
+            let needed = kinds.contains(&kind);
+            if needed && !has {
+                return Err(Problem::new(
+                    span.clone(),
+                    format!(
+                        "step `{name}` has no `{key}`, which the scenario's {} path(s) need",
+                        kind.as_str()
+                    ),
+                    format!("add it to the step, e.g. `{example}`"),
+                ));
+            }
+            if has && !needed {
+                let span = match kind {
+                    PathKind::Http => s.path.as_ref().map(Spanned::span),
+                    PathKind::Command => s.command.as_ref().map(Spanned::span),
+                    PathKind::Dagger => s.dagger.as_ref().map(Spanned::span),
+                }
+                .unwrap_or_else(|| s.name.span());
+                return Err(Problem::new(
+                    key_span(self.text, &span),
+                    format!(
+                        "step `{name}` has `{key}`, but no path of the scenario is of kind `{}`",
+                        kind.as_str()
+                    ),
+                    format!(
+                        "remove `{key}` from the step, or add a path with `kind = \"{}\"`",
+                        kind.as_str()
+                    ),
+                ));
+            }
+        }
+        if !kinds.contains(&PathKind::Http) {
+            let http_only = [
+                ("method", s.method.as_ref().map(Spanned::span)),
+                ("body", s.body.as_ref().map(Spanned::span)),
+            ];
+            for (key, span) in http_only {
+                if let Some(span) = span {
+                    return Err(Problem::new(
+                        key_span(self.text, &span),
+                        format!("step `{name}` has `{key}`, but the scenario has no HTTP path"),
+                        format!("remove `{key}`: it only applies to HTTP requests"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A standard HTTP method, written in upper case.
@@ -227,7 +405,7 @@ impl Checker<'_> {
 
     /// A step string: `${x}` is a flow variable when an earlier step extracts `x`, else an
     /// environment variable, else an error that says which of the two to add.
-    fn step_template(
+    pub(super) fn step_template(
         &self,
         value: &Spanned<String>,
         context: &StepContext<'_>,
@@ -281,7 +459,7 @@ impl Checker<'_> {
 }
 
 /// What a step's strings may refer to.
-struct StepContext<'a> {
+pub(super) struct StepContext<'a> {
     flow: &'a str,
     steps: &'a [Spanned<RawStep>],
     position: usize,

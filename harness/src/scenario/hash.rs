@@ -22,7 +22,9 @@ use sha2::{Digest, Sha256};
 use crate::fault::FaultSpec;
 use crate::reference::ReferenceConfig;
 
-use super::model::{Flow, LoadModel, Scenario, Spacing};
+use super::model::{
+    DaggerCall, DaggerOutput, Flow, HttpCall, LoadModel, Scenario, Spacing, Template,
+};
 
 /// Version of the canonical form; bump it when the form changes so that old and new
 /// hashes never collide by accident.
@@ -121,17 +123,100 @@ struct CanonicalFlow<'a> {
     steps: Vec<CanonicalStep<'a>>,
 }
 
+/// A step. The HTTP fields come first and the other kinds' actions are left out when
+/// absent, so an HTTP scenario hashes as it did before command and Dagger steps existed.
 #[derive(Serialize)]
 struct CanonicalStep<'a> {
     name: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    http: Option<CanonicalHttp<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dagger: Option<CanonicalDagger<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    expect_exit: Vec<i32>,
+    /// Variable name to JSON pointer.
+    extract: BTreeMap<&'a str, &'a str>,
+}
+
+#[derive(Serialize)]
+struct CanonicalHttp<'a> {
     method: &'a str,
     path: &'a str,
     body: Option<&'a str>,
     /// Header order carries no meaning, so it is sorted away.
     headers: BTreeMap<&'a str, &'a str>,
     expect_status: Vec<u16>,
-    /// Variable name to JSON pointer.
-    extract: BTreeMap<&'a str, &'a str>,
+}
+
+/// A Dagger step as written; host folders are left out (they differ between machines),
+/// their mount points stay.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum CanonicalDagger<'a> {
+    Exec {
+        from: &'a str,
+        env: BTreeMap<&'a str, &'a str>,
+        mounts: Vec<&'a str>,
+        workdir: Option<&'a str>,
+        exec: Vec<&'a str>,
+        output: DaggerOutput,
+    },
+    Function {
+        name: &'a str,
+        args: BTreeMap<&'a str, &'a str>,
+        select: Vec<&'a str>,
+    },
+}
+
+fn sources(templates: &[Template]) -> Vec<&str> {
+    templates.iter().map(|t| t.source.as_str()).collect()
+}
+
+fn source_map(pairs: &[(String, Template)]) -> BTreeMap<&str, &str> {
+    pairs
+        .iter()
+        .map(|(k, t)| (k.as_str(), t.source.as_str()))
+        .collect()
+}
+
+impl<'a> From<&'a HttpCall> for CanonicalHttp<'a> {
+    fn from(h: &'a HttpCall) -> Self {
+        let mut expect_status = h.expect_status.clone();
+        expect_status.sort_unstable();
+        Self {
+            method: h.method.as_str(),
+            path: &h.path.source,
+            body: h.body.as_ref().map(|b| b.source.as_str()),
+            headers: h
+                .headers
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.source.as_str()))
+                .collect(),
+            expect_status,
+        }
+    }
+}
+
+impl<'a> From<&'a DaggerCall> for CanonicalDagger<'a> {
+    fn from(d: &'a DaggerCall) -> Self {
+        match d {
+            DaggerCall::Exec(e) => CanonicalDagger::Exec {
+                from: &e.from.source,
+                env: source_map(&e.env),
+                mounts: e.mounts.iter().map(|(at, _)| at.as_str()).collect(),
+                workdir: e.workdir.as_deref(),
+                exec: sources(&e.exec),
+                output: e.output,
+            },
+            DaggerCall::Function { name, args, select } => CanonicalDagger::Function {
+                name,
+                args: source_map(args),
+                select: select.iter().map(String::as_str).collect(),
+            },
+        }
+    }
 }
 
 impl<'a> From<&'a Flow> for CanonicalFlow<'a> {
@@ -140,19 +225,14 @@ impl<'a> From<&'a Flow> for CanonicalFlow<'a> {
             .steps
             .iter()
             .map(|s| {
-                let mut expect_status = s.expect_status.clone();
-                expect_status.sort_unstable();
+                let mut expect_exit = s.expect_exit.clone();
+                expect_exit.sort_unstable();
                 CanonicalStep {
                     name: &s.name,
-                    method: s.method.as_str(),
-                    path: &s.path.source,
-                    body: s.body.as_ref().map(|b| b.source.as_str()),
-                    headers: s
-                        .headers
-                        .iter()
-                        .map(|(n, t)| (n.as_str(), t.source.as_str()))
-                        .collect(),
-                    expect_status,
+                    http: s.http.as_ref().map(CanonicalHttp::from),
+                    command: s.command.as_deref().map(sources),
+                    dagger: s.dagger.as_ref().map(CanonicalDagger::from),
+                    expect_exit,
                     extract: s
                         .extract
                         .iter()

@@ -3,6 +3,7 @@
 //! [`load`] and [`parse_str`] turn a TOML scenario into a validated [`Scenario`] or a
 //! [`ScenarioError`] that names the file, line and column and says how to fix it.
 
+mod actions;
 mod error;
 mod explain;
 mod faults;

@@ -106,6 +106,79 @@ pub enum Target {
     Url(Interpolated),
     /// The embedded reference platform, started by the harness.
     Reference,
+    /// Local commands, one per step: the legacy way a pipeline step ran.
+    Command(CommandTarget),
+    /// Pipelines on a Dagger engine, through dagger-sdk.
+    Dagger(DaggerTarget),
+}
+
+impl Target {
+    /// The kind of path, as written in `kind = "..."`.
+    pub fn kind(&self) -> PathKind {
+        match self {
+            Target::Url(_) | Target::Reference => PathKind::Http,
+            Target::Command(_) => PathKind::Command,
+            Target::Dagger(_) => PathKind::Dagger,
+        }
+    }
+}
+
+/// What a path runs for each step.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PathKind {
+    /// HTTP requests (the default).
+    Http,
+    /// A local command per step.
+    Command,
+    /// A Dagger pipeline per step.
+    Dagger,
+}
+
+impl PathKind {
+    /// The name used in scenario files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathKind::Http => "http",
+            PathKind::Command => "command",
+            PathKind::Dagger => "dagger",
+        }
+    }
+}
+
+/// How a `kind = "command"` path runs its commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandTarget {
+    /// Working directory (relative paths resolved against the scenario file's folder).
+    pub workdir: PathBuf,
+    /// Extra environment variables (values may hold secrets).
+    pub env: Vec<(String, Interpolated)>,
+}
+
+/// How a `kind = "dagger"` path reaches and uses the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaggerTarget {
+    /// Longest wait for the engine session to open.
+    pub connect_timeout: Duration,
+    /// Receive the engine's OpenTelemetry spans (per-step latency, cache hits).
+    pub telemetry: bool,
+    /// Whether steps may be answered from the engine's cache.
+    pub cache: CachePolicy,
+    /// Folder that relative host mounts are resolved against (the scenario's folder).
+    pub host_root: PathBuf,
+}
+
+/// Whether Dagger steps may hit the engine's cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CachePolicy {
+    /// Let the engine reuse cached results (warm runs).
+    #[default]
+    Use,
+    /// Make every exec unique, so that every iteration runs cold.
+    Bust,
 }
 
 /// A header name and its (possibly secret) value.
@@ -223,13 +296,48 @@ pub struct Flow {
     pub vars: Vec<String>,
 }
 
-/// One request of a flow.
+/// One step of a flow: what it does on each kind of path, and what it extracts.
+///
+/// A step has the action of every kind of path the scenario has (validated), so that
+/// the same flow runs on the legacy path and on the Dagger path and their steps compare
+/// row by row.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// Step name, unique in its flow.
     pub name: String,
     /// Position in the scenario's flattened step list.
     pub index: StepIndex,
+    /// The request, on HTTP paths.
+    pub http: Option<HttpCall>,
+    /// The argv, on command paths.
+    pub command: Option<Vec<Template>>,
+    /// The pipeline, on Dagger paths.
+    pub dagger: Option<DaggerCall>,
+    /// Accepted exit codes of commands and Dagger execs; empty means 0.
+    pub expect_exit: Vec<i32>,
+    /// Values taken from the JSON answer (HTTP body, or stdout) into flow variables.
+    pub extract: Vec<Extraction>,
+}
+
+impl Step {
+    /// True when `status` passes this step's HTTP status check.
+    pub fn accepts(&self, status: u16) -> bool {
+        self.http.as_ref().is_none_or(|h| h.accepts(status))
+    }
+
+    /// True when a command or Dagger exec ending with `code` passes.
+    pub fn accepts_exit(&self, code: i32) -> bool {
+        if self.expect_exit.is_empty() {
+            code == 0
+        } else {
+            self.expect_exit.contains(&code)
+        }
+    }
+}
+
+/// One HTTP request.
+#[derive(Debug, Clone)]
+pub struct HttpCall {
     /// HTTP method.
     pub method: http::Method,
     /// Path and query, appended to the path's base URL.
@@ -240,12 +348,10 @@ pub struct Step {
     pub headers: Vec<(http::HeaderName, Template)>,
     /// Accepted statuses; empty means any 2xx.
     pub expect_status: Vec<u16>,
-    /// Values taken from the JSON answer into flow variables.
-    pub extract: Vec<Extraction>,
 }
 
-impl Step {
-    /// True when `status` passes this step's status check.
+impl HttpCall {
+    /// True when `status` passes the status check.
     pub fn accepts(&self, status: u16) -> bool {
         if self.expect_status.is_empty() {
             (200..300).contains(&status)
@@ -253,6 +359,52 @@ impl Step {
             self.expect_status.contains(&status)
         }
     }
+}
+
+/// What a Dagger step asks of the engine.
+#[derive(Debug, Clone)]
+pub enum DaggerCall {
+    /// A container from an image, with variables and mounts, running one exec.
+    Exec(DaggerExec),
+    /// A module function called by name, then fields selected down to a leaf.
+    Function {
+        /// The function (a field of the query root), e.g. `hello`.
+        name: String,
+        /// String arguments of the function.
+        args: Vec<(String, Template)>,
+        /// Fields selected on the result, in order, down to a leaf value.
+        select: Vec<String>,
+    },
+}
+
+/// `container().from(image)...withExec(args)` and the leaf read from it.
+#[derive(Debug, Clone)]
+pub struct DaggerExec {
+    /// Image reference.
+    pub from: Template,
+    /// Environment variables of the container.
+    pub env: Vec<(String, Template)>,
+    /// Host directories mounted into the container: (container path, host path).
+    pub mounts: Vec<(String, PathBuf)>,
+    /// Working directory in the container.
+    pub workdir: Option<String>,
+    /// The exec's argv.
+    pub exec: Vec<Template>,
+    /// What the step reads back (the awaited leaf).
+    pub output: DaggerOutput,
+}
+
+/// The leaf a Dagger exec step awaits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DaggerOutput {
+    /// The exec's stdout; a non-zero exit is an exec error.
+    #[default]
+    Stdout,
+    /// The exec's stderr; a non-zero exit is an exec error.
+    Stderr,
+    /// The exec's exit code, checked against `expect_exit` (any code is a reply).
+    ExitCode,
 }
 
 /// A value taken from a JSON answer by JSON pointer into a flow variable slot.

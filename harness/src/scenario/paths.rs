@@ -9,7 +9,7 @@ use serde_spanned::Spanned;
 use super::error::{Problem, closest};
 use super::explain::key_span;
 use super::interpolate::interpolate_env;
-use super::model::{Header, Interpolated, PathSpec, Target};
+use super::model::{CommandTarget, DaggerTarget, Header, Interpolated, PathKind, PathSpec, Target};
 use super::raw::{Entries, RawPath};
 use super::validate::Checker;
 
@@ -17,6 +17,8 @@ use super::validate::Checker;
 const DEFAULT_BASE: &str = "legacy";
 /// Candidate path name used when the file names none and such a path exists.
 const DEFAULT_CANDIDATE: &str = "dagger";
+/// How long a Dagger path waits for its engine session by default.
+const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Checker<'_> {
     /// Every `[paths.<name>]`, in file order.
@@ -31,8 +33,29 @@ impl Checker<'_> {
         let mut drafts = Vec::new();
         for (key, path) in &raw.get_ref().0 {
             let name = self.file_name(key, "path name", "[paths.legacy]")?;
-            let target = self.target(&name, path)?;
-            let headers = self.path_headers(&path.get_ref().headers)?;
+            let kind = path
+                .get_ref()
+                .kind
+                .as_ref()
+                .map_or(PathKind::Http, |k| *k.get_ref());
+            self.keys_of_kind(&name, kind, path.get_ref())?;
+            let (target, headers) = match kind {
+                PathKind::Http => {
+                    let headers = match &path.get_ref().headers {
+                        Some(h) => self.path_headers(h.get_ref())?,
+                        None => Vec::new(),
+                    };
+                    (self.target(&name, path)?, headers)
+                }
+                PathKind::Command => (
+                    Target::Command(self.command_target(path.get_ref())?),
+                    Vec::new(),
+                ),
+                PathKind::Dagger => (
+                    Target::Dagger(self.dagger_target(path.get_ref())),
+                    Vec::new(),
+                ),
+            };
             drafts.push(PathSpec {
                 name,
                 target,
@@ -40,6 +63,124 @@ impl Checker<'_> {
             });
         }
         Ok(drafts)
+    }
+
+    /// Refuses the keys that belong to another kind of path.
+    fn keys_of_kind(&self, name: &str, kind: PathKind, path: &RawPath) -> Result<(), Problem> {
+        let spans = [
+            (
+                "target",
+                path.target.as_ref().map(Spanned::span),
+                PathKind::Http,
+            ),
+            (
+                "base_url",
+                path.base_url.as_ref().map(Spanned::span),
+                PathKind::Http,
+            ),
+            (
+                "headers",
+                path.headers.as_ref().map(Spanned::span),
+                PathKind::Http,
+            ),
+            (
+                "workdir",
+                path.workdir.as_ref().map(Spanned::span),
+                PathKind::Command,
+            ),
+            (
+                "env",
+                path.env.as_ref().map(Spanned::span),
+                PathKind::Command,
+            ),
+            (
+                "connect_timeout",
+                path.connect_timeout.as_ref().map(Spanned::span),
+                PathKind::Dagger,
+            ),
+            (
+                "telemetry",
+                path.telemetry.as_ref().map(Spanned::span),
+                PathKind::Dagger,
+            ),
+            (
+                "cache",
+                path.cache.as_ref().map(Spanned::span),
+                PathKind::Dagger,
+            ),
+        ];
+        for (key, span, owner) in spans {
+            if let Some(span) = span
+                && owner != kind
+            {
+                let set_kind = if owner == PathKind::Http {
+                    "remove `kind`".to_string()
+                } else {
+                    format!("set `kind = \"{}\"`", owner.as_str())
+                };
+                return Err(Problem::new(
+                    key_span(self.text, &span),
+                    format!(
+                        "path `{name}` is of kind `{}`, which has no `{key}`",
+                        kind.as_str()
+                    ),
+                    format!(
+                        "`{key}` belongs to paths of kind `{}`: remove it, or {set_kind}",
+                        owner.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `kind = "command"`: a working directory and extra environment variables.
+    fn command_target(&self, path: &RawPath) -> Result<CommandTarget, Problem> {
+        let folder = self.folder();
+        let workdir = match &path.workdir {
+            Some(w) if w.get_ref().trim().is_empty() => {
+                return Err(Problem::new(
+                    w.span(),
+                    "workdir cannot be empty",
+                    "name a folder (relative to the scenario file), or remove the key",
+                ));
+            }
+            Some(w) => folder.join(w.get_ref()),
+            None => folder,
+        };
+        let mut env = Vec::new();
+        if let Some(entries) = &path.env {
+            for (key, value) in &entries.get_ref().0 {
+                if !super::interpolate::is_name(key.get_ref()) {
+                    return Err(Problem::new(
+                        key.span(),
+                        format!("`{}` cannot be an environment variable name", key.get_ref()),
+                        "a name starts with a letter or `_` and holds only letters, digits and `_`",
+                    ));
+                }
+                let resolved = interpolate_env(value.get_ref(), self.env)
+                    .map_err(|e| self.located(value, e))?;
+                env.push((key.get_ref().clone(), resolved));
+            }
+        }
+        Ok(CommandTarget { workdir, env })
+    }
+
+    /// `kind = "dagger"`: engine connection settings.
+    fn dagger_target(&self, path: &RawPath) -> DaggerTarget {
+        DaggerTarget {
+            connect_timeout: path
+                .connect_timeout
+                .as_ref()
+                .map_or(DEFAULT_CONNECT_TIMEOUT, |t| t.get_ref().0),
+            telemetry: path.telemetry.as_ref().is_some_and(|t| *t.get_ref()),
+            cache: path
+                .cache
+                .as_ref()
+                .map(|c| *c.get_ref())
+                .unwrap_or_default(),
+            host_root: self.folder(),
+        }
     }
 
     /// Exactly one of `target = "reference"` and `base_url`.

@@ -19,7 +19,7 @@ use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
 use crate::units::HumanDuration;
 
-use super::model::Spacing;
+use super::model::{CachePolicy, DaggerOutput, PathKind, Spacing};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -57,10 +57,17 @@ pub(crate) struct RawDependency {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPath {
+    pub kind: Option<Spanned<PathKind>>,
     pub target: Option<Spanned<String>>,
     pub base_url: Option<Spanned<String>>,
-    #[serde(default)]
-    pub headers: Entries<String>,
+    pub headers: Option<Spanned<Entries<String>>>,
+    // kind = "command"
+    pub workdir: Option<Spanned<String>>,
+    pub env: Option<Spanned<Entries<String>>>,
+    // kind = "dagger"
+    pub connect_timeout: Option<Spanned<HumanDuration>>,
+    pub telemetry: Option<Spanned<bool>>,
+    pub cache: Option<Spanned<CachePolicy>>,
 }
 
 /// `[load]`: every key of both models; `validate` refuses the keys of the other model.
@@ -114,13 +121,34 @@ pub(crate) struct RawFlow {
 pub(crate) struct RawStep {
     pub name: Spanned<String>,
     pub method: Option<Spanned<String>>,
-    pub path: Spanned<String>,
+    pub path: Option<Spanned<String>>,
     pub body: Option<Spanned<String>>,
     #[serde(default)]
     pub headers: Entries<String>,
     pub expect_status: Option<Vec<Spanned<i64>>>,
     #[serde(default)]
     pub extract: Entries<String>,
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
+    pub dagger: Option<Spanned<RawDaggerStep>>,
+    pub expect_exit: Option<Spanned<Vec<Spanned<i64>>>>,
+}
+
+/// A step's `dagger = { ... }`: an exec in a container, or a module function call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDaggerStep {
+    pub from: Option<Spanned<String>>,
+    pub exec: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub env: Entries<String>,
+    #[serde(default)]
+    pub mounts: Entries<String>,
+    pub workdir: Option<Spanned<String>>,
+    pub output: Option<Spanned<DaggerOutput>>,
+    pub call: Option<Spanned<String>>,
+    #[serde(default)]
+    pub args: Entries<String>,
+    pub select: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A TOML table read as a list of (key, value) in file order, both with their spans.

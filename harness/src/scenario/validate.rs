@@ -22,7 +22,7 @@ use crate::units::{HumanDuration, Rate};
 use super::error::Problem;
 use super::explain::key_span;
 use super::interpolate::InterpolationError;
-use super::model::{LoadModel, LoadSpec, Scenario, Stage};
+use super::model::{LoadModel, LoadSpec, PathKind, Scenario, Stage};
 use super::raw::{RawLoad, RawModel, RawScenario};
 
 /// Looks up an environment variable; injectable so that tests need no real environment.
@@ -46,7 +46,7 @@ pub(crate) fn validate(
     source: &Path,
     env: Env<'_>,
 ) -> Result<Scenario, Problem> {
-    let check = Checker { text, env };
+    let check = Checker { text, env, source };
     let name = check.file_name(&raw.name, "scenario name", "name = \"workflow-execute\"")?;
     let phases = check.phases(raw.phases.as_deref().unwrap_or_default())?;
     let component = match raw.component {
@@ -67,7 +67,8 @@ pub(crate) fn validate(
         &raw.paths,
     )?;
     let load = check.load(&raw.load)?;
-    let flows = check.flows(&raw.flow)?;
+    let kinds: Vec<PathKind> = paths.iter().map(|p| p.target.kind()).collect();
+    let flows = check.flows(&raw.flow, &kinds)?;
     let policy = match raw.policy {
         None => Policy::default(),
         Some(spanned) => {
@@ -117,9 +118,19 @@ pub(super) struct Checker<'a> {
     pub(super) text: &'a str,
     /// Environment variable lookup.
     pub(super) env: Env<'a>,
+    /// The scenario file (relative paths in it are relative to its folder).
+    pub(super) source: &'a Path,
 }
 
 impl Checker<'_> {
+    /// The folder of the scenario file, against which relative host paths resolve.
+    pub(super) fn folder(&self) -> std::path::PathBuf {
+        match self.source.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        }
+    }
+
     /// A name that becomes part of file names: `[a-z0-9][a-z0-9_-]*`, at most 64 characters.
     pub(super) fn file_name(
         &self,

@@ -9,9 +9,10 @@
 //! 4. a download from the network, which fails offline and is never what a gate should do.
 //!
 //! [`discover`] walks the same list over a snapshot of the environment and stops before
-//! step 4: when nothing is found it says why, and the binary exits 69. A `dagger` on
-//! `PATH` is not used (the SDK would try the download first); it is only named in the
-//! hint.
+//! step 4: when nothing is found it says why. With [`PathPolicy::Use`] (the harness, which
+//! starts `dagger session` itself) a `dagger` on `PATH` is a route of its own, tried after
+//! `_EXPERIMENTAL_DAGGER_CLI_BIN`; with [`PathPolicy::HintOnly`] (the Dagger gate, whose
+//! SDK `connect_opts` would try a download before it) it is only named in the hint.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -87,6 +88,15 @@ impl fmt::Debug for SessionEndpoint {
     }
 }
 
+/// Whether a `dagger` on `PATH` is a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathPolicy {
+    /// Use it (the caller starts the CLI's session itself).
+    Use,
+    /// Only name it in the hint (the caller goes through the SDK's own discovery).
+    HintOnly,
+}
+
 /// Why no engine is reachable: the `<why>` of the "no Dagger engine" message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -96,7 +106,7 @@ pub struct NoEngine(pub String);
 ///
 /// A half-set session (a port without a token, a port that is not a number) is refused
 /// rather than skipped: the SDK would silently skip it and go on towards a download.
-pub fn discover(env: &EngineEnv) -> Result<EngineRoute, NoEngine> {
+pub fn discover(env: &EngineEnv, path_policy: PathPolicy) -> Result<EngineRoute, NoEngine> {
     match (&env.session_port, &env.session_token) {
         (Some(port), Some(token)) => return session(port, token).map(EngineRoute::Session),
         (Some(_), None) => {
@@ -122,17 +132,24 @@ pub fn discover(env: &EngineEnv) -> Result<EngineRoute, NoEngine> {
             )))
         };
     }
+    let on_path = env.path.as_deref().and_then(|p| find_on_path(p, "dagger"));
+    if let (PathPolicy::Use, Some(bin)) = (path_policy, &on_path) {
+        return Ok(EngineRoute::Cli(bin.clone()));
+    }
     let cached = sdk_cached_cli(env);
     if let Some(cached) = cached.as_deref().filter(|c| is_executable_file(c)) {
         return Ok(EngineRoute::Cli(cached.to_path_buf()));
     }
     let mut why =
         String::from("DAGGER_SESSION_PORT is not set, _EXPERIMENTAL_DAGGER_CLI_BIN is not set");
+    if path_policy == PathPolicy::Use {
+        why.push_str(", no `dagger` is on PATH");
+    }
     match cached {
         Some(cached) => why.push_str(&format!(" and no CLI is cached at {}", cached.display())),
         None => why.push_str(" and the SDK's CLI cache cannot be located (HOME unset)"),
     }
-    if let Some(on_path) = env.path.as_deref().and_then(|p| find_on_path(p, "dagger")) {
+    if let Some(on_path) = on_path {
         why.push_str(&format!(
             " (`dagger` is on PATH at {0}, but this SDK would try a download before using it: \
              run under `dagger run` or set _EXPERIMENTAL_DAGGER_CLI_BIN={0})",
@@ -226,7 +243,7 @@ mod tests {
         env.session_port = Some("41234".into());
         env.session_token = Some("tok".into());
         env.cli_bin = Some("/nonexistent/dagger".into());
-        let route = discover(&env).expect("session");
+        let route = discover(&env, PathPolicy::HintOnly).expect("session");
         assert_eq!(
             route,
             EngineRoute::Session(SessionEndpoint {
@@ -240,11 +257,11 @@ mod tests {
     fn half_a_session_is_refused_not_skipped() {
         let (_home, mut env) = empty_home();
         env.session_port = Some("41234".into());
-        let why = discover(&env).expect_err("no token");
+        let why = discover(&env, PathPolicy::HintOnly).expect_err("no token");
         assert!(why.0.contains("DAGGER_SESSION_TOKEN is not"));
         env.session_token = Some("tok".into());
         env.session_port = Some("http".into());
-        let why = discover(&env).expect_err("bad port");
+        let why = discover(&env, PathPolicy::HintOnly).expect_err("bad port");
         assert!(why.0.contains("not a TCP port number"));
     }
 
@@ -252,11 +269,11 @@ mod tests {
     fn the_named_cli_must_exist() {
         let (home, mut env) = empty_home();
         env.cli_bin = Some(home.path().join("dagger").into());
-        let why = discover(&env).expect_err("missing CLI");
+        let why = discover(&env, PathPolicy::HintOnly).expect_err("missing CLI");
         assert!(why.0.contains("_EXPERIMENTAL_DAGGER_CLI_BIN="));
         executable(&home.path().join("dagger"));
         assert_eq!(
-            discover(&env),
+            discover(&env, PathPolicy::HintOnly),
             Ok(EngineRoute::Cli(home.path().join("dagger")))
         );
     }
@@ -269,7 +286,10 @@ mod tests {
             .join(".cache/dagger")
             .join(format!("dagger-{SDK_CLI_VERSION}"));
         executable(&cached);
-        assert_eq!(discover(&env), Ok(EngineRoute::Cli(cached)));
+        assert_eq!(
+            discover(&env, PathPolicy::HintOnly),
+            Ok(EngineRoute::Cli(cached))
+        );
     }
 
     #[test]
@@ -286,7 +306,7 @@ mod tests {
     #[test]
     fn nothing_found_means_no_engine_never_a_download() {
         let (_home, env) = empty_home();
-        let why = discover(&env).expect_err("nothing");
+        let why = discover(&env, PathPolicy::HintOnly).expect_err("nothing");
         assert!(why.0.starts_with("DAGGER_SESSION_PORT is not set"));
         assert!(why.0.contains("no CLI is cached at"));
         assert!(!why.0.contains("PATH"));
@@ -296,8 +316,21 @@ mod tests {
     fn a_dagger_on_path_is_named_in_the_hint() {
         let (home, env) = empty_home();
         executable(&home.path().join("bin/dagger"));
-        let why = discover(&env).expect_err("PATH is not a route");
+        let why = discover(&env, PathPolicy::HintOnly).expect_err("PATH is not a route");
         assert!(why.0.contains("`dagger` is on PATH at"));
+    }
+
+    #[test]
+    fn the_harness_uses_a_dagger_on_path() {
+        let (home, env) = empty_home();
+        executable(&home.path().join("bin/dagger"));
+        assert_eq!(
+            discover(&env, PathPolicy::Use),
+            Ok(EngineRoute::Cli(home.path().join("bin/dagger")))
+        );
+        let (_home, env) = empty_home();
+        let why = discover(&env, PathPolicy::Use).expect_err("nothing");
+        assert!(why.0.contains("no `dagger` is on PATH"), "{why}");
     }
 
     #[test]

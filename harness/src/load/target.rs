@@ -1,0 +1,246 @@
+//! HTTP paths: where requests go (base URL and headers, secrets resolved) and how a
+//! step becomes a request and its answer a reply.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+
+use super::flow::StepReply;
+use super::http::{HttpClient, OutgoingRequest};
+use super::outcome::OutcomeClass;
+use crate::scenario::{Flow, Header, Step, Template};
+
+/// Where a path's requests go: the base URL (scheme, authority, optional prefix) and
+/// the path's headers, with secrets resolved (never printed).
+#[derive(Clone)]
+pub struct ResolvedTarget {
+    base: String,
+    headers: HeaderMap,
+}
+
+impl std::fmt::Debug for ResolvedTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values may hold secrets: show names only.
+        f.debug_struct("ResolvedTarget")
+            .field("base", &self.base)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Why a target could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The base URL is not an absolute `http://` URL.
+    #[error("base URL `{0}` is not an absolute http:// URL")]
+    BadUrl(String),
+    /// A header value cannot be sent.
+    #[error("the value of header `{0}` cannot be sent (control characters?)")]
+    BadHeader(String),
+}
+
+impl ResolvedTarget {
+    /// Prepares `base_url` (already interpolated) and `headers` for sending.
+    pub fn new(base_url: &str, headers: &[Header]) -> Result<Self, TargetError> {
+        let parsed: Uri = base_url
+            .parse()
+            .map_err(|_| TargetError::BadUrl(base_url.to_string()))?;
+        if parsed.scheme_str() != Some("http") || parsed.authority().is_none() {
+            return Err(TargetError::BadUrl(base_url.to_string()));
+        }
+        let mut map = HeaderMap::new();
+        for header in headers {
+            let value = HeaderValue::from_str(&header.value.resolved)
+                .map_err(|_| TargetError::BadHeader(header.name.to_string()))?;
+            map.append(header.name.clone(), value);
+        }
+        Ok(Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            headers: map,
+        })
+    }
+
+    /// The same headers, sent to `base_url` instead (e.g. through a fault proxy).
+    pub fn with_base(&self, base_url: &str) -> Result<Self, TargetError> {
+        let parsed: Uri = base_url
+            .parse()
+            .map_err(|_| TargetError::BadUrl(base_url.to_string()))?;
+        if parsed.scheme_str() != Some("http") || parsed.authority().is_none() {
+            return Err(TargetError::BadUrl(base_url.to_string()));
+        }
+        // Keep the original path prefix: the proxy forwards paths as they are.
+        let prefix = self
+            .base
+            .parse::<Uri>()
+            .ok()
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        Ok(Self {
+            base: format!("{}{prefix}", base_url.trim_end_matches('/')),
+            headers: self.headers.clone(),
+        })
+    }
+
+    /// The base URL (never holds a header secret; may hold an interpolated URL).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// A step with whatever does not depend on variables computed once.
+#[derive(Debug, Default)]
+struct PreparedStep {
+    uri: Option<Uri>,
+    body: Option<Bytes>,
+    headers: HeaderMap,
+    dynamic_headers: Vec<(HeaderName, Template)>,
+}
+
+/// Runs the steps of an HTTP path: one request each, through a pooled client.
+#[derive(Debug)]
+pub struct HttpExecutor {
+    client: HttpClient,
+    target: ResolvedTarget,
+    prepared: Vec<PreparedStep>,
+}
+
+impl HttpExecutor {
+    /// Prepares every step of `flows` for `target`.
+    pub fn new(client: HttpClient, target: ResolvedTarget, flows: &[Flow]) -> Self {
+        let prepared = flows
+            .iter()
+            .flat_map(|f| f.steps.iter())
+            .map(|s| prepare(&target, s))
+            .collect();
+        Self {
+            client,
+            target,
+            prepared,
+        }
+    }
+
+    /// The base URL requests go to.
+    pub fn base(&self) -> &str {
+        self.target.base()
+    }
+
+    /// Sends the step's request; an unexpected status is a failure.
+    pub(super) async fn run(
+        &self,
+        step: &Step,
+        vars: &[Option<String>],
+        request_id: u64,
+        timeout: Duration,
+    ) -> StepReply {
+        let Some(request) = self.build(step, vars, request_id) else {
+            return StepReply::failed(OutcomeClass::CheckFailed, None);
+        };
+        let answer = self.client.send(request, timeout).await;
+        match (answer.failure, answer.status) {
+            (Some(class), status) => StepReply::failed(class, status),
+            (None, Some(status)) if !step.accepts(status) => {
+                StepReply::failed(OutcomeClass::for_unexpected_status(status), Some(status))
+            }
+            (None, status) => StepReply {
+                failure: None,
+                status,
+                body: answer.body,
+            },
+        }
+    }
+
+    fn build(
+        &self,
+        step: &Step,
+        vars: &[Option<String>],
+        request_id: u64,
+    ) -> Option<OutgoingRequest> {
+        let prepared = self.prepared.get(usize::from(step.index))?;
+        let call = step.http.as_ref()?;
+        let uri = match &prepared.uri {
+            Some(uri) => uri.clone(),
+            None => format!("{}{}", self.target.base, call.path.render(vars)?)
+                .parse()
+                .ok()?,
+        };
+        let body = match (&prepared.body, &call.body) {
+            (Some(body), _) => body.clone(),
+            (None, Some(template)) => Bytes::from(template.render(vars)?),
+            (None, None) => Bytes::new(),
+        };
+        let mut headers = prepared.headers.clone();
+        for (name, template) in &prepared.dynamic_headers {
+            headers.insert(
+                name.clone(),
+                HeaderValue::from_str(&template.render(vars)?).ok()?,
+            );
+        }
+        Some(OutgoingRequest {
+            method: call.method.clone(),
+            uri,
+            headers,
+            body,
+            request_id,
+        })
+    }
+}
+
+fn prepare(target: &ResolvedTarget, step: &Step) -> PreparedStep {
+    let Some(call) = &step.http else {
+        return PreparedStep::default();
+    };
+    let uri = if call.path.is_static() {
+        call.path
+            .render(&[])
+            .and_then(|p| format!("{}{}", target.base, p).parse().ok())
+    } else {
+        None
+    };
+    let body = match &call.body {
+        Some(t) if t.is_static() => t.render(&[]).map(Bytes::from),
+        None => Some(Bytes::new()),
+        Some(_) => None,
+    };
+    let mut headers = target.headers.clone();
+    let mut dynamic_headers = Vec::new();
+    for (name, template) in &call.headers {
+        match template
+            .render(&[])
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            Some(value) if template.is_static() => {
+                headers.insert(name.clone(), value);
+            }
+            _ => dynamic_headers.push((name.clone(), template.clone())),
+        }
+    }
+    PreparedStep {
+        uri,
+        body,
+        headers,
+        dynamic_headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_refuse_non_http_urls_and_keep_secrets_out_of_debug() {
+        assert!(ResolvedTarget::new("ftp://x", &[]).is_err());
+        assert!(ResolvedTarget::new("/relative", &[]).is_err());
+        let header = Header {
+            name: HeaderName::from_static("authorization"),
+            value: crate::scenario::Interpolated {
+                template: "Bearer ${TOKEN}".into(),
+                resolved: "Bearer s3cr3t".into(),
+            },
+        };
+        let target =
+            ResolvedTarget::new("http://127.0.0.1:1/api/", &[header]).expect("valid target");
+        assert_eq!(target.base(), "http://127.0.0.1:1/api");
+        assert!(!format!("{target:?}").contains("s3cr3t"));
+    }
+}
