@@ -1,61 +1,31 @@
 //! The baseline store end to end on a temp directory: build from synthetic run records,
 //! save, load, list, and every way a file or a group of records is refused.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use harness::baseline::{
     BASELINE_SCHEMA, Baseline, BaselineError, EntryStatus, NoiseSource, baseline_file, list,
 };
 use harness::load::{Outcome, OutcomeClass};
-use harness::record::{
-    Environment, LoadModelKind, LoadPlan, Recorder, RunMeta, RunRecord, ScenarioRef,
-};
+use harness::record::{Recorder, RunMeta, RunRecord};
 
 const POLICY: &str = "policy/v1";
 
-fn environment() -> Environment {
-    Environment {
-        os: "linux".into(),
-        arch: "x86_64".into(),
-        kernel: "6.1.0".into(),
-        cpu_model: "Test CPU".into(),
-        logical_cores: 2,
-        harness_version: "0.1.0".into(),
-    }
-}
-
+/// The shared test run, at 50/s for 3 s with two steps.
 fn meta(path: &str, repetition: u32) -> RunMeta {
-    RunMeta {
-        scenario: ScenarioRef {
-            name: "demo".into(),
-            hash: "ab".repeat(32),
-            file: "scenarios/demo.toml".into(),
-        },
-        path: path.into(),
-        repetition,
-        seed: 42,
-        started_at: SystemTime::UNIX_EPOCH
-            + Duration::from_secs(1_750_000_000 + u64::from(repetition) * 60),
-        environment: environment(),
-        load: LoadPlan {
-            model: LoadModelKind::Open,
-            target_rate: Some(50.0),
-            achieved_rate: Some(49.75),
-            users: None,
-            duration: Duration::from_millis(2_999),
-            warmup: Duration::ZERO,
-            max_in_flight: Some(64),
-            dispatch_lag_p99_us: Some(120),
-        },
-        steps: vec![
-            ("flow".into(), "execute".into()),
-            ("flow".into(), "status".into()),
-        ],
-        complete: true,
-        notes: vec![],
-    }
+    let mut meta = common::records::meta(path, repetition);
+    meta.load.target_rate = Some(50.0);
+    meta.load.achieved_rate = Some(49.75);
+    meta.load.duration = Duration::from_millis(2_999);
+    meta.steps = vec![
+        ("flow".into(), "execute".into()),
+        ("flow".into(), "status".into()),
+    ];
+    meta
 }
 
 /// A run whose step 0 has 90 successes at `fast` µs and 10 at `slow` µs (so p50 = `fast`,

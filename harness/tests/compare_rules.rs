@@ -5,8 +5,11 @@
 //! `RunRecord::build`), from seeded latency distributions, so every number is
 //! deterministic and no assertion depends on timing.
 
-use std::time::{Duration, SystemTime};
+mod common;
 
+use std::time::Duration;
+
+use common::records::meta;
 use harness::compare::stats::{holm, newcombe_difference, normal_quantile};
 use harness::compare::{
     COMPARISON_SCHEMA, Comparison, Method, Metric, Noise, Row, Side, Verdict, calibrate,
@@ -14,9 +17,7 @@ use harness::compare::{
 };
 use harness::load::{Outcome, OutcomeClass};
 use harness::policy::Policy;
-use harness::record::{
-    Environment, LoadModelKind, LoadPlan, Recorder, RunMeta, RunRecord, ScenarioRef,
-};
+use harness::record::{Recorder, RunMeta, RunRecord};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -28,46 +29,6 @@ use rand_chacha::ChaCha8Rng;
 const SPREAD: f64 = 0.02;
 /// The default step's name in rows.
 const STEP: &str = "flow/step";
-
-fn environment() -> Environment {
-    Environment {
-        os: "linux".into(),
-        arch: "x86_64".into(),
-        kernel: "6.1.0".into(),
-        cpu_model: "Test CPU".into(),
-        logical_cores: 2,
-        harness_version: "0.1.0".into(),
-    }
-}
-
-fn meta(path: &str, repetition: u32) -> RunMeta {
-    RunMeta {
-        scenario: ScenarioRef {
-            name: "demo".into(),
-            hash: "ab".repeat(32),
-            file: "scenarios/demo.toml".into(),
-        },
-        path: path.into(),
-        repetition,
-        seed: 42,
-        started_at: SystemTime::UNIX_EPOCH
-            + Duration::from_secs(1_750_000_000 + u64::from(repetition) * 60),
-        environment: environment(),
-        load: LoadPlan {
-            model: LoadModelKind::Open,
-            target_rate: Some(100.0),
-            achieved_rate: Some(99.5),
-            users: None,
-            duration: Duration::from_secs(60),
-            warmup: Duration::ZERO,
-            max_in_flight: Some(64),
-            dispatch_lag_p99_us: Some(120),
-        },
-        steps: vec![],
-        complete: true,
-        notes: vec![],
-    }
-}
 
 /// What one step of a synthetic run records.
 #[derive(Debug, Clone)]

@@ -10,6 +10,8 @@
 //! with `HARNESS_WRITE_SCREENSHOT=$PWD/docs/report-example.png cargo test -p harness
 //! --test report_browser` from the repository root.
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::{Cursor, Read};
 use std::os::unix::process::CommandExt;
@@ -21,7 +23,7 @@ use harness::compare::{ExpectSpec, Noise, Side, compare, judge_expectations};
 use harness::load::{Outcome, OutcomeClass};
 use harness::policy::Policy;
 use harness::record::{
-    Environment, FaultRecord, LoadModelKind, LoadPlan, Recorder, RunMeta, RunRecord, ScenarioRef,
+    FaultRecord, LoadModelKind, LoadPlan, Recorder, RunMeta, RunRecord, ScenarioRef,
 };
 use harness::report::ReportDocument;
 use harness::report::html::render_html;
@@ -71,17 +73,6 @@ const DAGGER: Behaviour = Behaviour {
     fault_errors: 0.12,
 };
 
-fn environment() -> Environment {
-    Environment {
-        os: "linux".into(),
-        arch: "x86_64".into(),
-        kernel: "6.1.0".into(),
-        cpu_model: "Test CPU".into(),
-        logical_cores: 2,
-        harness_version: "0.1.0".into(),
-    }
-}
-
 /// One run of `path`: two steps at 50 requests/s each, a dependency fault from 22 s to 32 s
 /// (run clock) that fails requests and slows the rest.
 fn run(path: &str, b: Behaviour, repetition: u32, seed: u64) -> RunRecord {
@@ -128,7 +119,7 @@ fn run(path: &str, b: Behaviour, repetition: u32, seed: u64) -> RunRecord {
         seed,
         started_at: SystemTime::UNIX_EPOCH
             + Duration::from_secs(1_750_000_000 + u64::from(repetition) * 120),
-        environment: environment(),
+        environment: common::records::environment(),
         load: LoadPlan {
             model: LoadModelKind::Open,
             target_rate: Some(100.0),

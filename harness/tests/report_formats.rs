@@ -7,6 +7,8 @@
 //! `RunRecord::build`) from seeded latencies, and the document's clock, version and
 //! environment are pinned, so every byte of every snapshot is deterministic.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -14,9 +16,7 @@ use assert_cmd::Command;
 use harness::compare::{Comparison, ExpectationRow, Noise, Side, Verdict, compare};
 use harness::load::{Outcome, OutcomeClass};
 use harness::policy::Policy;
-use harness::record::{
-    Environment, FaultRecord, LoadModelKind, LoadPlan, Recorder, RunMeta, RunRecord, ScenarioRef,
-};
+use harness::record::{FaultRecord, Recorder, RunMeta, RunRecord};
 use harness::report::markdown::escape as md_escape;
 use harness::report::{Format, RESULT_SCHEMA, ReportDocument, ReportManager, reporter};
 use harness::resilience::{FaultWindow, Observation, PhaseStats};
@@ -31,43 +31,13 @@ use rand_chacha::ChaCha8Rng;
 /// Enough requests a side that zero errors is proven within the 0.1-point margin.
 const N: u64 = 4_000;
 
-fn environment() -> Environment {
-    Environment {
-        os: "linux".into(),
-        arch: "x86_64".into(),
-        kernel: "6.1.0".into(),
-        cpu_model: "Test CPU".into(),
-        logical_cores: 2,
-        harness_version: "0.1.0".into(),
-    }
-}
-
+/// The shared test run, as repetition 1 of `scenario` (hash `hash`), started at a fixed time.
 fn meta(scenario: &str, hash: &str, path: &str) -> RunMeta {
-    RunMeta {
-        scenario: ScenarioRef {
-            name: scenario.into(),
-            hash: hash.into(),
-            file: "scenarios/demo.toml".into(),
-        },
-        path: path.into(),
-        repetition: 1,
-        seed: 42,
-        started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000),
-        environment: environment(),
-        load: LoadPlan {
-            model: LoadModelKind::Open,
-            target_rate: Some(100.0),
-            achieved_rate: Some(99.5),
-            users: None,
-            duration: Duration::from_secs(60),
-            warmup: Duration::ZERO,
-            max_in_flight: Some(64),
-            dispatch_lag_p99_us: Some(120),
-        },
-        steps: vec![],
-        complete: true,
-        notes: vec![],
-    }
+    let mut meta = common::records::meta(path, 1);
+    meta.scenario.name = scenario.into();
+    meta.scenario.hash = hash.into();
+    meta.started_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000);
+    meta
 }
 
 /// `(flow, step, ok requests, latency µs)` per step; latencies ±2% around the centre.
@@ -124,7 +94,7 @@ fn pinned(
     );
     doc.generated_at = "2025-06-15T12:00:00Z".into();
     doc.harness_version = "0.1.0".into();
-    doc.environment = Some(environment());
+    doc.environment = Some(common::records::environment());
     doc
 }
 

@@ -2,6 +2,8 @@
 //! platform. Each test binary uses a subset.
 #![allow(dead_code)]
 
+pub mod records;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
