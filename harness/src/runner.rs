@@ -143,7 +143,7 @@ pub async fn run_scenario(
     });
     let engine = match dagger {
         Some(d) => Some(
-            DaggerEngine::open(d)
+            DaggerEngine::open(scenario, d)
                 .await
                 .map_err(|why| RunError::NoEngine { why })?,
         ),

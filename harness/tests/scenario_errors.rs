@@ -1208,3 +1208,189 @@ fn an_unknown_policy_key_is_refused() {
     let text = format!("{SMALL}[policy]\ngo_ration = 1.2\n");
     assert_invalid(&text, 12, 1, "go_ration", "go_ratio");
 }
+
+/// A command path against a Dagger path; lines 1..=12.
+const PIPELINE: &str = r#"name = "pipe"
+[paths.legacy]
+kind = "command"
+[paths.dagger]
+kind = "dagger"
+[load]
+model = "open"
+rate = 5
+duration = "1s"
+[[flow]]
+name = "build"
+steps = [{ name = "test", command = ["sh", "-c", "make test"], dagger = { from = "alpine:3.20", exec = ["sh", "-c", "make test"] } }]
+"#;
+
+fn pipeline_with(from: &str, to: &str) -> String {
+    assert!(PIPELINE.contains(from), "{from:?} is not in PIPELINE");
+    PIPELINE.replacen(from, to, 1)
+}
+
+#[test]
+fn a_command_path_and_a_dagger_path_share_their_steps() {
+    use harness::scenario::{CachePolicy, DaggerCall, DaggerOutput, PathKind};
+    let s = valid(&pipeline_with(
+        "kind = \"dagger\"",
+        "kind = \"dagger\"\ncache = \"bust\"\nconnect_timeout = \"5s\"",
+    ));
+    assert_eq!(
+        (s.base.as_str(), s.candidate.as_deref()),
+        ("legacy", Some("dagger"))
+    );
+    assert_eq!(s.paths[0].target.kind(), PathKind::Command);
+    let Target::Dagger(d) = &s.paths[1].target else {
+        panic!("a Dagger path: {:?}", s.paths[1].target);
+    };
+    assert_eq!(d.cache, CachePolicy::Bust);
+    assert_eq!(d.connect_timeout, Duration::from_secs(5));
+    let step = &s.flows[0].steps[0];
+    assert!(step.http.is_none());
+    let argv: Vec<&str> = step
+        .command
+        .as_ref()
+        .expect("command")
+        .iter()
+        .map(|t| t.source.as_str())
+        .collect();
+    assert_eq!(argv, ["sh", "-c", "make test"]);
+    let Some(DaggerCall::Exec(exec)) = &step.dagger else {
+        panic!("an exec: {:?}", step.dagger);
+    };
+    assert_eq!(exec.from.source, "alpine:3.20");
+    assert_eq!(exec.output, DaggerOutput::Stdout);
+    assert!(step.accepts_exit(0) && !step.accepts_exit(1));
+    // The step's actions are part of the scenario hash.
+    let other = valid(&PIPELINE.replace("make test\"] } }]", "make lint\"] } }]"));
+    assert_ne!(s.hash, other.hash);
+}
+
+#[test]
+fn a_step_lacking_the_action_of_a_path_kind() {
+    let text = pipeline_with(
+        r#", dagger = { from = "alpine:3.20", exec = ["sh", "-c", "make test"] }"#,
+        "",
+    );
+    assert_invalid(
+        &text,
+        12,
+        10,
+        "step `test` has no `dagger`, which the scenario's dagger path(s) need",
+        "dagger = { from = ",
+    );
+}
+
+#[test]
+fn an_http_path_key_in_a_pipeline_only_scenario() {
+    let text = pipeline_with(r#"name = "test", "#, r#"name = "test", path = "/", "#);
+    assert_invalid(
+        &text,
+        12,
+        27,
+        "step `test` has `path`, but no path of the scenario is of kind `http`",
+        "remove `path` from the step",
+    );
+}
+
+#[test]
+fn headers_on_a_command_path() {
+    let text = pipeline_with(
+        "kind = \"command\"",
+        "kind = \"command\"\nheaders = { \"X-A\" = \"1\" }",
+    );
+    assert_invalid(
+        &text,
+        4,
+        1,
+        "path `legacy` is of kind `command`, which has no `headers`",
+        "`headers` belongs to paths of kind `http`",
+    );
+}
+
+#[test]
+fn an_unknown_path_kind() {
+    let text = pipeline_with("kind = \"dagger\"", "kind = \"grpc\"");
+    assert_invalid(
+        &text,
+        5,
+        8,
+        "unknown value `grpc` for `kind`",
+        "`http`, `command`, `dagger`",
+    );
+}
+
+#[test]
+fn an_empty_command() {
+    let text = pipeline_with(r#"command = ["sh", "-c", "make test"]"#, "command = []");
+    assert_invalid(&text, 12, 37, "`command` is empty", "command = [\"sh\"");
+}
+
+#[test]
+fn an_exit_code_out_of_range() {
+    let text = pipeline_with(
+        r#"name = "test", "#,
+        r#"name = "test", expect_exit = [0, 300], "#,
+    );
+    assert_invalid(&text, 12, 45, "300", "0..=255");
+}
+
+#[test]
+fn a_dagger_exec_without_an_image() {
+    let text = pipeline_with(r#"from = "alpine:3.20", "#, "");
+    assert_invalid(
+        &text,
+        12,
+        75,
+        "has `exec` but no `from`",
+        "from = \"alpine:3.20\"",
+    );
+}
+
+#[test]
+fn a_dagger_step_that_both_execs_and_calls() {
+    let text = pipeline_with(r#"dagger = { from"#, r#"dagger = { call = "build", from"#);
+    assert_invalid(&text, 12, 75, "either an exec", "keep `call`");
+}
+
+#[test]
+fn a_function_name_that_is_not_a_graphql_name() {
+    let text = pipeline_with(
+        r#"{ from = "alpine:3.20", exec = ["sh", "-c", "make test"] }"#,
+        r#"{ call = "container-echo" }"#,
+    );
+    assert_invalid(
+        &text,
+        12,
+        82,
+        "`container-echo` cannot be a function name",
+        "camelCase",
+    );
+}
+
+#[test]
+fn a_relative_mount_point_and_a_missing_host_folder() {
+    let text = pipeline_with(
+        r#"from = "alpine:3.20", "#,
+        r#"from = "alpine:3.20", mounts = { "src" = "." }, "#,
+    );
+    assert_invalid(
+        &text,
+        12,
+        108,
+        "mount point `src` is not an absolute path",
+        "`/src`",
+    );
+    let text = pipeline_with(
+        r#"from = "alpine:3.20", "#,
+        r#"from = "alpine:3.20", mounts = { "/src" = "no-such-folder" }, "#,
+    );
+    assert_invalid(
+        &text,
+        12,
+        117,
+        "host folder `no-such-folder` does not exist",
+        "relative to the scenario file",
+    );
+}

@@ -16,4 +16,4 @@ pub use client::EngineLink;
 pub use engine::{EngineEnv, EngineRoute, NoEngine, PathPolicy, SessionEndpoint, discover};
 pub use executor::DaggerExecutor;
 pub use service::DaggerEngine;
-pub use session::{EngineSession, HOW_TO_PROVIDE, Unreachable};
+pub use session::{CliOptions, EngineSession, HOW_TO_PROVIDE, Unreachable};

@@ -1,8 +1,8 @@
 //! The engine a scenario's Dagger paths share: found, opened once, closed at the end.
 
 use super::engine::{EngineEnv, PathPolicy, discover};
-use super::session::EngineSession;
-use crate::scenario::DaggerTarget;
+use super::session::{CliOptions, EngineSession};
+use crate::scenario::{DaggerCall, DaggerTarget, Scenario};
 
 /// An open engine session for the runs of a scenario.
 #[derive(Debug)]
@@ -11,11 +11,18 @@ pub struct DaggerEngine {
 }
 
 impl DaggerEngine {
-    /// Finds an engine (never downloading one) and opens a session on it, within the
-    /// path's `connect_timeout`; the error says what was looked at.
-    pub async fn open(target: &DaggerTarget) -> Result<Self, String> {
+    /// Finds an engine (never downloading one) and opens a session on it for the Dagger
+    /// paths of `scenario`, within the path's `connect_timeout`; the error says what was
+    /// looked at.
+    pub async fn open(scenario: &Scenario, target: &DaggerTarget) -> Result<Self, String> {
         let route = discover(&EngineEnv::from_process(), PathPolicy::Use).map_err(|e| e.0)?;
-        let session = EngineSession::open(&route, target.connect_timeout, &[])
+        let options = CliOptions {
+            env: Vec::new(),
+            load_workspace_modules: scenario
+                .steps()
+                .any(|(_, s)| matches!(s.dagger, Some(DaggerCall::Function { .. }))),
+        };
+        let session = EngineSession::open(&route, target.connect_timeout, &options)
             .await
             .map_err(|e| e.0)?;
         Ok(Self { session })

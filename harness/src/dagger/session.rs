@@ -8,7 +8,7 @@
 //! child ends when the session is closed or dropped.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,12 +46,12 @@ struct SessionChild {
 pub struct Unreachable(pub String);
 
 impl EngineSession {
-    /// Opens a session on `route` within `timeout`; `env` is given to a CLI the harness
-    /// starts (for instance the OTLP endpoint).
+    /// Opens a session on `route` within `timeout`; `options` apply to a CLI the harness
+    /// starts (a session opened elsewhere is used as it is).
     pub async fn open(
         route: &EngineRoute,
         timeout: Duration,
-        env: &[(String, String)],
+        options: &CliOptions,
     ) -> Result<Self, Unreachable> {
         match route {
             EngineRoute::Session(endpoint) => {
@@ -75,7 +75,7 @@ impl EngineSession {
                     ))),
                 }
             }
-            EngineRoute::Cli(bin) => start_cli(bin, timeout, env).await,
+            EngineRoute::Cli(bin) => start_cli(bin, timeout, options).await,
         }
     }
 
@@ -93,20 +93,33 @@ impl EngineSession {
     }
 }
 
+/// How the harness starts `dagger session`.
+#[derive(Debug, Clone, Default)]
+pub struct CliOptions {
+    /// Extra environment of the session (for instance the OTLP endpoint).
+    pub env: Vec<(String, String)>,
+    /// Serve the workspace's modules, so that steps can call module functions by name.
+    pub load_workspace_modules: bool,
+}
+
 async fn start_cli(
     bin: &Path,
     timeout: Duration,
-    env: &[(String, String)],
+    options: &CliOptions,
 ) -> Result<EngineSession, Unreachable> {
+    let mut args = vec![
+        "session",
+        "--label",
+        "dagger.io/sdk.name:rust",
+        "--label",
+        "dagger.io/sdk.client:harness",
+    ];
+    if options.load_workspace_modules {
+        args.push("--load-workspace-modules");
+    }
     let mut child = tokio::process::Command::new(bin)
-        .args([
-            "session",
-            "--label",
-            "dagger.io/sdk.name:rust",
-            "--label",
-            "dagger.io/sdk.client:harness",
-        ])
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(args)
+        .envs(options.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -185,18 +198,11 @@ async fn keep_last_lines(stderr: tokio::process::ChildStderr, last: Arc<Mutex<Ve
 /// How to provide an engine, for the "skipped: no Dagger engine" message.
 pub const HOW_TO_PROVIDE: &str = "run the command under `dagger run` (which sets DAGGER_SESSION_PORT and DAGGER_SESSION_TOKEN), set _EXPERIMENTAL_DAGGER_CLI_BIN to a Dagger CLI, or put `dagger` on PATH";
 
-/// The CLI a route starts, if any.
-pub fn cli_of(route: &EngineRoute) -> Option<PathBuf> {
-    match route {
-        EngineRoute::Cli(bin) => Some(bin.clone()),
-        EngineRoute::Session(_) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
     fn script(dir: &Path, body: &str) -> PathBuf {
         let file = dir.join("dagger");
@@ -215,8 +221,11 @@ echo 'not json'
 echo "{\"port\": 4711, \"session_token\": \"$SESSION_TEST\"}"
 cat >/dev/null"#,
         );
-        let env = vec![("SESSION_TEST".to_string(), "tok-1".to_string())];
-        let session = EngineSession::open(&EngineRoute::Cli(bin), Duration::from_secs(5), &env)
+        let options = CliOptions {
+            env: vec![("SESSION_TEST".to_string(), "tok-1".to_string())],
+            load_workspace_modules: false,
+        };
+        let session = EngineSession::open(&EngineRoute::Cli(bin), Duration::from_secs(5), &options)
             .await
             .expect("session");
         assert_eq!(session.endpoint.port, 4711);
@@ -229,16 +238,24 @@ cat >/dev/null"#,
     async fn a_cli_that_fails_is_unreachable_with_its_last_words() {
         let dir = tempfile::tempdir().expect("tempdir");
         let bin = script(dir.path(), "echo 'cannot reach docker' >&2; exit 1");
-        let why = EngineSession::open(&EngineRoute::Cli(bin), Duration::from_secs(5), &[])
-            .await
-            .expect_err("unreachable");
+        let why = EngineSession::open(
+            &EngineRoute::Cli(bin),
+            Duration::from_secs(5),
+            &CliOptions::default(),
+        )
+        .await
+        .expect_err("unreachable");
         assert!(why.0.contains("ended without opening a session"), "{why}");
         // The stderr reader may lose the race with the exit; the reason stands either way.
         let dir = tempfile::tempdir().expect("tempdir");
         let bin = script(dir.path(), "sleep 5");
-        let why = EngineSession::open(&EngineRoute::Cli(bin), Duration::from_millis(200), &[])
-            .await
-            .expect_err("too slow");
+        let why = EngineSession::open(
+            &EngineRoute::Cli(bin),
+            Duration::from_millis(200),
+            &CliOptions::default(),
+        )
+        .await
+        .expect_err("too slow");
         assert!(why.0.contains("did not open a session within"), "{why}");
     }
 
@@ -251,7 +268,7 @@ cat >/dev/null"#,
             port,
             token: "t".into(),
         });
-        let why = EngineSession::open(&route, Duration::from_secs(2), &[])
+        let why = EngineSession::open(&route, Duration::from_secs(2), &CliOptions::default())
             .await
             .expect_err("closed port");
         assert!(why.0.contains("nothing answers"), "{why}");

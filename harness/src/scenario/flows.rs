@@ -351,10 +351,15 @@ impl Checker<'_> {
                         "step `{name}` has `{key}`, but no path of the scenario is of kind `{}`",
                         kind.as_str()
                     ),
-                    format!(
-                        "remove `{key}` from the step, or add a path with `kind = \"{}\"`",
-                        kind.as_str()
-                    ),
+                    match kind {
+                        PathKind::Http => format!(
+                            "remove `{key}` from the step, or add an HTTP path (with `target` or `base_url`)"
+                        ),
+                        other => format!(
+                            "remove `{key}` from the step, or add a path with `kind = \"{}\"`",
+                            other.as_str()
+                        ),
+                    },
                 ));
             }
         }

@@ -166,8 +166,6 @@ pub struct DaggerTarget {
     pub telemetry: bool,
     /// Whether steps may be answered from the engine's cache.
     pub cache: CachePolicy,
-    /// Folder that relative host mounts are resolved against (the scenario's folder).
-    pub host_root: PathBuf,
 }
 
 /// Whether Dagger steps may hit the engine's cache.

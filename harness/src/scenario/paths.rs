@@ -179,7 +179,6 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|c| *c.get_ref())
                 .unwrap_or_default(),
-            host_root: self.folder(),
         }
     }
 
