@@ -16,6 +16,7 @@ pub mod fault;
 pub mod gate;
 pub mod listener;
 pub mod load;
+pub mod otlp;
 pub mod policy;
 pub mod record;
 pub mod reference;

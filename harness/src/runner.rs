@@ -269,6 +269,13 @@ async fn run_once(
             Executor::Dagger(DaggerExecutor::new(link, d.cache, seed))
         }
     };
+    let dagger_engine = match &path.target {
+        Target::Dagger(_) => services.engine,
+        _ => None,
+    };
+    if let Some(engine) = dagger_engine {
+        engine.telemetry_start();
+    }
     let events = (!chaos.is_idle()).then(|| Arc::new(EventLog::new()));
     let mut ctx = IterationContext::with_executor(executor, load.timeout, epoch, recorder.clone());
     if let Some(log) = &events {

@@ -145,7 +145,12 @@ impl DaggerExecutor {
         if let (OutcomeClass::ExecError, Some(code)) = (class, code)
             && step.accepts_exit(code)
         {
-            return StepReply::ok(u16::try_from(code).ok(), Bytes::from(detail.stdout));
+            // The answer is the stream the step reads, as for an exit code of 0.
+            let answer = match &step.dagger {
+                Some(DaggerCall::Exec(e)) if e.output == DaggerOutput::Stderr => detail.stderr,
+                _ => detail.stdout,
+            };
+            return StepReply::ok(u16::try_from(code).ok(), Bytes::from(answer));
         }
         self.samples.push(|| {
             let tail = redact(&tail(&detail.stderr), secrets);

@@ -208,6 +208,10 @@ pub struct RunRecord {
     /// What the faults showed of the service's resilience, one entry per fault window.
     #[serde(default)]
     pub resilience: Vec<crate::resilience::Observation>,
+    /// The Dagger engine's spans during the run (per-operation latency, cache hits), when
+    /// the path asked for telemetry and the harness opened the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<crate::otlp::TelemetrySummary>,
 }
 
 /// One fault of a run, as the report states it.
@@ -364,6 +368,7 @@ impl RunRecord {
             notes: meta.notes,
             faults: Vec::new(),
             resilience: Vec::new(),
+            telemetry: None,
         }
     }
 

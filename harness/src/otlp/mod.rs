@@ -1,0 +1,241 @@
+//! An OTLP/HTTP trace receiver for Dagger sessions: per-step latency and cache-hit ratio.
+//!
+//! The harness starts an [`OtlpReceiver`], hands [`OtlpReceiver::otel_env`] to the
+//! `dagger session` it spawns (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+//! `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`), and reads a [`TelemetrySummary`] at any
+//! time or when it stops. The engine's OpenTelemetry exporter posts
+//! `ExportTraceServiceRequest`s; every finished span is counted and grouped by name, and
+//! spans carrying `dagger.io/dag.digest` count as DAG operations, cached when they also
+//! carry `dagger.io/dag.cached = true`.
+//!
+//! Memory is bounded whatever arrives (see [`aggregate`]); nothing is logged.
+
+pub mod aggregate;
+pub mod json;
+pub mod receiver;
+pub mod wire;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use receiver::{Shared, TRACES_PATH, with_aggregate};
+
+/// Where [`OtlpReceiver::start`] binds by default: loopback, any free port.
+pub const DEFAULT_BIND: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+
+/// A running OTLP/HTTP trace receiver; dropping it stops serving at once.
+pub struct OtlpReceiver {
+    addr: SocketAddr,
+    shared: Shared,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for OtlpReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpReceiver")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpReceiver {
+    /// Binds `bind` (use [`DEFAULT_BIND`] for loopback on a free port) and starts serving
+    /// `POST /v1/traces` on the current tokio runtime.
+    pub async fn start(bind: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let shared = Shared::default();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(receiver::serve(listener, Shared::clone(&shared), stopped));
+        Ok(Self {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL exporters post to, e.g. `http://127.0.0.1:4318/v1/traces`; an unspecified
+    /// bind address (`0.0.0.0`, `::`) is given as loopback.
+    pub fn traces_endpoint(&self) -> String {
+        traces_endpoint_for(self.addr)
+    }
+
+    /// The environment a `dagger session` needs to export its traces here.
+    pub fn otel_env(&self) -> [(&'static str, String); 2] {
+        [
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", self.traces_endpoint()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+        ]
+    }
+
+    /// A snapshot of everything received so far.
+    pub fn summary(&self) -> TelemetrySummary {
+        with_aggregate(&self.shared, |aggregate| aggregate.summary())
+    }
+
+    /// Everything received since the last call (or the start), and a fresh start: the
+    /// per-run summary when one session serves several runs.
+    pub fn take(&self) -> TelemetrySummary {
+        with_aggregate(&self.shared, |aggregate| {
+            let summary = aggregate.summary();
+            *aggregate = aggregate::Aggregator::default();
+            summary
+        })
+    }
+
+    /// Stops listening, ends every connection (requests in flight included) and returns
+    /// the final snapshot.
+    pub async fn stop(mut self) -> TelemetrySummary {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // The loop ends only by the stop signal; a JoinError means it was aborted.
+            let _ = task.await;
+        }
+        self.summary()
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            // Aborting drops the accept loop's JoinSet, which aborts every connection.
+            task.abort();
+        }
+    }
+}
+
+/// The traces URL for a receiver bound to `addr`, unspecified addresses as loopback.
+fn traces_endpoint_for(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}{TRACES_PATH}", SocketAddr::new(ip, addr.port()))
+}
+
+/// What the receiver saw of a Dagger session's traces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetrySummary {
+    /// Finished spans received (spans still open, sent by live exporters, are skipped:
+    /// they are sent again when they end).
+    pub spans: u64,
+    /// Requests refused: undecodable (400), too large (413), unsupported type or
+    /// encoding (415). Wrong paths and methods are not counted.
+    pub rejected_requests: u64,
+    /// Spans that are DAG operations (carry `dagger.io/dag.digest`).
+    pub operations: u64,
+    /// Of those, the ones with `dagger.io/dag.cached = true`.
+    pub cached: u64,
+    /// `cached / operations`; `None` before any operation.
+    pub cache_hit_ratio: Option<f64>,
+    /// Spans by name, most frequent first (ties by name), at most 100; names beyond that
+    /// or beyond the tracking cap are summed into a last `"(other)"` group.
+    pub groups: Vec<SpanGroup>,
+}
+
+/// Counts and latency of the spans sharing one name (cut to 200 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanGroup {
+    /// The span name, `"(other)"` or `"(unnamed)"`.
+    pub name: String,
+    /// Finished spans with this name.
+    pub count: u64,
+    /// Of those, spans with `dagger.io/dag.cached = true` (DAG operation or not).
+    pub cached: u64,
+    /// Of those, spans with status code ERROR.
+    pub errors: u64,
+    /// Median duration, microseconds (3 significant digits).
+    pub p50_us: u64,
+    /// 95th percentile duration, microseconds.
+    pub p95_us: u64,
+    /// 99th percentile duration, microseconds.
+    pub p99_us: u64,
+    /// Longest duration, microseconds (exact).
+    pub max_us: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_names_loopback_for_unspecified_binds() -> Result<(), std::net::AddrParseError> {
+        for (bind, want) in [
+            ("0.0.0.0:4318", "http://127.0.0.1:4318/v1/traces"),
+            ("[::]:4318", "http://[::1]:4318/v1/traces"),
+            ("127.0.0.1:9", "http://127.0.0.1:9/v1/traces"),
+            ("[::1]:9", "http://[::1]:9/v1/traces"),
+        ] {
+            assert_eq!(traces_endpoint_for(bind.parse()?), want);
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn start_and_stop_an_idle_receiver() -> std::io::Result<()> {
+        let receiver = OtlpReceiver::start(DEFAULT_BIND).await?;
+        let port = receiver.local_addr().port();
+        assert_eq!(
+            receiver.traces_endpoint(),
+            format!("http://127.0.0.1:{port}/v1/traces")
+        );
+        let env = receiver.otel_env();
+        assert_eq!(env[0].1, receiver.traces_endpoint());
+        assert_eq!(
+            env[1],
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned())
+        );
+        let summary = receiver.stop().await;
+        assert_eq!((summary.spans, summary.groups.len()), (0, 0));
+        assert_eq!(summary.cache_hit_ratio, None);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn default_bind_is_loopback() -> std::io::Result<()> {
+        let receiver = OtlpReceiver::start(DEFAULT_BIND).await?;
+        assert!(receiver.local_addr().ip().is_loopback());
+        assert_ne!(receiver.local_addr().port(), 0);
+        drop(receiver);
+        Ok(())
+    }
+
+    #[test]
+    fn summary_round_trips_through_json() -> Result<(), serde_json::Error> {
+        let summary = TelemetrySummary {
+            spans: 3,
+            rejected_requests: 1,
+            operations: 2,
+            cached: 1,
+            cache_hit_ratio: Some(0.5),
+            groups: vec![SpanGroup {
+                name: "withExec".into(),
+                count: 3,
+                cached: 1,
+                errors: 0,
+                p50_us: 10,
+                p95_us: 20,
+                p99_us: 30,
+                max_us: 31,
+            }],
+        };
+        let text = serde_json::to_string(&summary)?;
+        assert_eq!(serde_json::from_str::<TelemetrySummary>(&text)?, summary);
+        Ok(())
+    }
+}
