@@ -100,11 +100,34 @@ impl StepClient {
     }
 }
 
-/// The engine's reply.
+/// The engine's reply. Errors are read loosely: an error whose `extensions` the SDK's
+/// type does not know (it needs a `_type`) keeps its message, not its extensions.
 #[derive(serde::Deserialize)]
 struct Reply {
     data: Option<serde_json::Value>,
-    errors: Option<Vec<GraphQLErrorMessage>>,
+    errors: Option<Vec<serde_json::Value>>,
+}
+
+/// One GraphQL error as the SDK types it.
+fn error_message(mut raw: serde_json::Value) -> GraphQLErrorMessage {
+    if let Ok(typed) = serde_json::from_value::<GraphQLErrorMessage>(raw.clone()) {
+        return typed;
+    }
+    if let Some(object) = raw.as_object_mut() {
+        object.remove("extensions");
+        object.remove("locations");
+        object.remove("path");
+    }
+    serde_json::from_value(raw.clone()).unwrap_or_else(|_| GraphQLErrorMessage {
+        message: raw
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("an engine error without a message")
+            .to_string(),
+        locations: None,
+        extensions: None,
+        path: None,
+    })
 }
 
 #[async_trait::async_trait]
@@ -160,6 +183,8 @@ impl GraphQLClient for StepClient {
         };
         match reply.errors {
             Some(errors) if !errors.is_empty() => {
+                let errors: Vec<GraphQLErrorMessage> =
+                    errors.into_iter().map(error_message).collect();
                 let message = errors
                     .first()
                     .map(|e| e.message.clone())
@@ -175,5 +200,31 @@ impl GraphQLClient for StepClient {
             )),
             _ => Ok(reply.data),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_message_when_their_extensions_are_unknown() {
+        let exec = error_message(serde_json::json!({
+            "message": "exit code: 3",
+            "extensions": { "_type": "EXEC_ERROR", "cmd": ["sh"], "exitCode": 3, "stdout": "", "stderr": "boom" }
+        }));
+        assert!(matches!(
+            exec.extensions,
+            Some(dagger_sdk::core::gql_client::GraphQlExtension::ExecError { exit_code: 3, .. })
+        ));
+        let other = error_message(serde_json::json!({
+            "message": "no such image",
+            "extensions": { "code": "NOT_FOUND" },
+            "path": [{ "weird": true }]
+        }));
+        assert_eq!(other.message, "no such image");
+        assert!(other.extensions.is_none());
+        let bare = error_message(serde_json::json!({ "unexpected": 1 }));
+        assert_eq!(bare.message, "an engine error without a message");
     }
 }
