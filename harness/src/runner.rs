@@ -317,11 +317,17 @@ async fn run_once(
         .await;
     let mut meta = run_meta(scenario, path, repetition, plan.seed, started_at, &report);
     meta.notes.extend(chaos.notes);
+    let mut telemetry = None;
+    if let Some(engine) = dagger_engine {
+        meta.notes.extend(engine.notes().iter().cloned());
+        telemetry = engine.telemetry_end().await;
+    }
     meta.notes
         .extend(samples.into_iter().map(|s| format!("failure: {s}")));
     let mut record = RunRecord::build(recording, meta);
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;
+    record.telemetry = telemetry;
     let file = record_file(&plan.out, &path.name, repetition);
     record.write_atomic(&file)?;
     Ok(RunResult { file, record })

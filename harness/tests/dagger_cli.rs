@@ -337,3 +337,102 @@ fn an_engine_that_goes_away_mid_run_is_connect_failed_from_then_on() {
         "{c:?}"
     );
 }
+
+/// A stand-in `dagger` CLI for `dagger session`: it records its arguments and the OTLP
+/// endpoint it was given, prints the double's connect parameters, and half a second later
+/// posts three OTLP/JSON span batches to that endpoint (each a cached and an executed
+/// operation), through bash's /dev/tcp; then it waits for its stdin to close.
+fn fake_cli(dir: &Path, port: u16) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("fake-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let script = format!(
+        r#"#!/bin/bash
+echo "$@" > "{dir}/cli-args"
+echo "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT $OTEL_EXPORTER_OTLP_PROTOCOL" > "{dir}/cli-otel"
+echo "engine starting" >&2
+echo '{{"port": {port}, "session_token": "{token}"}}'
+hostport="${{OTEL_EXPORTER_OTLP_TRACES_ENDPOINT#http://}}"; hostport="${{hostport%%/*}}"
+post() {{
+  now=$(date +%s)000000000
+  span() {{ echo "{{\"name\":\"$1\",\"startTimeUnixNano\":\"$now\",\"endTimeUnixNano\":\"$((now + $2))\",\"attributes\":[{{\"key\":\"dagger.io/dag.digest\",\"value\":{{\"stringValue\":\"sha256:$1\"}}}},{{\"key\":\"dagger.io/dag.cached\",\"value\":{{\"boolValue\":$3}}}}]}}"; }}
+  body="{{\"resourceSpans\":[{{\"scopeSpans\":[{{\"spans\":[$(span Container.from 2000000 true),$(span Container.withExec 40000000 false)]}}]}}]}}"
+  exec 3<>"/dev/tcp/${{hostport%:*}}/${{hostport##*:}}" || return
+  printf 'POST /v1/traces HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$hostport" "${{#body}}" "$body" >&3
+  cat <&3 >/dev/null; exec 3>&-
+}}
+( sleep 0.5; for _ in 1 2 3; do post; sleep 0.2; done ) &
+cat >/dev/null
+"#,
+        dir = dir.display(),
+        token = TOKEN,
+    );
+    let file = bin.join("dagger");
+    std::fs::write(&file, script).expect("write fake CLI");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    bin
+}
+
+#[test]
+fn a_session_the_harness_starts_exports_its_spans_into_each_dagger_run() {
+    if !Path::new("/bin/bash").exists() {
+        eprintln!("skipped: /bin/bash not found (the stand-in CLI is a bash script)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(pipeline_scenario(dir.path(), "telemetry", ""))
+        .expect("scenario")
+        .replace(
+            "connect_timeout = \"2s\"",
+            "connect_timeout = \"5s\"\ntelemetry = true",
+        );
+    let file = dir.path().join("telemetry.toml");
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("out");
+    let double = EngineDouble::start_in_background(TOKEN, Behaviour::Engine);
+    let bin = fake_cli(dir.path(), double.port);
+    // The CLI is found on PATH (after /usr/bin and /bin, which hold `sh` and `date`).
+    harness()
+        .env_remove("DAGGER_SESSION_PORT")
+        .env_remove("DAGGER_SESSION_TOKEN")
+        .env_remove("_EXPERIMENTAL_DAGGER_CLI_BIN")
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .args(["run", "--quiet", "--path", "dagger", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .success();
+    let args = std::fs::read_to_string(dir.path().join("cli-args")).expect("the CLI ran");
+    assert!(args.starts_with("session "), "{args}");
+    let otel = std::fs::read_to_string(dir.path().join("cli-otel")).expect("otel env");
+    assert!(otel.starts_with("http://127.0.0.1:"), "{otel}");
+    assert!(otel.contains("/v1/traces http/protobuf"), "{otel}");
+    // Each run takes the spans that arrived while it ran (warmup included): the three
+    // batches are counted once in all, not once per run.
+    let mut total = 0;
+    for run in ["dagger-r1", "dagger-r2"] {
+        let record = read_json(&out.join("runs").join(format!("{run}.json")));
+        let telemetry = &record["telemetry"];
+        let spans = telemetry["spans"]
+            .as_u64()
+            .expect("a telemetry summary per run");
+        total += spans;
+        if spans > 0 {
+            assert_eq!(telemetry["cache_hit_ratio"], 0.5, "{run}: {telemetry:#}");
+            let groups = telemetry["groups"].as_array().expect("groups");
+            let exec = groups
+                .iter()
+                .find(|g| g["name"] == "Container.withExec")
+                .expect("a withExec group");
+            assert!(exec["p50_us"].as_u64().unwrap_or(0) >= 39_000, "{exec:#}");
+        }
+        let notes = record["notes"].to_string();
+        assert!(notes.contains("Dagger engine session via"), "{notes}");
+        assert!(!notes.contains(TOKEN));
+    }
+    assert_eq!(total, 6, "three batches of two spans");
+    assert_eq!(
+        classes(&out, "dagger-r1").keys().collect::<Vec<_>>(),
+        ["ok"]
+    );
+}
