@@ -1,10 +1,12 @@
 //! The open model: arrivals at a rate that does not wait for the service.
 //!
 //! A dedicated thread releases each arrival at its intended time and hands it to the
-//! tokio runtime; latency is measured from the intended time, so a stall of the
-//! service (or of the generator) shows in the numbers instead of being omitted.
+//! tokio runtime; a request that ends also releases the arrivals already due, so that a
+//! freed `max_in_flight` permit is used at once. Latency is measured from the intended
+//! time, so a stall of the service (or of the generator) shows in the numbers instead of
+//! being omitted.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -21,6 +23,17 @@ use crate::scenario::{Flow, Spacing};
 
 /// Longest single sleep, so that a stop is noticed quickly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
+
+/// Shortest sleep of the dispatcher thread while every `max_in_flight` permit is taken.
+///
+/// Below saturation the dispatcher sleeps exactly until the next arrival. Saturated, the
+/// workers release the overdue arrivals themselves as their requests end (see
+/// [`Releaser`]), so the thread is only needed to drop the arrivals nobody can take, and
+/// waking for each of them would cost the workers two context switches apiece when they
+/// share a core with it. So it sleeps at least this long and then drops (or starts)
+/// every arrival that fell due meanwhile; a start's lateness is measured and counted in
+/// its latency, as always.
+const SATURATED_MIN_SLEEP: Duration = Duration::from_millis(1);
 
 /// Counts kept by the dispatcher thread.
 #[derive(Debug)]
@@ -150,74 +163,168 @@ impl Dispatcher {
             stop,
             handle,
         } = self;
-        let (ctx, flows, semaphore, stop, handle) = (&ctx, &flows, &semaphore, &stop, &handle);
-        let picker = FlowPicker::new(flows);
-        // Flow choices get their own stream so they do not shift the arrival times.
-        let mut flow_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
-        let epoch = ctx.epoch();
-        let mut lag = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
-        let mut out = Dispatch {
-            started: 0,
-            dropped: 0,
-            lag_us: None,
-            ended_at: epoch,
-            interrupted: false,
-        };
-        for offset in ArrivalSchedule::new(curve, spacing, seed, total) {
-            let due = epoch + offset;
-            if !wait_until(due, stop) {
-                out.interrupted = true;
-                break;
-            }
-            let flow_index = picker.pick(&mut flow_rng);
-            let Some(flow) = flows.get(flow_index) else {
-                continue;
+        let picker = FlowPicker::new(&flows);
+        let mut schedule = ArrivalSchedule::new(curve, spacing, seed, total);
+        let next = schedule.next();
+        let releaser = Arc::new(Releaser {
+            ctx,
+            flows,
+            warmup,
+            semaphore,
+            handle,
+            state: Mutex::new(ReleaseState {
+                schedule,
+                next,
+                picker,
+                // Flow choices get their own stream so they do not shift the arrival times.
+                flow_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
+                lag: Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok(),
+                started: 0,
+                dropped: 0,
+                saturated: false,
+                ended_at: None,
+            }),
+        });
+        let mut woke = Instant::now();
+        let interrupted = loop {
+            let (next_due, saturated) = releaser.release_due();
+            let Some(due) = next_due else {
+                break false;
             };
-            let measured = offset >= warmup;
-            if measured {
-                let late = Instant::now().saturating_duration_since(due);
-                if let Some(h) = lag.as_mut() {
-                    h.saturating_record(late.as_micros().try_into().unwrap_or(u64::MAX).max(1));
-                }
+            // Saturated: the workers release arrivals as permits free up, and this thread
+            // only needs to drop the arrivals nobody can take, in batches.
+            let batch = saturated.then(|| woke + SATURATED_MIN_SLEEP);
+            if !wait_until(due, batch, &stop, &mut woke) {
+                break true;
             }
-            match semaphore.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    if measured {
-                        out.started += 1;
-                    }
-                    let ctx = ctx.clone();
-                    let flows = flows.clone();
-                    handle.spawn(async move {
-                        if let Some(flow) = flows.get(flow_index) {
-                            ctx.run(flow, due).await;
-                        }
-                        drop(permit);
-                    });
-                }
-                Err(_) => {
-                    if measured {
-                        out.dropped += 1;
-                    }
-                    ctx.record_dropped(flow, due);
-                }
-            }
+        };
+        let mut state = releaser.lock();
+        // Workers release nothing more, whether the schedule ended or the run was stopped.
+        state.next = None;
+        Dispatch {
+            started: state.started,
+            dropped: state.dropped,
+            lag_us: state.lag.take(),
+            ended_at: state.ended_at.unwrap_or_else(Instant::now),
+            interrupted,
         }
-        out.ended_at = Instant::now();
-        out.lag_us = lag;
-        out
     }
 }
 
-/// Waits until `due`; false when the stop signal fired first.
-fn wait_until(due: Instant, stop: &StopSignal) -> bool {
+/// Releases arrivals that are due: the dispatcher thread at each arrival's intended time,
+/// and every request as it ends, so that a permit freed while arrivals are overdue is
+/// taken at once instead of at the dispatcher's next wake. Nothing is released before
+/// its intended time; any lateness is measured and counted in the latency.
+struct Releaser {
+    ctx: Arc<IterationContext>,
+    flows: Arc<[Flow]>,
+    warmup: Duration,
+    semaphore: Arc<Semaphore>,
+    handle: tokio::runtime::Handle,
+    state: Mutex<ReleaseState>,
+}
+
+/// The schedule and the counts, shared by the dispatcher thread and the workers.
+struct ReleaseState {
+    schedule: ArrivalSchedule,
+    /// The next arrival's offset; `None` once the schedule ended or the run stopped.
+    next: Option<Duration>,
+    picker: FlowPicker,
+    flow_rng: ChaCha8Rng,
+    lag: Option<Histogram<u64>>,
+    started: u64,
+    dropped: u64,
+    /// True while the last arrival found every permit taken.
+    saturated: bool,
+    /// When the last arrival of the schedule was released.
+    ended_at: Option<Instant>,
+}
+
+impl Releaser {
+    fn lock(&self) -> MutexGuard<'_, ReleaseState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts (or drops) every arrival due by now; returns when the next one is due and
+    /// whether the last one found every permit taken.
+    fn release_due(self: &Arc<Self>) -> (Option<Instant>, bool) {
+        let epoch = self.ctx.epoch();
+        let mut state = self.lock();
+        let mut now = Instant::now();
+        while let Some(offset) = state.next {
+            let due = epoch + offset;
+            if due > now {
+                return (Some(due), state.saturated);
+            }
+            state.next = state.schedule.next();
+            if state.next.is_none() {
+                state.ended_at = Some(now);
+            }
+            let ReleaseState {
+                picker, flow_rng, ..
+            } = &mut *state;
+            let flow_index = picker.pick(flow_rng);
+            let Some(flow) = self.flows.get(flow_index) else {
+                continue;
+            };
+            let measured = offset >= self.warmup;
+            if measured {
+                let late = now.saturating_duration_since(due);
+                if let Some(h) = state.lag.as_mut() {
+                    h.saturating_record(late.as_micros().try_into().unwrap_or(u64::MAX).max(1));
+                }
+            }
+            match self.semaphore.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    state.saturated = false;
+                    if measured {
+                        state.started += 1;
+                    }
+                    let releaser = Arc::clone(self);
+                    self.handle.spawn(async move {
+                        if let Some(flow) = releaser.flows.get(flow_index) {
+                            releaser.ctx.run(flow, due).await;
+                        }
+                        drop(permit);
+                        releaser.release_due();
+                    });
+                }
+                Err(_) => {
+                    state.saturated = true;
+                    if measured {
+                        state.dropped += 1;
+                    }
+                    self.ctx.record_dropped(flow, due);
+                }
+            }
+            now = Instant::now();
+        }
+        (None, state.saturated)
+    }
+}
+
+/// Waits until `due`, or when `due` has not passed yet, until the later of `due` and
+/// `batch`; false when the stop signal fired first. When it had to sleep, sets `woke` to
+/// when it woke.
+fn wait_until(due: Instant, batch: Option<Instant>, stop: &StopSignal, woke: &mut Instant) -> bool {
+    if Instant::now() < due
+        && let Some(batch) = batch
+    {
+        return wait_until(due.max(batch), None, stop, woke);
+    }
+    let mut slept = false;
     loop {
         if stop.is_triggered() {
             return false;
         }
         let now = Instant::now();
         if now >= due {
+            if slept {
+                *woke = now;
+            }
             return true;
         }
+        slept = true;
         // No spinning: the generator shares the machine with the workers. A sleep may
         // overshoot by the timer slack (~50 µs); that lateness is measured and counted
         // in the latency, never hidden.
