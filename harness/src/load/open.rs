@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::driver::{Drive, DriverReport, spawn_ticker};
 use super::flow::IterationContext;
@@ -248,13 +248,40 @@ impl Releaser {
     /// Starts (or drops) every arrival due by now; returns when the next one is due and
     /// whether the last one found every permit taken.
     fn release_due(self: &Arc<Self>) -> (Option<Instant>, bool) {
-        let epoch = self.ctx.epoch();
         let mut state = self.lock();
-        let mut now = Instant::now();
-        while let Some(offset) = state.next {
+        while let Some(arrival) = self.pop_due(&mut state, Instant::now()) {
+            match self.semaphore.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    state.saturated = false;
+                    if arrival.measured {
+                        state.started += 1;
+                    }
+                    self.handle.spawn(Arc::clone(self).work(permit, arrival));
+                }
+                Err(_) => {
+                    state.saturated = true;
+                    if arrival.measured {
+                        state.dropped += 1;
+                    }
+                    if let Some(flow) = self.flows.get(arrival.flow) {
+                        self.ctx.record_dropped(flow, arrival.due);
+                    }
+                }
+            }
+        }
+        let epoch = self.ctx.epoch();
+        (state.next.map(|offset| epoch + offset), state.saturated)
+    }
+
+    /// The next arrival, when it is due by `now`: taken off the schedule, its flow
+    /// picked and its lateness recorded.
+    fn pop_due(&self, state: &mut ReleaseState, now: Instant) -> Option<Arrival> {
+        let epoch = self.ctx.epoch();
+        loop {
+            let offset = state.next?;
             let due = epoch + offset;
             if due > now {
-                return (Some(due), state.saturated);
+                return None;
             }
             state.next = state.schedule.next();
             if state.next.is_none() {
@@ -263,10 +290,10 @@ impl Releaser {
             let ReleaseState {
                 picker, flow_rng, ..
             } = &mut *state;
-            let flow_index = picker.pick(flow_rng);
-            let Some(flow) = self.flows.get(flow_index) else {
+            let flow = picker.pick(flow_rng);
+            if self.flows.get(flow).is_none() {
                 continue;
-            };
+            }
             let measured = offset >= self.warmup;
             if measured {
                 let late = now.saturating_duration_since(due);
@@ -274,33 +301,45 @@ impl Releaser {
                     h.saturating_record(late.as_micros().try_into().unwrap_or(u64::MAX).max(1));
                 }
             }
-            match self.semaphore.clone().try_acquire_owned() {
-                Ok(permit) => {
+            return Some(Arrival {
+                flow,
+                due,
+                measured,
+            });
+        }
+    }
+
+    /// Runs `arrival` on `permit`'s slot, then, while arrivals are overdue, the next one
+    /// on the same slot: a saturated run spawns no task per request.
+    async fn work(self: Arc<Self>, permit: OwnedSemaphorePermit, mut arrival: Arrival) {
+        loop {
+            if let Some(flow) = self.flows.get(arrival.flow) {
+                self.ctx.run(flow, arrival.due).await;
+            }
+            let mut state = self.lock();
+            match self.pop_due(&mut state, Instant::now()) {
+                Some(next) => {
                     state.saturated = false;
-                    if measured {
+                    if next.measured {
                         state.started += 1;
                     }
-                    let releaser = Arc::clone(self);
-                    self.handle.spawn(async move {
-                        if let Some(flow) = releaser.flows.get(flow_index) {
-                            releaser.ctx.run(flow, due).await;
-                        }
-                        drop(permit);
-                        releaser.release_due();
-                    });
+                    arrival = next;
                 }
-                Err(_) => {
-                    state.saturated = true;
-                    if measured {
-                        state.dropped += 1;
-                    }
-                    self.ctx.record_dropped(flow, due);
-                }
+                None => break,
             }
-            now = Instant::now();
         }
-        (None, state.saturated)
+        drop(permit);
     }
+}
+
+/// One arrival taken off the schedule.
+struct Arrival {
+    /// Index of its flow.
+    flow: usize,
+    /// Its intended start.
+    due: Instant,
+    /// False during warmup.
+    measured: bool,
 }
 
 /// Waits until `due`, or when `due` has not passed yet, until the later of `due` and
