@@ -18,7 +18,7 @@ use dagger_sdk::errors::DaggerError;
 use dagger_sdk::{ContainerWithExecOptsBuilder, Query, ReturnType, Selection};
 
 use super::client::{EngineLink, StepClient};
-use crate::load::command::{FailureSamples, redact, tail};
+use crate::load::samples::{FailureSamples, redact, tail};
 use crate::load::{OutcomeClass, StepReply};
 use crate::scenario::{CachePolicy, DaggerCall, DaggerOutput, Step, Template};
 

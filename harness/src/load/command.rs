@@ -10,7 +10,6 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,16 +17,13 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::flow::StepReply;
 use super::outcome::OutcomeClass;
+use super::samples::{FailureSamples, redact, tail};
 use crate::scenario::{CommandTarget, Step};
 
 /// Most stdout kept per command (the rest is read and dropped so the child never blocks).
 const STDOUT_CAP: usize = 1 << 20;
 /// Most stderr kept per command, for failure samples.
 const STDERR_CAP: usize = 64 << 10;
-/// Failures described in the record's notes.
-const SAMPLES: usize = 5;
-/// Lines of stderr repeated per failure sample.
-const STDERR_TAIL_LINES: usize = 5;
 
 /// Runs the command steps of one path.
 pub struct CommandExecutor {
@@ -159,48 +155,6 @@ async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> 
     }
 }
 
-/// The last lines of `text`, each after a newline and an indent; empty for no text.
-pub(crate) fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let start = lines.len().saturating_sub(STDERR_TAIL_LINES);
-    lines[start..]
-        .iter()
-        .map(|l| format!("\n    {l}"))
-        .collect()
-}
-
-/// `text` with every secret value replaced by `***`.
-pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
-    secrets.iter().fold(text.to_string(), |t, secret| {
-        t.replace(secret.as_str(), "***")
-    })
-}
-
-/// The first [`SAMPLES`] failure descriptions of a run.
-#[derive(Debug, Default)]
-pub(crate) struct FailureSamples {
-    kept: Mutex<Vec<String>>,
-}
-
-impl FailureSamples {
-    /// Keeps the description `describe` makes, while fewer than [`SAMPLES`] are kept.
-    pub(crate) fn push(&self, describe: impl FnOnce() -> String) {
-        if let Ok(mut kept) = self.kept.lock()
-            && kept.len() < SAMPLES
-        {
-            kept.push(describe());
-        }
-    }
-
-    /// The descriptions kept so far; the store is emptied.
-    pub(crate) fn take(&self) -> Vec<String> {
-        self.kept
-            .lock()
-            .map(|mut kept| std::mem::take(&mut *kept))
-            .unwrap_or_default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,17 +252,5 @@ mod tests {
             .await;
         assert_eq!(big.failure, None);
         assert_eq!(big.body.len(), STDOUT_CAP);
-    }
-
-    #[test]
-    fn tails_keep_the_last_lines_and_redaction_hides_secrets() {
-        assert_eq!(
-            tail("a\nb\nc\nd\ne\nf\n\n"),
-            "\n    b\n    c\n    d\n    e\n    f"
-        );
-        assert_eq!(
-            redact("key=abc, again abc", &["abc".into()]),
-            "key=***, again ***"
-        );
     }
 }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod open;
 pub mod outcome;
 pub mod pick;
+pub(crate) mod samples;
 pub mod schedule;
 pub mod stop;
 pub mod target;
