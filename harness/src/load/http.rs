@@ -3,37 +3,32 @@
 //! Both load models use this one function, so a `timeout`, a `connect` or a
 //! `reset` means the same thing whichever driver produced it.
 
-use std::collections::HashMap;
-use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery};
-use http::{HeaderMap, HeaderValue, Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::uri::Authority;
+use http::{HeaderMap, Method, Uri};
 
-use super::outcome::{OutcomeClass, REQUEST_ID_HEADER};
+use super::h1::{Connection, Failure, RequestHead};
+use super::outcome::OutcomeClass;
 
 /// A pooled HTTP/1.1 client shared by every worker of a run.
 ///
-/// Each connection is a hyper HTTP/1 connection of its own, kept in a per-host stack of
-/// idle senders: a request takes the most recently used idle connection (or opens one),
-/// and gives it back when the answer is read. That is all a load generator needs of a
-/// pool, and it costs less per request than a general-purpose client's bookkeeping
-/// (measured: 105k → 112k requests/s on one core; see BENCHMARKS.md).
+/// A request takes the most recently used idle connection to its host (or opens one),
+/// runs the whole exchange in the caller's task (see [`super::h1`]) and gives the
+/// connection back when the answer is read, unless the answer or a failure closed it.
+/// That is all a load generator needs of a pool, and it costs far less per request than
+/// a general-purpose client (BENCHMARKS.md has the measurements).
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     pool: Arc<Pool>,
 }
 
-type Conn = SendRequest<Full<Bytes>>;
-
 #[derive(Debug)]
 struct Pool {
-    idle: Mutex<HashMap<Authority, Vec<Conn>>>,
+    /// Idle connections per host; a run talks to one or two hosts, so a list beats a map.
+    idle: Mutex<Vec<(Authority, Vec<Connection>)>>,
     max_idle: usize,
 }
 
@@ -42,7 +37,7 @@ impl HttpClient {
     pub fn new(max_idle: usize) -> Self {
         Self {
             pool: Arc::new(Pool {
-                idle: Mutex::new(HashMap::new()),
+                idle: Mutex::new(Vec::new()),
                 max_idle: max_idle.max(1),
             }),
         }
@@ -50,169 +45,120 @@ impl HttpClient {
 
     /// Sends `request` and reads the whole answer within `timeout`.
     pub async fn send(&self, request: OutgoingRequest, timeout: Duration) -> Answer {
-        let OutgoingRequest {
-            method,
-            uri,
-            headers,
-            body,
-            request_id,
-        } = request;
-        let Some(authority) = uri.authority().cloned() else {
+        let Some(authority) = request.uri.authority() else {
             return Answer::failed(OutcomeClass::Transport);
         };
-        let Some(request) = origin_form(method, &uri, &authority, headers, body, request_id) else {
-            return Answer::failed(OutcomeClass::Transport);
+        let target = request.uri.path_and_query().map_or("/", |p| p.as_str());
+        let head = RequestHead {
+            method: &request.method,
+            target: if target.is_empty() { "/" } else { target },
+            authority: authority.as_str(),
+            headers: &request.headers,
+            request_id: request.request_id,
+            body: &request.body,
         };
-        match tokio::time::timeout(timeout, self.exchange(&authority, request)).await {
+        match tokio::time::timeout(timeout, self.exchange(authority, head)).await {
             Err(_) => Answer::failed(OutcomeClass::Timeout),
             Ok(Err(class)) => Answer::failed(class),
-            Ok(Ok((status, body))) => Answer {
-                status: Some(status),
-                body,
+            Ok(Ok(answer)) => Answer {
+                status: Some(answer.status),
+                body: answer.body,
                 failure: None,
             },
         }
     }
 
-    /// One request on a pooled (or new) connection; a pooled connection that closed
-    /// before the request was written is replaced by a new one, once.
+    /// One exchange on a pooled (or new) connection. A pooled connection found closed
+    /// before the request reached the server (or, for an idempotent method, before any
+    /// answer byte came back) is replaced by a new one, once.
     async fn exchange(
         &self,
         authority: &Authority,
-        request: Request<Full<Bytes>>,
-    ) -> Result<(u16, Bytes), OutcomeClass> {
+        request: RequestHead<'_>,
+    ) -> Result<super::h1::Answer, OutcomeClass> {
         let mut conn = match self.pool.checkout(authority) {
             Some(conn) => conn,
             None => connect(authority).await?,
         };
-        match drive(&mut conn, request).await {
-            Ok(answer) => {
-                self.pool.checkin(authority, conn);
-                Ok(answer)
+        let answer = match conn.exchange(request).await {
+            Ok(answer) => answer,
+            Err(Failure::Stale { unwritten, class }) => {
+                if !(unwritten || is_idempotent(request.method)) {
+                    return Err(class);
+                }
+                conn = connect(authority).await?;
+                conn.exchange(request)
+                    .await
+                    .map_err(|failure| match failure {
+                        Failure::Stale { class, .. } | Failure::Failed(class) => class,
+                    })?
             }
-            Err(Unsent(request)) => {
-                let mut fresh = connect(authority).await?;
-                let answer = drive(&mut fresh, *request).await.map_err(|f| match f {
-                    // A new connection that takes no request has gone away at once.
-                    Unsent(_) => OutcomeClass::Reset,
-                    Failed(class) => class,
-                })?;
-                self.pool.checkin(authority, fresh);
-                Ok(answer)
-            }
-            Err(Failed(class)) => Err(class),
-        }
+            Err(Failure::Failed(class)) => return Err(class),
+        };
+        self.pool.checkin(authority, conn);
+        Ok(answer)
     }
 }
 
-/// Why an exchange gave no answer.
-enum Failure {
-    /// The connection took no request (it had closed): the request, to send elsewhere.
-    Unsent(Box<Request<Full<Bytes>>>),
-    /// It failed after it was written.
-    Failed(OutcomeClass),
-}
-use Failure::{Failed, Unsent};
-
-/// Sends `request` on `sender` and reads the whole answer.
-async fn drive(sender: &mut Conn, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), Failure> {
-    // A pooled connection may not have taken up its next request yet; one that closed
-    // meanwhile gives the request back.
-    if sender.ready().await.is_err() {
-        return Err(Unsent(Box::new(request)));
-    }
-    let response =
-        sender
-            .try_send_request(request)
-            .await
-            .map_err(|mut e| match e.take_message() {
-                Some(message) => Unsent(Box::new(message)),
-                None => Failed(classify_io_chain(e.error(), OutcomeClass::Reset)),
-            })?;
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Failed(classify_io_chain(&e, OutcomeClass::Reset)))?
-        .to_bytes();
-    Ok((status, body))
+/// Methods a client may send again when it cannot tell whether the server saw them
+/// (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 impl Pool {
-    fn checkout(&self, authority: &Authority) -> Option<Conn> {
+    fn checkout(&self, authority: &Authority) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let stack = idle.get_mut(authority)?;
-        while let Some(conn) = stack.pop() {
-            if !conn.is_closed() {
+        let (_, stack) = idle
+            .iter_mut()
+            .find(|(host, _)| host.as_str() == authority.as_str())?;
+        while let Some(mut conn) = stack.pop() {
+            if conn.is_reusable() {
                 return Some(conn);
             }
         }
         None
     }
 
-    fn checkin(&self, authority: &Authority, conn: Conn) {
-        if conn.is_closed() {
+    fn checkin(&self, authority: &Authority, mut conn: Connection) {
+        if !conn.is_reusable() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let stack = idle.entry(authority.clone()).or_default();
+        let index = match idle
+            .iter()
+            .position(|(host, _)| host.as_str() == authority.as_str())
+        {
+            Some(index) => index,
+            None => {
+                idle.push((authority.clone(), Vec::new()));
+                idle.len() - 1
+            }
+        };
+        let stack = &mut idle[index].1;
         if stack.len() < self.max_idle {
             stack.push(conn);
         }
     }
 }
 
-/// Opens a connection to `authority` (port 80 when none is given) and starts driving it.
-async fn connect(authority: &Authority) -> Result<Conn, OutcomeClass> {
+/// Opens a connection to `authority` (port 80 when none is given).
+async fn connect(authority: &Authority) -> Result<Connection, OutcomeClass> {
     let port = authority.port_u16().unwrap_or(80);
     let host = authority
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
-    let stream = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| classify_io_chain(&e, OutcomeClass::Connect))?;
-    // Without it, small requests wait on Nagle's algorithm for the peer's delayed ACK.
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
-        match classify_io_chain(&e, OutcomeClass::Connect) {
+    Connection::open(host, port).await.map_err(|e| {
+        match super::h1::classify_io(&e, OutcomeClass::Connect) {
             // A reset while connecting is still a failure to connect.
             OutcomeClass::Reset => OutcomeClass::Connect,
             class => class,
         }
-    })?;
-    tokio::spawn(async move {
-        // The connection's own error reaches the request that was using it.
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
-/// The request in origin form (`/path?query`, the `Host` header set), as HTTP/1.1 sends it.
-fn origin_form(
-    method: Method,
-    uri: &Uri,
-    authority: &Authority,
-    headers: HeaderMap,
-    body: Bytes,
-    request_id: u64,
-) -> Option<Request<Full<Bytes>>> {
-    let path = uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let mut builder = Request::builder().method(method).uri(Uri::from(path));
-    let map = builder.headers_mut()?;
-    map.extend(headers);
-    if !map.contains_key(http::header::HOST) {
-        map.insert(
-            http::header::HOST,
-            HeaderValue::from_str(authority.as_str()).ok()?,
-        );
-    }
-    map.insert(REQUEST_ID_HEADER, HeaderValue::from(request_id));
-    builder.body(Full::new(body)).ok()
+    })
 }
 
 /// One request, ready to send.
@@ -251,60 +197,179 @@ impl Answer {
     }
 }
 
-/// Walks the error's sources for the I/O error or hyper condition that explains it.
-fn classify_io_chain(
-    error: &(dyn std::error::Error + 'static),
-    fallback: OutcomeClass,
-) -> OutcomeClass {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return match io.kind() {
-                io::ErrorKind::ConnectionRefused
-                | io::ErrorKind::AddrNotAvailable
-                | io::ErrorKind::NotFound => OutcomeClass::Connect,
-                io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::BrokenPipe
-                | io::ErrorKind::UnexpectedEof => OutcomeClass::Reset,
-                io::ErrorKind::TimedOut => OutcomeClass::Timeout,
-                _ => OutcomeClass::Transport,
-            };
-        }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_canceled() {
-                // The peer closed the connection before the answer was complete.
-                return OutcomeClass::Reset;
-            }
-            if h.is_timeout() {
-                return OutcomeClass::Timeout;
-            }
-        }
-        current = e.source();
-    }
-    fallback
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
 
-    #[test]
-    fn io_errors_are_classed_by_kind() {
-        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
+    /// What the raw server does with the next request it reads.
+    enum Reply {
+        /// Writes these pieces, pausing between them, and keeps the connection.
+        Pieces(Vec<&'static [u8]>),
+        /// Writes this, then closes the connection.
+        ThenClose(&'static [u8]),
+        /// Never answers.
+        Silence,
+    }
+
+    /// A server that answers requests with scripted bytes, in order, whatever the
+    /// connection; returns its base URL and the count of connections it accepted.
+    async fn raw_server(replies: Vec<Reply>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        let replies = Arc::new(Mutex::new(VecDeque::from(replies)));
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let replies = Arc::clone(&replies);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        seen.clear();
+                        let reply = replies.lock().expect("replies").pop_front();
+                        match reply {
+                            Some(Reply::Pieces(pieces)) => {
+                                for piece in pieces {
+                                    let _ = stream.write_all(piece).await;
+                                    tokio::time::sleep(Duration::from_millis(5)).await;
+                                }
+                            }
+                            Some(Reply::ThenClose(bytes)) => {
+                                let _ = stream.write_all(bytes).await;
+                                return;
+                            }
+                            Some(Reply::Silence) => {
+                                tokio::time::sleep(Duration::from_secs(30)).await;
+                            }
+                            None => return,
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    fn get(url: &str, id: u64) -> OutgoingRequest {
+        OutgoingRequest {
+            method: Method::GET,
+            uri: format!("{url}/x").parse().expect("uri"),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            request_id: id,
+        }
+    }
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[tokio::test]
+    async fn keep_alive_answers_of_every_framing_reuse_one_connection() {
+        let (url, accepted) = raw_server(vec![
+            Reply::Pieces(vec![OK]),
+            Reply::Pieces(vec![
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\nwi",
+                b"ki\r\n5;x=y\r\npedia\r\n0\r\n\r\n",
+            ]),
+            Reply::Pieces(vec![
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok",
+            ]),
+            Reply::Pieces(vec![b"HTTP/1.1 204 No Content\r\n\r\n"]),
+            Reply::Pieces(vec![b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\n\r\n"]),
+        ])
+        .await;
+        let client = HttpClient::new(4);
+        let mut got = Vec::new();
+        for id in 0..5 {
+            let answer = client.send(get(&url, id), SECOND).await;
+            assert_eq!(answer.failure, None, "request {id}");
+            got.push((answer.status.expect("status"), answer.body));
+        }
         assert_eq!(
-            classify_io_chain(&reset, OutcomeClass::Transport),
-            OutcomeClass::Reset
+            got,
+            vec![
+                (200, Bytes::from_static(b"hello")),
+                (200, Bytes::from_static(b"wikipedia")),
+                (201, Bytes::from_static(b"ok")),
+                (204, Bytes::new()),
+                (503, Bytes::new()),
+            ]
         );
-        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn closed_connections_are_replaced_and_close_delimited_bodies_read_to_the_end() {
+        let (url, accepted) = raw_server(vec![
+            Reply::Pieces(vec![
+                b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 1\r\n\r\na",
+            ]),
+            Reply::ThenClose(b"HTTP/1.1 200 OK\r\n\r\nuntil the end"),
+            // Keep-alive as far as the answer says, but the server closes it anyway: the
+            // next request finds it closed and takes a new connection.
+            Reply::ThenClose(OK),
+            Reply::Pieces(vec![OK]),
+        ])
+        .await;
+        let client = HttpClient::new(4);
+        let first = client.send(get(&url, 1), SECOND).await;
+        assert_eq!(first.body, Bytes::from_static(b"a"));
+        let second = client.send(get(&url, 2), SECOND).await;
+        assert_eq!(second.body, Bytes::from_static(b"until the end"));
+        let third = client.send(get(&url, 3), SECOND).await;
+        assert_eq!(third.status, Some(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let fourth = client.send(get(&url, 4), SECOND).await;
+        assert_eq!((fourth.failure, fourth.status), (None, Some(200)));
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn broken_answers_are_classed() {
+        let (url, _) = raw_server(vec![
+            Reply::ThenClose(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort"),
+            Reply::ThenClose(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nab"),
+            Reply::ThenClose(b"this is not http\r\n\r\n"),
+            Reply::ThenClose(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"),
+            Reply::Silence,
+        ])
+        .await;
+        let client = HttpClient::new(4);
+        let mut classes = Vec::new();
+        for id in 0..5 {
+            let timeout = Duration::from_millis(if id == 4 { 200 } else { 1000 });
+            classes.push(client.send(get(&url, id), timeout).await.failure);
+        }
         assert_eq!(
-            classify_io_chain(&refused, OutcomeClass::Transport),
-            OutcomeClass::Connect
+            classes,
+            vec![
+                Some(OutcomeClass::Reset),
+                Some(OutcomeClass::Reset),
+                Some(OutcomeClass::Transport),
+                Some(OutcomeClass::Transport),
+                Some(OutcomeClass::Timeout),
+            ]
         );
-        let other = io::Error::other("odd");
-        assert_eq!(
-            classify_io_chain(&other, OutcomeClass::Reset),
-            OutcomeClass::Transport
-        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_failure() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        drop(listener);
+        let answer = HttpClient::new(1).send(get(&url, 1), SECOND).await;
+        assert_eq!(answer.failure, Some(OutcomeClass::Connect));
     }
 }

@@ -6,6 +6,7 @@ pub mod command;
 pub mod driver;
 pub mod events;
 pub mod flow;
+mod h1;
 pub mod http;
 pub mod open;
 pub mod outcome;
