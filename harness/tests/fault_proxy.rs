@@ -478,6 +478,41 @@ async fn slow_body_dribbles_the_whole_answer() {
 }
 
 #[tokio::test]
+async fn an_answer_still_streaming_does_not_hold_up_the_next_request() {
+    let upstream = Upstream::start().await;
+    let proxy = http_proxy(
+        &upstream,
+        "[[fault]]\nkind = \"slow_body\"\nchunk_delay = \"50ms\"\nchunk_size = \"1KiB\"\n\
+         match = { path_prefix = \"/big\" }",
+        1,
+    );
+    let slow_client = client();
+    let slow = send(
+        &slow_client,
+        Method::GET,
+        format!("{}/big", proxy.url()),
+        None,
+        &[],
+        "",
+    );
+    let quick = async {
+        // Once the slow answer's head is in, its upstream connection is still busy
+        // streaming the body: this request must get a connection of its own.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        get(&client(), format!("{}/x", proxy.url()), None).await
+    };
+    tokio::pin!(slow);
+    tokio::select! {
+        biased;
+        status = quick => assert_eq!(status.expect("exchange"), StatusCode::OK),
+        _ = &mut slow => panic!("the quick request waited for the slow answer (10 x 50 ms)"),
+    }
+    let (status, _, body) = slow.await.expect("exchange");
+    assert_eq!((status, body.len()), (StatusCode::OK, BIG));
+    assert_eq!(upstream.hits(), 2);
+}
+
+#[tokio::test]
 async fn blackhole_never_answers_and_does_not_forward() {
     let upstream = Upstream::start().await;
     let proxy = http_proxy(&upstream, "[[fault]]\nkind = \"blackhole\"", 1);

@@ -30,9 +30,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -40,6 +38,7 @@ use tokio::sync::oneshot;
 use super::Shared;
 use super::attempts::{Attempt, UpstreamOutcome};
 use super::decide::{HttpInjection, RequestFacts};
+use super::upstream::UpstreamPool;
 
 /// The header carrying the load generator's request id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-harness-request-id");
@@ -51,21 +50,20 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// Headers that describe one hop, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
 ];
 
 /// The upstream base URL split into what every forwarded request needs.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    scheme: Scheme,
     authority: Authority,
     host: HeaderValue,
     /// The base path without a trailing slash ("" for the root).
@@ -97,19 +95,20 @@ impl Upstream {
         let host =
             HeaderValue::from_str(authority.as_str()).map_err(|_| invalid("has a bad host"))?;
         Ok(Self {
-            scheme: Scheme::HTTP,
             authority,
             host,
             base_path: uri.path().trim_end_matches('/').to_owned(),
         })
     }
 
-    /// The upstream URI for a request to `path_and_query` on the proxy.
+    /// The request target upstream, in origin form (`/base/path?query`, as HTTP/1.1
+    /// sends it to a server), for a request to `path_and_query` on the proxy.
     fn target(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
         let tail = path_and_query.map_or("/", PathAndQuery::as_str);
+        if self.base_path.is_empty() {
+            return Uri::builder().path_and_query(tail).build();
+        }
         Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
             .path_and_query(format!("{}{tail}", self.base_path))
             .build()
     }
@@ -119,7 +118,7 @@ impl Upstream {
 #[derive(Debug)]
 struct Proxy {
     shared: Arc<Shared>,
-    client: Client<HttpConnector, Incoming>,
+    client: UpstreamPool,
     upstream: Upstream,
 }
 
@@ -154,11 +153,10 @@ pub(super) async fn accept_loop(
     shared: Arc<Shared>,
     stopped: oneshot::Receiver<()>,
 ) {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector);
+    let client = UpstreamPool::new(
+        upstream.authority.host(),
+        upstream.authority.port_u16().unwrap_or(80),
+    );
     let proxy = Arc::new(Proxy {
         shared,
         client,
@@ -305,16 +303,7 @@ impl Proxy {
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.insert(HOST, self.upstream.host.clone());
-        self.client
-            .request(Request::from_parts(parts, body))
-            .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    "connect"
-                } else {
-                    "upstream_closed"
-                }
-            })
+        self.client.send(Request::from_parts(parts, body)).await
     }
 }
 
@@ -330,7 +319,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -558,13 +547,10 @@ mod tests {
         let pq: PathAndQuery = "/execute?x=1".parse().expect("valid");
         assert_eq!(
             up.target(Some(&pq)).expect("uri").to_string(),
-            "http://127.0.0.1:9/api/execute?x=1"
+            "/api/execute?x=1"
         );
         let root = Upstream::parse("http://localhost:8080").expect("valid");
-        assert_eq!(
-            root.target(None).expect("uri").to_string(),
-            "http://localhost:8080/"
-        );
+        assert_eq!(root.target(None).expect("uri").to_string(), "/");
         assert_eq!(root.host, "localhost:8080");
         for bad in [
             "https://x:1",

@@ -18,6 +18,7 @@ mod spec;
 mod table;
 mod tcp_proxy;
 mod toxic;
+mod upstream;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -1,0 +1,117 @@
+//! The HTTP proxy's connections to its upstream: a stack of idle HTTP/1.1 connections,
+//! the most recently used taken first, each driven by a task of its own.
+//!
+//! Bodies stream both ways (a request's body goes up as it arrives, an answer's comes
+//! back as the upstream sends it), so a connection is put back as soon as the answer's
+//! head is in, and taken again only once it is ready for another request: an answer
+//! still streaming (a `slow_body` fault, a large download) never holds up other
+//! requests, which open another connection instead. That is all a single-upstream proxy
+//! needs of a pool, and per request it costs a fraction of a general-purpose client
+//! (BENCHMARKS.md, "the fault proxy").
+
+use std::sync::{Mutex, PoisonError};
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// The most connections kept, idle or streaming an answer.
+const MAX_KEPT: usize = 1024;
+
+/// Why a request could not be forwarded, as logged in the attempt and the 502 body.
+pub type ForwardError = &'static str;
+
+/// Pooled HTTP/1.1 connections to one upstream.
+#[derive(Debug)]
+pub struct UpstreamPool {
+    host: String,
+    port: u16,
+    kept: Mutex<Vec<SendRequest<Incoming>>>,
+}
+
+impl UpstreamPool {
+    /// A pool for `host:port`; connects on demand.
+    pub fn new(host: &str, port: u16) -> Self {
+        Self {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+            kept: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends `request` upstream and returns the answer as soon as its head is in.
+    ///
+    /// A kept connection that closed before it took the request is replaced by a new
+    /// one, once; a failure after the request was taken is `upstream_closed`.
+    pub async fn send(
+        &self,
+        mut request: Request<Incoming>,
+    ) -> Result<Response<Incoming>, ForwardError> {
+        let mut conn = match self.take_ready() {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        let mut retried = false;
+        loop {
+            match conn.try_send_request(request).await {
+                Ok(response) => {
+                    self.keep(conn);
+                    return Ok(response);
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !retried => {
+                        retried = true;
+                        request = unsent;
+                        conn = self.connect().await?;
+                    }
+                    _ => return Err("upstream_closed"),
+                },
+            }
+        }
+    }
+
+    /// The most recently kept connection that can take a request now; closed ones are
+    /// dropped on the way.
+    fn take_ready(&self) -> Option<SendRequest<Incoming>> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut index = kept.len();
+        while index > 0 {
+            index -= 1;
+            if kept[index].is_closed() {
+                // The last one moves here, and it was looked at already.
+                kept.swap_remove(index);
+            } else if kept[index].is_ready() {
+                return Some(kept.swap_remove(index));
+            }
+        }
+        None
+    }
+
+    fn keep(&self, conn: SendRequest<Incoming>) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < MAX_KEPT {
+            kept.push(conn);
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Incoming>, ForwardError> {
+        let stream = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|_| "connect")?;
+        // Without it, small requests wait on Nagle's algorithm for the peer's delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| "connect")?;
+        tokio::spawn(async move {
+            // A failure reaches the request (or the answer body) using the connection.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+}
