@@ -163,6 +163,7 @@ impl Dispatcher {
             stop,
             handle,
         } = self;
+        let _precise = PreciseSleeps::start();
         let picker = FlowPicker::new(&flows);
         let mut schedule = ArrivalSchedule::new(curve, spacing, seed, total);
         let next = schedule.next();
@@ -342,6 +343,49 @@ struct Arrival {
     measured: bool,
 }
 
+/// While alive, the current thread's sleeps end when asked, not up to the kernel's
+/// default timer slack (50 µs) later: that lateness would be added to every latency the
+/// open model measures from its schedule. Restores the default when dropped.
+struct PreciseSleeps;
+
+impl PreciseSleeps {
+    fn start() -> Self {
+        set_timer_slack(1);
+        Self
+    }
+}
+
+impl Drop for PreciseSleeps {
+    fn drop(&mut self) {
+        // 0 restores the thread's default (this thread returns to tokio's blocking pool).
+        set_timer_slack(0);
+    }
+}
+
+/// Sets the calling thread's timer slack (0: back to its default). Linux only; where it
+/// cannot be set, sleeps keep the default slack, which is only less precise.
+fn set_timer_slack(nanos: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        // A thread may change its own slack without privileges (proc(5)). The file is
+        // /proc/TID/timerslack_ns; /proc/thread-self links to PID/task/TID.
+        if let Some(path) = timer_slack_file() {
+            let _ = std::fs::write(path, nanos.to_string());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nanos;
+}
+
+/// The calling thread's `/proc/TID/timerslack_ns` (`/proc/thread-self` links to
+/// `PID/task/TID`, whose folder has no such file).
+#[cfg(target_os = "linux")]
+fn timer_slack_file() -> Option<String> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    let tid: u64 = link.file_name()?.to_str()?.parse().ok()?;
+    Some(format!("/proc/{tid}/timerslack_ns"))
+}
+
 /// Waits until `due`, or when `due` has not passed yet, until the later of `due` and
 /// `batch`; false when the stop signal fired first. When it had to sleep, sets `woke` to
 /// when it woke.
@@ -365,8 +409,35 @@ fn wait_until(due: Instant, batch: Option<Instant>, stop: &StopSignal, woke: &mu
         }
         slept = true;
         // No spinning: the generator shares the machine with the workers. A sleep may
-        // overshoot by the timer slack (~50 µs); that lateness is measured and counted
-        // in the latency, never hidden.
+        // still overshoot by the time the kernel takes to wake this thread; that
+        // lateness is measured and counted in the latency, never hidden.
         std::thread::sleep((due - now).min(MAX_SLEEP));
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn slack() -> Option<u64> {
+        std::fs::read_to_string(timer_slack_file()?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    #[test]
+    fn the_dispatcher_thread_sleeps_precisely_and_gives_the_default_back() {
+        std::thread::spawn(|| {
+            // Linux has had the file since 4.6.
+            let default = slack().expect("/proc/TID/timerslack_ns");
+            let precise = PreciseSleeps::start();
+            assert_eq!(slack(), Some(1));
+            drop(precise);
+            assert_eq!(slack(), Some(default));
+        })
+        .join()
+        .expect("thread");
     }
 }
