@@ -146,6 +146,7 @@ impl GraphQLClient for StepClient {
             headers,
             body: Bytes::from(body.to_string()),
             request_id: self.request_id,
+            keep_body: true,
         };
         let answer = self.link.client.send(request, self.link.timeout).await;
         let status = match (answer.failure, answer.status) {

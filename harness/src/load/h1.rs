@@ -47,6 +47,9 @@ pub(super) struct RequestHead<'a> {
     pub request_id: u64,
     /// The body (may be empty).
     pub body: &'a [u8],
+    /// False: the answer's body is read and dropped as it arrives (the answer then has
+    /// an empty body), so a large answer costs no memory.
+    pub keep_body: bool,
 }
 
 /// A complete answer.
@@ -131,7 +134,7 @@ impl Connection {
             return Err(failure);
         }
         let head_request = request.method == Method::HEAD;
-        match self.receive(head_request, reused).await {
+        match self.receive(head_request, request.keep_body, reused).await {
             Ok(answer) => {
                 self.reused = true;
                 Ok(answer)
@@ -165,7 +168,12 @@ impl Connection {
         Ok(())
     }
 
-    async fn receive(&mut self, head_request: bool, reused: bool) -> Result<Answer, Failure> {
+    async fn receive(
+        &mut self,
+        head_request: bool,
+        keep_body: bool,
+        reused: bool,
+    ) -> Result<Answer, Failure> {
         let mut received_any = false;
         let head = loop {
             match parse_head(&self.read, head_request) {
@@ -202,9 +210,10 @@ impl Connection {
         };
         let body = match head.body {
             BodyKind::Empty => Bytes::new(),
-            BodyKind::Length(length) => self.read_length(length).await?,
-            BodyKind::Chunked => self.read_chunked().await?,
-            BodyKind::UntilClose => self.read_to_close().await?,
+            BodyKind::Length(length) if keep_body => self.read_length(length).await?,
+            BodyKind::Length(length) => self.skip_length(length).await?,
+            BodyKind::Chunked => self.read_chunked(keep_body).await?,
+            BodyKind::UntilClose => self.read_to_close(keep_body).await?,
         };
         // Bytes after a complete answer (no request was pipelined) leave the connection
         // in an unknown state.
@@ -224,11 +233,31 @@ impl Connection {
         Ok(self.read.split_to(length).freeze())
     }
 
-    async fn read_chunked(&mut self) -> Result<Bytes, Failure> {
+    /// Reads `length` bytes of body and drops them.
+    async fn skip_length(&mut self, length: u64) -> Result<Bytes, Failure> {
+        let mut left = length;
+        loop {
+            let take = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(self.read.len());
+            self.read.advance(take);
+            left -= take as u64;
+            if left == 0 {
+                return Ok(Bytes::new());
+            }
+            self.fill_or_fail().await?;
+        }
+    }
+
+    async fn read_chunked(&mut self, keep_body: bool) -> Result<Bytes, Failure> {
         let mut decoder = ChunkedDecoder::default();
         let mut body = BytesMut::new();
         loop {
-            match decoder.decode(&mut self.read, &mut body) {
+            let done = decoder.decode(&mut self.read, &mut body);
+            if !keep_body {
+                body.clear();
+            }
+            match done {
                 Ok(true) => return Ok(body.freeze()),
                 Ok(false) => self.fill_or_fail().await?,
                 Err(ChunkError) => return Err(Failure::Failed(OutcomeClass::Transport)),
@@ -236,8 +265,11 @@ impl Connection {
         }
     }
 
-    async fn read_to_close(&mut self) -> Result<Bytes, Failure> {
+    async fn read_to_close(&mut self, keep_body: bool) -> Result<Bytes, Failure> {
         loop {
+            if !keep_body {
+                self.read.clear();
+            }
             match self.fill().await {
                 Ok(0) => return Ok(self.read.split().freeze()),
                 Ok(_) => {}
@@ -657,6 +689,7 @@ mod tests {
                 headers: &headers,
                 request_id: 42,
                 body: b"{}",
+                keep_body: true,
             },
         );
         assert_eq!(
@@ -675,6 +708,7 @@ mod tests {
                 headers: &given_host,
                 request_id: 1,
                 body: b"",
+                keep_body: true,
             },
         );
         assert_eq!(
@@ -690,6 +724,7 @@ mod tests {
                 headers: &HeaderMap::new(),
                 request_id: 2,
                 body: b"",
+                keep_body: true,
             },
         );
         assert!(

@@ -56,6 +56,7 @@ impl HttpClient {
             headers: &request.headers,
             request_id: request.request_id,
             body: &request.body,
+            keep_body: request.keep_body,
         };
         match tokio::time::timeout(timeout, self.exchange(authority, head)).await {
             Err(_) => Answer::failed(OutcomeClass::Timeout),
@@ -174,6 +175,9 @@ pub struct OutgoingRequest {
     pub body: Bytes,
     /// Sent as `x-harness-request-id`.
     pub request_id: u64,
+    /// False when nobody reads the answer's body: it is then read and dropped as it
+    /// arrives, and [`Answer::body`] is empty.
+    pub keep_body: bool,
 }
 
 /// What came back.
@@ -181,7 +185,7 @@ pub struct OutgoingRequest {
 pub struct Answer {
     /// The status, when an answer arrived.
     pub status: Option<u16>,
-    /// The whole body (empty on failure).
+    /// The whole body (empty on failure, and when the request did not keep it).
     pub body: Bytes,
     /// Set when no complete answer arrived.
     pub failure: Option<OutcomeClass>,
@@ -269,6 +273,7 @@ mod tests {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             request_id: id,
+            keep_body: true,
         }
     }
 
@@ -334,6 +339,58 @@ mod tests {
         let fourth = client.send(get(&url, 4), SECOND).await;
         assert_eq!((fourth.failure, fourth.status), (None, Some(200)));
         assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    }
+
+    /// An answer with a body of `size` bytes, framed by length or chunked.
+    fn big_answer(size: usize, chunked: bool) -> &'static [u8] {
+        let body = vec![b'x'; size];
+        let mut wire = Vec::new();
+        if chunked {
+            wire.extend_from_slice(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+            for piece in body.chunks(10_000) {
+                wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                wire.extend_from_slice(piece);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            wire.extend_from_slice(
+                format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n").as_bytes(),
+            );
+            wire.extend_from_slice(&body);
+        }
+        Vec::leak(wire)
+    }
+
+    #[tokio::test]
+    async fn bodies_nobody_reads_are_dropped_as_they_arrive_and_the_connection_stays() {
+        const SIZE: usize = 1 << 20;
+        let (url, accepted) = raw_server(vec![
+            Reply::Pieces(vec![big_answer(SIZE, false)]),
+            Reply::Pieces(vec![big_answer(SIZE, true)]),
+            Reply::Pieces(vec![big_answer(SIZE, false)]),
+            Reply::ThenClose(b"HTTP/1.1 200 OK\r\n\r\nto the end"),
+        ])
+        .await;
+        let client = HttpClient::new(4);
+        let dropped = |id| OutgoingRequest {
+            keep_body: false,
+            ..get(&url, id)
+        };
+        for id in 0..2 {
+            let answer = client.send(dropped(id), SECOND).await;
+            assert_eq!(
+                (answer.failure, answer.status),
+                (None, Some(200)),
+                "request {id}"
+            );
+            assert!(answer.body.is_empty(), "request {id}: the body was kept");
+        }
+        let kept = client.send(get(&url, 2), SECOND).await;
+        assert_eq!(kept.body.len(), SIZE);
+        let until_close = client.send(dropped(3), SECOND).await;
+        assert_eq!((until_close.status, until_close.body.len()), (Some(200), 0));
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

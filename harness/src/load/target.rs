@@ -182,6 +182,8 @@ impl HttpExecutor {
             headers,
             body,
             request_id,
+            // Only extractions read an answer's body.
+            keep_body: !step.extract.is_empty(),
         })
     }
 }
