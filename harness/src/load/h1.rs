@@ -109,7 +109,7 @@ impl Connection {
     ///
     /// Costs no system call unless the socket was left marked readable.
     pub fn is_reusable(&mut self) -> bool {
-        if !self.open || !self.read.is_empty() {
+        if !self.open {
             return false;
         }
         let mut cx = Context::from_waker(Waker::noop());
@@ -376,9 +376,16 @@ pub(super) fn parse_head(
     buf: &[u8],
     head_request: bool,
 ) -> Result<Option<(Head, usize)>, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let length = match response.parse(buf) {
+    // Left uninitialised: the parser writes the headers it finds (once per answer, on
+    // the hot path, so no 3 KiB of zeroing).
+    let mut headers = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    );
+    let length = match parsed {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(HeadError),
