@@ -272,8 +272,19 @@ fn a_live_candidate_is_compared_with_a_stored_baseline() {
         .arg(&out)
         .arg(&file)
         .assert()
-        .code(predicate::in_iter([0, 3]));
+        // GO or NO-GO on the numbers; INCONCLUSIVE only for the reason checked below.
+        .code(predicate::in_iter([0, 3, 5]));
     let c = comparison(&out);
+    if c["verdict"] == "INCONCLUSIVE" {
+        // The live base may drift from a 2-run baseline on a busy shared machine: the
+        // drift check saying so is the stored-baseline mechanism working, and it is
+        // the only reason accepted here.
+        let invalid = c["invalid"].as_array().expect("invalid list");
+        assert!(
+            !invalid.is_empty() && invalid.iter().all(|i| i["check"] == "base_drift"),
+            "{invalid:?}"
+        );
+    }
     assert!(
         c["base"]["label"]
             .as_str()
