@@ -43,7 +43,8 @@ pub enum Command {
         command: BaselineCommand,
     },
     /// A/A runs of one path: measure its between-run noise, store it in the baseline and
-    /// report how often the policy would wrongly say NO-GO or ROLLBACK.
+    /// report how often the policy would wrongly say NO-GO or ROLLBACK; or, with
+    /// `--synthetic`, the policy's operating characteristics on seeded synthetic runs.
     Calibrate(CalibrateArgs),
     /// Gate a migration phase: every scenario of the phase against its stored baseline
     /// (or saved results) -> one GO / NO-GO / ROLLBACK / INCONCLUSIVE, a rollback signal
@@ -229,8 +230,24 @@ pub enum BaselineCommand {
 /// Arguments of `harness calibrate`.
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
-    /// The scenario file.
-    pub scenario: PathBuf,
+    /// The scenario file (with `--synthetic`: optional, its [policy] is measured).
+    #[arg(required_unless_present = "synthetic")]
+    pub scenario: Option<PathBuf>,
+    /// Measure the decision rules' operating characteristics (false-alarm rate and power
+    /// for known true effects) over seeded synthetic runs, and print the table; exit 3
+    /// when a target is not met.
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Trials per row of the synthetic table.
+    #[arg(long, default_value_t = 1000, value_name = "N", requires = "synthetic", value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub trials: u32,
+    /// Seed of the synthetic trials.
+    #[arg(long, default_value_t = 1, value_name = "SEED", requires = "synthetic")]
+    pub seed: u64,
+    /// Also write the synthetic results as JSON to FILE (`-` for standard output, then
+    /// the table goes to standard error).
+    #[arg(long, value_name = "FILE", requires = "synthetic")]
+    pub json: Option<PathBuf>,
     /// The path to calibrate (default: the base path).
     #[arg(long = "path", value_name = "P")]
     pub path: Option<String>,

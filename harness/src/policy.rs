@@ -11,7 +11,7 @@ use crate::units::{HumanDuration, Probability};
 
 /// Version of the decision rules; stored in baselines and comparisons so a change of
 /// rules is visible.
-pub const POLICY_VERSION: &str = "harness-policy/1";
+pub const POLICY_VERSION: &str = "harness-policy/2";
 
 /// Thresholds and statistical settings of a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +23,8 @@ pub struct Policy {
     pub tail_quantile: Probability,
     /// Successful requests each side needs before the tail quantile is judged.
     pub tail_min_samples: u64,
-    /// Roll back when the candidate/base latency ratio is proven at or above this.
+    /// Roll back when the best estimate of the candidate/base latency ratio is at or
+    /// above this and the slowdown beyond `go_ratio` is proven.
     pub rollback_ratio: f64,
     /// GO needs the ratio proven at or below this (1.10 = equivalent; 1.00 = improved).
     pub go_ratio: f64,
@@ -39,8 +40,13 @@ pub struct Policy {
     pub min_candidate_errors: u64,
     /// Confidence of every interval shown and of every GO (two-sided).
     pub confidence: Probability,
-    /// Family-wise error rate of the rollback tests (Holm–Bonferroni across rows).
+    /// Family-wise error rate of the rollback tests (Holm–Bonferroni over each step's
+    /// latency rows, and over the comparison's error-rate rows).
     pub rollback_alpha: Probability,
+    /// Run-to-run noise (sd of ln quantile; 0.20 ≈ runs differing by 20%) assumed when a
+    /// side has fewer than five runs and nothing measured it. Deliberately conservative;
+    /// a latency row resting on it is never GO.
+    pub assumed_run_noise: f64,
     /// Achieved rate below this share of the target makes a run invalid.
     pub min_achieved_rate: Probability,
     /// Requests (ok or failed, dropped arrivals excluded) each side needs per step for a
@@ -66,6 +72,7 @@ impl Default for Policy {
             min_candidate_errors: 5,
             confidence: p(0.95),
             rollback_alpha: p(0.05),
+            assumed_run_noise: 0.20,
             min_achieved_rate: p(0.98),
             min_samples: 100,
         }
@@ -73,6 +80,13 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The ratio a latency rollback must prove the slowdown beyond: the geometric
+    /// midpoint of the go margin and the rollback ratio (√(1.1 × 1.5) ≈ 1.28), so that a
+    /// rollback means "proven nearer the rollback ratio than the go margin".
+    pub fn rollback_proof_ratio(&self) -> f64 {
+        (self.go_ratio * self.rollback_ratio).sqrt()
+    }
+
     /// The error-rate margin for a base error rate: max(relative × base, floor).
     pub fn error_margin(&self, base_rate: f64) -> f64 {
         (self.error_relative_margin * base_rate).max(self.error_absolute_floor)
@@ -111,6 +125,15 @@ impl Policy {
         if !(alpha > 0.0 && alpha < 0.5) {
             return Err(format!("rollback_alpha must lie in 0..0.5, got {alpha}"));
         }
+        if !(self.assumed_run_noise.is_finite()
+            && self.assumed_run_noise > 0.0
+            && self.assumed_run_noise <= 2.0)
+        {
+            return Err(format!(
+                "assumed_run_noise must lie in (0, 2] (a log standard deviation; 0.20 ≈ 20% between runs), got {}",
+                self.assumed_run_noise
+            ));
+        }
         Ok(())
     }
 
@@ -122,21 +145,26 @@ impl Policy {
             .map(|q| format!("p{}", q.get() * 100.0))
             .collect();
         format!(
-            "{POLICY_VERSION}: latency {} (p{} with ≥{} samples/side): ROLLBACK at ratio ≥ {}, GO at ≤ {}, \
-             differences under {} negligible; \
-             errors: margin max({}×base, {}), ROLLBACK needs ≥{} candidate errors; \
-             {}% intervals, rollback tests Holm-corrected at α={}",
-            qs.join("/"),
-            self.tail_quantile.get() * 100.0,
-            self.tail_min_samples,
-            self.rollback_ratio,
-            self.go_ratio,
-            self.latency_floor,
-            self.error_relative_margin,
-            self.error_absolute_floor,
-            self.min_candidate_errors,
-            self.confidence.get() * 100.0,
-            self.rollback_alpha.get()
+            "{POLICY_VERSION}: latency {quantiles} (p{tail} with ≥{tail_n} samples/side) as candidate/base ratios: \
+             ROLLBACK when the best estimate is ≥ {rollback} and the ratio is proven > {proof:.3} (midway from {go} to {rollback}; \
+             one-sided, Holm over each step's latency rows at α={alpha}); GO when the {conf}% interval is ≤ {go} \
+             or proves under {floor} added; differences under {floor} never roll back; \
+             intervals from ≥5 runs a side by Hodges–Lehmann/Mann–Whitney, else Student t on per-run quantiles \
+             with noise from the runs or the baseline, or {assumed} assumed (then never GO); \
+             errors: margin max({rel}×base, {abs}), ROLLBACK when proven above it (Holm over all error rows) with ≥{min_errors} candidate errors",
+            quantiles = qs.join("/"),
+            tail = self.tail_quantile.get() * 100.0,
+            tail_n = self.tail_min_samples,
+            rollback = self.rollback_ratio,
+            go = self.go_ratio,
+            alpha = self.rollback_alpha.get(),
+            proof = self.rollback_proof_ratio(),
+            conf = self.confidence.get() * 100.0,
+            floor = self.latency_floor,
+            assumed = self.assumed_run_noise,
+            rel = self.error_relative_margin,
+            abs = self.error_absolute_floor,
+            min_errors = self.min_candidate_errors,
         )
     }
 }

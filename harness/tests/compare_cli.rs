@@ -99,7 +99,7 @@ fn baselines_are_saved_once_compared_offline_and_refused_when_edited() {
         .arg("--candidate")
         .arg(runs.join("runs").join("dagger-r2.json"))
         .assert()
-        .stdout(predicate::str::contains("single run"))
+        .stdout(predicate::str::contains("v2 runs"))
         .code(predicate::in_iter([0, 3]));
 
     harness()

@@ -27,7 +27,7 @@ fn equal_paths_give_go_and_exit_0() {
         .arg(&file)
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("GO").and(predicate::str::contains("harness-policy/1")));
+        .stdout(predicate::str::contains("GO").and(predicate::str::contains("harness-policy/2")));
     let c = comparison(&out);
     assert_eq!(c["verdict"], "GO");
     assert_eq!(c["schema"], "harness-comparison/v1");

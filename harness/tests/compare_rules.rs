@@ -9,11 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::records::meta;
-use harness::compare::stats::{holm, newcombe_difference, normal_quantile};
+use common::records::{meta, quiet_noise};
+use harness::compare::stats::{holm, newcombe_difference};
 use harness::compare::{
-    COMPARISON_SCHEMA, Comparison, Method, Metric, Noise, Row, Side, Verdict, calibrate,
-    check_drift, compare,
+    COMPARISON_SCHEMA, Comparison, Method, Metric, Noise, NoiseFrom, NoisePoint, Row, Side,
+    Verdict, calibrate, check_drift, compare,
 };
 use harness::load::{Outcome, OutcomeClass};
 use harness::policy::Policy;
@@ -162,6 +162,27 @@ fn compare_default(base: Vec<RunRecord>, candidate: Vec<RunRecord>) -> Compariso
     compare_with(base, candidate, &Policy::default())
 }
 
+/// Like [`compare_with`], with the base's run-to-run noise measured (quiet), so that a
+/// single run a side can prove latency within the go margin and tests can isolate
+/// other rules.
+fn compare_measured_with(
+    base: Vec<RunRecord>,
+    candidate: Vec<RunRecord>,
+    policy: &Policy,
+) -> Comparison {
+    let noise = quiet_noise(&base);
+    compare(
+        &side_with_noise("legacy", base, noise),
+        &side("dagger", candidate),
+        policy,
+        Vec::new(),
+    )
+}
+
+fn compare_measured(base: Vec<RunRecord>, candidate: Vec<RunRecord>) -> Comparison {
+    compare_measured_with(base, candidate, &Policy::default())
+}
+
 /// The row of `step` whose metric label is `metric` (`p50`, `p95`, `p99`, `errors`).
 fn row<'a>(c: &'a Comparison, step: &str, metric: &str) -> &'a Row {
     c.rows
@@ -234,7 +255,7 @@ fn assert_inconclusive_with_go_rows(c: &Comparison, check: &str) {
 
 #[test]
 fn the_valid_reference_pair_is_go() {
-    let c = compare_default(
+    let c = compare_measured(
         vec![valid_base()],
         vec![valid_candidate(valid_candidate_meta())],
     );
@@ -246,7 +267,7 @@ fn the_valid_reference_pair_is_go() {
 fn a_different_scenario_hash_is_inconclusive_never_go() {
     let mut m = valid_candidate_meta();
     m.scenario.hash = "cd".repeat(32);
-    let c = compare_default(vec![valid_base()], vec![valid_candidate(m)]);
+    let c = compare_measured(vec![valid_base()], vec![valid_candidate(m)]);
     assert_inconclusive_with_go_rows(&c, "scenario_hash");
     assert_eq!(checks(&c), vec!["scenario_hash"]);
 }
@@ -255,7 +276,7 @@ fn a_different_scenario_hash_is_inconclusive_never_go() {
 fn a_different_environment_is_inconclusive_never_go() {
     let mut m = valid_candidate_meta();
     m.environment.cpu_model = "Other CPU".into();
-    let c = compare_default(vec![valid_base()], vec![valid_candidate(m)]);
+    let c = compare_measured(vec![valid_base()], vec![valid_candidate(m)]);
     assert_inconclusive_with_go_rows(&c, "environment");
     assert_eq!(checks(&c), vec!["environment"]);
     assert_ne!(c.base.environment, c.candidate.environment);
@@ -265,7 +286,7 @@ fn a_different_environment_is_inconclusive_never_go() {
 fn an_incomplete_record_is_inconclusive_never_go() {
     let mut m = valid_candidate_meta();
     m.complete = false;
-    let c = compare_default(vec![valid_base()], vec![valid_candidate(m)]);
+    let c = compare_measured(vec![valid_base()], vec![valid_candidate(m)]);
     assert_inconclusive_with_go_rows(&c, "incomplete");
     assert_eq!(checks(&c), vec!["incomplete"]);
 }
@@ -276,7 +297,7 @@ fn an_achieved_rate_below_98_percent_is_inconclusive_and_exactly_98_is_valid() {
         let mut m = valid_candidate_meta();
         m.load.target_rate = Some(100.0);
         m.load.achieved_rate = Some(achieved);
-        compare_default(vec![valid_base()], vec![valid_candidate(m)])
+        compare_measured(vec![valid_base()], vec![valid_candidate(m)])
     };
     let short = with_rate(97.9);
     assert_inconclusive_with_go_rows(&short, "achieved_rate");
@@ -298,7 +319,7 @@ fn a_step_with_fewer_than_min_samples_requests_on_one_side_is_inconclusive() {
     let base = |requests: u64| run("legacy", 1, &[ok(requests, 10_000.0)], 1);
     let candidate = || run("dagger", 1, &[ok(VALID_N, 10_000.0)], 2);
 
-    let c = compare_with(vec![base(99)], vec![candidate()], &policy);
+    let c = compare_measured_with(vec![base(99)], vec![candidate()], &policy);
     assert_inconclusive_with_go_rows(&c, "too_few_samples");
     assert_eq!(checks(&c), vec!["too_few_samples"]);
     assert!(
@@ -308,10 +329,10 @@ fn a_step_with_fewer_than_min_samples_requests_on_one_side_is_inconclusive() {
     );
 
     // 100 requests is enough, and failures are requests too (dropped arrivals are not).
-    let c = compare_with(vec![base(100)], vec![candidate()], &policy);
+    let c = compare_measured_with(vec![base(100)], vec![candidate()], &policy);
     assert!(c.invalid.is_empty(), "{:#?}", c.invalid);
     let with_failures = run("legacy", 1, &[ok(90, 10_000.0).failed(10)], 1);
-    let c = compare_with(vec![with_failures], vec![candidate()], &policy);
+    let c = compare_measured_with(vec![with_failures], vec![candidate()], &policy);
     assert!(c.invalid.is_empty(), "{:#?}", c.invalid);
     let with_drops = run("legacy", 1, &[ok(90, 10_000.0).dropped(10)], 1);
     let c = compare_with(vec![with_drops], vec![candidate()], &policy);
@@ -336,12 +357,141 @@ fn no_runs_on_a_side_is_inconclusive() {
 fn extra_invalidity_from_the_caller_makes_a_go_inconclusive() {
     let extra = vec![harness::compare::Invalidity::new("base_drift", "drifted")];
     let c = compare(
-        &side("legacy", vec![valid_base()]),
+        &side_with_noise("legacy", vec![valid_base()], quiet_noise(&[valid_base()])),
         &side("dagger", vec![valid_candidate(valid_candidate_meta())]),
         &Policy::default(),
         extra,
     );
     assert_inconclusive_with_go_rows(&c, "base_drift");
+}
+
+// Inputs that must never give GO: a step on one side only or missing from a run, the
+// same run twice, runs of different paths on one side.
+
+/// Five valid runs of `path` with steps `a` and `b`, seeds from `seed`.
+fn two_step_reps(path: &str, seed: u64) -> Vec<RunRecord> {
+    reps(
+        path,
+        5,
+        &[
+            ok(REP_N, 10_000.0).named("a"),
+            ok(REP_N, 10_000.0).named("b"),
+        ],
+        seed,
+    )
+}
+
+#[test]
+fn a_step_on_one_side_only_is_inconclusive_naming_it() {
+    let base = two_step_reps("legacy", 10);
+    let candidate = reps("dagger", 5, &[ok(REP_N, 10_000.0).named("a")], 100);
+    let c = compare_default(base, candidate);
+    assert_eq!(c.verdict, Verdict::Inconclusive, "{:#?}", labels(&c));
+    assert_eq!(checks(&c), vec!["step_missing"]);
+    let message = &c.invalid[0].message;
+    assert!(message.contains("flow/b"), "{message}");
+    assert!(
+        message.contains("candidate dagger r1") && message.contains("r5"),
+        "{message}"
+    );
+    // The shared step alone is GO: only validity stands between it and a wrong GO.
+    assert!(
+        c.rows.iter().all(|r| r.verdict == Verdict::Go),
+        "{:#?}",
+        labels(&c)
+    );
+}
+
+#[test]
+fn a_step_missing_from_one_candidate_run_is_inconclusive_naming_the_run() {
+    let base = two_step_reps("legacy", 10);
+    let mut candidate = two_step_reps("dagger", 100);
+    candidate[2] = run("dagger", 3, &[ok(REP_N, 10_000.0).named("a")], 103);
+    let c = compare_default(base, candidate);
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+    assert_eq!(checks(&c), vec!["step_missing"]);
+    let message = &c.invalid[0].message;
+    assert!(
+        message.contains("flow/b is missing from candidate dagger r3"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("r1"),
+        "only the run that lacks it: {message}"
+    );
+}
+
+#[test]
+fn the_same_run_twice_is_inconclusive_never_a_repetition() {
+    let base = two_step_reps("legacy", 10);
+    let one = run(
+        "dagger",
+        1,
+        &[
+            ok(REP_N, 10_000.0).named("a"),
+            ok(REP_N, 10_000.0).named("b"),
+        ],
+        100,
+    );
+    // One run five times would be an interval of zero width: GO, had it counted.
+    let c = compare_default(base.clone(), vec![one.clone(); 5]);
+    assert_eq!(c.verdict, Verdict::Inconclusive, "{:#?}", labels(&c));
+    assert!(
+        checks(&c).iter().all(|k| *k == "duplicate_run"),
+        "{:?}",
+        checks(&c)
+    );
+    assert!(
+        c.invalid[0].message.contains("dagger r1"),
+        "{}",
+        c.invalid[0].message
+    );
+    // A copy with its repetition number edited is the same run too.
+    let mut edited = one.clone();
+    edited.repetition = 2;
+    let c = compare_default(base.clone(), vec![one.clone(), edited]);
+    assert_eq!(checks(&c), vec!["duplicate_run"]);
+    // And the same run on both sides.
+    let c = compare_default(vec![one.clone()], vec![one]);
+    assert!(checks(&c).contains(&"duplicate_run"), "{:?}", checks(&c));
+}
+
+#[test]
+fn runs_of_two_paths_on_one_side_are_inconclusive() {
+    let base = two_step_reps("legacy", 10);
+    let mut candidate = two_step_reps("dagger", 100);
+    candidate[4].path = "canary".into();
+    let c = compare_default(base, candidate);
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+    assert_eq!(checks(&c), vec!["mixed_paths"]);
+    assert!(
+        c.invalid[0].message.contains("canary, dagger"),
+        "{}",
+        c.invalid[0].message
+    );
+}
+
+/// A cached answer recorded as 0 µs is a latency: against a 5 ms candidate it is a
+/// rollback, and a candidate 100 µs slower than it is under the floor.
+#[test]
+fn a_zero_microsecond_base_is_a_latency_not_a_missing_one() {
+    let zero = ok(REP_N, 0.0).spread(0.0);
+    let base = reps("legacy", 5, std::slice::from_ref(&zero), 10);
+    let slow = reps("dagger", 5, &[ok(REP_N, 5_000.0)], 100);
+    let c = compare_default(base.clone(), slow);
+    assert!(c.invalid.is_empty(), "{:#?}", c.invalid);
+    assert_eq!(c.verdict, Verdict::Rollback, "{:#?}", labels(&c));
+    for r in latency_rows(&c) {
+        assert_eq!(r.base, 1.0, "0 µs counts as the 1 µs resolution");
+        assert!(r.interval.is_some());
+        assert_eq!(r.verdict, Verdict::Rollback, "{}", r.reason);
+    }
+    let near = reps("dagger", 5, &[ok(REP_N, 100.0)], 100);
+    let c = compare_default(base, near);
+    for r in latency_rows(&c) {
+        assert_eq!(r.verdict, Verdict::Go, "{}", r.reason);
+        assert!(r.reason.contains("floor"), "{}", r.reason);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -432,11 +582,31 @@ fn a_quarter_slower_is_no_go_proven_neither_way() {
     }
 }
 
+/// Noise measured on 10 runs of the base path (as a baseline's repetitions).
 fn noise(p50: f64, p95: f64) -> Noise {
     let mut n = Noise::default();
-    n.insert(STEP, 0.5, p50);
-    n.insert(STEP, 0.95, p95);
+    for (q, log_sd) in [(0.5, p50), (0.95, p95)] {
+        n.insert(
+            STEP,
+            NoisePoint {
+                q,
+                log_sd,
+                runs: 10,
+                from: NoiseFrom::Baseline,
+            },
+        );
+    }
     n
+}
+
+fn few_runs(noise_log_sd: f64, noise_df: Option<f64>, noise_from: NoiseFrom) -> Method {
+    Method::FewRuns {
+        base: 1,
+        candidate: 1,
+        noise_log_sd,
+        noise_df,
+        noise_from,
+    }
 }
 
 fn one_v_one(base_noise: Noise, candidate_noise: Noise) -> Comparison {
@@ -451,20 +621,23 @@ fn one_v_one(base_noise: Noise, candidate_noise: Noise) -> Comparison {
 }
 
 #[test]
-fn one_run_a_side_uses_the_single_run_method_with_the_base_noise() {
+fn one_run_a_side_uses_the_few_runs_method_with_the_base_noise() {
     let c = one_v_one(noise(0.03, 0.05), noise(0.4, 0.4));
     assert_eq!(
         row(&c, STEP, "p50").method,
-        Method::SingleRun { noise_log_sd: 0.03 }
+        few_runs(0.03, Some(9.0), NoiseFrom::Baseline)
     );
     assert_eq!(
         row(&c, STEP, "p95").method,
-        Method::SingleRun { noise_log_sd: 0.05 }
+        few_runs(0.05, Some(9.0), NoiseFrom::Baseline)
     );
-    // The candidate's noise is never used; without base noise the method says 0.
+    // The candidate's noise is never used; without base noise the policy's assumed
+    // noise stands in, and a latency row resting on it is never GO.
     let c = one_v_one(Noise::default(), noise(0.4, 0.4));
     for r in latency_rows(&c) {
-        assert_eq!(r.method, Method::SingleRun { noise_log_sd: 0.0 });
+        assert_eq!(r.method, few_runs(0.2, None, NoiseFrom::Assumed));
+        assert_eq!(r.verdict, Verdict::NoGo, "{}", r.reason);
+        assert!(r.reason.contains("not measured"), "{}", r.reason);
     }
 }
 
@@ -472,15 +645,21 @@ fn one_run_a_side_uses_the_single_run_method_with_the_base_noise() {
 fn a_larger_base_noise_widens_the_single_run_interval() {
     let quiet = one_v_one(noise(0.01, 0.01), Noise::default());
     let noisy = one_v_one(noise(0.10, 0.10), Noise::default());
-    // The documented widening: bounds move by exp(z · Δsd · √2), z = 1.96 at 95%.
-    let factor = (normal_quantile(0.975) * 0.09 * std::f64::consts::SQRT_2).exp();
+    // The documented interval: exp(d ± t₉ · √(σ²·(1/1 + 1/1) + sampling)); the
+    // sampling term is the same for both, so it cancels in the difference of squares.
+    let t = harness::compare::stats::student_quantile(0.975, Some(9.0));
     for q in ["p50", "p95"] {
         let a = row(&quiet, STEP, q).interval.expect("interval");
         let b = row(&noisy, STEP, q).interval.expect("interval");
         assert_eq!(a.estimate, b.estimate);
         assert!(b.low < a.low && b.high > a.high, "{a:?} vs {b:?}");
-        assert!((b.high / a.high - factor).abs() < 1e-9, "{a:?} vs {b:?}");
-        assert!((a.low / b.low - factor).abs() < 1e-9, "{a:?} vs {b:?}");
+        let half =
+            |iv: &harness::compare::stats::Interval| (iv.high.ln() - iv.low.ln()) / (2.0 * t);
+        let difference = half(&b).powi(2) - half(&a).powi(2);
+        assert!(
+            (difference - 2.0 * (0.10f64.powi(2) - 0.01f64.powi(2))).abs() < 1e-9,
+            "{a:?} vs {b:?}"
+        );
     }
     // 0.10 log-sd makes ±32% of run-to-run noise possible: not proven within 1.10.
     for r in latency_rows(&quiet) {
@@ -498,21 +677,25 @@ fn a_doubled_forty_microsecond_step_is_go_under_the_floor_never_rollback() {
     for r in latency_rows(&c) {
         let iv = r.interval.expect("interval");
         assert!(iv.low > 1.5, "proven twice as slow: {iv:?}");
-        assert!(
-            r.rollback_proven,
-            "the statistical test alone would roll back"
-        );
+        // The rollback test asks for more than the floor: 250 µs on 40 µs is 7.25×.
+        assert!(!r.rollback_proven, "{}", r.reason);
         assert_eq!(r.verdict, Verdict::Go, "{}", r.reason);
         assert!(r.reason.contains("floor"), "{}", r.reason);
     }
     assert_eq!(c.verdict, Verdict::Go, "{:#?}", labels(&c));
 
-    // Single run.
+    // Single run, with the base's noise measured: GO under the floor.
     let base = run("legacy", 1, &[ok(VALID_N, 40.0)], 1);
     let candidate = run("dagger", 1, &[ok(VALID_N, 80.0)], 2);
-    let c = compare_default(vec![base], vec![candidate]);
+    let c = compare_measured(vec![base.clone()], vec![candidate.clone()]);
     assert!(c.rows.iter().all(|r| r.verdict != Verdict::Rollback));
     assert_eq!(c.verdict, Verdict::Go, "{:#?}", labels(&c));
+    // Single run with nothing measured: never GO on latency, and still no rollback.
+    let c = compare_default(vec![base], vec![candidate]);
+    assert!(c.rows.iter().all(|r| r.verdict != Verdict::Rollback));
+    for r in latency_rows(&c) {
+        assert_eq!(r.verdict, Verdict::NoGo, "{}", r.reason);
+    }
 }
 
 #[test]
@@ -534,7 +717,7 @@ fn the_p99_row_needs_tail_min_samples_successes_on_both_sides() {
     assert_eq!(p99(&with(n, n)), 1);
     assert_eq!(
         row(&with(n, n), STEP, "p99").method,
-        Method::SingleRun { noise_log_sd: 0.0 }
+        few_runs(0.2, None, NoiseFrom::Assumed)
     );
     assert_eq!(p99(&with(n, n - 1)), 0);
     assert_eq!(p99(&with(n - 1, n)), 0);
@@ -547,7 +730,7 @@ fn the_p99_row_needs_tail_min_samples_successes_on_both_sides() {
 fn errors_case(base: StepSpec, candidate: StepSpec) -> Comparison {
     let base = run("legacy", 1, &[base], 1);
     let candidate = run("dagger", 1, &[candidate], 2);
-    compare_default(vec![base], vec![candidate])
+    compare_measured(vec![base], vec![candidate])
 }
 
 #[test]
@@ -634,16 +817,16 @@ fn a_ten_percent_base_gets_a_one_point_relative_margin() {
 fn holm_keeps_fewer_rollbacks_than_uncorrected_tests() {
     // Six steps, each with an error increase over a base of 0/4000 that one test alone
     // would call proven above the 0.1-point margin (p ≤ 0.05). Two are clear (8/1000,
-    // p ≈ 4e-5; 6/1000, p ≈ 6e-4), four borderline (7/2000, p ≈ 0.008). With 18 rows
-    // (p50, p95, errors per step) Holm's thresholds are 0.05/18, 0.05/17, 0.05/16, …: the
-    // two clear ones pass, then 0.008 > 0.05/16 stops the step-down.
+    // p ≈ 4e-5; 6/1000, p ≈ 6e-4), four borderline (6/2000, p ≈ 0.019). The six error
+    // rows are one Holm family: thresholds 0.05/6, 0.05/5, 0.05/4, …: the two clear ones
+    // pass, then 0.019 > 0.05/4 stops the step-down.
     const STEPS: [(&str, u64, u64); 6] = [
         ("s1", 8, 1_000),
         ("s2", 6, 1_000),
-        ("s3", 7, 2_000),
-        ("s4", 7, 2_000),
-        ("s5", 7, 2_000),
-        ("s6", 7, 2_000),
+        ("s3", 6, 2_000),
+        ("s4", 6, 2_000),
+        ("s5", 6, 2_000),
+        ("s6", 6, 2_000),
     ];
     let base: Vec<StepSpec> = STEPS
         .iter()
@@ -653,17 +836,22 @@ fn holm_keeps_fewer_rollbacks_than_uncorrected_tests() {
         .iter()
         .map(|(s, errors, n)| ok(n - errors, 10_000.0).failed(*errors).named(s))
         .collect();
-    let c = compare_default(
+    let c = compare_measured(
         vec![run("legacy", 1, &base, 1)],
         vec![run("dagger", 1, &candidate, 2)],
     );
     assert!(c.invalid.is_empty(), "{:#?}", c.invalid);
     assert_eq!(c.rows.len(), 3 * STEPS.len());
     let alpha = Policy::default().rollback_alpha.get();
-    let m = c.rows.len() as f64;
+    let error_rows: Vec<&Row> = c
+        .rows
+        .iter()
+        .filter(|r| r.metric == Metric::ErrorRate)
+        .collect();
+    let m = error_rows.len() as f64;
     let errors = |step: &str| row(&c, &format!("flow/{step}"), "errors");
 
-    let uncorrected = c.rows.iter().filter(|r| r.p_rollback <= alpha).count();
+    let uncorrected = error_rows.iter().filter(|r| r.p_rollback <= alpha).count();
     let proven = c.rows.iter().filter(|r| r.rollback_proven).count();
     assert_eq!(
         uncorrected,
@@ -682,22 +870,40 @@ fn holm_keeps_fewer_rollbacks_than_uncorrected_tests() {
         );
         assert!(!r.rollback_proven);
         assert_eq!(r.verdict, Verdict::NoGo, "{}", r.reason);
+        assert!(r.p_adjusted > alpha, "{}", r.p_adjusted);
+        assert!(r.reason.contains("Holm"), "{}", r.reason);
     }
     for step in ["s1", "s2"] {
         assert!(errors(step).rollback_proven);
         assert_eq!(errors(step).verdict, Verdict::Rollback);
     }
-    // Exactly Holm's step-down over every row of the comparison.
-    let p: Vec<f64> = c.rows.iter().map(|r| r.p_rollback).collect();
-    let got: Vec<bool> = c.rows.iter().map(|r| r.rollback_proven).collect();
+    // Exactly Holm's step-down over the comparison's error rows.
+    let p: Vec<f64> = error_rows.iter().map(|r| r.p_rollback).collect();
+    let got: Vec<bool> = error_rows.iter().map(|r| r.rollback_proven).collect();
     assert_eq!(got, holm(&p, alpha));
 
-    // A borderline step alone (a family of 3, first threshold 0.05/3) does roll back.
-    let c = compare_default(
+    // A borderline step alone (a family of one) does roll back.
+    let c = compare_measured(
         vec![run("legacy", 1, &base[2..3], 1)],
         vec![run("dagger", 1, &candidate[2..3], 2)],
     );
     assert_eq!(c.verdict, Verdict::Rollback, "{:#?}", labels(&c));
+}
+
+/// A latency rollback is tested within its step only: ten steps each 3× slower over
+/// 5 v 5 runs all roll back, although the exact rank test cannot give p below 1/252
+/// and a family of 20 latency rows would need p ≤ 0.0025 for the first.
+#[test]
+fn many_slow_steps_all_roll_back() {
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+    let steps: Vec<StepSpec> = names.iter().map(|n| ok(REP_N, 10_000.0).named(n)).collect();
+    let slow: Vec<StepSpec> = steps.iter().map(|s| s.clone().slower(3.0)).collect();
+    let c = compare_default(reps("legacy", 5, &steps, 10), reps("dagger", 5, &slow, 100));
+    assert_eq!(c.verdict, Verdict::Rollback, "{:#?}", labels(&c));
+    for r in latency_rows(&c) {
+        assert_eq!(r.verdict, Verdict::Rollback, "{}", r.reason);
+        assert!(r.p_rollback <= 1.0 / 252.0 + 1e-9, "{}", r.p_rollback);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -830,8 +1036,17 @@ fn calibration_of_identical_runs_never_rolls_back_and_reports_what_blocked() {
         .collect();
     let mut noise = Noise::default();
     for step in ["flow/a", "flow/b"] {
-        noise.insert(step, 0.5, 0.01);
-        noise.insert(step, 0.95, 0.01);
+        for q in [0.5, 0.95] {
+            noise.insert(
+                step,
+                NoisePoint {
+                    q,
+                    log_sd: 0.01,
+                    runs: 10,
+                    from: NoiseFrom::Baseline,
+                },
+            );
+        }
     }
     let cal = calibrate(&runs, &noise, &Policy::default());
     assert_eq!(cal.runs, 6);
@@ -897,7 +1112,7 @@ fn a_comparison_serialises_with_its_schema_and_verdict_strings_and_round_trips()
         (five_v_five(1.25, 10_000.0), "NO-GO"),
         (five_v_five(2.0, 10_000.0), "ROLLBACK"),
         (
-            compare_default(vec![valid_base()], vec![valid_candidate(m)]),
+            compare_measured(vec![valid_base()], vec![valid_candidate(m)]),
             "INCONCLUSIVE",
         ),
     ];

@@ -3,9 +3,9 @@
 //! on any input.
 
 use harness::compare::stats::{
-    ALPHA_PRECISION, EXACT_LIMIT, Interval, holm, holm_adjusted, log_sd, mann_whitney_p_above,
-    mann_whitney_p_below, newcombe_difference, normal_quantile, p_value_above, p_value_below,
-    ratio_from_histograms, ratio_from_repetitions, wilson,
+    ALPHA_PRECISION, EXACT_LIMIT, Interval, RunNoise, holm, holm_adjusted, log_sd,
+    mann_whitney_p_above, mann_whitney_p_below, newcombe_difference, normal_quantile,
+    p_value_above, p_value_below, ratio_from_few_runs, ratio_from_repetitions, wilson,
 };
 use hdrhistogram::Histogram;
 use proptest::prelude::*;
@@ -104,20 +104,76 @@ fn repetition_interval_covers_the_true_ratio() {
     }
 }
 
-#[test]
-fn single_run_interval_covers_the_true_ratio() {
-    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0002);
-    let trials = 200;
-    let covered = (0..trials)
-        .filter(|_| {
-            let base = histogram_of(&lognormal(&mut rng, 2000, 10_000.0, 0.5));
-            let candidate = histogram_of(&lognormal(&mut rng, 2000, 12_000.0, 0.5));
-            let interval =
-                ratio_from_histograms(&base, &candidate, 0.95, 0.95, 0.0).expect("valid");
-            interval.contains(1.2)
+/// Runs of a path whose whole-run scale jitters log-normally by `noise`: one quantile
+/// per run and the merged histogram of all of them.
+fn noisy_runs(
+    rng: &mut ChaCha8Rng,
+    runs: usize,
+    median: f64,
+    noise: f64,
+    q: f64,
+) -> (Vec<f64>, Histogram<u64>) {
+    let mut merged = Histogram::<u64>::new(3).expect("3 significant digits");
+    let quantiles = (0..runs)
+        .map(|_| {
+            let scale = (noise * standard_normal(rng)).exp();
+            let run = histogram_of(&lognormal(rng, 2000, median * scale, 0.5));
+            merged.add(&run).expect("same layout");
+            run.value_at_quantile(q) as f64
         })
-        .count();
-    assert!(covered >= 180, "covered {covered} of {trials}");
+        .collect();
+    (quantiles, merged)
+}
+
+/// The few-runs interval covers the true ratio at its level, whether the noise is known
+/// (a baseline's, or assumed) or estimated from 3 runs a side (Student's t).
+#[test]
+fn few_runs_interval_covers_the_true_ratio() {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0002);
+    let trials = 300;
+    for (runs, known) in [(1, true), (2, true), (3, false)] {
+        let covered = (0..trials)
+            .filter(|_| {
+                let (b, bh) = noisy_runs(&mut rng, runs, 10_000.0, 0.10, 0.95);
+                let (c, ch) = noisy_runs(&mut rng, runs, 12_000.0, 0.10, 0.95);
+                let noise = if known {
+                    RunNoise {
+                        log_sd: 0.10,
+                        df: None,
+                        from_these_runs: false,
+                    }
+                } else {
+                    RunNoise::pooled(&b, &c).expect("4 degrees of freedom")
+                };
+                let shift = ratio_from_few_runs(&b, &c, &bh, &ch, 0.95, noise).expect("valid");
+                shift.interval(0.95).expect("valid").contains(1.2)
+            })
+            .count();
+        assert!(
+            covered >= 276,
+            "{runs} a side: covered {covered} of {trials}"
+        );
+    }
+}
+
+/// Estimating the noise from two runs a side with the normal instead of Student's t
+/// would cover far less: the t interval is what keeps few runs honest.
+#[test]
+fn few_runs_with_estimated_noise_are_wide() {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0005);
+    let (b, bh) = noisy_runs(&mut rng, 2, 10_000.0, 0.05, 0.5);
+    let (c, ch) = noisy_runs(&mut rng, 2, 10_000.0, 0.05, 0.5);
+    let pooled = RunNoise::pooled(&b, &c).expect("2 degrees of freedom");
+    let t = ratio_from_few_runs(&b, &c, &bh, &ch, 0.5, pooled).expect("valid");
+    let z =
+        ratio_from_few_runs(&b, &c, &bh, &ch, 0.5, RunNoise { df: None, ..pooled }).expect("valid");
+    let (ti, zi) = (t.interval(0.95).expect("t"), z.interval(0.95).expect("z"));
+    // t₂(0.975) = 4.303 against z = 1.960.
+    let ratio = (ti.high / ti.low).ln() / (zi.high / zi.low).ln();
+    assert!(
+        (ratio - 4.302_652_73 / 1.959_963_98).abs() < 1e-6,
+        "{ratio}"
+    );
 }
 
 #[test]
@@ -127,6 +183,20 @@ fn higher_confidence_is_never_narrower() {
     let candidate = lognormal(&mut rng, 9, 1100.0, 0.1);
     let base_histogram = histogram_of(&lognormal(&mut rng, 5000, 1000.0, 0.4));
     let candidate_histogram = histogram_of(&lognormal(&mut rng, 5000, 1100.0, 0.4));
+    let noise = RunNoise {
+        log_sd: 0.02,
+        df: Some(3.0),
+        from_these_runs: false,
+    };
+    let shift = ratio_from_few_runs(
+        &base[..2],
+        &candidate[..2],
+        &base_histogram,
+        &candidate_histogram,
+        0.95,
+        noise,
+    )
+    .expect("valid");
     let levels = [0.5, 0.8, 0.9, 0.95, 0.99, 0.999];
     let check = |f: &dyn Fn(f64) -> Interval| {
         for pair in levels.windows(2) {
@@ -138,9 +208,7 @@ fn higher_confidence_is_never_narrower() {
         }
     };
     check(&|c| ratio_from_repetitions(&base, &candidate, c).expect("valid"));
-    check(&|c| {
-        ratio_from_histograms(&base_histogram, &candidate_histogram, 0.95, c, 0.02).expect("valid")
-    });
+    check(&|c| shift.interval(c).expect("valid"));
     check(&|c| wilson(7, 300, c));
     check(&|c| newcombe_difference(7, 300, 15, 310, c));
 }
@@ -254,12 +322,16 @@ proptest! {
     }
 
     #[test]
-    fn histograms_never_panic(
-        base in prop::collection::vec(prop_oneof![Just(0u64), 0u64..10_000_000], 0..200),
-        candidate in prop::collection::vec(prop_oneof![Just(0u64), 0u64..10_000_000], 0..200),
+    fn few_runs_never_panic(
+        base in prop::collection::vec(awkward_f64(), 0..6),
+        candidate in prop::collection::vec(awkward_f64(), 0..6),
+        base_h in prop::collection::vec(prop_oneof![Just(0u64), 0u64..10_000_000], 0..200),
+        candidate_h in prop::collection::vec(prop_oneof![Just(0u64), 0u64..10_000_000], 0..200),
         q in awkward_f64(),
         confidence in awkward_f64(),
         noise in awkward_f64(),
+        df in prop_oneof![Just(None), (0.0f64..100.0).prop_map(Some)],
+        threshold in awkward_f64(),
     ) {
         let to_histogram = |values: &[u64]| {
             let mut histogram = Histogram::<u64>::new(3).expect("3 significant digits");
@@ -268,9 +340,17 @@ proptest! {
             }
             histogram
         };
-        let (base, candidate) = (to_histogram(&base), to_histogram(&candidate));
-        if let Some(interval) = ratio_from_histograms(&base, &candidate, q, confidence, noise) {
-            prop_assert!(well_formed(&interval), "{:?}", interval);
+        let (bh, ch) = (to_histogram(&base_h), to_histogram(&candidate_h));
+        let noise = RunNoise { log_sd: noise, df, from_these_runs: false };
+        if let Some(shift) = ratio_from_few_runs(&base, &candidate, &bh, &ch, q, noise) {
+            if let Some(interval) = shift.interval(confidence) {
+                prop_assert!(well_formed(&interval), "{:?}", interval);
+            }
+            let p = shift.p_above(threshold);
+            prop_assert!((0.0..=1.0).contains(&p), "{}", p);
+        }
+        if let Some(pooled) = RunNoise::pooled(&base, &candidate) {
+            prop_assert!(pooled.log_sd >= 0.0 || pooled.log_sd.is_nan());
         }
     }
 

@@ -192,6 +192,14 @@ fn side(label: &str, records: Vec<RunRecord>) -> Side {
     }
 }
 
+/// The base side, with quiet run-to-run noise as a baseline's model would give it.
+fn base_side(label: &str, records: Vec<RunRecord>) -> Side {
+    Side {
+        noise: common::records::quiet_noise(&records),
+        ..side(label, records)
+    }
+}
+
 /// Five runs a side; the candidate is faster at the median, slower in the tail (NO-GO).
 fn document() -> ReportDocument {
     let base: Vec<RunRecord> = (1..=5)
@@ -209,7 +217,7 @@ fn document() -> ReportDocument {
     let all: Vec<RunRecord> = base.iter().chain(&candidate).cloned().collect();
     let expectations = judge_expectations(&spec, &all, &["dagger".to_string()], Some("legacy"));
     let comparison = compare(
-        &side("legacy, live", base.clone()),
+        &base_side("legacy, live", base.clone()),
         &side("dagger, live", candidate.clone()),
         &Policy::default(),
         Vec::new(),

@@ -79,6 +79,14 @@ fn side(label: &str, records: Vec<RunRecord>) -> Side {
     }
 }
 
+/// The base side, with quiet run-to-run noise as a baseline's model would give it.
+fn base_side(label: &str, records: Vec<RunRecord>) -> Side {
+    Side {
+        noise: common::records::quiet_noise(&records),
+        ..side(label, records)
+    }
+}
+
 /// Pins everything that depends on the clock, the build or the machine.
 fn pinned(
     comparison: Comparison,
@@ -125,7 +133,7 @@ fn rollback_doc() -> ReportDocument {
     cand.resilience.push(observation());
     let candidate = vec![cand];
     let comparison = compare(
-        &side("legacy (base.json)", base.clone()),
+        &base_side("legacy (base.json)", base.clone()),
         &side("dagger (candidate.json)", candidate.clone()),
         &Policy::default(),
         Vec::new(),
@@ -194,7 +202,7 @@ fn inconclusive_doc() -> ReportDocument {
     let base = vec![record(meta("demo", &"ab".repeat(32), "legacy"), steps, 1)];
     let candidate = vec![record(meta("demo", &"cd".repeat(32), "dagger"), steps, 2)];
     let comparison = compare(
-        &side("legacy", base.clone()),
+        &base_side("legacy", base.clone()),
         &side("dagger", candidate.clone()),
         &Policy::default(),
         Vec::new(),
@@ -212,7 +220,7 @@ fn hostile_doc() -> ReportDocument {
     let base = vec![record(meta(HOSTILE_SCENARIO, &hash, "legacy"), steps, 1)];
     let candidate = vec![record(meta(HOSTILE_SCENARIO, &hash, "dagger"), steps, 2)];
     let comparison = compare(
-        &side("legacy <b>", base.clone()),
+        &base_side("legacy <b>", base.clone()),
         &side("dagger & co", candidate.clone()),
         &Policy::default(),
         Vec::new(),
@@ -723,7 +731,68 @@ fn compare_writes_the_report_folder_and_report_re_renders_it_byte_for_byte() {
         .arg(&result)
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("harness-policy/1"));
+        .stdout(predicate::str::contains("harness-policy/2"));
+}
+
+/// With `--json -` standard output carries the JSON and nothing else; the table goes to
+/// standard error.
+#[test]
+fn compare_json_to_stdout_is_only_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, candidate) = record_files(dir.path());
+    let output = harness()
+        .args(["compare", "--json", "-", "--baseline"])
+        .arg(&base)
+        .arg("--candidate")
+        .arg(&candidate)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+    let value: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("standard output is one JSON document");
+    assert_eq!(value["schema"], RESULT_SCHEMA);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("╭") && stderr.contains("ROLLBACK"),
+        "{stderr}"
+    );
+}
+
+/// The same run given twice would count as two repetitions: refused as bad input, with
+/// both places named, and nothing decided.
+#[test]
+fn compare_refuses_the_same_run_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, candidate) = record_files(dir.path());
+    let copy = dir.path().join("copy-of-dagger-r1.json");
+    std::fs::copy(&candidate, &copy).expect("copy");
+    for (baseline, candidates) in [
+        (vec![&base], vec![&candidate, &copy]),
+        (vec![&base, &base], vec![&candidate]),
+        (vec![&candidate], vec![&candidate]),
+    ] {
+        let mut command = harness();
+        command
+            .arg("compare")
+            .arg("--out")
+            .arg(dir.path().join("out"));
+        for b in &baseline {
+            command.arg("--baseline").arg(b);
+        }
+        for c in &candidates {
+            command.arg("--candidate").arg(c);
+        }
+        command
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(
+                predicate::str::contains("are the same run")
+                    .and(predicate::str::contains("drop one")),
+            );
+    }
 }
 
 #[test]

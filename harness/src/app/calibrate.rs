@@ -2,18 +2,30 @@
 //! false-decision rates the policy would have on that path.
 
 use super::baseline::baseline_error;
-use super::compare::{noise_of, run_live};
+use super::compare::run_live;
 use super::default_out;
+use crate::atomic_file::{self, Existing};
 use crate::baseline::{Baseline, NoiseModel, NoiseSource, baseline_file};
 use crate::cli::CalibrateArgs;
-use crate::compare::{Calibration, FalseRates, calibrate};
+use crate::compare::synthetic::{run_case, standard_cases};
+use crate::compare::{Calibration, FalseRates, Noise, calibrate};
 use crate::exit::{AppError, ExitStatus};
-use crate::policy::POLICY_VERSION;
+use crate::policy::{POLICY_VERSION, Policy};
+use crate::report::operating::operating_table;
 use crate::runner::{RunPlan, record_file};
 use crate::scenario;
+use std::path::Path;
 
 pub(super) fn calibrate_command(args: CalibrateArgs) -> Result<ExitStatus, AppError> {
-    let scenario = scenario::load(&args.scenario)?;
+    if args.synthetic {
+        return synthetic(&args);
+    }
+    let Some(file) = args.scenario.as_deref() else {
+        return Err(AppError::Usage(
+            "calibrate needs a SCENARIO, or --synthetic; see `harness calibrate --help`".into(),
+        ));
+    };
+    let scenario = scenario::load(file)?;
     let path = args.path.clone().unwrap_or_else(|| scenario.base.clone());
     if scenario.path(&path).is_none() {
         let known: Vec<_> = scenario.paths.iter().map(|p| p.name.as_str()).collect();
@@ -39,7 +51,7 @@ pub(super) fn calibrate_command(args: CalibrateArgs) -> Result<ExitStatus, AppEr
         })
         .collect();
 
-    let noise = noise_of(&NoiseModel::from_runs(&runs, NoiseSource::Calibration));
+    let noise = Noise::from_model(&NoiseModel::from_runs(&runs, NoiseSource::Calibration));
     let result = calibrate(&runs, &noise, &scenario.policy);
     let block = serde_json::to_value(&result)
         .map_err(|e| AppError::Runtime(format!("cannot encode the calibration: {e}")))?;
@@ -65,6 +77,74 @@ pub(super) fn calibrate_command(args: CalibrateArgs) -> Result<ExitStatus, AppEr
     Ok(ExitStatus::Success)
 }
 
+/// `harness calibrate --synthetic`: the operating-characteristics table of the policy
+/// (the default, or a scenario's `[policy]`), measured on seeded synthetic runs.
+fn synthetic(args: &CalibrateArgs) -> Result<ExitStatus, AppError> {
+    let policy = match args.scenario.as_deref() {
+        Some(file) => scenario::load(file)?.policy,
+        None => Policy::default(),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let trials = args.trials as usize;
+    let cases = standard_cases();
+    let mut results = Vec::with_capacity(cases.len());
+    for (index, case) in cases.iter().enumerate() {
+        eprintln!(
+            "[{}/{}] {} · {} · {}v{} runs · {trials} trials",
+            index + 1,
+            cases.len(),
+            case.effect_label,
+            case.scenario_label(),
+            case.base_runs,
+            case.candidate_runs
+        );
+        results.push(run_case(
+            case,
+            index as u64,
+            trials,
+            args.seed,
+            &policy,
+            threads,
+        ));
+    }
+    let table = format!(
+        "Operating characteristics of {POLICY_VERSION} ({} trials a row, seed {}; Wilson 95% intervals):\n\n{}\npolicy {}\n",
+        trials,
+        args.seed,
+        operating_table(&results),
+        policy.describe()
+    );
+    let unmet = results.iter().filter(|r| r.met() == Some(false)).count();
+    match args.json.as_deref() {
+        Some(target) => {
+            let json = serde_json::to_vec_pretty(&serde_json::json!({
+                "schema": "harness-operating/v1",
+                "policy_version": POLICY_VERSION,
+                "policy": policy,
+                "trials": trials,
+                "seed": args.seed,
+                "results": results,
+            }))
+            .map_err(|e| AppError::Runtime(format!("cannot encode the results: {e}")))?;
+            if target == Path::new("-") {
+                eprint!("{table}");
+                println!("{}", String::from_utf8_lossy(&json));
+            } else {
+                print!("{table}");
+                atomic_file::write(target, &json, Existing::Replace).map_err(|e| {
+                    AppError::Runtime(format!("cannot write {}: {e}", target.display()))
+                })?;
+            }
+        }
+        None => print!("{table}"),
+    }
+    if unmet > 0 {
+        eprintln!("{unmet} operating target(s) not met under this policy");
+        return Ok(ExitStatus::NoGo);
+    }
+    Ok(ExitStatus::Success)
+}
+
 fn describe(c: &Calibration, path: &str) -> String {
     let line = |name: &str, r: &Option<FalseRates>| match r {
         Some(r) => {
@@ -74,12 +154,17 @@ fn describe(c: &Calibration, path: &str) -> String {
                 .take(3)
                 .map(|(row, k)| format!("{row} ({k}×)"))
                 .collect();
+            let count = |share: f64| (share * r.comparisons as f64).round() as usize;
             format!(
-                "  {name}: {} comparisons of {} vs {} run(s): false NO-GO {:.1}%, false ROLLBACK {:.1}%, inconclusive {:.1}%{}",
+                "  {name}: {} comparisons of {} vs {} run(s): false NO-GO {}/{} ({:.1}%), false ROLLBACK {}/{} ({:.1}%), inconclusive {:.1}%{}",
                 r.comparisons,
                 r.runs_per_side,
                 r.runs_per_side,
+                count(r.false_no_go),
+                r.comparisons,
                 r.false_no_go * 100.0,
+                count(r.false_rollback),
+                r.comparisons,
                 r.false_rollback * 100.0,
                 r.inconclusive * 100.0,
                 if blocking.is_empty() {
@@ -92,7 +177,8 @@ fn describe(c: &Calibration, path: &str) -> String {
         None => format!("  {name}: not enough runs"),
     };
     format!(
-        "calibration of `{path}` from {} A/A runs (the same path on both sides, so every non-GO is wrong):\n{}\n{}",
+        "calibration of `{path}` under {POLICY_VERSION} from {} A/A runs (the same path on both sides, so every non-GO is wrong; \
+         the comparisons share runs, so they are not independent trials):\n{}\n{}",
         c.runs,
         line("half vs half", &c.split_halves),
         line("run vs run  ", &c.single_run)

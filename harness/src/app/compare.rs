@@ -8,10 +8,11 @@ use std::sync::{Arc, OnceLock};
 
 use super::{TerminalObserver, default_out, install_interrupt, runtime};
 use crate::atomic_file::{self, Existing};
-use crate::baseline::{Baseline, NoiseModel};
+use crate::baseline::Baseline;
 use crate::cli::CompareArgs;
 use crate::compare::{
     Comparison, ExpectSpec, Noise, Side, Verdict, check_drift, compare, judge_expectations,
+    same_run,
 };
 use crate::exit::{AppError, ExitStatus};
 use crate::load::StopSignal;
@@ -62,6 +63,12 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
     };
     let verdict = decided.comparison.verdict;
     let (doc, reports) = decided.into_report();
+    let json_on_stdout = args.json.as_deref() == Some(Path::new("-"));
+    let reports = if json_on_stdout {
+        reports.table_on_stderr()
+    } else {
+        reports
+    };
     for file in &write_report(&doc, &reports)? {
         eprintln!("report: {}", file.display());
     }
@@ -175,24 +182,19 @@ fn folder_name(scenario: &str) -> &str {
     if safe { scenario } else { "offline" }
 }
 
-/// The between-run noise of a baseline, as compare wants it.
-pub(crate) fn noise_of(model: &NoiseModel) -> Noise {
-    let mut noise = Noise::default();
-    for step in &model.steps {
-        for q in &step.quantiles {
-            if let Some(sd) = q.log_sd {
-                noise.insert(&format!("{}/{}", step.flow, step.step), q.q, sd);
-            }
-        }
-    }
-    noise
+/// One side read from files, with the file each record came from.
+pub(crate) struct LoadedSide {
+    /// The side.
+    pub(crate) side: Side,
+    /// `sources[i]` names `side.records[i]`: a record file, or `baseline.json (r2)`.
+    pub(crate) sources: Vec<String>,
 }
 
 /// Reads run records and baselines into one side.
-pub(crate) fn load_side(files: &[PathBuf]) -> Result<(Side, Option<Baseline>), AppError> {
+pub(crate) fn load_side(files: &[PathBuf]) -> Result<LoadedSide, AppError> {
     let mut records = Vec::new();
+    let mut sources = Vec::new();
     let mut noise = Noise::default();
-    let mut baseline = None;
     let mut labels = Vec::new();
     for file in files {
         let bytes = std::fs::read(file)
@@ -202,14 +204,17 @@ pub(crate) fn load_side(files: &[PathBuf]) -> Result<(Side, Option<Baseline>), A
             .and_then(|v| v.get("schema").and_then(|s| s.as_str()).map(str::to_string));
         if schema.as_deref() == Some(crate::baseline::BASELINE_SCHEMA) {
             let b = Baseline::load(file).map_err(|e| AppError::Usage(e.to_string()))?;
-            noise = noise_of(&b.noise);
+            noise = Noise::from_model(&b.noise);
+            for r in &b.records {
+                sources.push(format!("{} (r{})", file.display(), r.repetition));
+            }
             records.extend(b.records.iter().cloned());
             labels.push(format!("{} (baseline {})", b.path, file.display()));
-            baseline = Some(b);
         } else {
             let r =
                 RunRecord::from_json(&bytes, file).map_err(|e| AppError::Usage(e.to_string()))?;
             labels.push(format!("{} r{} ({})", r.path, r.repetition, file.display()));
+            sources.push(file.display().to_string());
             records.push(r);
         }
     }
@@ -218,14 +223,32 @@ pub(crate) fn load_side(files: &[PathBuf]) -> Result<(Side, Option<Baseline>), A
     } else {
         format!("{} files", labels.len())
     };
-    Ok((
-        Side {
+    Ok(LoadedSide {
+        side: Side {
             label,
             records,
             noise,
         },
-        baseline,
-    ))
+        sources,
+    })
+}
+
+/// The same run given twice (on one side or both) would count as two repetitions and
+/// fake precision: bad input, refused with both places named.
+fn refuse_duplicates(sides: &[&LoadedSide]) -> Result<(), AppError> {
+    let all: Vec<(&RunRecord, &String)> = sides
+        .iter()
+        .flat_map(|s| s.side.records.iter().zip(&s.sources))
+        .collect();
+    for (j, (b, b_source)) in all.iter().enumerate() {
+        if let Some((a, a_source)) = all[..j].iter().find(|(a, _)| same_run(a, b)) {
+            return Err(AppError::Usage(format!(
+                "{a_source} and {b_source} are the same run ({} r{}, started {}): each run may be given once; drop one of them",
+                a.path, a.repetition, a.started_at
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Judges `[expect]` on both sides' runs: the named paths, or the candidate's.
@@ -262,8 +285,10 @@ fn offline(args: &CompareArgs) -> Result<Decided, AppError> {
         }
         None => (Policy::default(), ExpectSpec::default()),
     };
-    let (base, _) = load_side(&args.baseline)?;
-    let (candidate, _) = load_side(&args.candidate)?;
+    let base = load_side(&args.baseline)?;
+    let candidate = load_side(&args.candidate)?;
+    refuse_duplicates(&[&base, &candidate])?;
+    let (base, candidate) = (base.side, candidate.side);
     let name = candidate
         .records
         .first()
@@ -350,7 +375,7 @@ pub(crate) fn decide_live(
 ) -> Result<Decided, AppError> {
     let candidate_path = candidate_of(scenario)?;
     let stored = match baseline {
-        Some(b) => Some(load_side(&[b.to_path_buf()])?),
+        Some(b) => Some(load_side(&[b.to_path_buf()])?.side),
         None => None,
     };
     // Before any load: a bad --out must not cost a whole run to discover.
@@ -387,7 +412,7 @@ pub(crate) fn decide_live(
                 Vec::new(),
             )
         }
-        Some((stored_side, _)) => {
+        Some(stored_side) => {
             let quantiles: Vec<f64> = scenario.policy.quantiles.iter().map(|q| q.get()).collect();
             let drift = check_drift(
                 &base_runs,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::comparison::{Side, compare};
-use super::rows::Noise;
+use super::noise::Noise;
 use super::verdict::Verdict;
 use crate::policy::Policy;
 use crate::record::RunRecord;

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::expectations::ExpectationRow;
-use super::rows::{Noise, Row, build_rows};
+use super::noise::Noise;
+use super::rows::{Row, build_rows};
 use super::validity::{Invalidity, check};
 use super::verdict::{Verdict, overall};
 use crate::policy::{POLICY_VERSION, Policy};

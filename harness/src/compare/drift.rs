@@ -2,7 +2,7 @@
 //! sit inside the baseline's noise band, or the environment has changed since the
 //! baseline was made and comparing the candidate with it would mislead.
 
-use super::rows::Noise;
+use super::noise::Noise;
 use super::validity::Invalidity;
 use crate::record::RunRecord;
 
@@ -35,7 +35,7 @@ pub fn check_drift(
             ) else {
                 continue;
             };
-            let sd = noise.get(&name, q).unwrap_or(0.0);
+            let sd = noise.get(&name, q).map_or(0.0, |n| n.log_sd);
             let (k_live, k_stored) = (live.len().max(1) as f64, stored.len().max(1) as f64);
             let band =
                 (SIGMAS * sd * (1.0 / k_live + 1.0 / k_stored).sqrt()).max((1.0 + MIN_BAND).ln());

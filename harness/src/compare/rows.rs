@@ -1,13 +1,14 @@
 //! Decision rows: for every step the two sides share, one row per latency quantile and
 //! one for the error rate, each with an interval, a rollback test and a verdict.
 
-use std::collections::BTreeMap;
-
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::stats::{self, Interval};
-use super::verdict::{LatencyRule, Verdict, judge_errors, judge_latency};
+use super::noise::{Noise, NoiseFrom, NoisePoint};
+use super::stats::{self, Interval, RunNoise};
+use super::verdict::{
+    LatencyEvidence, LatencyRule, RollbackTest, Verdict, judge_errors, judge_latency,
+};
 use crate::policy::Policy;
 use crate::record::{RunRecord, StepRecord, latency_histogram};
 
@@ -54,24 +55,59 @@ pub enum Method {
         /// Repetitions of the candidate side.
         candidate: usize,
     },
-    /// From the merged histograms' order statistics, widened by the base's between-run
-    /// noise: a single-run estimate.
-    SingleRun {
-        /// The between-run noise (sd of log quantile) used to widen it; 0 when unknown.
+    /// Fewer than [`MIN_REPETITIONS`] runs on a side: the difference of mean log
+    /// quantiles with Student's t, its standard error from the run-to-run noise.
+    /// (`single_run` is its name in results written under `harness-policy/1`.)
+    #[serde(alias = "single_run")]
+    FewRuns {
+        /// Runs of the base side.
+        #[serde(default)]
+        base: usize,
+        /// Runs of the candidate side.
+        #[serde(default)]
+        candidate: usize,
+        /// The run-to-run noise used (sd of ln quantile).
         noise_log_sd: f64,
+        /// Its degrees of freedom; absent when assumed (treated as known).
+        #[serde(default)]
+        noise_df: Option<f64>,
+        /// Where it came from.
+        #[serde(default)]
+        noise_from: NoiseFrom,
     },
     /// Newcombe's hybrid score interval for a difference of proportions.
     Newcombe,
 }
 
 impl Method {
-    /// Short label for tables.
+    /// Short label for tables: `5v5 runs`, `1v1 runs, σ 0.200 assumed`.
     pub fn label(&self) -> String {
         match self {
             Method::Repetitions { base, candidate } => format!("{base}v{candidate} runs"),
-            Method::SingleRun { .. } => "single run".to_string(),
+            Method::FewRuns {
+                base,
+                candidate,
+                noise_log_sd,
+                noise_from,
+                ..
+            } => format!(
+                "{base}v{candidate} runs, σ {noise_log_sd:.3} {}",
+                noise_from.short()
+            ),
             Method::Newcombe => "Newcombe".to_string(),
         }
+    }
+
+    /// Whether the row's run-to-run noise was measured (not assumed): a latency row can
+    /// only be GO when it was.
+    pub fn noise_measured(&self) -> bool {
+        !matches!(
+            self,
+            Method::FewRuns {
+                noise_from: NoiseFrom::Assumed,
+                ..
+            }
+        )
     }
 }
 
@@ -93,11 +129,18 @@ pub struct Row {
     pub method: Method,
     /// GO needs the interval at or below this.
     pub go_threshold: f64,
-    /// A proven value at or above this rolls back.
+    /// Latency: a best estimate at or above this rolls back when the slowdown is proven.
+    /// Errors: an increase proven above this rolls back.
     pub rollback_threshold: f64,
-    /// One-sided p-value of "beyond the rollback threshold" before Holm's adjustment.
+    /// One-sided p-value of the rollback test before Holm's adjustment. Latency: of
+    /// "the ratio is at most √(go × rollback)" (or at most the latency floor's ratio,
+    /// when that is higher); errors: of "the increase is at most the margin".
     pub p_rollback: f64,
-    /// Whether the rollback test stands after Holm–Bonferroni across all rows.
+    /// `p_rollback` after Holm's adjustment within its family: the step's latency rows,
+    /// or the comparison's error-rate rows.
+    #[serde(default = "one")]
+    pub p_adjusted: f64,
+    /// Whether the rollback test stands after Holm's adjustment within its family.
     pub rollback_proven: bool,
     /// The row's verdict.
     pub verdict: Verdict,
@@ -105,36 +148,18 @@ pub struct Row {
     pub reason: String,
 }
 
-/// Between-run noise of the base side, per step and quantile (sd of ln quantile).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Noise {
-    by_step: BTreeMap<String, Vec<(f64, f64)>>,
+fn one() -> f64 {
+    1.0
 }
 
-impl Noise {
-    /// Adds the noise of `step` at quantile `q`.
-    pub fn insert(&mut self, step: &str, q: f64, log_sd: f64) {
-        self.by_step
-            .entry(step.to_string())
-            .or_default()
-            .push((q, log_sd));
-    }
-
-    /// The noise of `step` at the quantile nearest `q`, when known.
-    pub fn get(&self, step: &str, q: f64) -> Option<f64> {
-        self.by_step
-            .get(step)?
-            .iter()
-            .min_by(|a, b| (a.0 - q).abs().total_cmp(&(b.0 - q).abs()))
-            .map(|(_, sd)| *sd)
-    }
-}
+/// Latencies below this count as this (µs): the histograms' resolution. A cached answer
+/// recorded as 0 µs is a latency, not a missing one, and a ratio needs a positive base.
+const RESOLUTION_US: f64 = 1.0;
 
 /// The runs of one step on one side.
 struct StepRuns<'a> {
     runs: Vec<&'a StepRecord>,
     merged_ok: Histogram<u64>,
-    ok: u64,
     failed: u64,
     total: u64,
 }
@@ -149,32 +174,31 @@ impl<'a> StepRuns<'a> {
         for s in &runs {
             crate::record::recorder::add_histogram(&mut merged_ok, &s.ok);
         }
-        let ok = runs.iter().map(|s| s.ok_count()).sum();
         let failed = runs.iter().map(|s| s.failed_count()).sum();
         let total = runs.iter().map(|s| s.count()).sum();
         Self {
             runs,
             merged_ok,
-            ok,
             failed,
             total,
         }
     }
 
+    /// One quantile per run that has successful outcomes, at least the resolution.
     fn quantiles(&self, q: f64) -> Vec<f64> {
         self.runs
             .iter()
             .filter(|s| s.ok_count() > 0)
-            .map(|s| s.percentile_us(q) as f64)
-            .filter(|v| *v > 0.0)
+            .map(|s| (s.percentile_us(q) as f64).max(RESOLUTION_US))
             .collect()
     }
 
+    /// The quantile of the merged runs (0 without successes), at least the resolution.
     fn merged_quantile(&self, q: f64) -> f64 {
         if self.merged_ok.is_empty() {
             0.0
         } else {
-            self.merged_ok.value_at_quantile(q) as f64
+            (self.merged_ok.value_at_quantile(q) as f64).max(RESOLUTION_US)
         }
     }
 
@@ -191,9 +215,17 @@ impl<'a> StepRuns<'a> {
 struct Draft {
     row: Row,
     candidate_errors: u64,
+    /// Latency: the ratio the slowdown must be proven beyond to roll back.
+    proof_ratio: f64,
 }
 
 /// Builds and judges every row for the steps both sides have.
+///
+/// Two kinds of Holm family: the latency rows of one step (a latency rollback also
+/// needs its best estimate beyond the rollback ratio, which is what keeps many steps
+/// from adding up false alarms, and a rank test on 5 v 5 runs cannot give p below
+/// 1/252, so a family spanning every step could never roll back), and the error-rate
+/// rows of the whole comparison (no such condition, continuous p-values).
 pub fn build_rows(
     base: &[RunRecord],
     candidate: &[RunRecord],
@@ -201,29 +233,76 @@ pub fn build_rows(
     policy: &Policy,
 ) -> Vec<Row> {
     let confidence = policy.confidence.get();
-    let mut drafts = Vec::new();
+    let mut drafts: Vec<Draft> = Vec::new();
+    let mut families: Vec<Vec<usize>> = Vec::new();
+    let mut errors_family = Vec::new();
     for (flow, step) in shared_steps(base, candidate) {
         let name = format!("{flow}/{step}");
         let b = StepRuns::collect(base, &flow, &step);
         let c = StepRuns::collect(candidate, &flow, &step);
+        let ok = |s: &StepRuns| s.runs.iter().map(|r| r.ok_count()).sum::<u64>();
         let mut quantiles: Vec<f64> = policy.quantiles.iter().map(|q| q.get()).collect();
-        if b.ok.min(c.ok) >= policy.tail_min_samples {
+        if ok(&b).min(ok(&c)) >= policy.tail_min_samples {
             quantiles.push(policy.tail_quantile.get());
         }
+        let mut family = Vec::new();
         for q in quantiles {
+            family.push(drafts.len());
             drafts.push(latency_draft(
                 &name, q, &b, &c, base_noise, policy, confidence,
             ));
         }
+        families.push(family);
+        errors_family.push(drafts.len());
         drafts.push(error_draft(&name, &b, &c, policy, confidence));
     }
-    let p_values: Vec<f64> = drafts.iter().map(|d| d.row.p_rollback).collect();
-    let rejected = stats::holm(&p_values, policy.rollback_alpha.get());
+    families.push(errors_family);
+    let mut tests = vec![(false, 1.0); drafts.len()];
+    for family in families {
+        let p_values: Vec<f64> = family.iter().map(|&i| drafts[i].row.p_rollback).collect();
+        let rejected = stats::holm(&p_values, policy.rollback_alpha.get());
+        let adjusted = stats::holm_adjusted(&p_values);
+        for (k, &i) in family.iter().enumerate() {
+            tests[i] = (rejected[k], adjusted[k]);
+        }
+    }
     drafts
         .into_iter()
-        .zip(rejected)
-        .map(|(draft, proven)| judge(draft, proven, policy))
+        .zip(tests)
+        .map(|(draft, (proven, p_adjusted))| judge(draft, proven, p_adjusted, policy))
         .collect()
+}
+
+/// The run-to-run noise behind a few-runs interval: the measured evidence with the most
+/// degrees of freedom (the runs themselves, or the base's stored noise), else the
+/// policy's assumed value.
+fn noise_evidence(
+    bq: &[f64],
+    cq: &[f64],
+    stored: Option<NoisePoint>,
+    policy: &Policy,
+) -> (RunNoise, NoiseFrom) {
+    let pooled = RunNoise::pooled(bq, cq).map(|n| (n, NoiseFrom::Runs));
+    let stored = stored.filter(|n| n.runs >= 2).map(|n| {
+        let noise = RunNoise {
+            log_sd: n.log_sd,
+            df: Some(f64::from(n.runs - 1)),
+            from_these_runs: false,
+        };
+        (noise, n.from)
+    });
+    let best = match (pooled, stored) {
+        (Some(p), Some(s)) => Some(if s.0.df > p.0.df { s } else { p }),
+        (p, s) => p.or(s),
+    };
+    best.unwrap_or((
+        RunNoise {
+            log_sd: policy.assumed_run_noise,
+            df: None,
+            from_these_runs: false,
+        },
+        NoiseFrom::Assumed,
+    ))
 }
 
 fn latency_draft(
@@ -236,45 +315,60 @@ fn latency_draft(
     confidence: f64,
 ) -> Draft {
     let (bq, cq) = (b.quantiles(q), c.quantiles(q));
-    let repetitions = bq.len() >= MIN_REPETITIONS && cq.len() >= MIN_REPETITIONS;
-    let noise_log_sd = noise.get(name, q).unwrap_or(0.0);
-    let interval_at = |conf: f64| -> Option<Interval> {
-        if repetitions {
-            stats::ratio_from_repetitions(&bq, &cq, conf)
-        } else {
-            stats::ratio_from_histograms(&b.merged_ok, &c.merged_ok, q, conf, noise_log_sd)
-        }
-    };
-    let interval = interval_at(confidence);
-    let p_rollback = if interval.is_some() {
-        stats::p_value_above(policy.rollback_ratio, interval_at)
+    let base_us = b.merged_quantile(q);
+    let floor_us = policy.latency_floor.get().as_secs_f64() * 1e6;
+    let proof_ratio = if base_us > 0.0 {
+        policy.rollback_proof_ratio().max(1.0 + floor_us / base_us)
     } else {
-        1.0
+        f64::INFINITY
     };
-    let method = if repetitions {
-        Method::Repetitions {
+    let repetitions = bq.len() >= MIN_REPETITIONS && cq.len() >= MIN_REPETITIONS;
+    let (interval, p_rollback, method) = if repetitions {
+        let interval = stats::ratio_from_repetitions(&bq, &cq, confidence);
+        let p = stats::mann_whitney_p_above(&bq, &cq, proof_ratio);
+        let method = Method::Repetitions {
             base: bq.len(),
             candidate: cq.len(),
-        }
+        };
+        (interval, p, method)
     } else {
-        Method::SingleRun { noise_log_sd }
+        let (run_noise, from) = noise_evidence(&bq, &cq, noise.get(name, q), policy);
+        let shift = stats::ratio_from_few_runs(&bq, &cq, &b.merged_ok, &c.merged_ok, q, run_noise);
+        let method = Method::FewRuns {
+            base: bq.len(),
+            candidate: cq.len(),
+            noise_log_sd: run_noise.log_sd,
+            noise_df: run_noise.df,
+            noise_from: from,
+        };
+        (
+            shift.and_then(|s| s.interval(confidence)),
+            shift.map(|s| s.p_above(proof_ratio)),
+            method,
+        )
+    };
+    let p_rollback = match (&interval, p_rollback) {
+        (Some(_), Some(p)) if p.is_finite() => p,
+        _ => 1.0,
     };
     Draft {
         row: Row {
             step: name.to_string(),
             metric: Metric::Latency { quantile: q },
-            base: b.merged_quantile(q),
+            base: base_us,
             candidate: c.merged_quantile(q),
             interval,
             method,
             go_threshold: policy.go_ratio,
             rollback_threshold: policy.rollback_ratio,
             p_rollback,
+            p_adjusted: 1.0,
             rollback_proven: false,
             verdict: Verdict::NoGo,
             reason: String::new(),
         },
         candidate_errors: 0,
+        proof_ratio,
     }
 }
 
@@ -306,21 +400,31 @@ fn error_draft(name: &str, b: &StepRuns, c: &StepRuns, policy: &Policy, confiden
             go_threshold: margin,
             rollback_threshold: margin,
             p_rollback,
+            p_adjusted: 1.0,
             rollback_proven: false,
             verdict: Verdict::NoGo,
             reason: String::new(),
         },
         candidate_errors: c.failed,
+        proof_ratio: margin,
     }
 }
 
-fn judge(draft: Draft, proven: bool, policy: &Policy) -> Row {
+fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
     let Draft {
         mut row,
         candidate_errors,
+        proof_ratio,
     } = draft;
     row.rollback_proven = proven;
+    row.p_adjusted = p_adjusted;
     let label = row.metric.label();
+    let test = RollbackTest {
+        p: row.p_rollback,
+        p_adjusted,
+        alpha: policy.rollback_alpha.get(),
+        proven,
+    };
     let (verdict, reason) = match (&row.metric, &row.interval) {
         (_, None) => (
             Verdict::NoGo,
@@ -332,16 +436,19 @@ fn judge(draft: Draft, proven: bool, policy: &Policy) -> Row {
                 rollback_ratio: row.rollback_threshold,
                 floor_us: policy.latency_floor.get().as_secs_f64() * 1e6,
             };
-            judge_latency(&label, iv, proven, row.base, rule)
+            let evidence = LatencyEvidence {
+                label: &label,
+                interval: iv,
+                base_us: row.base,
+                proof_ratio,
+                test,
+                noise: (!row.method.noise_measured()).then(|| row.method.label()),
+            };
+            judge_latency(&evidence, rule)
         }
-        (Metric::ErrorRate, Some(iv)) => judge_errors(
-            &label,
-            iv,
-            row.go_threshold,
-            proven,
-            candidate_errors,
-            policy,
-        ),
+        (Metric::ErrorRate, Some(iv)) => {
+            judge_errors(&label, iv, row.go_threshold, test, candidate_errors, policy)
+        }
     };
     row.verdict = verdict;
     row.reason = reason;

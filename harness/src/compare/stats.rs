@@ -7,13 +7,15 @@
 //!
 //! - [`ratio_from_repetitions`]: latency ratio from K repetitions per side
 //!   (Hodges–Lehmann estimate with the exact Mann–Whitney interval on log quantiles).
-//! - [`ratio_from_histograms`]: latency ratio from one run per side (order-statistic
-//!   intervals on the two histograms, widened by the measured between-run noise).
+//! - [`ratio_from_few_runs`]: latency ratio from fewer runs (a difference of mean log
+//!   quantiles, its standard error from the run-to-run noise, Student's t).
 //! - [`wilson`] and [`newcombe_difference`]: error rates and their difference.
 //! - [`p_value_above`] and [`p_value_below`]: one-sided p-values by inverting any of the
 //!   intervals above, so that [`holm`] can correct a family of tests.
 //! - [`log_sd`]: between-run noise of a quantile.
+//! - [`student_cdf`] and [`student_quantile`]: Student's t distribution.
 
+mod few_runs;
 mod holm;
 mod inversion;
 mod mann_whitney;
@@ -21,9 +23,11 @@ mod noise;
 mod normal;
 mod order_statistics;
 mod proportion;
+mod student;
 
 use serde::{Deserialize, Serialize};
 
+pub use few_runs::{LogShift, RunNoise, ratio_from_few_runs};
 pub use holm::{holm, holm_adjusted};
 pub use inversion::{ALPHA_PRECISION, p_value_above, p_value_below};
 pub use mann_whitney::{
@@ -31,8 +35,8 @@ pub use mann_whitney::{
 };
 pub use noise::log_sd;
 pub use normal::{normal_cdf, normal_quantile};
-pub use order_statistics::ratio_from_histograms;
 pub use proportion::{newcombe_difference, wilson};
+pub use student::{student_cdf, student_quantile};
 
 /// A point estimate with a two-sided confidence interval around it.
 ///

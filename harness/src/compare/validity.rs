@@ -9,7 +9,8 @@ use crate::record::RunRecord;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invalidity {
     /// Short machine name: `scenario_hash`, `environment`, `incomplete`, `achieved_rate`,
-    /// `too_few_samples`, `no_runs`, `base_drift`.
+    /// `too_few_samples`, `no_runs`, `base_drift`, `mixed_paths`, `duplicate_run`,
+    /// `step_missing`.
     pub check: String,
     /// One line for people, with the numbers.
     pub message: String,
@@ -51,6 +52,9 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
             ),
         ));
     }
+    problems.extend(mixed_paths(base, candidate));
+    problems.extend(duplicates(base, candidate));
+    problems.extend(missing_steps(base, candidate));
     let fingerprint = first.environment.fingerprint();
     if let Some(other) = all().find(|r| r.environment.fingerprint() != fingerprint) {
         problems.push(Invalidity::new(
@@ -126,6 +130,106 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
                     ),
                 ));
             }
+        }
+    }
+    problems
+}
+
+/// One side holding runs of more than one path: its repetitions would not measure one
+/// thing.
+fn mixed_paths(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<Invalidity> {
+    let mut problems = Vec::new();
+    for (side, records) in [("base", base), ("candidate", candidate)] {
+        let mut paths: Vec<&str> = records.iter().map(|r| r.path.as_str()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        if paths.len() > 1 {
+            problems.push(Invalidity::new(
+                "mixed_paths",
+                format!(
+                    "the {side} side holds runs of {} paths ({}): give each side the runs of one path",
+                    paths.len(),
+                    paths.join(", ")
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// The same run given twice (the same path, repetition and start, or the same content)
+/// would count as two repetitions and fake precision.
+fn duplicates(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<Invalidity> {
+    let all: Vec<(&str, usize, &RunRecord)> = base
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ("base", i, r))
+        .chain(
+            candidate
+                .iter()
+                .enumerate()
+                .map(|(i, r)| ("candidate", i, r)),
+        )
+        .collect();
+    let mut problems = Vec::new();
+    for (j, (side_b, i_b, b)) in all.iter().enumerate() {
+        let earlier = all[..j].iter().find(|(_, _, a)| same_run(a, b));
+        if let Some((side_a, i_a, a)) = earlier {
+            problems.push(Invalidity::new(
+                "duplicate_run",
+                format!(
+                    "{} r{} (started {}) is given twice: {side_a} run {} and {side_b} run {}; each run counts once",
+                    a.path,
+                    a.repetition,
+                    a.started_at,
+                    i_a + 1,
+                    i_b + 1
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// Whether two records are the same run: the same path, repetition, start and scenario,
+/// or the same path, start and measurements (a copy with its repetition edited). Equal
+/// measurements alone are not enough: a cached endpoint answers in 0 µs run after run.
+pub fn same_run(a: &RunRecord, b: &RunRecord) -> bool {
+    let same_start = a.path == b.path && a.started_at == b.started_at;
+    let identity = same_start && a.repetition == b.repetition && a.scenario.hash == b.scenario.hash;
+    identity || (same_start && a.steps == b.steps && a.timeline == b.timeline)
+}
+
+/// A step some run has and another lacks: its rows would silently leave the decision.
+fn missing_steps(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<Invalidity> {
+    let all = || {
+        base.iter()
+            .map(|r| ("base", r))
+            .chain(candidate.iter().map(|r| ("candidate", r)))
+    };
+    let mut steps: Vec<(&str, &str)> = Vec::new();
+    for (_, r) in all() {
+        for s in &r.steps {
+            if !steps.contains(&(s.flow.as_str(), s.step.as_str())) {
+                steps.push((s.flow.as_str(), s.step.as_str()));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (flow, step) in steps {
+        let has = |r: &RunRecord| r.steps.iter().any(|s| s.flow == flow && s.step == step);
+        let lacking: Vec<String> = all()
+            .filter(|(_, r)| !has(r))
+            .map(|(side, r)| format!("{side} {} r{}", r.path, r.repetition))
+            .collect();
+        if !lacking.is_empty() {
+            problems.push(Invalidity::new(
+                "step_missing",
+                format!(
+                    "step {flow}/{step} is missing from {}: compare runs of the same scenario version, whole",
+                    lacking.join(", ")
+                ),
+            ));
         }
     }
     problems

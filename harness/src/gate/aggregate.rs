@@ -276,6 +276,7 @@ pub(crate) mod tests {
             go_threshold: 1.1,
             rollback_threshold: 1.5,
             p_rollback: 0.0,
+            p_adjusted: 0.0,
             rollback_proven: verdict == Verdict::Rollback,
             verdict,
             reason: format!("{} says {verdict}", metric.label()),

@@ -51,7 +51,19 @@ pub fn reporter(format: Format, color: bool) -> Box<dyn Reporter> {
 
 /// Whether standard output should get ANSI colour: a terminal, and `NO_COLOR` unset.
 pub fn stdout_wants_color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    std::io::stdout().is_terminal() && no_color_unset()
+}
+
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Where the table is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Console {
+    Stdout,
+    /// When standard output carries machine output (`--json -`).
+    Stderr,
 }
 
 /// One format's destination.
@@ -69,6 +81,7 @@ struct Target {
 pub struct ReportManager {
     dir: PathBuf,
     targets: Vec<Target>,
+    console: Console,
 }
 
 impl std::fmt::Debug for ReportManager {
@@ -93,6 +106,7 @@ impl ReportManager {
         let mut manager = Self {
             dir: dir.to_path_buf(),
             targets: Vec::new(),
+            console: Console::Stdout,
         };
         let mut seen = Vec::new();
         for &format in formats {
@@ -120,6 +134,17 @@ impl ReportManager {
         Ok(manager)
     }
 
+    /// Prints the table on standard error instead, so that standard output carries only
+    /// machine output (`--json -`); colour then follows standard error.
+    pub fn table_on_stderr(mut self) -> Self {
+        self.console = Console::Stderr;
+        let color = std::io::stderr().is_terminal() && no_color_unset();
+        for target in self.targets.iter_mut().filter(|t| t.file.is_none()) {
+            target.reporter = reporter(Format::Table, color);
+        }
+        self
+    }
+
     /// The report folder.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -142,7 +167,7 @@ impl ReportManager {
                 Err(e) => return Err(e),
             };
             match &target.file {
-                None => print(&bytes)?,
+                None => print(&bytes, self.console)?,
                 Some(file) => {
                     atomic_file::write(file, &bytes, Existing::Replace).map_err(|source| {
                         ReportError::Write {
@@ -195,10 +220,19 @@ fn prepare(file: &Path) -> Result<bool, ReportError> {
     Ok(!existed)
 }
 
-/// Writes to standard output; a closed pipe (`| head`) is a quiet success.
-fn print(bytes: &[u8]) -> Result<(), ReportError> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+/// Writes to the console; a closed pipe (`| head`) is a quiet success.
+fn print(bytes: &[u8], console: Console) -> Result<(), ReportError> {
+    let written = match console {
+        Console::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+        Console::Stderr => {
+            let mut out = std::io::stderr().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+    };
+    match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(ReportError::Write {
             path: PathBuf::from("-"),
             source: e,

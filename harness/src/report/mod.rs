@@ -9,6 +9,7 @@ pub mod json;
 pub mod junit;
 pub mod manager;
 pub mod markdown;
+pub mod operating;
 pub mod reporter;
 pub mod run_table;
 pub mod table;

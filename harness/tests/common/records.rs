@@ -2,7 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use harness::record::{Environment, LoadModelKind, LoadPlan, RunMeta, ScenarioRef};
+use harness::compare::{Noise, NoiseFrom, NoisePoint};
+use harness::record::{Environment, LoadModelKind, LoadPlan, RunMeta, RunRecord, ScenarioRef};
 
 /// A fixed test machine.
 pub fn environment() -> Environment {
@@ -45,4 +46,26 @@ pub fn meta(path: &str, repetition: u32) -> RunMeta {
         complete: true,
         notes: vec![],
     }
+}
+
+/// Quiet run-to-run noise (log-sd 0.01) as if measured on 10 runs of the base path, for
+/// every step of `records`: what a baseline's noise model gives a comparison with fewer
+/// than five runs a side, so that a single run can prove latency within the go margin.
+#[allow(dead_code)]
+pub fn quiet_noise(records: &[RunRecord]) -> Noise {
+    let mut noise = Noise::default();
+    for step in records.iter().flat_map(|r| r.steps.iter()) {
+        for q in [0.5, 0.95, 0.99] {
+            noise.insert(
+                &format!("{}/{}", step.flow, step.step),
+                NoisePoint {
+                    q,
+                    log_sd: 0.01,
+                    runs: 10,
+                    from: NoiseFrom::Baseline,
+                },
+            );
+        }
+    }
+    noise
 }

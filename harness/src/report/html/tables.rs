@@ -3,7 +3,7 @@
 
 use super::{badge, escape};
 use crate::compare::stats::Interval;
-use crate::compare::{Comparison, ExpectationRow, Method, Metric, Row};
+use crate::compare::{Comparison, ExpectationRow, Metric, Row};
 use crate::report::ReportDocument;
 use crate::report::format::percent;
 
@@ -96,12 +96,7 @@ fn decision_row(r: &Row) -> String {
             ),
         ),
     };
-    let method = match r.method {
-        Method::SingleRun { noise_log_sd } if noise_log_sd > 0.0 => {
-            format!("{} (noise σ {noise_log_sd:.3})", r.method.label())
-        }
-        _ => r.method.label(),
-    };
+    let method = r.method.label();
     let holm = if r.rollback_proven {
         ", proven after Holm"
     } else {
@@ -110,7 +105,7 @@ fn decision_row(r: &Row) -> String {
     format!(
         "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
          <td class=\"num\">{}</td><td class=\"num\">{}{}</td><td class=\"num\">{thresholds}</td>\
-         <td>{}<br><small>p(rollback) {:.3}{holm}</small></td><td>{}</td>\
+         <td>{}<br><small>p(rollback) {:.3}, Holm {:.3}{holm}</small></td><td>{}</td>\
          <td class=\"reason\">{}</td></tr>\n",
         escape(&r.step),
         escape(&r.metric.label()),
@@ -121,6 +116,7 @@ fn decision_row(r: &Row) -> String {
         achieved(r.interval.as_ref()),
         escape(&method),
         r.p_rollback,
+        r.p_adjusted,
         badge(r.verdict),
         escape(&r.reason),
     )
