@@ -13,6 +13,10 @@ use crate::units::{HumanDuration, Probability};
 /// rules is visible.
 pub const POLICY_VERSION: &str = "harness-policy/2";
 
+/// Most latency quantiles a policy may judge per step (with the tail quantile, a family
+/// of at most 9 tests: 0.05/9 still admits the exact 5 v 5 rank test's 1/252).
+pub const MAX_QUANTILES: usize = 8;
+
 /// Thresholds and statistical settings of a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -117,6 +121,12 @@ impl Policy {
         if self.quantiles.is_empty() {
             return Err("quantiles must name at least one quantile, e.g. [0.5, 0.95]".into());
         }
+        if self.quantiles.len() > MAX_QUANTILES {
+            return Err(format!(
+                "quantiles names {} quantiles; at most {MAX_QUANTILES}: a step's latency rows are one Holm family, and with more a 5 v 5 rank test (p ≥ 1/252) could never prove a rollback",
+                self.quantiles.len()
+            ));
+        }
         let conf = self.confidence.get();
         if !(0.5..1.0).contains(&conf) {
             return Err(format!("confidence must lie in 0.5..1, got {conf}"));
@@ -196,5 +206,24 @@ mod tests {
             ..Policy::default()
         };
         assert!(policy.validate().is_err());
+        let policy = Policy {
+            quantiles: (1..=9).map(|i| p(f64::from(i) / 10.0)).collect(),
+            ..Policy::default()
+        };
+        assert!(policy.validate().is_err(), "nine quantiles");
+        for noise in [0.0, -0.1, f64::NAN, 3.0] {
+            let policy = Policy {
+                assumed_run_noise: noise,
+                ..Policy::default()
+            };
+            assert!(policy.validate().is_err(), "{noise}");
+        }
+    }
+
+    #[test]
+    fn the_rollback_proof_ratio_is_midway() {
+        let policy = Policy::default();
+        assert!((policy.rollback_proof_ratio() - (1.1f64 * 1.5).sqrt()).abs() < 1e-12);
+        assert!(policy.describe().contains("1.285"), "{}", policy.describe());
     }
 }

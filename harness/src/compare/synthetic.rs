@@ -340,6 +340,7 @@ pub fn standard_cases() -> Vec<Case> {
         Case::latency(aa, 1.0, All, 1, 0.05).runs(10, 10),
         Case::latency(aa, 1.0, All, 1, 0.02),
         Case::latency("3×", 3.0, All, 1, 0.05).runs(1, 1),
+        Case::latency("2.5×", 2.5, All, 1, 0.05).runs(1, 1),
         Case::latency("errors 1% → 1%", 1.0, All, 10, 0.05)
             .requests(4_000)
             .failures(Failures::Rate(0.01), Failures::Rate(0.01)),

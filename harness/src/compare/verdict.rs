@@ -117,8 +117,8 @@ pub struct LatencyEvidence<'a> {
 /// ROLLBACK when the best estimate is at or beyond the rollback ratio ("more than 50%
 /// slower"), the added time at that estimate reaches the floor, and the ratio is proven
 /// beyond `proof_ratio` (the geometric midpoint of go margin and rollback ratio, or the
-/// floor's ratio when higher) by the one-sided test, Holm-adjusted over the step's
-/// latency rows. GO when
+/// floor's ratio when higher): by the one-sided test, Holm-adjusted over the step's
+/// latency rows, and by the interval's lower end. GO when
 /// the noise was measured and the interval lies within the go margin, or proves the
 /// added time under the floor. Otherwise NO-GO, with the reason that holds.
 pub fn judge_latency(e: &LatencyEvidence<'_>, rule: LatencyRule) -> (Verdict, String) {
@@ -145,7 +145,9 @@ pub fn judge_latency(e: &LatencyEvidence<'_>, rule: LatencyRule) -> (Verdict, St
             e.proof_ratio
         )
     };
-    if beyond && added_us >= floor_us && e.test.proven {
+    // Proven by the test and shown by the interval, so the reason agrees with both.
+    let proven = e.test.proven && iv.low > e.proof_ratio;
+    if beyond && added_us >= floor_us && proven {
         return (
             Verdict::Rollback,
             format!(
@@ -195,8 +197,8 @@ pub fn judge_latency(e: &LatencyEvidence<'_>, rule: LatencyRule) -> (Verdict, St
         )
     } else if beyond {
         format!(
-            "{shown}: best estimate ≥ {rollback_ratio} but slower than {proof} not proven ({}); run more repetitions",
-            e.test.describe()
+            "{shown}: best estimate ≥ {rollback_ratio} but the interval reaches down to {:.3}, not above {proof}: not proven; run more repetitions",
+            iv.low
         )
     } else if iv.low > go_ratio {
         format!(
@@ -210,7 +212,9 @@ pub fn judge_latency(e: &LatencyEvidence<'_>, rule: LatencyRule) -> (Verdict, St
     (Verdict::NoGo, reason)
 }
 
-/// Judges an error-rate row: `difference` is candidate − base, `margin` the allowed increase.
+/// Judges an error-rate row: `difference` is candidate − base, `margin` the allowed
+/// increase. ROLLBACK needs the Holm-adjusted test and the interval both above the
+/// margin, and enough candidate errors.
 pub fn judge_errors(
     label: &str,
     difference: &Interval,
@@ -223,7 +227,9 @@ pub fn judge_errors(
         "{label} Δ {:+.4} [{:+.4}, {:+.4}]",
         difference.estimate, difference.low, difference.high
     );
-    if test.proven && candidate_errors >= policy.min_candidate_errors {
+    // Proven by the test and shown by the interval, so the reason agrees with both.
+    let proven = test.proven && difference.low > margin;
+    if proven && candidate_errors >= policy.min_candidate_errors {
         (
             Verdict::Rollback,
             format!(
@@ -233,7 +239,7 @@ pub fn judge_errors(
         )
     } else if difference.high <= margin {
         (Verdict::Go, format!("{shown}: proven ≤ margin {margin:.4}"))
-    } else if test.proven {
+    } else if proven {
         (
             Verdict::NoGo,
             format!(
@@ -241,7 +247,7 @@ pub fn judge_errors(
                 policy.min_candidate_errors
             ),
         )
-    } else if difference.low > margin {
+    } else if difference.low > margin && !test.proven {
         (
             Verdict::NoGo,
             format!(

@@ -117,15 +117,30 @@ async fn start_cli(
     if options.load_workspace_modules {
         args.push("--load-workspace-modules");
     }
-    let mut child = tokio::process::Command::new(bin)
+    let mut command = tokio::process::Command::new(bin);
+    command
         .args(args)
         .envs(options.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| Unreachable(format!("`{} session` could not start: {e}", bin.display())))?;
+        .kill_on_drop(true);
+    // A CLI written a moment ago can still be open for writing in a process that forked
+    // meanwhile (ETXTBSY until that process execs): wait a little rather than fail.
+    let mut attempts = 0;
+    let mut child = loop {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 10 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => {
+                break other.map_err(|e| {
+                    Unreachable(format!("`{} session` could not start: {e}", bin.display()))
+                })?;
+            }
+        }
+    };
     let stdin = child.stdin.take();
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(Unreachable(
