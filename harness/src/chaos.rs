@@ -66,10 +66,12 @@ fn start(
     faults: Vec<FaultSpec>,
     seed: u64,
     epoch: Instant,
+    request_id_header: Option<http::HeaderName>,
 ) -> io::Result<FaultProxy> {
     let options = ProxyOptions {
         log_capacity: ATTEMPT_LOG_CAPACITY,
         origin: Some(epoch),
+        request_id_header,
         ..ProxyOptions::default()
     };
     match faults.first().map(FaultSpec::layer) {
@@ -115,7 +117,7 @@ impl ChaosRun {
             (Some(base_url), false) => {
                 // The proxy forwards paths as they are; the path prefix stays on the client side.
                 let upstream = format!("http://{}", authority(base_url)?);
-                run.client = Some(start(loopback(), &upstream, client, seed, epoch)?);
+                run.client = Some(start(loopback(), &upstream, client, seed, epoch, None)?);
             }
             (None, false) => run.client_not_applicable = true,
         }
@@ -123,11 +125,19 @@ impl ChaosRun {
         if !dependency.is_empty() {
             match (&scenario.dependency, reference) {
                 (Some(d), _) => {
-                    run.dependency = Some(start(d.listen, &d.upstream, dependency, seed, epoch)?)
+                    let header = d.request_id_header.clone();
+                    run.dependency = Some(start(
+                        d.listen,
+                        &d.upstream,
+                        dependency,
+                        seed,
+                        epoch,
+                        header,
+                    )?)
                 }
                 (None, Some(platform)) => {
                     let executor = platform.executor_url();
-                    let proxy = start(loopback(), &executor, dependency, seed, epoch)?;
+                    let proxy = start(loopback(), &executor, dependency, seed, epoch, None)?;
                     platform.redirect_dependency(&proxy.url())?;
                     run.restore = Some(executor);
                     run.dependency = Some(proxy);

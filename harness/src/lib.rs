@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod chaos;
 pub mod cli;
 pub mod compare;
+pub mod correlation;
 pub mod dagger;
 pub mod exit;
 pub mod fault;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::chaos::ChaosRun;
+use crate::correlation::Correlation;
 use crate::dagger::{DaggerEngine, DaggerExecutor, EngineLink};
 use crate::load::{
     CommandExecutor, Drive, DriverReport, EventLog, Executor, HttpClient, HttpExecutor,
@@ -235,8 +236,13 @@ async fn run_once(
         load.warmup,
         shards,
     ));
-    let client = HttpClient::new(load.max_in_flight.min(4096));
     let seed = repetition_seed(plan.seed, repetition);
+    let named = scenario
+        .dependency
+        .as_ref()
+        .and_then(|d| d.request_id_header.clone());
+    let client = HttpClient::new(load.max_in_flight.min(4096))
+        .with_correlation(Correlation::for_run(seed, &path.name, named));
     let started_at = SystemTime::now();
     let epoch = Instant::now();
     let engine_base = services.engine.map(DaggerEngine::base_url);

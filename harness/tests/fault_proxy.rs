@@ -824,3 +824,48 @@ fn fault_file_errors_name_the_line_and_the_fix() {
         .expect_err("probability 2");
     assert!(err.to_string().contains("line 3"), "{err}");
 }
+
+/// A service that forwards only W3C `traceparent` (continuing the trace with its own
+/// span id), or only a correlation header the scenario names, is still joined: the proxy
+/// reads the request id from either.
+#[tokio::test]
+async fn request_ids_are_read_from_traceparent_and_a_named_header() {
+    use harness::correlation::Correlation;
+    let upstream = Upstream::start().await;
+    let options = ProxyOptions {
+        request_id_header: Some(http::HeaderName::from_static("x-correlation-id")),
+        ..ProxyOptions::default()
+    };
+    let proxy = FaultProxy::start_http_with(DEFAULT_LISTEN, upstream.url(), vec![], 1, options)
+        .expect("proxy");
+    let mut trace = Correlation::for_run(9, "dagger", None).traceparent(41);
+    // The service's own span id and the sampled flag: only the trace id is kept.
+    trace[36..52].copy_from_slice(b"00f067aa0ba902b7");
+    trace[53..55].copy_from_slice(b"01");
+    let trace = String::from_utf8(trace.to_vec()).expect("ascii");
+    let c = client();
+    for headers in [
+        vec![("traceparent", trace.as_str())],
+        vec![("x-correlation-id", "42")],
+        vec![("traceparent", "00-garbage")],
+        vec![],
+    ] {
+        send(
+            &c,
+            Method::GET,
+            format!("{}/x", proxy.url()),
+            None,
+            &headers,
+            "",
+        )
+        .await
+        .expect("exchange");
+    }
+    let ids: Vec<Option<u64>> = proxy
+        .attempts()
+        .recent
+        .iter()
+        .map(|a| a.request_id)
+        .collect();
+    assert_eq!(ids, vec![Some(41), Some(42), None, None]);
+}

@@ -181,6 +181,9 @@ fn observation(b: Behaviour) -> Observation {
         injected_failures: 100,
         service_failures: if breaker { 20 } else { 200 },
         unattributed_attempts: 0,
+        attempts_during: 120,
+        amplification_unattributed: Some(1.0),
+        breaker_openings: 1,
     }
 }
 

@@ -13,13 +13,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
-use harness::compare::{Comparison, ExpectationRow, Noise, Side, Verdict, compare};
+use harness::compare::{
+    Comparison, ExpectSpec, ExpectationRow, Noise, Side, Verdict, compare, judge_expectations,
+};
 use harness::load::{Outcome, OutcomeClass};
 use harness::policy::Policy;
 use harness::record::{FaultRecord, Recorder, RunMeta, RunRecord};
 use harness::report::markdown::escape as md_escape;
 use harness::report::{Format, RESULT_SCHEMA, ReportDocument, ReportManager, reporter};
 use harness::resilience::{FaultWindow, Observation, PhaseStats};
+use harness::units::{HumanDuration, Probability};
 use predicates::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -193,7 +196,84 @@ fn observation() -> Observation {
         injected_failures: 60,
         service_failures: 90,
         unattributed_attempts: 0,
+        attempts_during: 60,
+        amplification_unattributed: Some(0.4),
+        breaker_openings: 1,
     }
+}
+
+/// Expectations judged on runs whose fault window could not be attributed (the service
+/// forwards no request id): the join-based ones are INCONCLUSIVE, the others judged.
+fn unattributed_doc() -> ReportDocument {
+    let hash = "ab".repeat(32);
+    let steps: Steps = &[("wf", "execute", N, 10_000.0)];
+    let base = vec![record(meta("demo", &hash, "legacy"), steps, 1)];
+    let mut cand = record(meta("demo", &hash, "dagger"), steps, 2);
+    cand.resilience.push(Observation {
+        unattributed_attempts: 150,
+        attempts_during: 150,
+        amplification_unattributed: Some(1.0),
+        ..observation()
+    });
+    let candidate = vec![cand];
+    let spec = ExpectSpec {
+        critical: vec!["circuit_opens_within".into()],
+        circuit_opens_within: Some(HumanDuration(Duration::from_secs(1))),
+        max_amplification: Some(1.5),
+        max_error_rate_during: Some(Probability::new(0.5).expect("valid")),
+        ..ExpectSpec::default()
+    };
+    let records: Vec<RunRecord> = base.iter().chain(&candidate).cloned().collect();
+    let rows = judge_expectations(&spec, &records, &["dagger".to_string()], Some("legacy"));
+    let comparison = compare(
+        &base_side("legacy", base.clone()),
+        &side("dagger", candidate.clone()),
+        &Policy::default(),
+        Vec::new(),
+    )
+    .with_expectations(rows);
+    pinned(comparison, base, candidate)
+}
+
+/// A window the proxy could not attribute never gives GO: the breaker expectations say
+/// INCONCLUSIVE with the reason in every format (the old reports said GO everywhere),
+/// amplification is judged on the labelled aggregate, the error rate as always.
+#[test]
+fn an_unattributed_fault_window_is_inconclusive_in_every_format() {
+    let doc = unattributed_doc();
+    let c = &doc.comparison;
+    let row = |name: &str| {
+        c.expectations
+            .iter()
+            .find(|e| e.expectation == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(row("circuit_opens_within").verdict, Verdict::Inconclusive);
+    assert!(
+        row("circuit_opens_within")
+            .reason
+            .contains("150 of 150 dependency attempts")
+    );
+    assert_eq!(row("max_amplification").verdict, Verdict::Go);
+    assert!(row("max_amplification").observed.contains("unattributed"));
+    assert_eq!(row("max_error_rate_during").verdict, Verdict::NoGo);
+    assert!(c.invalid.is_empty());
+    assert_eq!(c.verdict, Verdict::Inconclusive, "{}", c.reason);
+    assert!(c.reason.contains("could not be judged"), "{}", c.reason);
+    for format in [Format::Table, Format::Markdown, Format::Junit, Format::Html] {
+        let text = render(format, &doc);
+        assert!(text.contains("INCONCLUSIVE"), "{format:?}");
+        assert!(
+            text.contains("does not propagate `traceparent`")
+                || text.contains("does not propagate <code>traceparent</code>")
+                || text.contains("does not propagate \\`traceparent\\`")
+                || text.contains("does not propagate &#96;traceparent&#96;")
+                || text.contains("does not propagate &#x60;traceparent&#x60;"),
+            "{format:?} does not say why:\n{text}"
+        );
+    }
+    let junit = render(Format::Junit, &doc);
+    assert!(junit.contains("type=\"INCONCLUSIVE\""), "{junit}");
 }
 
 /// INCONCLUSIVE: the candidate measured another version of the scenario.

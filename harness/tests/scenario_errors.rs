@@ -14,6 +14,8 @@ fn env(name: &str) -> Option<String> {
     match name {
         "API_TOKEN" => Some("s3cret".into()),
         "OTHER_TOKEN" => Some("0ther".into()),
+        "DEP_PORT" => Some("9100".into()),
+        "DEP_URL" => Some("http://127.0.0.1:9000".into()),
         _ => None,
     }
 }
@@ -722,6 +724,77 @@ fn a_dependency_fault_on_a_running_service_needs_a_dependency_table() {
         "{text}[dependency]\nlisten = \"127.0.0.1:9100\"\nupstream = \"http://127.0.0.1:9000\"\n"
     );
     assert!(valid(&fixed).dependency.is_some());
+}
+
+/// Ports come from the environment in a team's CI: `${VAR}` works in `[dependency]`,
+/// and since the dependency's addresses are not in the scenario hash, another port
+/// leaves stored baselines valid.
+#[test]
+fn dependency_addresses_take_environment_variables_and_keep_the_hash() {
+    let text = small_with(
+        "target = \"reference\"",
+        "base_url = \"http://127.0.0.1:9\"",
+    );
+    let text = format!("{text}[[fault]]\nkind = \"http_error\"\nstatus = 503\n");
+    let templated = format!(
+        "{text}[dependency]\nlisten = \"127.0.0.1:${{DEP_PORT}}\"\nupstream = \"${{DEP_URL}}\"\nrequest_id_header = \"X-Correlation-Id\"\n"
+    );
+    let s = valid(&templated);
+    let d = s.dependency.as_ref().expect("dependency");
+    assert_eq!(d.listen.to_string(), "127.0.0.1:9100");
+    assert_eq!(d.upstream, "http://127.0.0.1:9000");
+    assert_eq!(
+        d.request_id_header.as_ref().map(http::HeaderName::as_str),
+        Some("x-correlation-id")
+    );
+    let literal = format!(
+        "{text}[dependency]\nlisten = \"127.0.0.1:9200\"\nupstream = \"http://127.0.0.1:9001\"\n"
+    );
+    assert_eq!(valid(&literal).hash, s.hash);
+    // A variable that is not set is located at the variable.
+    let unset = templated.replace("${DEP_PORT}", "${NO_SUCH_PORT}");
+    let line = unset
+        .lines()
+        .position(|l| l.starts_with("listen"))
+        .expect("line")
+        + 1;
+    assert_invalid(
+        &unset,
+        line,
+        21,
+        "environment variable `NO_SUCH_PORT` is not set",
+        "export NO_SUCH_PORT",
+    );
+    // The request-id header cannot be one the harness sets anyway, nor one a path sets.
+    let reserved = templated.replace("X-Correlation-Id", "traceparent");
+    let err = parse(&reserved).expect_err("reserved");
+    assert!(
+        err.to_string().contains("cannot be the request_id_header"),
+        "{err}"
+    );
+    let clash = templated.replace(
+        "base_url = \"http://127.0.0.1:9\"",
+        "base_url = \"http://127.0.0.1:9\"\nheaders = { \"x-correlation-id\" = \"mine\" }",
+    );
+    let err = parse(&clash).expect_err("clash");
+    assert!(
+        err.to_string().contains("path `legacy` sets header"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_harness_sets_traceparent_itself() {
+    let text = small_with(
+        "target = \"reference\"",
+        "target = \"reference\"\nheaders = { traceparent = \"00-abc\" }",
+    );
+    let err = parse(&text).expect_err("reserved header");
+    assert!(
+        err.to_string()
+            .contains("header `traceparent` is set by the harness"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -177,6 +177,17 @@ impl Comparison {
                 self.rows.len(),
                 self.expectations.len()
             ),
+            (Verdict::Inconclusive, Some(_)) if self.invalid.is_empty() => {
+                let unjudged: Vec<&&ExpectationRow> = unmet
+                    .iter()
+                    .filter(|e| e.verdict == Verdict::Inconclusive)
+                    .collect();
+                format!(
+                    "{} resilience expectation(s) could not be judged, e.g. {}",
+                    unjudged.len(),
+                    unjudged.first().map_or("", |e| e.reason.as_str())
+                )
+            }
             (Verdict::Inconclusive, _) | (_, None) => {
                 summarise(self.verdict, &self.invalid, &self.rows)
             }

@@ -4,6 +4,12 @@
 //! The worst value over every run and fault window of a path is what is judged: a
 //! breaker that opened in time in four windows and never in the fifth did not meet
 //! "opens within 1 s".
+//!
+//! When the fault proxy could not join a window's dependency attempts to client requests
+//! (the service does not forward `traceparent` or `x-harness-request-id`), what needs the
+//! join (breaker opening, fail-fast, recovery) is INCONCLUSIVE with the reason, never GO;
+//! `max_amplification` is judged on the window-level aggregate, labelled "unattributed";
+//! the client-side expectations (error rate, p99 during the fault) are judged as always.
 
 use std::time::Duration;
 
@@ -148,9 +154,18 @@ pub struct ExpectationRow {
     pub reason: String,
 }
 
+/// Whether judging `name` needs dependency attempts joined to client requests.
+fn needs_join(name: &str) -> bool {
+    matches!(
+        name,
+        "circuit_opens_within" | "fail_fast_p99_below" | "recovers_within"
+    )
+}
+
 /// The worst observed value of `name` over `observations`; `None` inside means "never
 /// happened" (the breaker never opened or never recovered), which fails a time limit.
-fn worst(name: &str, observations: &[&Observation]) -> Option<Option<f64>> {
+/// `aggregate` reads amplification from the window-level aggregate (no join).
+fn worst(name: &str, observations: &[&Observation], aggregate: bool) -> Option<Option<f64>> {
     if observations.is_empty() {
         return None;
     }
@@ -162,6 +177,7 @@ fn worst(name: &str, observations: &[&Observation]) -> Option<Option<f64>> {
             // No fail-fast latency means nothing failed fast: the expectation is not met.
             "fail_fast_p99_below" => secs(o.fail_fast_p99),
             "recovers_within" => secs(o.time_to_recover),
+            "max_amplification" if aggregate => o.amplification_unattributed,
             "max_amplification" => o.amplification,
             "max_error_rate_during" => Some(o.during.error_rate),
             "max_p99_during" => secs(o.during.p99),
@@ -197,14 +213,61 @@ pub fn judge_expectations(
         let theirs = other
             .filter(|o| o != path)
             .map(|o| (o, observations_of(records, o)));
+        let unattributed: Vec<&&Observation> = mine.iter().filter(|o| !o.attributed()).collect();
         for (name, threshold) in spec.set() {
             let critical = spec.critical.iter().any(|c| c == name);
+            let aggregate = !unattributed.is_empty();
             let shown = |w: Option<Option<f64>>| match w {
                 None => "no fault window".to_string(),
                 Some(None) => "never".to_string(),
                 Some(Some(v)) => threshold.show(v),
             };
-            let observed = worst(name, &mine);
+            let other_path = theirs.as_ref().map(|(o, obs)| {
+                let attributed = obs.iter().all(|w| w.attributed());
+                let value = if needs_join(name) && !attributed {
+                    "unattributed".to_string()
+                } else {
+                    shown(worst(name, obs, !attributed))
+                };
+                (o.to_string(), value)
+            });
+            let row = |observed: String, verdict: Verdict, reason: String| ExpectationRow {
+                path: path.clone(),
+                expectation: name.to_string(),
+                threshold: threshold.show(threshold.value()),
+                critical,
+                observed,
+                other_path: other_path.clone(),
+                windows: mine.len(),
+                verdict,
+                reason,
+            };
+            if aggregate && needs_join(name) {
+                let worst_window = unattributed
+                    .iter()
+                    .max_by_key(|o| o.unattributed_attempts)
+                    .map(|o| {
+                        format!(
+                            "{} of {} dependency attempts during fault `{}` carried no request id the client sent",
+                            o.unattributed_attempts, o.attempts_during, o.window.name
+                        )
+                    })
+                    .unwrap_or_default();
+                rows.push(row(
+                    "unattributed".into(),
+                    Verdict::Inconclusive,
+                    format!(
+                        "{path}: {name} cannot be judged: {worst_window}; the service does not propagate `traceparent` or `x-harness-request-id` to its dependency. Forward either header on the dependency call (OpenTelemetry instrumentation propagates traceparent), or name the header it does forward with request_id_header under [dependency]"
+                    ),
+                ));
+                continue;
+            }
+            let observed = worst(name, &mine, aggregate);
+            let label = if aggregate && name == "max_amplification" {
+                " (unattributed: attempts in the fault window per request started in it)"
+            } else {
+                ""
+            };
             let met = matches!(observed, Some(Some(v)) if v <= threshold.value());
             let verdict = match (observed, met) {
                 (None, _) => Verdict::NoGo,
@@ -217,7 +280,7 @@ pub fn judge_expectations(
                     "{path}: no fault window was observed, so `{name}` could not be checked"
                 ),
                 Some(_) if met => format!(
-                    "{path}: {name} {} ≤ {} over {} window(s)",
+                    "{path}: {name} {} ≤ {} over {} window(s){label}",
                     shown(observed),
                     threshold.show(threshold.value()),
                     mine.len()
@@ -228,25 +291,22 @@ pub fn judge_expectations(
                     if critical { " (critical)" } else { "" }
                 ),
                 Some(Some(_)) => format!(
-                    "{path}: {name} not met: {} exceeds {}{}",
+                    "{path}: {name} not met: {} exceeds {}{label}{}",
                     shown(observed),
                     threshold.show(threshold.value()),
                     if critical { " (critical)" } else { "" }
                 ),
             };
-            rows.push(ExpectationRow {
-                path: path.clone(),
-                expectation: name.to_string(),
-                threshold: threshold.show(threshold.value()),
-                critical,
-                observed: shown(observed),
-                other_path: theirs
-                    .as_ref()
-                    .map(|(o, obs)| (o.to_string(), shown(worst(name, obs)))),
-                windows: mine.len(),
-                verdict,
-                reason,
-            });
+            let observed = format!(
+                "{}{}",
+                shown(observed),
+                if label.is_empty() {
+                    ""
+                } else {
+                    " (unattributed)"
+                }
+            );
+            rows.push(row(observed, verdict, reason));
         }
     }
     rows

@@ -265,13 +265,16 @@ pub fn judge_errors(
     }
 }
 
-/// The overall verdict: invalid → INCONCLUSIVE; any ROLLBACK → ROLLBACK; all GO → GO;
-/// else NO-GO. No rows at all is never GO.
+/// The overall verdict: invalid → INCONCLUSIVE; any ROLLBACK → ROLLBACK; any row that
+/// could not be judged (an expectation without attribution) → INCONCLUSIVE; all GO →
+/// GO; else NO-GO. No rows at all is never GO.
 pub fn overall(valid: bool, rows: &[Verdict]) -> Verdict {
     if !valid {
         Verdict::Inconclusive
     } else if rows.contains(&Verdict::Rollback) {
         Verdict::Rollback
+    } else if rows.contains(&Verdict::Inconclusive) {
+        Verdict::Inconclusive
     } else if !rows.is_empty() && rows.iter().all(|v| *v == Verdict::Go) {
         Verdict::Go
     } else {

@@ -212,11 +212,8 @@ impl Proxy {
     ) -> Result<Response<ProxyBody>, Aborted> {
         let arrived = Instant::now();
         let at = self.shared.now();
-        let request_id = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let request_id =
+            crate::correlation::request_id(req.headers(), self.shared.request_id_header.as_ref());
         let decision = {
             let facts = RequestFacts {
                 method: req.method(),

@@ -50,7 +50,7 @@ pub use tcp_proxy::{End, Shaper, Shaping, pump, relay};
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
 /// Tuning of a proxy beyond its faults.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProxyOptions {
     /// How many full entries the attempt log keeps (per-second counts are always kept).
     pub log_capacity: usize,
@@ -58,6 +58,9 @@ pub struct ProxyOptions {
     pub id_window: usize,
     /// The instant fault windows count from; `None` = when the proxy starts.
     pub origin: Option<Instant>,
+    /// A further header to read request ids from (HTTP), besides `x-harness-request-id`
+    /// and `traceparent` (see [`crate::correlation`]).
+    pub request_id_header: Option<http::HeaderName>,
 }
 
 impl Default for ProxyOptions {
@@ -66,6 +69,7 @@ impl Default for ProxyOptions {
             log_capacity: DEFAULT_LOG_CAPACITY,
             id_window: DEFAULT_ID_WINDOW,
             origin: None,
+            request_id_header: None,
         }
     }
 }
@@ -78,6 +82,8 @@ struct Shared {
     origin: Instant,
     /// Wakes the TCP accept loop when the faults change, so `down` takes effect at once.
     changed: Notify,
+    /// A further header carrying request ids (HTTP).
+    request_id_header: Option<http::HeaderName>,
 }
 
 impl Shared {
@@ -266,6 +272,7 @@ fn shared(faults: Vec<FaultSpec>, seed: u64, options: ProxyOptions) -> Arc<Share
         log: AttemptLog::new(options.log_capacity),
         origin: options.origin.unwrap_or_else(Instant::now),
         changed: Notify::new(),
+        request_id_header: options.request_id_header,
     })
 }
 

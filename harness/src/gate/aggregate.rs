@@ -160,6 +160,12 @@ pub fn rows_behind(c: &Comparison) -> Vec<String> {
             .invalid
             .iter()
             .map(|i| format!("{}: {}", i.check, i.message))
+            .chain(
+                c.expectations
+                    .iter()
+                    .filter(|e| e.verdict == Verdict::Inconclusive)
+                    .map(|e| format!("resilience {}: {}", e.expectation, e.reason)),
+            )
             .collect(),
         verdict => {
             let wanted =

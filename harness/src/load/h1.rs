@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::outcome::{OutcomeClass, REQUEST_ID_HEADER};
+use crate::correlation::{Correlation, TRACEPARENT_HEADER};
 
 /// The longest answer head (status line and headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -43,8 +44,10 @@ pub(super) struct RequestHead<'a> {
     pub authority: &'a str,
     /// The path's and the step's headers.
     pub headers: &'a HeaderMap,
-    /// Sent as `x-harness-request-id`.
+    /// Sent as `x-harness-request-id`, in `traceparent` and in any further header.
     pub request_id: u64,
+    /// How the request id is carried (see [`crate::correlation`]).
+    pub correlation: &'a Correlation,
     /// The body (may be empty).
     pub body: &'a [u8],
     /// False: the answer's body is read and dropped as it arrives (the answer then has
@@ -309,17 +312,28 @@ pub(super) fn encode(out: &mut Vec<u8>, request: &RequestHead<'_>) {
     if !request.headers.contains_key(HOST) {
         put_header(out, b"host", request.authority.as_bytes());
     }
+    let extra = request.correlation.extra_header.as_ref();
     for (name, value) in request.headers {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == REQUEST_ID_HEADER {
-            continue;
+        // The harness sets these itself: one value each, the one the proxy can join on.
+        let ours = name == CONTENT_LENGTH
+            || name == TRANSFER_ENCODING
+            || name == REQUEST_ID_HEADER
+            || name == TRACEPARENT_HEADER
+            || Some(name) == extra;
+        if !ours {
+            put_header(out, name.as_str().as_bytes(), value.as_bytes());
         }
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
     let mut digits = itoa::Buffer::new();
+    let id = digits.format(request.request_id).as_bytes();
+    put_header(out, REQUEST_ID_HEADER.as_bytes(), id);
+    if let Some(name) = extra {
+        put_header(out, name.as_str().as_bytes(), id);
+    }
     put_header(
         out,
-        REQUEST_ID_HEADER.as_bytes(),
-        digits.format(request.request_id).as_bytes(),
+        TRACEPARENT_HEADER.as_bytes(),
+        &request.correlation.traceparent(request.request_id),
     );
     let carries_body = matches!(*request.method, Method::POST | Method::PUT | Method::PATCH);
     if !request.body.is_empty() || carries_body {
@@ -686,6 +700,11 @@ mod tests {
         headers.insert("x-tenant", "a".parse().expect("value"));
         headers.insert(CONTENT_LENGTH, "999".parse().expect("value"));
         headers.insert(TRANSFER_ENCODING, "chunked".parse().expect("value"));
+        // A traceparent of the caller's is replaced by the request's own.
+        headers.insert(TRACEPARENT_HEADER, "00-x".parse().expect("value"));
+        let correlation = Correlation::for_run(5, "p", None);
+        let trace =
+            |id: u64| String::from_utf8(correlation.traceparent(id).to_vec()).expect("ascii");
         let mut out = Vec::new();
         encode(
             &mut out,
@@ -695,14 +714,18 @@ mod tests {
                 authority: "127.0.0.1:8080",
                 headers: &headers,
                 request_id: 42,
+                correlation: &correlation,
                 body: b"{}",
                 keep_body: true,
             },
         );
         assert_eq!(
             String::from_utf8(out.clone()).expect("ascii"),
-            "POST /api/run?x=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nx-tenant: a\r\n\
-             x-harness-request-id: 42\r\ncontent-length: 2\r\n\r\n{}"
+            format!(
+                "POST /api/run?x=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nx-tenant: a\r\n\
+                 x-harness-request-id: 42\r\ntraceparent: {}\r\ncontent-length: 2\r\n\r\n{{}}",
+                trace(42)
+            )
         );
         let mut given_host = HeaderMap::new();
         given_host.insert(HOST, "api.internal".parse().expect("value"));
@@ -714,13 +737,40 @@ mod tests {
                 authority: "127.0.0.1:8080",
                 headers: &given_host,
                 request_id: 1,
+                correlation: &correlation,
                 body: b"",
                 keep_body: true,
             },
         );
         assert_eq!(
             String::from_utf8(out.clone()).expect("ascii"),
-            "GET / HTTP/1.1\r\nhost: api.internal\r\nx-harness-request-id: 1\r\n\r\n"
+            format!(
+                "GET / HTTP/1.1\r\nhost: api.internal\r\nx-harness-request-id: 1\r\n\
+                 traceparent: {}\r\n\r\n",
+                trace(1)
+            )
+        );
+        // A header the scenario names carries the id too, and replaces the caller's.
+        let named = Correlation::for_run(5, "p", Some(http::HeaderName::from_static("x-corr")));
+        let mut with_named = HeaderMap::new();
+        with_named.insert("x-corr", "theirs".parse().expect("value"));
+        encode(
+            &mut out,
+            &RequestHead {
+                method: &Method::GET,
+                target: "/",
+                authority: "h",
+                headers: &with_named,
+                request_id: 7,
+                correlation: &named,
+                body: b"",
+                keep_body: true,
+            },
+        );
+        let text = String::from_utf8(out.clone()).expect("ascii");
+        assert!(
+            text.contains("x-corr: 7\r\n") && !text.contains("theirs"),
+            "{text}"
         );
         encode(
             &mut out,
@@ -730,6 +780,7 @@ mod tests {
                 authority: "h",
                 headers: &HeaderMap::new(),
                 request_id: 2,
+                correlation: &correlation,
                 body: b"",
                 keep_body: true,
             },

@@ -12,6 +12,7 @@ use http::{HeaderMap, Method, Uri};
 
 use super::h1::{Connection, Failure, RequestHead};
 use super::outcome::OutcomeClass;
+use crate::correlation::Correlation;
 
 /// A pooled HTTP/1.1 client shared by every worker of a run.
 ///
@@ -23,6 +24,7 @@ use super::outcome::OutcomeClass;
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     pool: Arc<Pool>,
+    correlation: Arc<Correlation>,
 }
 
 #[derive(Debug)]
@@ -40,6 +42,15 @@ impl HttpClient {
                 idle: Mutex::new(Vec::new()),
                 max_idle: max_idle.max(1),
             }),
+            correlation: Arc::new(Correlation::default()),
+        }
+    }
+
+    /// The same client, its requests carrying their ids as `correlation` says.
+    pub fn with_correlation(self, correlation: Correlation) -> Self {
+        Self {
+            correlation: Arc::new(correlation),
+            ..self
         }
     }
 
@@ -55,6 +66,7 @@ impl HttpClient {
             authority: authority.as_str(),
             headers: &request.headers,
             request_id: request.request_id,
+            correlation: &self.correlation,
             body: &request.body,
             keep_body: request.keep_body,
         };
@@ -173,7 +185,7 @@ pub struct OutgoingRequest {
     pub headers: HeaderMap,
     /// Request body (may be empty).
     pub body: Bytes,
-    /// Sent as `x-harness-request-id`.
+    /// Sent as `x-harness-request-id` and in `traceparent` (see [`crate::correlation`]).
     pub request_id: u64,
     /// False when nobody reads the answer's body: it is then read and dropped as it
     /// arrives, and [`Answer::body`] is empty.

@@ -128,4 +128,4 @@ pub struct Outcome {
 }
 
 /// Header that carries the request id, so the fault proxy can join attempts to requests.
-pub const REQUEST_ID_HEADER: &str = "x-harness-request-id";
+pub use crate::correlation::REQUEST_ID_HEADER;

@@ -127,6 +127,9 @@ fn banner(doc: &ReportDocument) -> String {
         Verdict::Go => "Proven within the go margins: the candidate may advance.",
         Verdict::NoGo => "Neither proven safe nor proven harmful: hold, or run more repetitions.",
         Verdict::Rollback => "Proven beyond a rollback threshold: roll back.",
+        Verdict::Inconclusive if c.invalid.is_empty() => {
+            "Something the decision needs could not be measured (see the resilience expectations below): never GO."
+        }
         Verdict::Inconclusive => {
             "The comparison is not valid: fix the problems listed below and compare again."
         }

@@ -175,9 +175,10 @@ fn expectation_case(c: &Comparison, e: &ExpectationRow) -> Case {
     }
 }
 
-/// Passes when the comparison is valid; fails with every reason when it is not.
+/// Passes when the comparison is valid (an expectation that could not be judged fails
+/// its own case); fails with every reason when it is not.
 fn validity_case(c: &Comparison) -> Case {
-    let failure = (c.verdict == Verdict::Inconclusive).then(|| {
+    let failure = (!c.invalid.is_empty()).then(|| {
         let details: Vec<String> = c
             .invalid
             .iter()

@@ -22,6 +22,10 @@ pub fn describe(o: &Observation) -> Vec<String> {
     lines.push(phase("before", &o.before));
     lines.push(phase("during", &o.during));
     lines.push(phase("after", &o.after));
+    if !o.attributed() {
+        lines.extend(unattributed(o));
+        return lines;
+    }
 
     lines.push(match (o.amplification, o.amplification_before) {
         (Some(during), Some(before)) => {
@@ -37,8 +41,12 @@ pub fn describe(o: &Observation) -> Vec<String> {
         lines.push("breaker not observed: no client requests during the fault".to_string());
     } else if let Some(open) = o.time_to_open {
         lines.push(format!(
-            "breaker opened {} after the fault started",
-            offset(open)
+            "breaker opened {} after the fault started{}",
+            offset(open),
+            match o.breaker_openings {
+                0 | 1 => String::new(),
+                n => format!(" ({n} openings during the fault)"),
+            }
         ));
         if let (Some(p50), Some(p99)) = (o.fail_fast_p50, o.fail_fast_p99) {
             lines.push(format!(
@@ -82,10 +90,26 @@ pub fn describe(o: &Observation) -> Vec<String> {
     ));
     if o.unattributed_attempts > 0 {
         lines.push(format!(
-            "{} upstream attempts during the fault carried no known request id (is `x-harness-request-id` propagated?); they are left out of every rate",
-            o.unattributed_attempts
+            "{} of {} dependency attempts during the fault carried no known request id (tolerated: health checks and the like); they are left out of every rate",
+            o.unattributed_attempts, o.attempts_during
         ));
     }
+    lines
+}
+
+/// Why a window's breaker figures are not shown, and the aggregates that are.
+pub fn unattributed(o: &Observation) -> Vec<String> {
+    let mut lines = vec![format!(
+        "not attributed: {} of {} dependency attempts during the fault carried no request id the client sent; the service does not propagate `traceparent` or `x-harness-request-id` (or the scenario's request_id_header) to its dependency, so breaker, probe and injected-versus-service figures cannot be measured",
+        o.unattributed_attempts, o.attempts_during
+    )];
+    lines.push(match o.amplification_unattributed {
+        Some(a) => format!(
+            "unattributed aggregate: {} dependency attempts for {} client requests during the fault ({a:.2} per request)",
+            o.attempts_during, o.during.requests
+        ),
+        None => "unattributed aggregate: no client requests during the fault".to_string(),
+    });
     lines
 }
 

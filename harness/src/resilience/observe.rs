@@ -26,7 +26,18 @@
 //!   start of that window (`open`) to the end of `during`.
 //! - **Fail-fast latency** = p50/p99 latency of client requests in `[open, end)` that
 //!   never reached the proxy.
-//! - **Probe rate** = attributed attempts arriving in `[open, end)` / its length in s.
+//! - **Probe rate** = attempts arriving in `[open, end)` of client requests whose intended
+//!   start is at or after the first request that skipped the proxy in the opening window
+//!   (the attempts that tripped the breaker, and their retries, are not probes) / the
+//!   length of `[open, end)` in s.
+//! - **Breaker openings** = maximal runs of consecutive sliding windows of `during` in
+//!   which ≥ 95% of requests skipped the proxy: a breaker that closes and trips again
+//!   counts twice.
+//! - **Attribution.** A window is *attributed* when at most max(2, 5%) of the attempts
+//!   arriving during it are unattributed (a health check now and then is tolerated).
+//!   Otherwise every join-based figure above is unreliable, and only the window-level
+//!   aggregates are reported: `attempts_during` and `amplification_unattributed` (all
+//!   attempts arriving during the fault / client requests started during it).
 //! - **Time to recover** = offset of the first sliding window in `after` whose success
 //!   rate ≥ `before`'s − max(0.02, 0.1 × `before`'s error rate) and whose amplification ≤
 //!   `before`'s + 0.1. Without requests before the fault the baseline success rate is 1
@@ -41,7 +52,7 @@
 //! O((c + u) log(c + u)) for c client and u upstream events, plus a sort of each phase's
 //! latencies per window.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -112,6 +123,32 @@ pub struct Observation {
     pub service_failures: u64,
     /// Upstream attempts arriving during the fault whose id matches no client request.
     pub unattributed_attempts: u64,
+    /// Every upstream attempt arriving during the fault, attributed or not.
+    #[serde(default)]
+    pub attempts_during: u64,
+    /// Window-level amplification without the join: `attempts_during` / client requests
+    /// started during the fault. Approximate (a retry may arrive after the window), but
+    /// needs no help from the service.
+    #[serde(default)]
+    pub amplification_unattributed: Option<f64>,
+    /// Times the breaker opened during the fault (maximal runs of qualifying windows).
+    #[serde(default)]
+    pub breaker_openings: u32,
+}
+
+/// Unattributed attempts tolerated in an attributed window: at most this many ...
+const TOLERATED_UNATTRIBUTED: u64 = 2;
+/// ... or this share of the window's attempts, whichever is more.
+const TOLERATED_UNATTRIBUTED_SHARE: f64 = 0.05;
+
+impl Observation {
+    /// Whether the join of dependency attempts to client requests can be trusted in this
+    /// window (see the module documentation).
+    pub fn attributed(&self) -> bool {
+        let tolerated = TOLERATED_UNATTRIBUTED
+            .max((TOLERATED_UNATTRIBUTED_SHARE * self.attempts_during as f64).floor() as u64);
+        self.unattributed_attempts <= tolerated
+    }
 }
 
 /// One observation per window, in the windows' order. Pure; never panics; inputs may be
@@ -195,8 +232,8 @@ struct Index {
     clients: Vec<Joined>,
     /// `prefix[i]` = totals over `clients[..i]`.
     prefix: Vec<Totals>,
-    /// Arrival times of attributed attempts, sorted.
-    attributed: Vec<u128>,
+    /// Attributed attempts as (arrival, intended start of their request), by arrival.
+    attributed: Vec<(u128, u128)>,
     /// Arrival times of unattributed attempts, sorted.
     unattributed: Vec<u128>,
 }
@@ -211,7 +248,15 @@ impl Index {
                 entry.injected |= event.injected;
             }
         }
-        let known: HashSet<u64> = client.iter().map(|c| c.request_id).collect();
+        // A repeated id (not expected) takes its earliest start, whatever the input order.
+        let mut started: HashMap<u64, u128> = HashMap::with_capacity(client.len());
+        for c in client {
+            let at = c.at.as_nanos();
+            started
+                .entry(c.request_id)
+                .and_modify(|s| *s = (*s).min(at))
+                .or_insert(at);
+        }
 
         let mut clients: Vec<Joined> = client
             .iter()
@@ -242,9 +287,9 @@ impl Index {
         let (mut attributed, mut unattributed) = (Vec::new(), Vec::new());
         for event in upstream {
             let at = event.at.as_nanos();
-            match event.request_id {
-                Some(id) if known.contains(&id) => attributed.push(at),
-                _ => unattributed.push(at),
+            match event.request_id.and_then(|id| started.get(&id)) {
+                Some(&start) => attributed.push((at, start)),
+                None => unattributed.push(at),
             }
         }
         attributed.sort_unstable();
@@ -302,10 +347,7 @@ impl Index {
         let during_totals = self.totals(during_span);
         let amplification = ratio(during_totals.attempts, during_totals.requests);
 
-        // Open: ≥ 95% of a window's requests never reached the proxy (exact integer test).
-        let open_offset = self.first_window(during_span, |t| {
-            (t.requests - t.reached) * 100 >= OPEN_PERCENT as u64 * t.requests
-        });
+        let open_offset = self.first_window(during_span, breaker_open);
         let (mut fail_fast_p50, mut fail_fast_p99, mut probe_rate) = (None, None, None);
         if let Some(offset) = open_offset {
             let open = Span {
@@ -321,7 +363,12 @@ impl Index {
             fast.sort_unstable();
             fail_fast_p50 = nearest_rank(&fast, 50);
             fail_fast_p99 = nearest_rank(&fast, 99);
-            let probes = count_in(&self.attributed, open);
+            // Probes: attempts of requests started once requests began to skip the proxy.
+            let tripped = self.clients[lo..hi]
+                .iter()
+                .find(|c| c.attempts == 0)
+                .map_or(open.from, |c| c.at);
+            let probes = self.attributed_in(open, tripped);
             probe_rate = (open.length() > 0).then(|| probes as f64 / seconds(open.length()));
         }
 
@@ -353,6 +400,8 @@ impl Index {
             }
         }
 
+        let attempts_during =
+            (count_in(&self.unattributed, during_span) + self.attributed_in(during_span, 0)) as u64;
         Observation {
             window: window.clone(),
             before,
@@ -368,43 +417,92 @@ impl Index {
             injected_failures,
             service_failures,
             unattributed_attempts: count_in(&self.unattributed, during_span) as u64,
+            attempts_during,
+            amplification_unattributed: ratio(attempts_during, during_totals.requests),
+            breaker_openings: self.openings(during_span),
         }
+    }
+
+    /// Attributed attempts arriving in `span` whose request started at or after `since`.
+    fn attributed_in(&self, span: Span, since: u128) -> usize {
+        let lo = self.attributed.partition_point(|&(at, _)| at < span.from);
+        let hi = self.attributed.partition_point(|&(at, _)| at < span.to);
+        self.attributed[lo..hi.max(lo)]
+            .iter()
+            .filter(|&&(_, start)| start >= since)
+            .count()
+    }
+
+    /// Maximal runs of consecutive sliding windows of `phase` in which the breaker is
+    /// open (≥ 95% of the window's requests skipped the proxy). Windows without
+    /// requests say nothing: the state carries over them.
+    fn openings(&self, phase: Span) -> u32 {
+        let (mut openings, mut was_open) = (0u32, false);
+        for (_, totals) in self.windows(phase) {
+            let now_open = breaker_open(totals);
+            openings += u32::from(now_open && !was_open);
+            was_open = now_open;
+        }
+        openings
     }
 
     /// Offset from `phase.from` of the first sliding window in `phase` that holds client
     /// requests and satisfies `accept`; `None` when no window does.
     fn first_window(&self, phase: Span, accept: impl Fn(Totals) -> bool) -> Option<u128> {
-        if phase.length() == 0 {
-            return None;
-        }
-        if phase.length() < SLIDE_WINDOW_NS {
-            let totals = self.totals(phase);
-            return (totals.requests > 0 && accept(totals)).then_some(0);
-        }
-        let last_step = (phase.length() - SLIDE_WINDOW_NS) / SLIDE_STEP_NS;
-        let mut step = 0;
-        while step <= last_step {
-            let from = phase.from + step * SLIDE_STEP_NS;
-            let (lo, hi) = self.range(Span {
-                from,
-                to: from + SLIDE_WINDOW_NS,
-            });
-            if lo == hi {
-                // Empty: jump to the first window that holds the next request, so long
-                // gaps cost nothing.
-                let next = self.clients.get(lo)?.at;
-                // `next ≥ from + 1 s` here, so the subtraction cannot underflow and the
-                // jump moves forward.
-                step = (next - SLIDE_WINDOW_NS - phase.from) / SLIDE_STEP_NS + 1;
-                continue;
-            }
-            if accept(self.prefix[hi].minus(self.prefix[lo])) {
-                return Some(step * SLIDE_STEP_NS);
-            }
-            step += 1;
-        }
-        None
+        self.windows(phase)
+            .find(|(_, totals)| accept(*totals))
+            .map(|(offset, _)| offset)
     }
+
+    /// The sliding windows of `phase` that hold client requests, in order, as (offset
+    /// from `phase.from`, totals). A phase shorter than a window is one window. Empty
+    /// stretches are jumped, so a window of hours with few requests costs little: each
+    /// request lies in at most 10 windows.
+    fn windows(&self, phase: Span) -> impl Iterator<Item = (u128, Totals)> + '_ {
+        let short = phase.length() < SLIDE_WINDOW_NS;
+        let last_step = phase.length().saturating_sub(SLIDE_WINDOW_NS) / SLIDE_STEP_NS;
+        let mut step = 0u128;
+        let mut done = phase.length() == 0;
+        std::iter::from_fn(move || {
+            while !done {
+                if short {
+                    done = true;
+                    let totals = self.totals(phase);
+                    return (totals.requests > 0).then_some((0, totals));
+                }
+                if step > last_step {
+                    done = true;
+                    return None;
+                }
+                let from = phase.from + step * SLIDE_STEP_NS;
+                let (lo, hi) = self.range(Span {
+                    from,
+                    to: from + SLIDE_WINDOW_NS,
+                });
+                if lo == hi {
+                    // Empty: jump to the first window that holds the next request.
+                    // `next ≥ from + 1 s` here, so the subtraction cannot underflow
+                    // and the jump moves forward.
+                    match self.clients.get(lo) {
+                        Some(next) => {
+                            step = (next.at - SLIDE_WINDOW_NS - phase.from) / SLIDE_STEP_NS + 1;
+                        }
+                        None => done = true,
+                    }
+                    continue;
+                }
+                let offset = step * SLIDE_STEP_NS;
+                step += 1;
+                return Some((offset, self.prefix[hi].minus(self.prefix[lo])));
+            }
+            None
+        })
+    }
+}
+
+/// ≥ 95% of a window's requests never reached the proxy (exact integer test).
+fn breaker_open(t: Totals) -> bool {
+    t.requests > 0 && (t.requests - t.reached) * 100 >= OPEN_PERCENT as u64 * t.requests
 }
 
 /// Number of sorted times inside `span`.

@@ -4,9 +4,12 @@
 use serde_spanned::Spanned;
 
 use super::error::Problem;
+use super::interpolate::interpolate_env;
 use super::model::{DependencyProxy, PathSpec, Target};
 use super::raw::RawDependency;
+use super::validate::Checker;
 use crate::compare::expectations::ExpectSpec;
+use crate::correlation::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::fault::{FaultSite, FaultSpec, Layer};
 
 /// The validated chaos parts.
@@ -14,6 +17,7 @@ pub(super) type Chaos = (Vec<FaultSpec>, ExpectSpec, Option<DependencyProxy>);
 
 /// Checks faults, the dependency proxy and expectations against the paths.
 pub(super) fn check_chaos(
+    check: &Checker<'_>,
     faults: Vec<Spanned<FaultSpec>>,
     expect: Option<Spanned<ExpectSpec>>,
     dependency: Option<Spanned<RawDependency>>,
@@ -44,8 +48,10 @@ pub(super) fn check_chaos(
     let running_service = paths.iter().any(|p| matches!(p.target, Target::Url(_)));
     let dependency = match (dependency, dependency_faults.first()) {
         (Some(d), _) => Some(dependency_proxy(
+            check,
             d,
             dependency_faults.first().map(|f| f.get_ref().layer()),
+            paths,
         )?),
         (None, Some(f)) if running_service => {
             return Err(Problem::new(
@@ -104,19 +110,30 @@ fn site_name(site: FaultSite) -> &'static str {
     }
 }
 
+/// `[dependency]`: `listen` and `upstream` may use `${VAR}` (so a port can come from
+/// the environment; the scenario hash does not cover them), `request_id_header` names a
+/// further header that carries every request's id.
 fn dependency_proxy(
+    check: &Checker<'_>,
     raw: Spanned<RawDependency>,
     layer: Option<Layer>,
+    paths: &[PathSpec],
 ) -> Result<DependencyProxy, Problem> {
     let raw = raw.into_inner();
-    let listen: std::net::SocketAddr = raw.listen.get_ref().parse().map_err(|_| {
+    let resolve = |value: &Spanned<String>| {
+        interpolate_env(value.get_ref(), check.env)
+            .map(|v| v.resolved)
+            .map_err(|e| check.located(value, e))
+    };
+    let listen_text = resolve(&raw.listen)?;
+    let listen: std::net::SocketAddr = listen_text.trim().parse().map_err(|_| {
         Problem::new(
             raw.listen.span(),
             format!("`{}` is not an address", raw.listen.get_ref()),
-            "write it as host:port, e.g. \"127.0.0.1:9100\"",
+            "write it as host:port, e.g. \"127.0.0.1:9100\" or \"127.0.0.1:${DEPENDENCY_PORT}\"",
         )
     })?;
-    let upstream = raw.upstream.get_ref().trim().to_string();
+    let upstream = resolve(&raw.upstream)?.trim().to_string();
     let ok = match layer {
         Some(Layer::Tcp) => {
             upstream.parse::<std::net::SocketAddr>().is_ok()
@@ -127,9 +144,61 @@ fn dependency_proxy(
     if !ok {
         return Err(Problem::new(
             raw.upstream.span(),
-            format!("`{upstream}` cannot be the upstream of this proxy"),
+            format!(
+                "`{}` cannot be the upstream of this proxy",
+                raw.upstream.get_ref()
+            ),
             "HTTP faults need an http:// URL (e.g. \"http://127.0.0.1:9000\"); TCP faults need host:port",
         ));
     }
-    Ok(DependencyProxy { listen, upstream })
+    let request_id_header = match &raw.request_id_header {
+        None => None,
+        Some(name) => Some(request_id_header(name, paths)?),
+    };
+    Ok(DependencyProxy {
+        listen,
+        upstream,
+        request_id_header,
+    })
+}
+
+/// A valid header name the harness may set on every request, and that no path sets.
+fn request_id_header(
+    name: &Spanned<String>,
+    paths: &[PathSpec],
+) -> Result<http::HeaderName, Problem> {
+    let header = http::HeaderName::from_bytes(name.get_ref().trim().as_bytes()).map_err(|_| {
+        Problem::new(
+            name.span(),
+            format!("`{}` is not a valid header name", name.get_ref()),
+            "name the header your service forwards to its dependency, e.g. \"x-request-id\"",
+        )
+    })?;
+    let reserved = [
+        REQUEST_ID_HEADER,
+        TRACEPARENT_HEADER,
+        "host",
+        "content-length",
+    ];
+    if reserved.contains(&header.as_str()) {
+        return Err(Problem::new(
+            name.span(),
+            format!("`{header}` cannot be the request_id_header"),
+            "x-harness-request-id and traceparent are always sent; name another header your service forwards, or drop the key",
+        ));
+    }
+    if let Some(path) = paths
+        .iter()
+        .find(|p| p.headers.iter().any(|h| h.name == header))
+    {
+        return Err(Problem::new(
+            name.span(),
+            format!(
+                "path `{}` sets header `{header}`, which request_id_header makes the harness set",
+                path.name
+            ),
+            "remove the header from the path, or name another request_id_header",
+        ));
+    }
+    Ok(header)
 }

@@ -86,6 +86,9 @@ pub struct DependencyProxy {
     pub listen: std::net::SocketAddr,
     /// The real dependency, `http://host:port` (or `host:port` for TCP faults).
     pub upstream: String,
+    /// A further header every request carries its id in, for a service that forwards a
+    /// correlation header of its own choosing (see [`crate::correlation`]).
+    pub request_id_header: Option<http::HeaderName>,
 }
 
 /// One way to reach the service (legacy, dagger, ...).

@@ -51,6 +51,7 @@ pub(crate) struct RawScenario {
 pub(crate) struct RawDependency {
     pub listen: Spanned<String>,
     pub upstream: Spanned<String>,
+    pub request_id_header: Option<Spanned<String>>,
 }
 
 /// `[paths.<name>]`: one way to reach the service.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use http::HeaderName;
 use serde_spanned::Spanned;
 
-use crate::load::REQUEST_ID_HEADER;
+use crate::correlation::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::policy::Policy;
 use crate::units::{HumanDuration, Rate};
 
@@ -85,6 +85,7 @@ pub(crate) fn validate(
         }
     };
     let (faults, expect, dependency) = super::faults::check_chaos(
+        &check,
         raw.fault,
         raw.expect,
         raw.dependency,
@@ -271,11 +272,11 @@ impl Checker<'_> {
                 "header names hold letters, digits and `-` (no spaces or `:`), e.g. \"X-Feature-Flag\"",
             )
         })?;
-        if name.as_str() == REQUEST_ID_HEADER {
+        if name.as_str() == REQUEST_ID_HEADER || name.as_str() == TRACEPARENT_HEADER {
             return Err(Problem::new(
                 key.span(),
-                format!("header `{REQUEST_ID_HEADER}` is set by the harness"),
-                "remove it: the harness numbers every request with it so the fault proxy can join attempts",
+                format!("header `{name}` is set by the harness"),
+                "remove it: the harness sets it on every request (with the request id) so the fault proxy can join attempts to requests",
             ));
         }
         if seen.insert(name.clone(), ()).is_some() {

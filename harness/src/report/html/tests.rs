@@ -107,6 +107,9 @@ fn observation(name: &str) -> Observation {
         injected_failures: 3,
         service_failures: 2,
         unattributed_attempts: 0,
+        attempts_during: 120,
+        amplification_unattributed: Some(1.0),
+        breaker_openings: 1,
     }
 }
 
