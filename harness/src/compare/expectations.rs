@@ -224,10 +224,12 @@ pub fn judge_expectations(
             };
             let other_path = theirs.as_ref().map(|(o, obs)| {
                 let attributed = obs.iter().all(|w| w.attributed());
-                let value = if needs_join(name) && !attributed {
-                    "unattributed".to_string()
-                } else {
-                    shown(worst(name, obs, !attributed))
+                let value = match (needs_join(name), attributed) {
+                    (true, false) => "unattributed".to_string(),
+                    (false, false) if name == "max_amplification" => {
+                        format!("{} (unattributed)", shown(worst(name, obs, true)))
+                    }
+                    _ => shown(worst(name, obs, !attributed)),
                 };
                 (o.to_string(), value)
             });
