@@ -209,8 +209,22 @@ max_amplification = 1.5
     file
 }
 
-/// Runs a compare against the service; returns (exit code, comparison, run records).
-fn compare(propagate: &str) -> Option<(i32, Value, Vec<Value>, Value)> {
+/// What a compare against the service left.
+struct Outcome {
+    /// harness's exit code.
+    code: i32,
+    /// `result.json`'s comparison.
+    c: Value,
+    /// The legacy and the dagger run records.
+    runs: Vec<Value>,
+    /// The service's own counters.
+    stats: Value,
+    /// Requests that reached the real dependency.
+    dependency_hits: u64,
+}
+
+/// Runs a compare against the service, `None` when it cannot run here.
+fn compare(propagate: &str) -> Option<Outcome> {
     if let Err(why) = python_ready() {
         if std::env::var_os("HARNESS_REQUIRE_PYTHON_SERVICE").is_some() {
             panic!("HARNESS_REQUIRE_PYTHON_SERVICE is set, but {why}");
@@ -245,8 +259,15 @@ fn compare(propagate: &str) -> Option<(i32, Value, Vec<Value>, Value)> {
             serde_json::from_str(&text).expect("JSON")
         })
         .collect();
+    let dependency_hits = dependency.hits.load(Ordering::Relaxed);
     drop(dependency.runtime);
-    Some((code, comparison(&out), runs, stats))
+    Some(Outcome {
+        code,
+        c: comparison(&out),
+        runs,
+        stats,
+        dependency_hits,
+    })
 }
 
 fn observation<'a>(c: &'a Value, side: &str) -> &'a Value {
@@ -270,20 +291,35 @@ fn secs(v: &Value) -> f64 {
 
 #[test]
 fn with_traceparent_harness_agrees_with_the_services_own_counters() {
-    let Some((code, c, runs, stats)) = compare("otel") else {
+    let Some(Outcome {
+        code,
+        c,
+        runs,
+        stats,
+        dependency_hits,
+    }) = compare("otel")
+    else {
         return;
     };
     // Every dependency call went through the proxy: the proxy's attempts are the
-    // service's calls, exactly (the service counts at the call, the proxy at arrival).
+    // service's calls, exactly (the service counts at the call, the proxy at arrival),
+    // and those the proxy did not fail reached the real dependency.
+    let mut forwarded = 0;
     for (run, path) in runs.iter().zip(["legacy", "dagger"]) {
         let attempts = run["faults"][0]["attempts"].as_u64().expect("attempts");
+        let injected = run["faults"][0]["injected"].as_u64().expect("injected");
         let calls = stats[path]["dependency_calls"].as_u64().expect("calls");
         eprintln!("cross-check {path}: proxy attempts {attempts}, service calls {calls}");
         assert_eq!(
             attempts, calls,
             "{path}: proxy attempts vs the service's calls"
         );
+        forwarded += attempts - injected;
     }
+    assert_eq!(
+        forwarded, dependency_hits,
+        "forwarded attempts vs the dependency's hits"
+    );
     let dagger = observation(&c, "candidate");
     assert_eq!(dagger["unattributed_attempts"], 0, "{dagger:#}");
     // Time to open: the service's own (first failed call → pybreaker opens), against
@@ -328,7 +364,7 @@ fn with_traceparent_harness_agrees_with_the_services_own_counters() {
 
 #[test]
 fn without_propagation_the_breaker_rows_are_inconclusive_never_go() {
-    let Some((code, c, _, stats)) = compare("none") else {
+    let Some(Outcome { code, c, stats, .. }) = compare("none") else {
         return;
     };
     assert!(
