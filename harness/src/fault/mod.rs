@@ -25,6 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::tls::TlsConfig;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
@@ -50,7 +51,7 @@ pub use tcp_proxy::{End, Shaper, Shaping, pump, relay};
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
 /// Tuning of a proxy beyond its faults.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProxyOptions {
     /// How many full entries the attempt log keeps (per-second counts are always kept).
     pub log_capacity: usize,
@@ -58,6 +59,8 @@ pub struct ProxyOptions {
     pub id_window: usize,
     /// The instant fault windows count from; `None` = when the proxy starts.
     pub origin: Option<Instant>,
+    /// How an `https://` upstream is trusted; `None`: the system roots.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ProxyOptions {
@@ -66,6 +69,7 @@ impl Default for ProxyOptions {
             log_capacity: DEFAULT_LOG_CAPACITY,
             id_window: DEFAULT_ID_WINDOW,
             origin: None,
+            tls: None,
         }
     }
 }
@@ -111,8 +115,9 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// Starts an HTTP proxy on `listen` forwarding to `upstream` (`http://host:port[/base]`);
-    /// must be called within a Tokio runtime.
+    /// Starts an HTTP proxy on `listen` forwarding to `upstream`
+    /// (`http://host:port[/base]`, or `https://...`, reached over TLS); must be called
+    /// within a Tokio runtime.
     pub fn start_http(
         listen: SocketAddr,
         upstream: String,
@@ -133,6 +138,7 @@ impl FaultProxy {
         runtime()?;
         check(&faults, Layer::Http)?;
         let upstream = Upstream::parse(&upstream)?;
+        let pool = upstream.pool(options.tls.as_ref())?;
         let listener = bind(listen)?;
         let addr = listener.local_addr()?;
         let shared = shared(faults, seed, options);
@@ -140,6 +146,7 @@ impl FaultProxy {
         let task = tokio::spawn(http_proxy::accept_loop(
             listener,
             upstream,
+            pool,
             Arc::clone(&shared),
             stopped,
         ));
