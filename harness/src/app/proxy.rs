@@ -543,4 +543,29 @@ status = 503
         );
         assert!(e.contains("p.toml:4:11:"), "{e}");
     }
+
+    #[test]
+    fn an_https_upstream_takes_a_tls_table_relative_to_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = rcgen::generate_simple_self_signed(vec!["executor".into()]).expect("ca");
+        std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).expect("write");
+        let head = "mode = \"http\"\nupstream = \"https://executor:8443\"\n";
+        let plan = parse_plan_in(
+            &format!("{head}tls = {{ ca_file = \"ca.pem\" }}\n"),
+            dir.path(),
+        )
+        .expect("valid");
+        assert_eq!(plan.tls.expect("tls").source(), "ca_file ca.pem");
+        let text = format!("{head}tls = {{ ca_file = \"nope.pem\" }}\n");
+        let error = parse_plan_in(&text, dir.path()).expect_err("missing file");
+        let shown = locate(Path::new("p.toml"), &text, error).to_string();
+        assert!(
+            shown.contains("p.toml:3:19: cannot read `tls.ca_file` `nope.pem`"),
+            "{shown}"
+        );
+        let plain =
+            "mode = \"http\"\nupstream = \"http://x:1\"\ntls = { insecure_skip_verify = true }\n";
+        let shown = problem(plain);
+        assert!(shown.contains("not an https:// URL"), "{shown}");
+    }
 }
