@@ -2,12 +2,16 @@
 # harness against wrk and oha on loopback, in one run; see BENCHMARKS.md.
 #
 # Usage: bench/run.sh [--quick] [--long] [--rounds K] [--conns N] [--rate R] [--out DIR]
+#                     [--only 1,7] [--compare-bin PATH]
 #   --quick     1 round, short runs (a smoke test of the script; numbers are rough)
 #   --long      also the 10-minute memory run (adds 11 minutes)
 #   --rounds K  rounds of the interleaved A B A B comparisons (default 3)
 #   --conns N   connections for every tool (default 50)
 #   --rate R    the fixed rate of the latency comparison, per second (default 10000)
 #   --out DIR   where raw outputs and results.md go (default target/bench/<time>)
+#   --only L    run only the numbered sections in the comma-separated list L
+#   --compare-bin PATH  another harness binary (e.g. a build of main) whose plain-HTTP
+#               throughput is measured in section 1's rounds too, interleaved (A B A B)
 #
 # Needs: cargo, python3, taskset (optional), /usr/bin/time, and the two tools compared:
 #   wrk  (Debian: apt-get install wrk)   oha  (cargo install oha --locked)
@@ -26,12 +30,15 @@
 #      direct and through the proxy (interleaved), with the proxy on a core of its own
 #      (generator and server on core 0) and, for comparison, sharing the server's core;
 #   5. recording one outcome (criterion bench `recorder`);
-#   6. peak resident memory of a 1-minute run (and, with --long, a 10-minute run).
+#   6. peak resident memory of a 1-minute run (and, with --long, a 10-minute run);
+#   7. highest HTTPS throughput at N connections: harness and oha --cacert against
+#      bench_server --tls (a throwaway CA and certificate from the bench_cert example),
+#      connections kept alive, interleaved, K rounds, medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-quick=0 long=0 rounds=3 conns=50 rate=10000 out=""
+quick=0 long=0 rounds=3 conns=50 rate=10000 out="" only="" cbin=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; rounds=1 ;;
@@ -40,7 +47,9 @@ while [ $# -gt 0 ]; do
     --conns) conns=$2; shift ;;
     --rate) rate=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --only) only=$2; shift ;;
+    --compare-bin) cbin=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -51,6 +60,7 @@ if [ "$quick" = 1 ]; then
 else
   tput_secs=10; lat_secs=10; stall_secs=30; mem_secs=60
 fi
+want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }   # is section $1 to run?
 stall_rate=2000       # arrivals per second in the stall test
 mem_rate=5000         # arrivals per second in the memory test
 proxy_rate=2000       # arrivals per second for the proxy's p50
@@ -78,7 +88,7 @@ commands=$out/commands.tsv; : > "$commands"
 log=$out/log.txt; : > "$log"
 
 echo "building (release): harness and the bench_server example ..." >&2
-cargo build --release -q -p harness --bin harness --example bench_server
+cargo build --release -q -p harness --bin harness --example bench_server --example bench_cert
 H=$root/target/release/harness
 SRV=$root/target/release/examples/bench_server
 stats=$root/bench/record_stats.py
@@ -109,12 +119,13 @@ start_server() {
 }
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# scenario FILE URL RATE SECS MAX_IN_FLIGHT TIMEOUT WARMUP
+# scenario FILE URL RATE SECS MAX_IN_FLIGHT TIMEOUT WARMUP (TLS_LINE: a path's tls table)
 scenario() {
   cat > "$1" <<TOML
 name = "bench"
 [paths.h]
 base_url = "$2"
+${TLS_LINE:-}
 [load]
 model = "open"
 rate = $3
@@ -132,7 +143,7 @@ TOML
 harness_run() {
   local tag=$1 dir="$out/h-$1-$RANDOM"
   scenario "$out/$tag.toml" "$2" "$3" "$4" "$5" "$6" "${7:-1}"
-  "${pin_gen[@]}" "$H" run "$out/$tag.toml" --quiet --out "$dir" >> "$log" 2>&1 || true
+  "${pin_gen[@]}" "${HBIN:-$H}" run "$out/$tag.toml" --quiet --out "$dir" >> "$log" 2>&1 || true
   python3 "$stats" "$dir"/runs/*.json | tee -a "$log"
 }
 field() { sed -n "s/^\(.* \)\{0,1\}$1=\([^ ]*\).*/\2/p" | head -1; }   # key=value from stdin
@@ -169,13 +180,16 @@ print("oha_stats rps={:.1f} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} s
   echo "oha: $(if command -v oha >/dev/null; then oha --version 2>&1 | head -1; else echo missing; fi)"
   echo "rustc: $(rustc --version)"
   echo "connections: $conns, rounds: $rounds, fixed rate: $rate/s"
+  if [ -n "$only" ]; then echo "sections: $only"; fi
+  if [ -n "$cbin" ]; then echo "compared build (section 1): $cbin"; fi
 } | tee "$out/machine.txt" >&2
 
 # ---- 1. highest throughput at N connections ---------------------------------------------
-echo "## 1. highest throughput, $conns connections, ${tput_secs}s per run, $rounds round(s)" >&2
 start_server url
-# Offered rate of harness's max-throughput run: above what one core can do here.
+# Offered rate of harness's max-throughput runs: above what one core can do here.
 offer=${HARNESS_OFFER:-200000}
+if want 1; then
+echo "## 1. highest throughput, $conns connections, ${tput_secs}s per run, $rounds round(s)" >&2
 command_of tput.harness "harness run (open, rate = $offer, max_in_flight = $conns, ${tput_secs}s) → achieved_rate"
 command_of tput.wrk "wrk -t1 -c$conns -d${tput_secs}s URL"
 command_of tput.oha "oha -c $conns -z ${tput_secs}s --no-tui ${oha_json_flag[*]} URL"
@@ -185,6 +199,9 @@ for r in $(seq "$rounds"); do
   result tput.harness "$r" "$v"
   t1=$(cpu_ticks "$server_pid"); w1=$(date +%s.%N)
   result tput.harness.server_cpu "$r" "$(echo "($t1-$t0)/$tck/($w1-$w0)" | bc -l)"
+  if [ -n "$cbin" ]; then
+    result tput.compared "$r" "$(HBIN=$cbin harness_run tputc "$url" "$offer" "$tput_secs" "$conns" 2 | field achieved)"
+  fi
   if [ "$have_wrk" = 1 ]; then
     t0=$(cpu_ticks "$server_pid"); w0=$(date +%s.%N)
     result tput.wrk "$r" "$(wrk_run "$conns" "$tput_secs" "$url" | field rps)"
@@ -198,8 +215,31 @@ for r in $(seq "$rounds"); do
     result tput.oha.server_cpu "$r" "$(echo "($t1-$t0)/$tck/($w1-$w0)" | bc -l)"
   fi
 done
+fi
+if [ -n "$cbin" ]; then command_of tput.compared "the same harness run with $cbin"; fi
+
+# ---- 7. HTTPS throughput at N connections ------------------------------------------------
+if want 7; then
+echo "## 7. highest HTTPS throughput, $conns connections, ${tput_secs}s per run, $rounds round(s)" >&2
+"$root/target/release/examples/bench_cert" "$out/tls"
+main_server_pid=$server_pid
+start_server turl --tls "$out/tls/cert.pem" "$out/tls/key.pem"
+turl=${turl/http:/https:}
+tls_server_pid=$server_pid
+command_of https.harness "harness run (open, rate = $offer, max_in_flight = $conns, ${tput_secs}s, tls = { ca_file }) → achieved_rate, against bench_server --tls"
+command_of https.oha "oha -c $conns -z ${tput_secs}s --no-tui --cacert ca.pem URL"
+for r in $(seq "$rounds"); do
+  result https.harness "$r" "$(TLS_LINE="tls = { ca_file = \"$out/tls/ca.pem\" }" harness_run https "$turl" "$offer" "$tput_secs" "$conns" 2 | field achieved)"
+  if [ "$have_oha" = 1 ]; then
+    result https.oha "$r" "$(oha_run "$conns" "$tput_secs" "$turl" --cacert "$out/tls/ca.pem" | field rps)"
+  fi
+done
+stop_pid "$tls_server_pid"
+server_pid=$main_server_pid
+fi
 
 # ---- 2. latency at a fixed rate --------------------------------------------------------
+if want 2; then
 echo "## 2. latency at $rate/s, ${lat_secs}s per run, $rounds round(s)" >&2
 delay_ms=$(( conns * 1000 / rate ))
 command_of lat.harness "harness run (open, rate = $rate, max_in_flight = $conns, ${lat_secs}s)"
@@ -220,6 +260,7 @@ for r in $(seq "$rounds"); do
     for k in rps p50_us p90_us p99_us p999_us; do result "lat.wrk.$k" "$r" "$(echo "$line" | field $k)"; done
   fi
 done
+fi
 
 # ---- 4. the fault proxy with no faults --------------------------------------------------
 # Two layouts, each the fair one for one figure (BENCHMARKS.md, "Method"):
@@ -232,6 +273,7 @@ done
 #    is the proxy's own work: the layout for latency. Its throughput is shown too, the
 #    proxy and the server competing for one core.
 # The proxy's CPU time per forwarded request is read from /proc in the own-core runs.
+if want 4; then
 echo "## 4. fault proxy without faults: p50 at $proxy_rate/s and highest throughput" >&2
 start_proxy() { # UPSTREAM PIN... → sets proxy_pid and purl
   local up=$1; shift
@@ -280,6 +322,7 @@ for r in $(seq "$rounds"); do
   result proxy.shared.proxied.tput "$r" "$(harness_run sp "$purl" "$offer" "$tput_secs" "$conns" 2 | field achieved)"
 done
 stop_pid "$proxy_pid"
+fi
 
 # ---- 6. memory ---------------------------------------------------------------------------
 peak_rss() { # SECS → kB
@@ -287,7 +330,7 @@ peak_rss() { # SECS → kB
   "${pin_gen[@]}" /usr/bin/time -f "peak_rss_kb=%M" "$H" run "$out/mem.toml" --quiet --out "$out/mem-$1" 2>&1 >/dev/null \
     | tee -a "$log" | field peak_rss_kb
 }
-if [ -x /usr/bin/time ]; then
+if [ -x /usr/bin/time ] && want 6; then
   echo "## 6. peak resident memory at $mem_rate/s: ${mem_secs}s$([ "$long" = 1 ] && echo ' and 600s')" >&2
   command_of mem.short "/usr/bin/time -f %M harness run (open, rate = $mem_rate, ${mem_secs}s)"
   result mem.short 1 "$(peak_rss "$mem_secs")"
@@ -299,6 +342,7 @@ fi
 stop_pid "$server_pid"
 
 # ---- 3. the stalling service -----------------------------------------------------------
+if want 3; then
 echo "## 3. a service that stalls 1 s every 5 s, $stall_rate/s for ${stall_secs}s" >&2
 start_server surl --stall-every 5s --stall-for 1s
 command_of stall.harness "harness run (open, rate = $stall_rate, max_in_flight = 5000, timeout 5s, ${stall_secs}s) against bench_server --stall-every 5s --stall-for 1s"
@@ -321,8 +365,10 @@ if [ "$have_oha" = 1 ]; then
   for k in rps p50_us p90_us p99_us; do result "stall.oha_corrected.$k" 1 "$(echo "$line" | field $k)"; done
 fi
 stop_pid "$server_pid"
+fi
 
 # ---- 5. recording one outcome ----------------------------------------------------------
+if want 5; then
 echo "## 5. recording one outcome (criterion)" >&2
 command_of rec "cargo bench -p harness --bench recorder -- record_one_outcome"
 cargo bench -q -p harness --bench recorder -- record_one_outcome --warm-up-time 1 --measurement-time 3 \
@@ -335,6 +381,7 @@ with open(sys.argv[2], "a") as out:
     for name, mid, unit in re.findall(r"record_one_outcome/(\w+)\s+time:\s+\[\S+ \S+ (\S+) (\S+)", text):
         out.write(f"rec.{name}\t1\t{float(mid) * scale[unit]:.2f}\n")
 PY
+fi
 
 # ---- the table ---------------------------------------------------------------------------
 python3 - "$results" "$commands" "$stall_rate" "$long" "$tput_secs" > "$out/results.md" <<'PY'
@@ -371,6 +418,17 @@ for tool, ref, target in (("oha", o, 1.0), ("wrk", w, 0.7)):
     r = h / ref if h and ref else None
     row(f"harness / {tool} throughput", "", f"≥ {target}×", fmt(r, "×") if r else "-",
         yes(None if r is None else r >= target), "same run, medians")
+c = med("tput.compared")
+if c and h:
+    row("throughput harness, compared build, req/s", fmt(c) + spread("tput.compared"), "", "", "", cmds.get("tput.compared", ""))
+    row("harness / compared build throughput", "", "≥ 0.97× (no regression)", fmt(h / c, "×"), yes(h / c >= 0.97), "same rounds, interleaved, medians")
+hs, os_ = med("https.harness"), med("https.oha")
+if hs:
+    row("HTTPS throughput harness, req/s", fmt(hs) + spread("https.harness"), "", "", "", cmds.get("https.harness", ""))
+if os_:
+    row("HTTPS throughput oha, req/s", fmt(os_) + spread("https.oha"), "", "", "", cmds.get("https.oha", ""))
+if hs and os_:
+    row("harness / oha HTTPS throughput", "", "≥ 1.0×", fmt(hs / os_, "×"), yes(hs / os_ >= 1.0), "same rounds, interleaved, medians")
 for tool in ("harness", "wrk", "oha"):
     c = med(f"tput.{tool}.server_cpu")
     if c is not None:

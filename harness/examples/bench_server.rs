@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! bench_server [--addr 127.0.0.1:0] [--threads N] [--stall-every 5s --stall-for 1s]
+//!              [--tls CERT KEY]
 //! ```
 //!
 //! Answers every request with `200 OK` and a 13-byte body, keep-alive. The first line on
@@ -14,9 +15,14 @@
 //!
 //! `--threads 1` (the default) runs a current-thread runtime; `--threads N` a
 //! multi-threaded one with `N` workers.
+//!
+//! `--tls CERT KEY` serves HTTPS (rustls with ring, TLS 1.3 or 1.2, ALPN `http/1.1`)
+//! with the PEM certificate chain and key given (`bench_cert` writes a pair).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,7 +32,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 const BODY: &[u8] = b"Hello, World!";
 
@@ -55,12 +64,14 @@ struct Options {
     addr: SocketAddr,
     threads: usize,
     stall: Option<Stall>,
+    /// PEM certificate chain and key: serve HTTPS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 fn usage(problem: &str) -> ! {
     eprintln!("bench_server: {problem}");
     eprintln!(
-        "usage: bench_server [--addr 127.0.0.1:0] [--threads N] [--stall-every 5s --stall-for 1s]"
+        "usage: bench_server [--addr 127.0.0.1:0] [--threads N] [--stall-every 5s --stall-for 1s] [--tls CERT KEY]"
     );
     std::process::exit(2);
 }
@@ -70,12 +81,19 @@ fn parse_args() -> Options {
     let mut threads = 1usize;
     let mut every = None;
     let mut length = None;
+    let mut tls = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else {
             usage(&format!("{flag} needs a value"))
         };
         match flag.as_str() {
+            "--tls" => {
+                let Some(key) = args.next() else {
+                    usage("--tls needs CERT and KEY")
+                };
+                tls = Some((PathBuf::from(value), PathBuf::from(key)));
+            }
             "--addr" => {
                 addr = value
                     .parse()
@@ -115,10 +133,31 @@ fn parse_args() -> Options {
         addr,
         threads,
         stall,
+        tls,
     }
 }
 
+/// The TLS acceptor for `--tls CERT KEY`.
+fn acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, String> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| format!("cannot use the certificate: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 async fn serve(options: Options) -> std::io::Result<()> {
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(acceptor(cert, key).map_err(std::io::Error::other)?),
+        None => None,
+    };
     let listener = TcpListener::bind(options.addr).await?;
     println!("{}", listener.local_addr()?);
     let start = Instant::now();
@@ -129,6 +168,7 @@ async fn serve(options: Options) -> std::io::Result<()> {
             Err(_) => continue,
         };
         let _ = stream.set_nodelay(true);
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |_request: Request<Incoming>| async move {
                 if let Some(stall) = stall
@@ -138,9 +178,22 @@ async fn serve(options: Options) -> std::io::Result<()> {
                 }
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(BODY))))
             });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let builder = http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(tls) => {
+                    let Ok(stream) = tls.accept(stream).await else {
+                        return;
+                    };
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
         });
     }
 }

@@ -16,6 +16,7 @@ use crate::record::FaultRecord;
 use crate::reference::ReferencePlatform;
 use crate::resilience::{ClientEvent, FaultWindow, Observation, UpstreamEvent, observe};
 use crate::scenario::Scenario;
+use crate::tls::TlsConfig;
 
 /// Full attempt entries a run's proxy keeps; observations beyond it are noted as partial.
 const ATTEMPT_LOG_CAPACITY: usize = 1_000_000;
@@ -46,7 +47,7 @@ fn loopback() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
 
-/// `host:port` of an `http://host:port/...` URL.
+/// `host:port` of an `http://host:port/...` or `https://...` URL.
 fn authority(url: &str) -> io::Result<String> {
     let uri: http::Uri = url.parse().map_err(|_| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("`{url}` is not a URL"))
@@ -54,9 +55,14 @@ fn authority(url: &str) -> io::Result<String> {
     let authority = uri.authority().ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("`{url}` has no host"))
     })?;
+    let default_port = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        443
+    } else {
+        80
+    };
     Ok(match authority.port_u16() {
         Some(_) => authority.to_string(),
-        None => format!("{}:80", authority.host()),
+        None => format!("{}:{default_port}", authority.host()),
     })
 }
 
@@ -67,11 +73,13 @@ fn start(
     seed: u64,
     epoch: Instant,
     request_id_header: Option<http::HeaderName>,
+    tls: Option<TlsConfig>,
 ) -> io::Result<FaultProxy> {
     let options = ProxyOptions {
         log_capacity: ATTEMPT_LOG_CAPACITY,
         origin: Some(epoch),
         request_id_header,
+        tls,
         ..ProxyOptions::default()
     };
     match faults.first().map(FaultSpec::layer) {
@@ -93,11 +101,12 @@ fn authority_or_self(upstream: &str) -> io::Result<String> {
 impl ChaosRun {
     /// Starts the proxies `scenario` places for a run of a path whose requests go to
     /// `base_url` (`None` for a path that opens no connection, whose client-side faults
-    /// then do not apply). Call within a Tokio runtime, right before the drive (`epoch` =
-    /// run start).
+    /// then do not apply), trusting an `https://` service as `tls` says. Call within a
+    /// Tokio runtime, right before the drive (`epoch` = run start).
     pub fn start(
         scenario: &Scenario,
         base_url: Option<&str>,
+        tls: Option<&TlsConfig>,
         reference: Option<&ReferencePlatform>,
         seed: u64,
         epoch: Instant,
@@ -115,9 +124,30 @@ impl ChaosRun {
         match (base_url, client.is_empty()) {
             (_, true) => {}
             (Some(base_url), false) => {
-                // The proxy forwards paths as they are; the path prefix stays on the client side.
-                let upstream = format!("http://{}", authority(base_url)?);
-                run.client = Some(start(loopback(), &upstream, client, seed, epoch, None)?);
+                // The proxy forwards paths as they are; the path prefix stays on the client
+                // side. To an https:// service the proxy makes the TLS connection and the
+                // client speaks plain HTTP to the proxy.
+                let scheme = match tls {
+                    Some(_)
+                        if base_url
+                            .get(..8)
+                            .is_some_and(|s| s.eq_ignore_ascii_case("https://")) =>
+                    {
+                        "https"
+                    }
+                    _ => "http",
+                };
+                let upstream = format!("{scheme}://{}", authority(base_url)?);
+                let proxy = start(
+                    loopback(),
+                    &upstream,
+                    client,
+                    seed,
+                    epoch,
+                    None,
+                    tls.cloned(),
+                )?;
+                run.client = Some(proxy);
             }
             (None, false) => run.client_not_applicable = true,
         }
@@ -126,6 +156,7 @@ impl ChaosRun {
             match (&scenario.dependency, reference) {
                 (Some(d), _) => {
                     let header = d.request_id_header.clone();
+                    let tls = d.tls.clone();
                     run.dependency = Some(start(
                         d.listen,
                         &d.upstream,
@@ -133,11 +164,12 @@ impl ChaosRun {
                         seed,
                         epoch,
                         header,
+                        tls,
                     )?)
                 }
                 (None, Some(platform)) => {
                     let executor = platform.executor_url();
-                    let proxy = start(loopback(), &executor, dependency, seed, epoch, None)?;
+                    let proxy = start(loopback(), &executor, dependency, seed, epoch, None, None)?;
                     platform.redirect_dependency(&proxy.url())?;
                     run.restore = Some(executor);
                     run.dependency = Some(proxy);

@@ -25,6 +25,7 @@ pub mod report;
 pub mod resilience;
 pub mod runner;
 pub mod scenario;
+pub mod tls;
 pub mod units;
 
 pub use exit::{AppError, ExitStatus};

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use crate::chaos::ChaosRun;
 use crate::correlation::Correlation;
 use crate::dagger::{DaggerEngine, DaggerExecutor, EngineLink};
+use crate::load::samples::redact;
 use crate::load::{
     CommandExecutor, Drive, DriverReport, EventLog, Executor, HttpClient, HttpExecutor,
     IterationContext, ProgressHook, ResolvedTarget, StopSignal, drive,
@@ -124,7 +125,7 @@ pub async fn run_scenario(
             .ok_or_else(|| RunError::UnknownPath(name.clone()))?;
         let http = |base: String| {
             ResolvedTarget::new(&base, &path.headers)
-                .map(Route::Http)
+                .map(|target| Route::Http(target.with_tls(path.tls.clone())))
                 .map_err(|source| RunError::Target {
                     path: name.clone(),
                     source,
@@ -236,13 +237,13 @@ async fn run_once(
         load.warmup,
         shards,
     ));
+    let max_idle = load.max_in_flight.min(4096);
     let seed = repetition_seed(plan.seed, repetition);
     let named = scenario
         .dependency
         .as_ref()
         .and_then(|d| d.request_id_header.clone());
-    let client = HttpClient::new(load.max_in_flight.min(4096))
-        .with_correlation(Correlation::for_run(seed, &path.name, named));
+    let correlation = Correlation::for_run(seed, &path.name, named);
     let started_at = SystemTime::now();
     let epoch = Instant::now();
     let engine_base = services.engine.map(DaggerEngine::base_url);
@@ -251,7 +252,11 @@ async fn run_once(
         Route::Command(_) => None,
         Route::Dagger(_) => engine_base.as_deref(),
     };
-    let chaos = ChaosRun::start(scenario, upstream, services.reference, seed, epoch)
+    let tls = match &route {
+        Route::Http(target) => target.tls(),
+        _ => None,
+    };
+    let chaos = ChaosRun::start(scenario, upstream, tls, services.reference, seed, epoch)
         .map_err(RunError::Chaos)?;
     let executor = match route {
         Route::Http(target) => {
@@ -262,6 +267,7 @@ async fn run_once(
                 })?,
                 None => target,
             };
+            let client = target.client(max_idle).with_correlation(correlation);
             Executor::Http(HttpExecutor::new(client, target, &scenario.flows))
         }
         Route::Command(c) => Executor::Command(CommandExecutor::new(c)),
@@ -270,6 +276,7 @@ async fn run_once(
                 why: "the engine session was not opened".into(),
             })?;
             let base = chaos.client_url().unwrap_or_else(|| engine.base_url());
+            let client = HttpClient::new(max_idle).with_correlation(correlation);
             let link = EngineLink::new(client, &base, engine.token(), load.timeout)
                 .map_err(|why| RunError::NoEngine { why })?;
             Executor::Dagger(DaggerExecutor::new(link, d.cache, seed))
@@ -328,15 +335,33 @@ async fn run_once(
         meta.notes.extend(engine.notes().iter().cloned());
         telemetry = engine.telemetry_end().await;
     }
-    meta.notes
-        .extend(samples.into_iter().map(|s| format!("failure: {s}")));
+    let secrets = interpolated_host(path);
+    meta.notes.extend(
+        samples
+            .into_iter()
+            .map(|s| format!("failure: {}", redact(&s, &secrets))),
+    );
     let mut record = RunRecord::build(recording, meta);
+    record.warnings = scenario.warnings(&path.name);
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;
     record.telemetry = telemetry;
     let file = record_file(&plan.out, &path.name, repetition);
     record.write_atomic(&file)?;
     Ok(RunResult { file, record })
+}
+
+/// The host of a base URL that came from the environment: a secret a TLS failure
+/// ("certificate not valid for name ...") would otherwise carry into the record.
+fn interpolated_host(path: &PathSpec) -> Vec<String> {
+    match &path.target {
+        Target::Url(url) if url.template.contains("${") => url::Url::parse(&url.resolved)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn run_meta(

@@ -649,9 +649,9 @@ async fn proxies_refuse_faults_of_the_other_layer() {
     assert!(err.to_string().contains("TCP proxy"), "{err}");
     let proxy = http_proxy(&upstream, "", 1);
     assert!(proxy.set_faults(tcp_fault).is_err());
-    let err = FaultProxy::start_http(DEFAULT_LISTEN, "https://x:1".into(), vec![], 1)
-        .expect_err("no TLS upstream");
-    assert!(err.to_string().contains("http://"), "{err}");
+    let err = FaultProxy::start_http(DEFAULT_LISTEN, "ftp://x:1".into(), vec![], 1)
+        .expect_err("neither http nor https");
+    assert!(err.to_string().contains("http:// or https://"), "{err}");
 }
 
 fn tcp_proxy(upstream: &Upstream, text: &str) -> FaultProxy {

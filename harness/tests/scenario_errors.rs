@@ -372,17 +372,17 @@ fn url_without_http_scheme() {
 }
 
 #[test]
-fn https_url_is_not_supported_yet() {
+fn a_tls_table_on_a_plain_http_path_is_refused_at_its_key() {
     let text = small_with(
         "target = \"reference\"",
-        "base_url = \"https://example.com\"",
+        "target = \"reference\"\ntls = { insecure_skip_verify = true }",
     );
     assert_invalid(
         &text,
-        3,
-        12,
-        "https is not supported by the load driver yet",
-        "http://",
+        4,
+        1,
+        "path `legacy` has `tls`, but its requests are plain HTTP",
+        "the reference platform speaks plain HTTP",
     );
 }
 

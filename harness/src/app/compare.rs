@@ -453,6 +453,11 @@ pub(crate) fn run_live(
         plan.repetitions,
         plan.out.join("runs").display()
     );
+    for path in &plan.paths {
+        for warning in scenario.warnings(path) {
+            eprintln!("warning: {warning}");
+        }
+    }
     let results = runtime()?.block_on(run_scenario(scenario, plan, &stop, observer))?;
     if stop.is_triggered() {
         return Err(AppError::Interrupted(format!(

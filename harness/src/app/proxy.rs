@@ -12,6 +12,7 @@
 //! upstream = "http://127.0.0.1:9000"   # tcp mode: "127.0.0.1:9000" (required)
 //! seed = 1                             # default 1
 //! control = "127.0.0.1:8474"           # the control API; default 127.0.0.1:0
+//! tls = { ca_file = "ca.pem" }         # an https:// upstream's trust (default: system roots)
 //! [[fault]]                            # zero or more, as in a scenario
 //! ```
 //!
@@ -32,7 +33,8 @@ use crate::exit::{AppError, ExitStatus};
 use crate::fault::control::{Control, ControlServer, ProxyInfo, ProxyMode};
 use crate::fault::{DEFAULT_LISTEN, FaultProxy, FaultSpec, ProxyOptions, Upstream};
 use crate::load::StopSignal;
-use crate::scenario::{Diagnostic, ScenarioError};
+use crate::scenario::{Diagnostic, RawTls, ScenarioError, tls_files};
+use crate::tls::TlsConfig;
 
 /// The proxy name when the file gives none.
 const DEFAULT_NAME: &str = "harness";
@@ -41,7 +43,8 @@ const DEFAULT_NAME: &str = "harness";
 const DEFAULT_SEED: u64 = 1;
 
 /// The keys of a proxy file, for help lines.
-const KEYS: &str = "`name`, `mode`, `listen`, `upstream`, `seed`, `control` and `[[fault]]` tables";
+const KEYS: &str =
+    "`name`, `mode`, `listen`, `upstream`, `seed`, `control`, `tls` and `[[fault]]` tables";
 
 /// The proxy file as typed.
 #[derive(Debug, Deserialize)]
@@ -60,6 +63,8 @@ struct RawProxyFile {
     #[serde(default)]
     control: Option<Spanned<String>>,
     #[serde(default)]
+    tls: Option<Spanned<RawTls>>,
+    #[serde(default)]
     fault: Vec<Spanned<FaultSpec>>,
 }
 
@@ -71,6 +76,8 @@ struct ProxyPlan {
     control: SocketAddr,
     seed: u64,
     faults: Vec<FaultSpec>,
+    /// How an `https://` upstream is trusted.
+    tls: Option<TlsConfig>,
 }
 
 /// A problem at a byte range of the file, before it is located.
@@ -116,6 +123,11 @@ pub(super) fn proxy_command(args: ProxyArgs) -> Result<ExitStatus, AppError> {
             );
         }
     }
+    if plan.tls.as_ref().is_some_and(TlsConfig::is_insecure) {
+        eprintln!(
+            "warning: insecure_skip_verify = true: the proxy does not verify the upstream's TLS certificate"
+        );
+    }
     let stop = StopSignal::new();
     install_interrupt(&stop);
     runtime()?.block_on(serve(plan, &args.config, &stop, args.quiet))?;
@@ -132,6 +144,7 @@ async fn serve(
     // The API serves counts only; full attempt entries would cost memory nobody reads.
     let options = ProxyOptions {
         log_capacity: 0,
+        tls: plan.tls.clone(),
         ..ProxyOptions::default()
     };
     let upstream = plan.info.upstream.clone();
@@ -192,11 +205,21 @@ fn load_plan(file: &Path) -> Result<ProxyPlan, ScenarioError> {
         file: file.to_path_buf(),
         error,
     })?;
-    parse_plan(&text).map_err(|problem| locate(file, &text, problem))
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    parse_plan_in(&text, folder).map_err(|problem| locate(file, &text, problem))
 }
 
-/// Validates the text of a proxy file.
+/// Validates the text of a proxy file in the current folder.
+#[cfg(test)]
 fn parse_plan(text: &str) -> Result<ProxyPlan, Problem> {
+    parse_plan_in(text, Path::new("."))
+}
+
+/// Validates the text of a proxy file in `folder` (which relative `tls` paths are in).
+fn parse_plan_in(text: &str, folder: &Path) -> Result<ProxyPlan, Problem> {
     let raw: RawProxyFile = toml::from_str(text).map_err(|e| toml_problem(&e))?;
     let Some(mode) = raw.mode else {
         return Err(Problem::new(
@@ -217,6 +240,7 @@ fn parse_plan(text: &str) -> Result<ProxyPlan, Problem> {
         ));
     };
     check_upstream(&upstream, mode)?;
+    let tls = proxy_tls(raw.tls.as_ref(), &upstream, folder)?;
     let name = match raw.name {
         None => DEFAULT_NAME.to_owned(),
         Some(name) => {
@@ -283,7 +307,45 @@ fn parse_plan(text: &str) -> Result<ProxyPlan, Problem> {
         control,
         seed: raw.seed.unwrap_or(DEFAULT_SEED),
         faults,
+        tls,
     })
+}
+
+/// How an `https://` upstream is trusted: the `tls` table (file paths relative to
+/// `folder`, `${VAR}` from the environment), else the system roots.
+fn proxy_tls(
+    raw: Option<&Spanned<RawTls>>,
+    upstream: &Spanned<String>,
+    folder: &Path,
+) -> Result<Option<TlsConfig>, Problem> {
+    let https = upstream
+        .get_ref()
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    match (raw, https) {
+        (None, false) => Ok(None),
+        (Some(t), false) => Err(Problem::new(
+            t.span(),
+            "`tls` is set, but the upstream is not an https:// URL",
+            "`tls` applies to an https:// upstream in http mode (a tcp-mode proxy relays TLS untouched): remove it, or write the upstream with https://",
+        )),
+        (None, true) => TlsConfig::system().map(Some).map_err(|why| {
+            Problem::new(
+                upstream.span(),
+                why,
+                "add `tls = { ca_file = \"ca.pem\" }` with the CA that issued the upstream's certificate",
+            )
+        }),
+        (Some(t), true) => {
+            let env = |name: &str| std::env::var(name).ok();
+            let files = tls_files(t, "tls", folder, &env)
+                .map_err(|e| Problem::new(e.0.span(), e.1.message, e.1.help))?;
+            files
+                .load()
+                .map(Some)
+                .map_err(|e| Problem::new(e.span, e.message, e.help))
+        }
+    }
 }
 
 /// The fault kinds of `mode`, for help lines.
@@ -480,5 +542,30 @@ status = 503
             "mode = \"http\"\nupstream = \"http://127.0.0.1:1\"\nlisten = \"127.0.0.1:9100\"\ncontrol = \"127.0.0.1:9100\"\n",
         );
         assert!(e.contains("p.toml:4:11:"), "{e}");
+    }
+
+    #[test]
+    fn an_https_upstream_takes_a_tls_table_relative_to_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = rcgen::generate_simple_self_signed(vec!["executor".into()]).expect("ca");
+        std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).expect("write");
+        let head = "mode = \"http\"\nupstream = \"https://executor:8443\"\n";
+        let plan = parse_plan_in(
+            &format!("{head}tls = {{ ca_file = \"ca.pem\" }}\n"),
+            dir.path(),
+        )
+        .expect("valid");
+        assert_eq!(plan.tls.expect("tls").source(), "ca_file ca.pem");
+        let text = format!("{head}tls = {{ ca_file = \"nope.pem\" }}\n");
+        let error = parse_plan_in(&text, dir.path()).expect_err("missing file");
+        let shown = locate(Path::new("p.toml"), &text, error).to_string();
+        assert!(
+            shown.contains("p.toml:3:19: cannot read `tls.ca_file` `nope.pem`"),
+            "{shown}"
+        );
+        let plain =
+            "mode = \"http\"\nupstream = \"http://x:1\"\ntls = { insecure_skip_verify = true }\n";
+        let shown = problem(plain);
+        assert!(shown.contains("not an https:// URL"), "{shown}");
     }
 }

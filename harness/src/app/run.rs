@@ -66,6 +66,11 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
         humantime::format_duration(scenario.load.warmup),
         plan.out.display()
     );
+    for path in &plan.paths {
+        for warning in scenario.warnings(path) {
+            eprintln!("warning: {warning}");
+        }
+    }
     let results = runtime()?.block_on(run_scenario(&scenario, &plan, &stop, observer))?;
 
     let records: Vec<_> = results.iter().map(|r| &r.record).collect();

@@ -79,6 +79,10 @@ pub struct Comparison {
     /// What the faults showed, per path and fault window, over all runs (both sides).
     #[serde(default)]
     pub resilience: Vec<PathObservations>,
+    /// What a reader must not miss about how the runs were made (a path that did not
+    /// verify TLS certificates), from both sides' records, each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The overall decision.
     pub verdict: Verdict,
     /// One line saying why.
@@ -142,9 +146,21 @@ pub fn compare(
                 })
             })
             .collect(),
+        warnings: warnings(&base.records, &candidate.records),
         verdict,
         reason,
     }
+}
+
+/// The warnings of every record, in order, each once.
+fn warnings(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for warning in base.iter().chain(candidate).flat_map(|r| &r.warnings) {
+        if !all.contains(warning) {
+            all.push(warning.clone());
+        }
+    }
+    all
 }
 
 impl Comparison {

@@ -568,6 +568,7 @@ fn record(path: &str, run: usize, steps: Vec<StepRecord>) -> RunRecord {
         timeline: Vec::new(),
         complete: true,
         notes: Vec::new(),
+        warnings: Vec::new(),
         faults: Vec::new(),
         resilience: Vec::new(),
         telemetry: None,

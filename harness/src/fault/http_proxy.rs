@@ -39,6 +39,7 @@ use super::Shared;
 use super::attempts::{Attempt, UpstreamOutcome};
 use super::decide::{HttpInjection, RequestFacts};
 use super::upstream::UpstreamPool;
+use crate::tls::{TlsConfig, server_name};
 
 /// The header carrying the load generator's request id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-harness-request-id");
@@ -68,10 +69,12 @@ pub struct Upstream {
     host: HeaderValue,
     /// The base path without a trailing slash ("" for the root).
     base_path: String,
+    /// Reached over TLS (`https://`).
+    secure: bool,
 }
 
 impl Upstream {
-    /// Parses an `http://host:port[/base]` URL; TLS upstreams are not supported.
+    /// Parses an `http://host:port[/base]` or `https://host:port[/base]` URL.
     pub fn parse(url: &str) -> io::Result<Self> {
         let invalid = |why: &str| {
             io::Error::new(
@@ -80,9 +83,10 @@ impl Upstream {
             )
         };
         let uri: Uri = url.parse().map_err(|_| invalid("is not a URL"))?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
+        let secure = uri.scheme() == Some(&Scheme::HTTPS);
+        if !(secure || uri.scheme() == Some(&Scheme::HTTP)) {
             return Err(invalid(
-                "must start with http:// (the proxy speaks plain HTTP/1.1)",
+                "must start with http:// or https:// (the proxy speaks HTTP/1.1)",
             ));
         }
         let authority = uri
@@ -98,7 +102,28 @@ impl Upstream {
             authority,
             host,
             base_path: uri.path().trim_end_matches('/').to_owned(),
+            secure,
         })
+    }
+
+    /// The connection pool to this upstream; over TLS trusting `tls` (the system roots
+    /// when `None`).
+    pub(super) fn pool(&self, tls: Option<&TlsConfig>) -> io::Result<UpstreamPool> {
+        let host = self.authority.host();
+        let port = self
+            .authority
+            .port_u16()
+            .unwrap_or(if self.secure { 443 } else { 80 });
+        if !self.secure {
+            return Ok(UpstreamPool::new(host, port, None));
+        }
+        let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+        let connector = match tls {
+            Some(tls) => tls.connector(),
+            None => TlsConfig::system().map_err(invalid)?.connector(),
+        };
+        let name = server_name(host).map_err(invalid)?;
+        Ok(UpstreamPool::new(host, port, Some((connector, name))))
     }
 
     /// The request target upstream, in origin form (`/base/path?query`, as HTTP/1.1
@@ -150,13 +175,10 @@ impl StdError for Truncated {}
 pub(super) async fn accept_loop(
     listener: TcpListener,
     upstream: Upstream,
+    client: UpstreamPool,
     shared: Arc<Shared>,
     stopped: oneshot::Receiver<()>,
 ) {
-    let client = UpstreamPool::new(
-        upstream.authority.host(),
-        upstream.authority.port_u16().unwrap_or(80),
-    );
     let proxy = Arc::new(Proxy {
         shared,
         client,
@@ -539,7 +561,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn upstream_urls_keep_their_base_path_and_refuse_tls() {
+    fn upstream_urls_keep_their_base_path_and_take_tls() {
         let up = Upstream::parse("http://127.0.0.1:9/api/").expect("valid");
         let pq: PathAndQuery = "/execute?x=1".parse().expect("valid");
         assert_eq!(
@@ -549,12 +571,9 @@ mod tests {
         let root = Upstream::parse("http://localhost:8080").expect("valid");
         assert_eq!(root.target(None).expect("uri").to_string(), "/");
         assert_eq!(root.host, "localhost:8080");
-        for bad in [
-            "https://x:1",
-            "127.0.0.1:80",
-            "http://x:1/?q=1",
-            "not a url",
-        ] {
+        let tls = Upstream::parse("https://x:1/base").expect("valid");
+        assert!(tls.secure && !root.secure);
+        for bad in ["ftp://x:1", "127.0.0.1:80", "http://x:1/?q=1", "not a url"] {
             assert!(Upstream::parse(bad).is_err(), "{bad}");
         }
     }

@@ -25,6 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::tls::TlsConfig;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
@@ -61,6 +62,8 @@ pub struct ProxyOptions {
     /// A further header to read request ids from (HTTP), besides `x-harness-request-id`
     /// and `traceparent` (see [`crate::correlation`]).
     pub request_id_header: Option<http::HeaderName>,
+    /// How an `https://` upstream is trusted; `None`: the system roots.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ProxyOptions {
@@ -70,6 +73,7 @@ impl Default for ProxyOptions {
             id_window: DEFAULT_ID_WINDOW,
             origin: None,
             request_id_header: None,
+            tls: None,
         }
     }
 }
@@ -117,8 +121,9 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// Starts an HTTP proxy on `listen` forwarding to `upstream` (`http://host:port[/base]`);
-    /// must be called within a Tokio runtime.
+    /// Starts an HTTP proxy on `listen` forwarding to `upstream`
+    /// (`http://host:port[/base]`, or `https://...`, reached over TLS); must be called
+    /// within a Tokio runtime.
     pub fn start_http(
         listen: SocketAddr,
         upstream: String,
@@ -139,6 +144,7 @@ impl FaultProxy {
         runtime()?;
         check(&faults, Layer::Http)?;
         let upstream = Upstream::parse(&upstream)?;
+        let pool = upstream.pool(options.tls.as_ref())?;
         let listener = bind(listen)?;
         let addr = listener.local_addr()?;
         let shared = shared(faults, seed, options);
@@ -146,6 +152,7 @@ impl FaultProxy {
         let task = tokio::spawn(http_proxy::accept_loop(
             listener,
             upstream,
+            pool,
             Arc::clone(&shared),
             stopped,
         ));

@@ -7,7 +7,8 @@
 //! still streaming (a `slow_body` fault, a large download) never holds up other
 //! requests, which open another connection instead. That is all a single-upstream proxy
 //! needs of a pool, and per request it costs a fraction of a general-purpose client
-//! (BENCHMARKS.md, "the fault proxy").
+//! (BENCHMARKS.md, "the fault proxy"). An `https://` upstream is reached over TLS; its
+//! connections resume each other's sessions.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -15,7 +16,10 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
+
+use crate::tls::TlsConnector;
 
 /// The most connections kept, idle or streaming an answer.
 const MAX_KEPT: usize = 1024;
@@ -28,18 +32,21 @@ pub type ForwardError = &'static str;
 pub struct UpstreamPool {
     host: String,
     port: u16,
+    /// TLS to the upstream, with the name its certificate must carry.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
     kept: Mutex<Vec<SendRequest<Incoming>>>,
 }
 
 impl UpstreamPool {
-    /// A pool for `host:port`; connects on demand.
-    pub fn new(host: &str, port: u16) -> Self {
+    /// A pool for `host:port` (over TLS when `tls` is given); connects on demand.
+    pub fn new(host: &str, port: u16, tls: Option<(TlsConnector, ServerName<'static>)>) -> Self {
         Self {
             host: host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_owned(),
             port,
+            tls,
             kept: Mutex::new(Vec::new()),
         }
     }
@@ -105,13 +112,31 @@ impl UpstreamPool {
             .map_err(|_| "connect")?;
         // Without it, small requests wait on Nagle's algorithm for the peer's delayed ACK.
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| "connect")?;
-        tokio::spawn(async move {
-            // A failure reaches the request (or the answer body) using the connection.
-            let _ = connection.await;
-        });
-        Ok(sender)
+        match &self.tls {
+            None => handshake(stream).await,
+            Some((connector, name)) => {
+                let stream = connector
+                    .0
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|_| "tls")?;
+                handshake(stream).await
+            }
+        }
     }
+}
+
+/// HTTP/1.1 on `io`, driven by a task of its own.
+async fn handshake<T>(io: T) -> Result<SendRequest<Incoming>, ForwardError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|_| "connect")?;
+    tokio::spawn(async move {
+        // A failure reaches the request (or the answer body) using the connection.
+        let _ = connection.await;
+    });
+    Ok(sender)
 }

@@ -125,10 +125,10 @@ impl IterationContext {
     }
 
     /// Descriptions of the run's first failures, for the record's notes (command and
-    /// Dagger paths; an HTTP failure's class and status say it all).
+    /// Dagger paths; for HTTP, how TLS failed: a class and a status say the rest).
     pub fn failure_samples(&self) -> Vec<String> {
         match &self.executor {
-            Executor::Http(_) => Vec::new(),
+            Executor::Http(http) => http.failure_samples(),
             Executor::Command(command) => command.failure_samples(),
             Executor::Dagger(dagger) => dagger.failure_samples(),
         }

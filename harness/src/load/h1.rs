@@ -12,15 +12,13 @@
 //! pipelines: one request at a time per connection.
 
 use std::io;
-use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Method};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::outcome::{OutcomeClass, REQUEST_ID_HEADER};
+use super::stream::Stream;
 use crate::correlation::{Correlation, TRACEPARENT_HEADER};
 
 /// The longest answer head (status line and headers) accepted.
@@ -80,51 +78,56 @@ pub(super) enum Failure {
     Failed(OutcomeClass),
 }
 
-/// An HTTP/1.1 connection to one server.
+/// An HTTP/1.1 connection to one server, over TCP or TLS.
 #[derive(Debug)]
 pub(super) struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     read: BytesMut,
     write: Vec<u8>,
     /// True once it has carried a whole exchange.
     reused: bool,
     /// False once the connection cannot carry another request.
     open: bool,
+    /// How TLS failed mid-exchange (a server refusing a client certificate says so only
+    /// after the client's side of the handshake is done), for the run's notes.
+    tls_failure: Option<String>,
 }
 
 impl Connection {
-    /// Connects to `host:port` (no delay: small requests must not wait for Nagle).
-    pub async fn open(host: &str, port: u16) -> io::Result<Self> {
-        let stream = TcpStream::connect((host, port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
+    /// A connection over `stream`, which is open and (for TLS) past its handshake.
+    pub fn new(stream: Stream) -> Self {
+        Self {
             stream,
             read: BytesMut::with_capacity(READ_SPACE),
             write: Vec::with_capacity(512),
             reused: false,
             open: true,
-        })
+            tls_failure: None,
+        }
     }
 
     /// True when the connection can carry another request: it was left in a clean
     /// state, and while idle the server neither closed it nor sent anything (an idle
-    /// HTTP/1.1 connection that becomes readable is closing, or confused).
+    /// HTTP/1.1 connection that becomes readable is closing, or confused; see
+    /// [`Stream::is_idle`] for what TLS adds).
     ///
     /// Costs no system call unless the socket was left marked readable.
     pub fn is_reusable(&mut self) -> bool {
-        if !self.open {
-            return false;
+        self.open && self.stream.is_idle()
+    }
+
+    /// How TLS failed during the last exchange, when it did.
+    pub fn take_tls_failure(&mut self) -> Option<String> {
+        self.tls_failure.take()
+    }
+
+    /// The class of `error`; a TLS error is `tls`, and its description is kept.
+    fn classify(&mut self, error: &io::Error, fallback: OutcomeClass) -> OutcomeClass {
+        if let Some(why) = crate::tls::describe_io(error) {
+            self.tls_failure = Some(why);
+            return OutcomeClass::Tls;
         }
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
-            Poll::Pending => true,
-            Poll::Ready(Err(_)) => false,
-            // Readiness may be left over from the last answer's read: look.
-            Poll::Ready(Ok(())) => {
-                let mut probe = [0u8; 1];
-                matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-            }
-        }
+        classify_io(error, fallback)
     }
 
     /// Sends `request` and reads its answer; afterwards [`Connection::is_reusable`]
@@ -156,7 +159,7 @@ impl Connection {
                 Ok(0) => return Err(Failure::Failed(OutcomeClass::Reset)),
                 Ok(n) => written += n,
                 Err(e) => {
-                    let class = classify_io(&e, OutcomeClass::Reset);
+                    let class = self.classify(&e, OutcomeClass::Reset);
                     return Err(if reused && written == 0 {
                         Failure::Stale {
                             unwritten: true,
@@ -167,6 +170,10 @@ impl Connection {
                     });
                 }
             }
+        }
+        // TLS may hold back part of the last record when the socket was full.
+        if let Err(e) = self.stream.flush().await {
+            return Err(Failure::Failed(self.classify(&e, OutcomeClass::Reset)));
         }
         Ok(())
     }
@@ -208,7 +215,7 @@ impl Connection {
             match self.fill().await {
                 Ok(0) => return Err(closed(OutcomeClass::Reset)),
                 Ok(_) => {}
-                Err(e) => return Err(closed(classify_io(&e, OutcomeClass::Reset))),
+                Err(e) => return Err(closed(self.classify(&e, OutcomeClass::Reset))),
             }
         };
         let body = match head.body {
@@ -276,7 +283,7 @@ impl Connection {
             match self.fill().await {
                 Ok(0) => return Ok(self.read.split().freeze()),
                 Ok(_) => {}
-                Err(e) => return Err(Failure::Failed(classify_io(&e, OutcomeClass::Reset))),
+                Err(e) => return Err(Failure::Failed(self.classify(&e, OutcomeClass::Reset))),
             }
         }
     }
@@ -286,7 +293,7 @@ impl Connection {
         match self.fill().await {
             Ok(0) => Err(Failure::Failed(OutcomeClass::Reset)),
             Ok(_) => Ok(()),
-            Err(e) => Err(Failure::Failed(classify_io(&e, OutcomeClass::Reset))),
+            Err(e) => Err(Failure::Failed(self.classify(&e, OutcomeClass::Reset))),
         }
     }
 

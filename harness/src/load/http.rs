@@ -3,7 +3,7 @@
 //! Both load models use this one function, so a `timeout`, a `connect` or a
 //! `reset` means the same thing whichever driver produced it.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,15 +12,21 @@ use http::{HeaderMap, Method, Uri};
 
 use super::h1::{Connection, Failure, RequestHead};
 use super::outcome::OutcomeClass;
+use super::samples::FailureSamples;
+use super::stream::{OpenError, Stream};
 use crate::correlation::Correlation;
+use crate::tls::{TlsConfig, TlsConnector, server_name};
 
-/// A pooled HTTP/1.1 client shared by every worker of a run.
+/// A pooled HTTP/1.1 client shared by every worker of a run, for `http://` and
+/// `https://` alike.
 ///
-/// A request takes the most recently used idle connection to its host (or opens one),
+/// A request takes the most recently used idle connection to its origin (or opens one),
 /// runs the whole exchange in the caller's task (see [`super::h1`]) and gives the
 /// connection back when the answer is read, unless the answer or a failure closed it.
 /// That is all a load generator needs of a pool, and it costs far less per request than
-/// a general-purpose client (BENCHMARKS.md has the measurements).
+/// a general-purpose client (BENCHMARKS.md has the measurements). TLS connections are
+/// pooled like plain ones, and new ones resume the sessions of earlier ones (one session
+/// cache per client).
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     pool: Arc<Pool>,
@@ -29,18 +35,49 @@ pub struct HttpClient {
 
 #[derive(Debug)]
 struct Pool {
-    /// Idle connections per host; a run talks to one or two hosts, so a list beats a map.
-    idle: Mutex<Vec<(Authority, Vec<Connection>)>>,
+    /// Idle connections per origin; a run talks to one or two, so a list beats a map.
+    idle: Mutex<Vec<(Origin, Vec<Connection>)>>,
     max_idle: usize,
+    /// Opens TLS connections; without a config given, made from the system roots on the
+    /// first `https://` request.
+    tls: OnceLock<Result<TlsConnector, String>>,
+    /// How TLS failed, for the run's notes.
+    samples: FailureSamples,
+}
+
+/// Where a pooled connection goes: TLS or not, and the authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    secure: bool,
+    authority: Authority,
+}
+
+impl Origin {
+    fn is(&self, secure: bool, authority: &Authority) -> bool {
+        self.secure == secure && self.authority.as_str() == authority.as_str()
+    }
 }
 
 impl HttpClient {
-    /// A client whose pool keeps up to `max_idle` connections per host.
+    /// A client whose pool keeps up to `max_idle` connections per origin; `https://`
+    /// requests trust the system roots.
     pub fn new(max_idle: usize) -> Self {
+        Self::build(max_idle, OnceLock::new())
+    }
+
+    /// A client whose `https://` requests use `tls` (roots, client certificate), with a
+    /// session cache of its own.
+    pub fn with_tls(max_idle: usize, tls: &TlsConfig) -> Self {
+        Self::build(max_idle, OnceLock::from(Ok(tls.connector())))
+    }
+
+    fn build(max_idle: usize, tls: OnceLock<Result<TlsConnector, String>>) -> Self {
         Self {
             pool: Arc::new(Pool {
                 idle: Mutex::new(Vec::new()),
                 max_idle: max_idle.max(1),
+                tls,
+                samples: FailureSamples::default(),
             }),
             correlation: Arc::new(Correlation::default()),
         }
@@ -54,11 +91,17 @@ impl HttpClient {
         }
     }
 
+    /// How TLS failed so far (distinct descriptions, the first few); the store is emptied.
+    pub fn failure_samples(&self) -> Vec<String> {
+        self.pool.samples.take()
+    }
+
     /// Sends `request` and reads the whole answer within `timeout`.
     pub async fn send(&self, request: OutgoingRequest, timeout: Duration) -> Answer {
         let Some(authority) = request.uri.authority() else {
             return Answer::failed(OutcomeClass::Transport);
         };
+        let secure = request.uri.scheme_str() == Some("https");
         let target = request.uri.path_and_query().map_or("/", |p| p.as_str());
         let head = RequestHead {
             method: &request.method,
@@ -70,7 +113,7 @@ impl HttpClient {
             body: &request.body,
             keep_body: request.keep_body,
         };
-        match tokio::time::timeout(timeout, self.exchange(authority, head)).await {
+        match tokio::time::timeout(timeout, self.exchange(secure, authority, head)).await {
             Err(_) => Answer::failed(OutcomeClass::Timeout),
             Ok(Err(class)) => Answer::failed(class),
             Ok(Ok(answer)) => Answer {
@@ -86,30 +129,81 @@ impl HttpClient {
     /// answer byte came back) is replaced by a new one, once.
     async fn exchange(
         &self,
+        secure: bool,
         authority: &Authority,
         request: RequestHead<'_>,
     ) -> Result<super::h1::Answer, OutcomeClass> {
-        let mut conn = match self.pool.checkout(authority) {
+        let mut conn = match self.pool.checkout(secure, authority) {
             Some(conn) => conn,
-            None => connect(authority).await?,
+            None => self.connect(secure, authority).await?,
         };
         let answer = match conn.exchange(request).await {
             Ok(answer) => answer,
             Err(Failure::Stale { unwritten, class }) => {
                 if !(unwritten || is_idempotent(request.method)) {
-                    return Err(class);
+                    return Err(self.failed(&mut conn, class));
                 }
-                conn = connect(authority).await?;
-                conn.exchange(request)
-                    .await
-                    .map_err(|failure| match failure {
-                        Failure::Stale { class, .. } | Failure::Failed(class) => class,
-                    })?
+                conn = self.connect(secure, authority).await?;
+                match conn.exchange(request).await {
+                    Ok(answer) => answer,
+                    Err(Failure::Stale { class, .. } | Failure::Failed(class)) => {
+                        return Err(self.failed(&mut conn, class));
+                    }
+                }
             }
-            Err(Failure::Failed(class)) => return Err(class),
+            Err(Failure::Failed(class)) => return Err(self.failed(&mut conn, class)),
         };
-        self.pool.checkin(authority, conn);
+        self.pool.checkin(secure, authority, conn);
         Ok(answer)
+    }
+
+    /// `class`, after keeping the description of a TLS failure.
+    fn failed(&self, conn: &mut Connection, class: OutcomeClass) -> OutcomeClass {
+        if let Some(why) = conn.take_tls_failure() {
+            self.pool.samples.push_distinct(format!("tls: {why}"));
+        }
+        class
+    }
+
+    /// Opens a connection to `authority` (port 80, or 443 for TLS, when none is given).
+    async fn connect(
+        &self,
+        secure: bool,
+        authority: &Authority,
+    ) -> Result<Connection, OutcomeClass> {
+        let port = authority
+            .port_u16()
+            .unwrap_or(if secure { 443 } else { 80 });
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let tls_failed = |why: String| {
+            self.pool.samples.push_distinct(format!("tls: {why}"));
+            OutcomeClass::Tls
+        };
+        let tls = if secure {
+            let connector = self
+                .pool
+                .tls
+                .get_or_init(|| TlsConfig::system().map(|c| c.connector()))
+                .as_ref()
+                .map_err(|why| tls_failed(why.clone()))?;
+            Some((connector, server_name(host).map_err(tls_failed)?))
+        } else {
+            None
+        };
+        match Stream::open(host, port, tls).await {
+            Ok(stream) => Ok(Connection::new(stream)),
+            Err(OpenError::Tls(why)) => Err(tls_failed(why)),
+            Err(OpenError::Tcp(e)) => {
+                Err(match super::h1::classify_io(&e, OutcomeClass::Connect) {
+                    // A reset while connecting is still a failure to connect.
+                    OutcomeClass::Reset => OutcomeClass::Connect,
+                    class => class,
+                })
+            }
+        }
     }
 }
 
@@ -123,11 +217,11 @@ fn is_idempotent(method: &Method) -> bool {
 }
 
 impl Pool {
-    fn checkout(&self, authority: &Authority) -> Option<Connection> {
+    fn checkout(&self, secure: bool, authority: &Authority) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let (_, stack) = idle
             .iter_mut()
-            .find(|(host, _)| host.as_str() == authority.as_str())?;
+            .find(|(origin, _)| origin.is(secure, authority))?;
         while let Some(mut conn) = stack.pop() {
             if conn.is_reusable() {
                 return Some(conn);
@@ -136,18 +230,24 @@ impl Pool {
         None
     }
 
-    fn checkin(&self, authority: &Authority, mut conn: Connection) {
+    fn checkin(&self, secure: bool, authority: &Authority, mut conn: Connection) {
         if !conn.is_reusable() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let index = match idle
             .iter()
-            .position(|(host, _)| host.as_str() == authority.as_str())
+            .position(|(origin, _)| origin.is(secure, authority))
         {
             Some(index) => index,
             None => {
-                idle.push((authority.clone(), Vec::new()));
+                idle.push((
+                    Origin {
+                        secure,
+                        authority: authority.clone(),
+                    },
+                    Vec::new(),
+                ));
                 idle.len() - 1
             }
         };
@@ -156,22 +256,6 @@ impl Pool {
             stack.push(conn);
         }
     }
-}
-
-/// Opens a connection to `authority` (port 80 when none is given).
-async fn connect(authority: &Authority) -> Result<Connection, OutcomeClass> {
-    let port = authority.port_u16().unwrap_or(80);
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    Connection::open(host, port).await.map_err(|e| {
-        match super::h1::classify_io(&e, OutcomeClass::Connect) {
-            // A reset while connecting is still a failure to connect.
-            OutcomeClass::Reset => OutcomeClass::Connect,
-            class => class,
-        }
-    })
 }
 
 /// One request, ready to send.

@@ -14,6 +14,7 @@ pub mod pick;
 pub(crate) mod samples;
 pub mod schedule;
 pub mod stop;
+mod stream;
 pub mod target;
 
 pub use command::CommandExecutor;

@@ -40,11 +40,14 @@ pub enum OutcomeClass {
     Panic,
     /// No connection to the Dagger engine could be opened for the step.
     ConnectFailed,
+    /// The TLS handshake failed (certificate not trusted, expired or for another name, an
+    /// alert from the server, a server that does not speak TLS); the run's notes say which.
+    Tls,
 }
 
 impl OutcomeClass {
     /// Every class, in a stable order (used for fixed-size counters).
-    pub const ALL: [OutcomeClass; 14] = [
+    pub const ALL: [OutcomeClass; 15] = [
         OutcomeClass::Ok,
         OutcomeClass::Http4xx,
         OutcomeClass::Http5xx,
@@ -59,6 +62,7 @@ impl OutcomeClass {
         OutcomeClass::Unpack,
         OutcomeClass::Panic,
         OutcomeClass::ConnectFailed,
+        OutcomeClass::Tls,
     ];
 
     /// Position in [`OutcomeClass::ALL`].
@@ -88,6 +92,7 @@ impl OutcomeClass {
             OutcomeClass::Unpack => "unpack",
             OutcomeClass::Panic => "panic",
             OutcomeClass::ConnectFailed => "connect_failed",
+            OutcomeClass::Tls => "tls",
         }
     }
 

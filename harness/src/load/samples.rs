@@ -1,6 +1,6 @@
 //! The first failures of a run, described for its record's notes: what failed, the tail
-//! of its stderr, secrets redacted. Command and Dagger paths keep them; an HTTP failure's
-//! class and status say it all.
+//! of its stderr, secrets redacted. Command and Dagger paths keep them; an HTTP path keeps
+//! how TLS failed (which certificate problem, which alert), as a class alone cannot say.
 
 use std::sync::Mutex;
 
@@ -39,6 +39,17 @@ impl FailureSamples {
             && kept.len() < SAMPLES
         {
             kept.push(describe());
+        }
+    }
+
+    /// Keeps `text` unless it is kept already or [`SAMPLES`] are (a failure repeated
+    /// thousands of times is one sample).
+    pub(crate) fn push_distinct(&self, text: String) {
+        if let Ok(mut kept) = self.kept.lock()
+            && kept.len() < SAMPLES
+            && !kept.contains(&text)
+        {
+            kept.push(text);
         }
     }
 

@@ -10,13 +10,16 @@ use super::flow::StepReply;
 use super::http::{HttpClient, OutgoingRequest};
 use super::outcome::OutcomeClass;
 use crate::scenario::{Flow, Header, Step, Template};
+use crate::tls::TlsConfig;
 
-/// Where a path's requests go: the base URL (scheme, authority, optional prefix) and
-/// the path's headers, with secrets resolved (never printed).
+/// Where a path's requests go: the base URL (scheme, authority, optional prefix), the
+/// path's headers, with secrets resolved (never printed), and for `https://` how to
+/// trust the server.
 #[derive(Clone)]
 pub struct ResolvedTarget {
     base: String,
     headers: HeaderMap,
+    tls: Option<TlsConfig>,
 }
 
 impl std::fmt::Debug for ResolvedTarget {
@@ -25,6 +28,7 @@ impl std::fmt::Debug for ResolvedTarget {
         f.debug_struct("ResolvedTarget")
             .field("base", &self.base)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -32,8 +36,8 @@ impl std::fmt::Debug for ResolvedTarget {
 /// Why a target could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    /// The base URL is not an absolute `http://` URL.
-    #[error("base URL `{0}` is not an absolute http:// URL")]
+    /// The base URL is not an absolute `http://` or `https://` URL.
+    #[error("base URL `{0}` is not an absolute http:// or https:// URL")]
     BadUrl(String),
     /// A header value cannot be sent.
     #[error("the value of header `{0}` cannot be sent (control characters?)")]
@@ -41,12 +45,15 @@ pub enum TargetError {
 }
 
 impl ResolvedTarget {
-    /// Prepares `base_url` (already interpolated) and `headers` for sending.
+    /// Prepares `base_url` (already interpolated) and `headers` for sending; an
+    /// `https://` URL trusts the system roots unless [`ResolvedTarget::with_tls`] says
+    /// otherwise.
     pub fn new(base_url: &str, headers: &[Header]) -> Result<Self, TargetError> {
         let parsed: Uri = base_url
             .parse()
             .map_err(|_| TargetError::BadUrl(base_url.to_string()))?;
-        if parsed.scheme_str() != Some("http") || parsed.authority().is_none() {
+        let web = matches!(parsed.scheme_str(), Some("http" | "https"));
+        if !web || parsed.authority().is_none() {
             return Err(TargetError::BadUrl(base_url.to_string()));
         }
         let mut map = HeaderMap::new();
@@ -58,10 +65,32 @@ impl ResolvedTarget {
         Ok(Self {
             base: base_url.trim_end_matches('/').to_string(),
             headers: map,
+            tls: None,
         })
     }
 
-    /// The same headers, sent to `base_url` instead (e.g. through a fault proxy).
+    /// The same target, trusting servers as `tls` says (for `https://`).
+    pub fn with_tls(mut self, tls: Option<TlsConfig>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// How `https://` servers are trusted, when that was set.
+    pub fn tls(&self) -> Option<&TlsConfig> {
+        self.tls.as_ref()
+    }
+
+    /// The client this target's requests need: TLS as configured, `max_idle`
+    /// connections kept.
+    pub fn client(&self, max_idle: usize) -> HttpClient {
+        match &self.tls {
+            Some(tls) if self.base.starts_with("https://") => HttpClient::with_tls(max_idle, tls),
+            _ => HttpClient::new(max_idle),
+        }
+    }
+
+    /// The same headers, sent to the plain `http://` `base_url` instead (a fault proxy,
+    /// which makes the TLS connection itself).
     pub fn with_base(&self, base_url: &str) -> Result<Self, TargetError> {
         let parsed: Uri = base_url
             .parse()
@@ -79,6 +108,7 @@ impl ResolvedTarget {
         Ok(Self {
             base: format!("{}{prefix}", base_url.trim_end_matches('/')),
             headers: self.headers.clone(),
+            tls: None,
         })
     }
 
@@ -123,6 +153,11 @@ impl HttpExecutor {
     /// The base URL requests go to.
     pub fn base(&self) -> &str {
         self.target.base()
+    }
+
+    /// How TLS failed so far (for the record's notes); the store is emptied.
+    pub fn failure_samples(&self) -> Vec<String> {
+        self.client.failure_samples()
     }
 
     /// Sends the step's request; an unexpected status is a failure.
@@ -232,6 +267,7 @@ mod tests {
     #[test]
     fn targets_refuse_non_http_urls_and_keep_secrets_out_of_debug() {
         assert!(ResolvedTarget::new("ftp://x", &[]).is_err());
+        assert!(ResolvedTarget::new("https://x", &[]).is_ok());
         assert!(ResolvedTarget::new("/relative", &[]).is_err());
         let header = Header {
             name: HeaderName::from_static("authorization"),

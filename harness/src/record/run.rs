@@ -202,6 +202,10 @@ pub struct RunRecord {
     pub complete: bool,
     /// Remarks for readers, e.g. "interrupted by Ctrl-C after 3.2 s".
     pub notes: Vec<String>,
+    /// What a reader must not miss about how the run was made (a path that did not
+    /// verify TLS certificates); every report format shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Faults injected during the run: what, where, when and how often.
     #[serde(default)]
     pub faults: Vec<FaultRecord>,
@@ -366,6 +370,7 @@ impl RunRecord {
             timeline: recording.timeline,
             complete: meta.complete,
             notes: meta.notes,
+            warnings: Vec::new(),
             faults: Vec::new(),
             resilience: Vec::new(),
             telemetry: None,

@@ -39,6 +39,9 @@ pub fn comparison_table(c: &Comparison) -> String {
         "{}: {} ({} run(s)) vs {} ({} run(s))\n",
         c.scenario.name, c.candidate.label, c.candidate.runs, c.base.label, c.base.runs
     ));
+    for warning in &c.warnings {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
     if lines.is_empty() {
         out.push_str("no step is shared by both sides\n");
     } else {

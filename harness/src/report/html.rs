@@ -33,6 +33,7 @@ pub fn render_html(doc: &ReportDocument) -> String {
     let c = &doc.comparison;
     let mut body = String::new();
     body.push_str(&banner(doc));
+    body.push_str(&warnings(c));
     body.push_str(&contents());
     body.push_str(&tables::decision_section(c));
     body.push_str(&spectrum::spectrum_section(doc));
@@ -151,6 +152,24 @@ fn banner(doc: &ReportDocument) -> String {
         base = side_line(&c.base),
         generated = escape(&doc.generated_at),
     )
+}
+
+/// What a reader must not miss, right under the verdict.
+fn warnings(c: &crate::compare::Comparison) -> String {
+    if c.warnings.is_empty() {
+        return String::new();
+    }
+    let items: String = c
+        .warnings
+        .iter()
+        .map(|w| {
+            format!(
+                "<p class=\"warning\"><strong>Warning:</strong> {}</p>\n",
+                escape(w)
+            )
+        })
+        .collect();
+    format!("<section id=\"warnings\" class=\"warnings\">\n{items}</section>\n")
 }
 
 fn contents() -> String {
@@ -370,6 +389,7 @@ table.facts th { width: 220px; background: #eef1f4; font-weight: 600; }
 .tag { font-size: 11px; padding: 0 5px; border: 1px solid var(--rollback); border-radius: 4px;
   color: var(--rollback); }
 .invalid li { color: #6e1b1b; }
+.warning { background: #fff4ce; border-left: 4px solid #b7791f; padding: .5rem .75rem; color: #5c3c00; }
 .valid { color: var(--go); }
 figure { margin: 12px 0 24px; }
 figcaption { font-weight: 600; margin-bottom: 4px; }

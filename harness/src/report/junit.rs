@@ -102,6 +102,13 @@ fn render_junit(doc: &ReportDocument) -> String {
             escape(value)
         );
     }
+    for warning in &c.warnings {
+        let _ = writeln!(
+            out,
+            "      <property name=\"warning\" value=\"{}\"/>",
+            escape(warning)
+        );
+    }
     out.push_str("    </properties>\n");
     for case in &cases {
         let head = format!(
@@ -122,6 +129,15 @@ fn render_junit(doc: &ReportDocument) -> String {
                 );
             }
         }
+    }
+    // CI views show a suite's stderr beside its results, where properties stay hidden.
+    if !c.warnings.is_empty() {
+        let lines: Vec<String> = c.warnings.iter().map(|w| format!("warning: {w}")).collect();
+        let _ = writeln!(
+            out,
+            "    <system-err>{}</system-err>",
+            escape(&lines.join("\n"))
+        );
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out

@@ -68,6 +68,9 @@ fn render_markdown(doc: &ReportDocument) -> String {
         side_brief(&c.base),
         escape(&c.policy_version),
     );
+    for warning in &c.warnings {
+        let _ = writeln!(out, "> **Warning:** {}\n", escape(warning));
+    }
     let _ = writeln!(out, "**Why:** {}\n", escape(&c.reason));
     decision_table(&mut out, c);
     expectation_table(&mut out, c);

@@ -68,6 +68,17 @@ pub fn run_summary_table(records: &[&RunRecord]) -> String {
         for fault in &record.faults {
             out.push_str(&format!("\n  {}", fault_line(fault)));
         }
+        // How TLS failed: a `tls` count alone does not say which certificate problem.
+        for note in record
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("failure: tls: "))
+        {
+            out.push_str(&format!("\n  {note}"));
+        }
+        for warning in &record.warnings {
+            out.push_str(&format!("\n  warning: {warning}"));
+        }
     }
     out
 }

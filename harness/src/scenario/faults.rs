@@ -6,11 +6,13 @@ use serde_spanned::Spanned;
 use super::error::Problem;
 use super::interpolate::interpolate_env;
 use super::model::{DependencyProxy, PathSpec, Target};
+use super::paths::is_https;
 use super::raw::RawDependency;
 use super::validate::Checker;
 use crate::compare::expectations::ExpectSpec;
 use crate::correlation::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::fault::{FaultSite, FaultSpec, Layer};
+use crate::tls::TlsConfig;
 
 /// The validated chaos parts.
 pub(super) type Chaos = (Vec<FaultSpec>, ExpectSpec, Option<DependencyProxy>);
@@ -20,7 +22,7 @@ pub(super) fn check_chaos(
     check: &Checker<'_>,
     faults: Vec<Spanned<FaultSpec>>,
     expect: Option<Spanned<ExpectSpec>>,
-    dependency: Option<Spanned<RawDependency>>,
+    dependency: Option<(Spanned<RawDependency>, Option<TlsConfig>)>,
     paths: &[PathSpec],
     candidate: Option<&str>,
 ) -> Result<Chaos, Problem> {
@@ -41,15 +43,30 @@ pub(super) fn check_chaos(
             }
         }
     }
+    let tls_path = paths.iter().find(|p| p.tls.is_some());
+    let tcp_at_client = faults
+        .iter()
+        .find(|f| f.get_ref().at == FaultSite::Client && f.get_ref().layer() == Layer::Tcp);
+    if let (Some(path), Some(fault)) = (tls_path, tcp_at_client) {
+        return Err(Problem::new(
+            fault.span(),
+            format!(
+                "TCP faults at the client cannot sit in front of path `{}`, whose base_url is https://",
+                path.name
+            ),
+            "the relay would have to carry the TLS handshake for another host name: use the HTTP kinds at the client (the proxy then makes the TLS connection), or at = \"dependency\"",
+        ));
+    }
     let dependency_faults: Vec<&Spanned<FaultSpec>> = faults
         .iter()
         .filter(|f| f.get_ref().at == FaultSite::Dependency)
         .collect();
     let running_service = paths.iter().any(|p| matches!(p.target, Target::Url(_)));
     let dependency = match (dependency, dependency_faults.first()) {
-        (Some(d), _) => Some(dependency_proxy(
+        (Some((d, tls)), _) => Some(dependency_proxy(
             check,
             d,
+            tls,
             dependency_faults.first().map(|f| f.get_ref().layer()),
             paths,
         )?),
@@ -116,6 +133,7 @@ fn site_name(site: FaultSite) -> &'static str {
 fn dependency_proxy(
     check: &Checker<'_>,
     raw: Spanned<RawDependency>,
+    tls: Option<TlsConfig>,
     layer: Option<Layer>,
     paths: &[PathSpec],
 ) -> Result<DependencyProxy, Problem> {
@@ -139,7 +157,7 @@ fn dependency_proxy(
             upstream.parse::<std::net::SocketAddr>().is_ok()
                 || upstream.contains(':') && !upstream.contains("://")
         }
-        _ => upstream.starts_with("http://"),
+        _ => upstream.starts_with("http://") || is_https(&upstream),
     };
     if !ok {
         return Err(Problem::new(
@@ -148,7 +166,7 @@ fn dependency_proxy(
                 "`{}` cannot be the upstream of this proxy",
                 raw.upstream.get_ref()
             ),
-            "HTTP faults need an http:// URL (e.g. \"http://127.0.0.1:9000\"); TCP faults need host:port",
+            "HTTP faults need an http:// or https:// URL (e.g. \"http://127.0.0.1:9000\"); TCP faults need host:port",
         ));
     }
     let request_id_header = match &raw.request_id_header {
@@ -159,6 +177,7 @@ fn dependency_proxy(
         listen,
         upstream,
         request_id_header,
+        tls,
     })
 }
 

@@ -14,9 +14,12 @@ pub mod model;
 mod parse;
 mod paths;
 mod raw;
+mod tls;
 mod validate;
 
 pub use error::{Diagnostic, ScenarioError};
 pub use hash::scenario_hash;
 pub use model::*;
 pub use parse::{load, parse_str};
+pub(crate) use raw::RawTls;
+pub(crate) use tls::tls_files;

@@ -12,6 +12,7 @@ use crate::fault::FaultSpec;
 use crate::load::StepIndex;
 use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
+use crate::tls::TlsConfig;
 use crate::units::Rate;
 
 /// A validated scenario.
@@ -71,6 +72,32 @@ impl Scenario {
         self.flows.iter().map(|f| f.steps.len()).sum()
     }
 
+    /// What a reader of a run of `path` must not miss (certificates not verified); each
+    /// run record carries these, and every report format shows them.
+    pub fn warnings(&self, path: &str) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.path(path).is_some_and(PathSpec::skips_verification) {
+            warnings.push(format!(
+                "path `{path}`: insecure_skip_verify = true: the service's TLS certificate was not verified, so any server could have answered these requests"
+            ));
+        }
+        let dependency_faulted = self
+            .faults
+            .iter()
+            .any(|f| f.at == crate::fault::FaultSite::Dependency);
+        let dependency_insecure = self
+            .dependency
+            .as_ref()
+            .and_then(|d| d.tls.as_ref())
+            .is_some_and(TlsConfig::is_insecure);
+        if dependency_faulted && dependency_insecure {
+            warnings.push(
+                "[dependency]: insecure_skip_verify = true: the fault proxy did not verify the dependency's TLS certificate".into(),
+            );
+        }
+        warnings
+    }
+
     /// True when some path targets the embedded reference platform.
     pub fn needs_reference(&self) -> bool {
         self.paths
@@ -84,11 +111,15 @@ impl Scenario {
 pub struct DependencyProxy {
     /// Where the proxy listens (the service must be configured to call this).
     pub listen: std::net::SocketAddr,
-    /// The real dependency, `http://host:port` (or `host:port` for TCP faults).
+    /// The real dependency, `http://host:port` or `https://host:port` (or `host:port`
+    /// for TCP faults).
     pub upstream: String,
     /// A further header every request carries its id in, for a service that forwards a
     /// correlation header of its own choosing (see [`crate::correlation`]).
     pub request_id_header: Option<http::HeaderName>,
+    /// How the proxy trusts an `https://` upstream (the system roots unless the table's
+    /// `tls` says otherwise); `None` for a plain upstream.
+    pub tls: Option<TlsConfig>,
 }
 
 /// One way to reach the service (legacy, dagger, ...).
@@ -100,6 +131,16 @@ pub struct PathSpec {
     pub target: Target,
     /// Headers sent with every request of this path (feature flags, auth).
     pub headers: Vec<Header>,
+    /// How an `https://` base URL's server is trusted (the system roots unless the path's
+    /// `tls` table says otherwise); `None` for plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+impl PathSpec {
+    /// True when the path's requests skip certificate verification.
+    pub fn skips_verification(&self) -> bool {
+        self.tls.as_ref().is_some_and(TlsConfig::is_insecure)
+    }
 }
 
 /// Where a path sends its requests.

@@ -12,6 +12,13 @@ use super::interpolate::interpolate_env;
 use super::model::{CommandTarget, DaggerTarget, Header, Interpolated, PathKind, PathSpec, Target};
 use super::raw::{Entries, RawPath};
 use super::validate::Checker;
+use crate::tls::TlsConfig;
+
+/// True for an `https://` URL (any case, as URL schemes are).
+pub(super) fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
 
 /// Default base path name.
 const DEFAULT_BASE: &str = "legacy";
@@ -39,27 +46,32 @@ impl Checker<'_> {
                 .as_ref()
                 .map_or(PathKind::Http, |k| *k.get_ref());
             self.keys_of_kind(&name, kind, path.get_ref())?;
-            let (target, headers) = match kind {
+            let (target, headers, tls) = match kind {
                 PathKind::Http => {
                     let headers = match &path.get_ref().headers {
                         Some(h) => self.path_headers(h.get_ref())?,
                         None => Vec::new(),
                     };
-                    (self.target(&name, path)?, headers)
+                    let target = self.target(&name, path)?;
+                    let tls = self.path_tls(&name, &target, path.get_ref())?;
+                    (target, headers, tls)
                 }
                 PathKind::Command => (
                     Target::Command(self.command_target(path.get_ref())?),
                     Vec::new(),
+                    None,
                 ),
                 PathKind::Dagger => (
                     Target::Dagger(self.dagger_target(path.get_ref())),
                     Vec::new(),
+                    None,
                 ),
             };
             drafts.push(PathSpec {
                 name,
                 target,
                 headers,
+                tls,
             });
         }
         Ok(drafts)
@@ -83,6 +95,7 @@ impl Checker<'_> {
                 path.headers.as_ref().map(Spanned::span),
                 PathKind::Http,
             ),
+            ("tls", path.tls.as_ref().map(Spanned::span), PathKind::Http),
             (
                 "workdir",
                 path.workdir.as_ref().map(Spanned::span),
@@ -132,6 +145,35 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// How an `https://` base URL's server is trusted: the `tls` table, else the system
+    /// roots. A `tls` table on a plain-HTTP path is refused: it would silently do nothing.
+    fn path_tls(
+        &self,
+        name: &str,
+        target: &Target,
+        path: &RawPath,
+    ) -> Result<Option<TlsConfig>, Problem> {
+        let https = matches!(target, Target::Url(url) if is_https(&url.resolved));
+        match (&path.tls, https) {
+            (Some(raw), true) => self.tls(raw, &format!("paths.{name}.tls")).map(Some),
+            (None, true) => {
+                let span = path.base_url.as_ref().map_or(0..0, Spanned::span);
+                self.system_tls(span).map(Some)
+            }
+            (Some(raw), false) => Err(Problem::new(
+                key_span(self.text, &raw.span()),
+                format!("path `{name}` has `tls`, but its requests are plain HTTP"),
+                match target {
+                    Target::Reference => "the reference platform speaks plain HTTP: remove `tls`",
+                    _ => {
+                        "`tls` applies to an https:// base_url: remove it, or write the URL with https://"
+                    }
+                },
+            )),
+            (None, false) => Ok(None),
+        }
     }
 
     /// `kind = "command"`: a working directory and extra environment variables.
@@ -223,7 +265,7 @@ impl Checker<'_> {
         }
     }
 
-    /// An `http://` URL with a host, `${ENV}` resolved.
+    /// An `http://` or `https://` URL with a host, `${ENV}` resolved.
     fn base_url(&self, raw: &Spanned<String>) -> Result<Interpolated, Problem> {
         let value = interpolate_env(raw.get_ref(), self.env).map_err(|e| self.located(raw, e))?;
         let written = raw.get_ref();
@@ -240,16 +282,12 @@ impl Checker<'_> {
             }
         };
         match url.scheme() {
-            "http" => {}
-            "https" => {
-                return bad(
-                    "https is not supported by the load driver yet".into(),
-                    "use an http:// URL; to test a TLS service, put a local TLS-terminating proxy in front of it",
-                );
-            }
+            "http" | "https" => {}
             other => {
                 return bad(
-                    format!("base_url has the scheme `{other}`; it must start with http://"),
+                    format!(
+                        "base_url has the scheme `{other}`; it must start with http:// or https://"
+                    ),
                     example,
                 );
             }

@@ -52,6 +52,17 @@ pub(crate) struct RawDependency {
     pub listen: Spanned<String>,
     pub upstream: Spanned<String>,
     pub request_id_header: Option<Spanned<String>>,
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+/// A `tls = { ... }` table: on an HTTP path, in `[dependency]`, in a proxy file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub ca_file: Option<Spanned<String>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
+    pub insecure_skip_verify: Option<Spanned<bool>>,
 }
 
 /// `[paths.<name>]`: one way to reach the service.
@@ -62,6 +73,7 @@ pub(crate) struct RawPath {
     pub target: Option<Spanned<String>>,
     pub base_url: Option<Spanned<String>>,
     pub headers: Option<Spanned<Entries<String>>>,
+    pub tls: Option<Spanned<RawTls>>,
     // kind = "command"
     pub workdir: Option<Spanned<String>>,
     pub env: Option<Spanned<Entries<String>>>,

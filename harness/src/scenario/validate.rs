@@ -84,11 +84,12 @@ pub(crate) fn validate(
             policy
         }
     };
+    let dependency_tls = check.dependency_tls(raw.dependency.as_ref())?;
     let (faults, expect, dependency) = super::faults::check_chaos(
         &check,
         raw.fault,
         raw.expect,
-        raw.dependency,
+        raw.dependency.map(|d| (d, dependency_tls)),
         &paths,
         candidate.as_deref(),
     )?;
