@@ -290,7 +290,13 @@ async fn run_once(
         engine.telemetry_start();
     }
     let events = (!chaos.is_idle()).then(|| Arc::new(EventLog::new()));
-    let mut ctx = IterationContext::with_executor(executor, load.timeout, epoch, recorder.clone());
+    let mut ctx = IterationContext::with_executor(
+        executor,
+        &scenario.flows,
+        load.timeout,
+        epoch,
+        recorder.clone(),
+    );
     if let Some(log) = &events {
         ctx = ctx.with_event_log(log.clone());
     }
@@ -314,6 +320,8 @@ async fn run_once(
     })
     .await;
     let samples = ctx.failure_samples();
+    let check_samples = ctx.check_samples();
+    let check_failures = ctx.check_failures();
     drop(ctx);
     let recording = match Arc::try_unwrap(recorder) {
         Ok(recorder) => recorder.finish(),
@@ -335,13 +343,17 @@ async fn run_once(
         meta.notes.extend(engine.notes().iter().cloned());
         telemetry = engine.telemetry_end().await;
     }
-    let secrets = interpolated_host(path);
+    let secrets = path_secrets(path);
     meta.notes.extend(
         samples
             .into_iter()
-            .map(|s| format!("failure: {}", redact(&s, &secrets))),
+            .map(|s| format!("failure: {}", redact(&s, &secrets)))
+            .chain(check_samples.into_iter().map(|s| redact(&s, &secrets))),
     );
     let mut record = RunRecord::build(recording, meta);
+    for (step, failures) in record.steps.iter_mut().zip(check_failures) {
+        step.check_failures = failures.into_iter().collect();
+    }
     record.warnings = scenario.warnings(&path.name);
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;
@@ -351,17 +363,26 @@ async fn run_once(
     Ok(RunResult { file, record })
 }
 
-/// The host of a base URL that came from the environment: a secret a TLS failure
-/// ("certificate not valid for name ...") would otherwise carry into the record.
-fn interpolated_host(path: &PathSpec) -> Vec<String> {
-    match &path.target {
+/// What came from the environment and must not reach the record: the host of an
+/// interpolated base URL (a TLS failure names it: "certificate not valid for name ...")
+/// and interpolated header values (an answer that echoes a token would carry it into a
+/// check failure's sample).
+fn path_secrets(path: &PathSpec) -> Vec<String> {
+    let host = match &path.target {
         Target::Url(url) if url.template.contains("${") => url::Url::parse(&url.resolved)
             .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
-    }
+            .and_then(|u| u.host_str().map(str::to_owned)),
+        _ => None,
+    };
+    host.into_iter()
+        .chain(
+            path.headers
+                .iter()
+                .filter(|h| h.value.has_secret())
+                .flat_map(|h| [h.value.resolved.clone(), h.value.secret_part()]),
+        )
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn run_meta(

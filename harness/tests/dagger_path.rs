@@ -171,6 +171,7 @@ async fn an_extraction_reads_the_stdout_and_feeds_the_next_step() {
     let recorder = Arc::new(SharedRecorder::new(s.step_count(), Duration::ZERO, 1));
     let ctx = IterationContext::with_executor(
         Executor::Dagger(executor(&double)),
+        &s.flows,
         STEP_TIMEOUT,
         Instant::now(),
         recorder.clone(),

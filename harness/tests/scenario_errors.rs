@@ -711,6 +711,112 @@ fn a_critical_name_that_is_no_expectation_is_refused() {
     assert!(err.to_string().contains("circuit_opens_within"), "{err}");
 }
 
+/// `SMALL` with the step's inline table given more keys.
+fn with_step_keys(keys: &str) -> String {
+    small_with(
+        "steps = [{ name = \"s\", path = \"/\" }]",
+        &format!("steps = [{{ name = \"s\", path = \"/\", {keys} }}]"),
+    )
+}
+
+#[test]
+fn checks_parse_and_change_the_hash() {
+    let plain = valid(SMALL);
+    let checked = valid(&with_step_keys(
+        r#"check = [{ pointer = "/status", equals = "done" }, { pointer = "/n", min = 1, max = 9 }, { header = "content-type", matches = "json" }, { body_contains = "ok", name = "says ok" }], extract = { sid = { header = "Mcp-Session-Id" }, id = { pointer = "/id" } }"#,
+    ));
+    let step = &checked.flows[0].steps[0];
+    let names: Vec<&str> = step.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "/status equals \"done\"",
+            "/n within [1, 9]",
+            "header content-type matches /json/",
+            "says ok"
+        ]
+    );
+    assert_eq!(step.extract[0].source.to_string(), "header:mcp-session-id");
+    assert_eq!(step.extract[1].source.to_string(), "/id");
+    assert_ne!(plain.hash, checked.hash, "checks decide what is ok");
+    // A check's name is for people: renaming it keeps the hash.
+    let renamed = valid(&with_step_keys(
+        r#"check = [{ pointer = "/status", equals = "done", name = "done" }, { pointer = "/n", min = 1, max = 9 }, { header = "content-type", matches = "json" }, { body_contains = "ok", name = "ok!" }], extract = { sid = { header = "Mcp-Session-Id" }, id = { pointer = "/id" } }"#,
+    ));
+    assert_eq!(renamed.hash, checked.hash);
+}
+
+#[test]
+fn bad_checks_are_located_with_the_fix() {
+    let cases = [
+        (
+            r#"check = [{ equals = "x" }]"#,
+            "exactly one of `pointer`, `header`, `body_contains`, `schema`",
+        ),
+        (
+            r#"check = [{ pointer = "/a", equals = 1, exists = true }]"#,
+            "exactly one test",
+        ),
+        (
+            r#"check = [{ pointer = "status", exists = true }]"#,
+            "is not a JSON pointer",
+        ),
+        (
+            r#"check = [{ pointer = "/a", matches = "(" }]"#,
+            "is not a regular expression",
+        ),
+        (
+            r#"check = [{ pointer = "/a", min = 5, max = 1 }]"#,
+            "min (5) is above max (1)",
+        ),
+        (
+            r#"check = [{ header = "etag", min = 1 }]"#,
+            "cannot use `min` or `max`",
+        ),
+        (
+            r#"check = [{ body_contains = "x", exists = true }]"#,
+            "takes no test key",
+        ),
+        (
+            r#"check = [{ schema = "no/such.json" }]"#,
+            "cannot read the schema",
+        ),
+        (
+            r#"check = [{ pointer = "/a", exsits = true }]"#,
+            "unknown key `exsits`",
+        ),
+        (
+            r#"extract = { v = { header = "x", pointer = "/y" } }"#,
+            "reads one thing",
+        ),
+    ];
+    for (keys, message) in cases {
+        let err = parse(&with_step_keys(keys)).expect_err(keys);
+        let text = err.to_string();
+        assert!(text.contains(message), "{keys}: {text}");
+        assert!(
+            text.starts_with("error: scenarios/demo.toml:10:"),
+            "{keys}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_schema_check_reads_its_file_next_to_the_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("answer.json"),
+        r#"{ "type": "object", "required": ["status"] }"#,
+    )
+    .expect("schema");
+    let text = with_step_keys(r#"check = [{ schema = "answer.json" }]"#);
+    let s = parse_str(&text, &dir.path().join("s.toml"), &env).expect("valid");
+    assert_eq!(s.flows[0].steps[0].checks[0].name, "schema answer.json");
+    std::fs::write(dir.path().join("answer.json"), "{ not json").expect("schema");
+    let err = parse_str(&text, &dir.path().join("s.toml"), &env).expect_err("bad schema");
+    assert!(err.to_string().contains("is not JSON"), "{err}");
+}
+
 #[test]
 fn a_dependency_fault_on_a_running_service_needs_a_dependency_table() {
     let text = small_with(
@@ -976,16 +1082,16 @@ fn full_open_model_scenario_parses_into_the_plan() {
     assert_eq!(
         (
             execute_step.extract[0].slot,
-            execute_step.extract[0].pointer.as_str()
+            execute_step.extract[0].source.to_string()
         ),
-        (0, "/task_id")
+        (0, "/task_id".to_string())
     );
     assert_eq!(
         (
             execute_step.extract[1].slot,
-            execute_step.extract[1].pointer.as_str()
+            execute_step.extract[1].source.to_string()
         ),
-        (1, "/state")
+        (1, "/state".to_string())
     );
     let body = execute.body.as_ref().expect("body");
     assert_eq!(
@@ -1466,4 +1572,21 @@ fn a_relative_mount_point_and_a_missing_host_folder() {
         "host folder `no-such-folder` does not exist",
         "relative to the scenario file",
     );
+}
+
+/// Headers exist on HTTP answers only: a header check or extraction on a scenario with a
+/// command or Dagger path is refused; body checks apply to stdout there.
+#[test]
+fn header_checks_need_http_paths_and_body_checks_read_stdout() {
+    let header = pipeline_with(
+        "exec = [\"sh\", \"-c\", \"make test\"] }",
+        "exec = [\"sh\", \"-c\", \"make test\"] }, check = [{ header = \"etag\", exists = true }]",
+    );
+    let err = parse(&header).expect_err("header check on pipelines");
+    assert!(err.to_string().contains("reads an HTTP header"), "{err}");
+    let body = pipeline_with(
+        "exec = [\"sh\", \"-c\", \"make test\"] }",
+        "exec = [\"sh\", \"-c\", \"make test\"] }, check = [{ body_contains = \"passed\" }]",
+    );
+    assert_eq!(valid(&body).flows[0].steps[0].checks.len(), 1);
 }

@@ -67,6 +67,7 @@ fn request(method: Method, url: &str, id: u64, body: &'static [u8]) -> OutgoingR
         body: Bytes::from_static(body),
         request_id: id,
         keep_body: true,
+        keep_headers: None,
     }
 }
 

@@ -83,6 +83,10 @@ pub struct Comparison {
     /// verify TLS certificates), from both sides' records, each once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The first answers that failed a check or an extraction, per side (which check,
+    /// expected, actual; secrets redacted): what the error rows' counts are made of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_failures: Vec<String>,
     /// The overall decision.
     pub verdict: Verdict,
     /// One line saying why.
@@ -100,7 +104,7 @@ pub fn compare(
     invalid.extend(extra_invalid);
     let rows = build_rows(&base.records, &candidate.records, &base.noise, policy);
     let verdicts: Vec<Verdict> = rows.iter().map(|r| r.verdict).collect();
-    let verdict = overall(invalid.is_empty(), &verdicts);
+    let verdict = overall(&invalid, &verdicts);
     let reason = summarise(verdict, &invalid, &rows);
     let scenario = candidate
         .records
@@ -147,9 +151,30 @@ pub fn compare(
             })
             .collect(),
         warnings: warnings(&base.records, &candidate.records),
+        check_failures: [("base", base), ("candidate", candidate)]
+            .into_iter()
+            .flat_map(|(name, side)| check_samples(name, &side.records))
+            .collect(),
         verdict,
         reason,
     }
+}
+
+/// Check-failure samples a side's records kept, at most this many per side.
+const CHECK_SAMPLES_PER_SIDE: usize = 5;
+
+/// The first check-failure samples of a side's records, labelled with the run.
+fn check_samples(side: &str, records: &[RunRecord]) -> Vec<String> {
+    records
+        .iter()
+        .flat_map(|r| {
+            r.notes
+                .iter()
+                .filter_map(|n| n.strip_prefix("check failed: "))
+                .map(move |n| format!("{side} {} r{}: {n}", r.path, r.repetition))
+        })
+        .take(CHECK_SAMPLES_PER_SIDE)
+        .collect()
 }
 
 /// The warnings of every record, in order, each once.
@@ -173,7 +198,7 @@ impl Comparison {
             .map(|r| r.verdict)
             .chain(self.expectations.iter().map(|e| e.verdict))
             .collect();
-        self.verdict = overall(self.invalid.is_empty(), &verdicts);
+        self.verdict = overall(&self.invalid, &verdicts);
         let unmet: Vec<&ExpectationRow> = self
             .expectations
             .iter()
@@ -244,12 +269,18 @@ fn summarise(verdict: Verdict, invalid: &[Invalidity], rows: &[Row]) -> String {
         ),
         Verdict::Rollback => {
             let first = rows.iter().find(|r| r.verdict == Verdict::Rollback);
+            let also: Vec<&str> = invalid.iter().map(|i| i.message.as_str()).collect();
             format!(
-                "{} row(s) proven beyond a rollback threshold{}",
+                "{} row(s) proven beyond a rollback threshold{}{}",
                 count(Verdict::Rollback),
                 first
                     .map(|r| format!(", e.g. {}: {}", r.step, r.reason))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if also.is_empty() {
+                    String::new()
+                } else {
+                    format!("; also {}", also.join("; "))
+                }
             )
         }
         Verdict::Go => format!("all {} rows proven within their go margins", rows.len()),

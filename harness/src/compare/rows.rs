@@ -10,7 +10,7 @@ use super::verdict::{
     LatencyEvidence, LatencyRule, RollbackTest, Verdict, judge_errors, judge_latency,
 };
 use crate::policy::Policy;
-use crate::record::{RunRecord, StepRecord, latency_histogram};
+use crate::record::{RunRecord, StepRecord, check_summary, latency_histogram};
 
 /// Repetitions each side needs before the interval comes from the repetitions
 /// (Hodges–Lehmann with the exact Mann–Whitney interval) rather than from one merged run.
@@ -202,6 +202,19 @@ impl<'a> StepRuns<'a> {
         }
     }
 
+    /// "candidate: 12 of 201 failed `/status equals "done"`" for the checks that failed
+    /// over the side's runs; `None` when none did.
+    fn check_note(&self, side: &str) -> Option<String> {
+        let mut failures = std::collections::BTreeMap::new();
+        for run in &self.runs {
+            for (name, n) in &run.check_failures {
+                *failures.entry(name.clone()).or_insert(0u64) += n;
+            }
+        }
+        let lines = check_summary(&failures, self.total);
+        (!lines.is_empty()).then(|| format!("{side}: {}", lines.join(", ")))
+    }
+
     fn error_rate(&self) -> f64 {
         if self.total == 0 {
             0.0
@@ -215,6 +228,8 @@ impl<'a> StepRuns<'a> {
 struct Draft {
     row: Row,
     candidate_errors: u64,
+    /// Error rows: which checks failed on each side, appended to the reason.
+    checks: Option<String>,
     /// Latency: the ratio the slowdown must be proven beyond to roll back.
     proof_ratio: f64,
 }
@@ -368,6 +383,7 @@ fn latency_draft(
             reason: String::new(),
         },
         candidate_errors: 0,
+        checks: None,
         proof_ratio,
     }
 }
@@ -406,6 +422,13 @@ fn error_draft(name: &str, b: &StepRuns, c: &StepRuns, policy: &Policy, confiden
             reason: String::new(),
         },
         candidate_errors: c.failed,
+        checks: {
+            let notes: Vec<String> = [c.check_note("candidate"), b.check_note("base")]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!notes.is_empty()).then(|| notes.join("; "))
+        },
         proof_ratio: margin,
     }
 }
@@ -414,6 +437,7 @@ fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
     let Draft {
         mut row,
         candidate_errors,
+        checks,
         proof_ratio,
     } = draft;
     row.rollback_proven = proven;
@@ -451,7 +475,10 @@ fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
         }
     };
     row.verdict = verdict;
-    row.reason = reason;
+    row.reason = match checks {
+        Some(checks) => format!("{reason} ({checks})"),
+        None => reason,
+    };
     row
 }
 

@@ -525,6 +525,7 @@ fn step_record(index: usize, draw: &Draw, rng: &mut ChaCha8Rng) -> StepRecord {
         failed,
         classes,
         statuses,
+        check_failures: BTreeMap::new(),
     }
 }
 

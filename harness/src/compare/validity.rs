@@ -9,14 +9,22 @@ use crate::record::RunRecord;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invalidity {
     /// Short machine name: `scenario_hash`, `environment`, `incomplete`, `achieved_rate`,
-    /// `too_few_samples`, `no_runs`, `base_drift`, `mixed_paths`, `duplicate_run`,
-    /// `step_missing`.
+    /// `too_few_samples`, `candidate_starved`, `no_runs`, `base_drift`, `mixed_paths`,
+    /// `duplicate_run`, `step_missing`.
     pub check: String,
     /// One line for people, with the numbers.
     pub message: String,
 }
 
 impl Invalidity {
+    /// Whether the comparison may still roll back despite this problem: a candidate
+    /// that fails so early that it seldom reaches a later step has starved that step of
+    /// requests, and that must not shield its failures from a rollback (it still
+    /// prevents GO and NO-GO: the comparison is then INCONCLUSIVE).
+    pub fn allows_rollback(&self) -> bool {
+        self.check == "candidate_starved"
+    }
+
     /// A problem found by `check`.
     pub fn new(check: &str, message: impl Into<String>) -> Self {
         Self {
@@ -103,7 +111,16 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
             }
         }
     }
-    for (side, records) in [("base", base), ("candidate", candidate)] {
+    let requests = |records: &[RunRecord], flow: &str, step: &str| -> u64 {
+        // Requests, not successes: a candidate that fails every request has plenty of
+        // evidence, and must roll back rather than be called inconclusive.
+        records
+            .iter()
+            .filter_map(|r| r.steps.iter().find(|s| s.flow == flow && s.step == step))
+            .map(|s| s.count().saturating_sub(s.dropped_count()))
+            .sum()
+    };
+    for (side, records, other) in [("base", base, candidate), ("candidate", candidate, base)] {
         let mut steps: Vec<(String, String)> = Vec::new();
         for r in records {
             for s in &r.steps {
@@ -114,18 +131,24 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
             }
         }
         for (flow, step) in steps {
-            // Requests, not successes: a candidate that fails every request has plenty
-            // of evidence, and must roll back rather than be called inconclusive.
-            let requests: u64 = records
-                .iter()
-                .filter_map(|r| r.steps.iter().find(|s| s.flow == flow && s.step == step))
-                .map(|s| s.count().saturating_sub(s.dropped_count()))
-                .sum();
-            if requests < policy.min_samples {
+            let mine = requests(records, &flow, &step);
+            if mine >= policy.min_samples {
+                continue;
+            }
+            let theirs = requests(other, &flow, &step);
+            if side == "candidate" && theirs >= policy.min_samples {
+                problems.push(Invalidity::new(
+                    "candidate_starved",
+                    format!(
+                        "candidate {flow}/{step}: {mine} requests (< {}) where the base made {theirs}: the candidate's earlier steps failed, so it seldom got this far: the failures are judged where they happened, this step's rows are not judged",
+                        policy.min_samples
+                    ),
+                ));
+            } else {
                 problems.push(Invalidity::new(
                     "too_few_samples",
                     format!(
-                        "{side} {flow}/{step}: {requests} requests (< {}); run longer or at a higher rate",
+                        "{side} {flow}/{step}: {mine} requests (< {}); run longer or at a higher rate",
                         policy.min_samples
                     ),
                 ));

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::stats::Interval;
+use super::validity::Invalidity;
 use crate::policy::Policy;
 
 /// The decision of a row or of a whole comparison.
@@ -265,15 +266,16 @@ pub fn judge_errors(
     }
 }
 
-/// The overall verdict: invalid → INCONCLUSIVE; any ROLLBACK → ROLLBACK; any row that
-/// could not be judged (an expectation without attribution) → INCONCLUSIVE; all GO →
-/// GO; else NO-GO. No rows at all is never GO.
-pub fn overall(valid: bool, rows: &[Verdict]) -> Verdict {
-    if !valid {
+/// The overall verdict: invalid → INCONCLUSIVE (unless every problem allows a
+/// rollback, see [`Invalidity::allows_rollback`], and a row rolls back); any ROLLBACK →
+/// ROLLBACK; any row that could not be judged (an expectation without attribution) →
+/// INCONCLUSIVE; all GO → GO; else NO-GO. No rows at all is never GO.
+pub fn overall(invalid: &[Invalidity], rows: &[Verdict]) -> Verdict {
+    if invalid.iter().any(|i| !i.allows_rollback()) {
         Verdict::Inconclusive
     } else if rows.contains(&Verdict::Rollback) {
         Verdict::Rollback
-    } else if rows.contains(&Verdict::Inconclusive) {
+    } else if !invalid.is_empty() || rows.contains(&Verdict::Inconclusive) {
         Verdict::Inconclusive
     } else if !rows.is_empty() && rows.iter().all(|v| *v == Verdict::Go) {
         Verdict::Go
@@ -454,12 +456,20 @@ mod tests {
 
     #[test]
     fn the_whole_is_never_go_when_invalid_or_empty() {
-        assert_eq!(overall(false, &[Verdict::Go]), Verdict::Inconclusive);
-        assert_eq!(overall(true, &[]), Verdict::NoGo);
-        assert_eq!(overall(true, &[Verdict::Go, Verdict::Go]), Verdict::Go);
-        assert_eq!(overall(true, &[Verdict::Go, Verdict::NoGo]), Verdict::NoGo);
+        let invalid = [Invalidity::new("scenario_hash", "differs")];
+        let starved = [Invalidity::new("candidate_starved", "few")];
+        assert_eq!(overall(&invalid, &[Verdict::Go]), Verdict::Inconclusive);
         assert_eq!(
-            overall(true, &[Verdict::NoGo, Verdict::Rollback]),
+            overall(&invalid, &[Verdict::Rollback]),
+            Verdict::Inconclusive
+        );
+        assert_eq!(overall(&starved, &[Verdict::Rollback]), Verdict::Rollback);
+        assert_eq!(overall(&starved, &[Verdict::Go]), Verdict::Inconclusive);
+        assert_eq!(overall(&[], &[]), Verdict::NoGo);
+        assert_eq!(overall(&[], &[Verdict::Go, Verdict::Go]), Verdict::Go);
+        assert_eq!(overall(&[], &[Verdict::Go, Verdict::NoGo]), Verdict::NoGo);
+        assert_eq!(
+            overall(&[], &[Verdict::NoGo, Verdict::Rollback]),
             Verdict::Rollback
         );
     }

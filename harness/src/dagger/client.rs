@@ -147,6 +147,7 @@ impl GraphQLClient for StepClient {
             body: Bytes::from(body.to_string()),
             request_id: self.request_id,
             keep_body: true,
+            keep_headers: None,
         };
         let answer = self.link.client.send(request, self.link.timeout).await;
         let status = match (answer.failure, answer.status) {

@@ -169,6 +169,7 @@ mod tests {
             dagger: None,
             expect_exit,
             extract: vec![],
+            checks: vec![],
         }
     }
 

@@ -12,6 +12,7 @@ use super::command::CommandExecutor;
 use super::events::{EventLog, RequestEvent};
 use super::http::HttpClient;
 use super::outcome::{Outcome, OutcomeClass};
+use super::tally::{CheckTally, Rejected};
 use super::target::{HttpExecutor, ResolvedTarget};
 use crate::dagger::DaggerExecutor;
 use crate::record::SharedRecorder;
@@ -25,6 +26,8 @@ pub struct StepReply {
     pub failure: Option<OutcomeClass>,
     /// The HTTP status, or the exit code.
     pub status: Option<u16>,
+    /// The answer headers the step asked for (HTTP).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The answer.
     pub body: Bytes,
 }
@@ -35,6 +38,7 @@ impl StepReply {
         Self {
             failure: Some(class),
             status,
+            headers: Vec::new(),
             body: Bytes::new(),
         }
     }
@@ -44,6 +48,7 @@ impl StepReply {
         Self {
             failure: None,
             status,
+            headers: Vec::new(),
             body,
         }
     }
@@ -69,6 +74,7 @@ pub struct IterationContext {
     ids: AtomicU64,
     recorder: Arc<SharedRecorder>,
     events: Option<Arc<EventLog>>,
+    tally: CheckTally,
 }
 
 /// The base URL goose is given for paths that send no HTTP (it needs one to start).
@@ -85,12 +91,13 @@ impl IterationContext {
         recorder: Arc<SharedRecorder>,
     ) -> Self {
         let executor = Executor::Http(HttpExecutor::new(client, target, flows));
-        Self::with_executor(executor, timeout, epoch, recorder)
+        Self::with_executor(executor, flows, timeout, epoch, recorder)
     }
 
     /// A context whose steps run on `executor`.
     pub fn with_executor(
         executor: Executor,
+        flows: &[Flow],
         timeout: Duration,
         epoch: Instant,
         recorder: Arc<SharedRecorder>,
@@ -102,6 +109,7 @@ impl IterationContext {
             ids: AtomicU64::new(1),
             recorder,
             events: None,
+            tally: CheckTally::new(flows),
         }
     }
 
@@ -132,6 +140,17 @@ impl IterationContext {
             Executor::Command(command) => command.failure_samples(),
             Executor::Dagger(dagger) => dagger.failure_samples(),
         }
+    }
+
+    /// How often each step's checks and extractions failed: per step index, (name,
+    /// failures), non-zero only.
+    pub fn check_failures(&self) -> Vec<Vec<(String, u64)>> {
+        self.tally.counts()
+    }
+
+    /// The first check and extraction failures, described (pointer, expected, actual).
+    pub fn check_samples(&self) -> Vec<String> {
+        self.tally.samples()
     }
 
     /// The start of the run.
@@ -188,8 +207,16 @@ impl IterationContext {
         };
         let class = match reply.failure {
             Some(class) => class,
-            None if extract(step, &reply.body, vars) => OutcomeClass::Ok,
-            None => OutcomeClass::CheckFailed,
+            None => match self.tally.judge(
+                step,
+                &reply.headers,
+                &reply.body,
+                vars,
+                offset >= self.recorder.warmup(),
+            ) {
+                Ok(()) => OutcomeClass::Ok,
+                Err(Rejected) => OutcomeClass::CheckFailed,
+            },
         };
         let latency = Instant::now().saturating_duration_since(intended);
         self.recorder.record(&Outcome {
@@ -209,67 +236,5 @@ impl IterationContext {
             });
         }
         class == OutcomeClass::Ok
-    }
-}
-
-/// Takes the step's extractions from a JSON body; false when one is missing.
-fn extract(step: &Step, body: &[u8], vars: &mut [Option<String>]) -> bool {
-    if step.extract.is_empty() {
-        return true;
-    }
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    for extraction in &step.extract {
-        let value = match json.pointer(&extraction.pointer) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Null) | None => return false,
-            Some(other) => other.to_string(),
-        };
-        match vars.get_mut(extraction.slot) {
-            Some(slot) => *slot = Some(value),
-            None => return false,
-        }
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::Extraction;
-
-    fn step_with_extract(pointer: &str) -> Step {
-        Step {
-            name: "s".into(),
-            index: 0,
-            http: None,
-            command: None,
-            dagger: None,
-            expect_exit: vec![],
-            extract: vec![Extraction {
-                slot: 0,
-                pointer: pointer.into(),
-            }],
-        }
-    }
-
-    #[test]
-    fn extraction_takes_strings_and_numbers_and_fails_on_missing_values() {
-        let mut vars = vec![None];
-        assert!(extract(
-            &step_with_extract("/id"),
-            br#"{"id":"t-1"}"#,
-            &mut vars
-        ));
-        assert_eq!(vars[0].as_deref(), Some("t-1"));
-        assert!(extract(&step_with_extract("/n"), br#"{"n":7}"#, &mut vars));
-        assert_eq!(vars[0].as_deref(), Some("7"));
-        assert!(!extract(
-            &step_with_extract("/missing"),
-            br#"{"n":7}"#,
-            &mut vars
-        ));
-        assert!(!extract(&step_with_extract("/n"), b"not json", &mut vars));
     }
 }

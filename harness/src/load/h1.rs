@@ -15,7 +15,7 @@ use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::outcome::{OutcomeClass, REQUEST_ID_HEADER};
 use super::stream::Stream;
@@ -51,6 +51,8 @@ pub(super) struct RequestHead<'a> {
     /// False: the answer's body is read and dropped as it arrives (the answer then has
     /// an empty body), so a large answer costs no memory.
     pub keep_body: bool,
+    /// Answer headers to hand back (for checks and extractions); usually none.
+    pub keep_headers: &'a [HeaderName],
 }
 
 /// A complete answer.
@@ -58,6 +60,8 @@ pub(super) struct RequestHead<'a> {
 pub(super) struct Answer {
     /// The final status.
     pub status: u16,
+    /// The headers asked for by [`RequestHead::keep_headers`], as they came.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The whole body, de-chunked.
     pub body: Bytes,
 }
@@ -140,7 +144,15 @@ impl Connection {
             return Err(failure);
         }
         let head_request = request.method == Method::HEAD;
-        match self.receive(head_request, request.keep_body, reused).await {
+        match self
+            .receive(
+                head_request,
+                request.keep_body,
+                request.keep_headers,
+                reused,
+            )
+            .await
+        {
             Ok(answer) => {
                 self.reused = true;
                 Ok(answer)
@@ -182,11 +194,12 @@ impl Connection {
         &mut self,
         head_request: bool,
         keep_body: bool,
+        keep_headers: &[HeaderName],
         reused: bool,
     ) -> Result<Answer, Failure> {
         let mut received_any = false;
         let head = loop {
-            match parse_head(&self.read, head_request) {
+            match parse_head(&self.read, head_request, keep_headers) {
                 Ok(Some((head, length))) => {
                     self.read.advance(length);
                     received_any = true;
@@ -230,6 +243,7 @@ impl Connection {
         self.open = head.keep_alive && self.read.is_empty();
         Ok(Answer {
             status: head.status,
+            headers: head.kept,
             body,
         })
     }
@@ -375,7 +389,7 @@ pub(super) enum BodyKind {
 }
 
 /// An answer's head, as far as reading the answer needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Head {
     /// The status code.
     pub status: u16,
@@ -385,6 +399,8 @@ pub(super) struct Head {
     pub body: BodyKind,
     /// Whether the connection can carry another request afterwards.
     pub keep_alive: bool,
+    /// The headers asked for, in answer order.
+    pub kept: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// The answer head is not valid HTTP/1.x.
@@ -396,6 +412,7 @@ pub(super) struct HeadError;
 pub(super) fn parse_head(
     buf: &[u8],
     head_request: bool,
+    wanted: &[HeaderName],
 ) -> Result<Option<(Head, usize)>, HeadError> {
     // Left uninitialised: the parser writes the headers it finds (once per answer, on
     // the hot path, so no 3 KiB of zeroing).
@@ -416,8 +433,16 @@ pub(super) fn parse_head(
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding: Option<bool> = None;
     let mut close = http10;
+    let mut kept = Vec::new();
     for header in response.headers.iter() {
         let name = header.name;
+        if let Some(want) = wanted
+            .iter()
+            .find(|w| name.eq_ignore_ascii_case(w.as_str()))
+            && let Ok(value) = HeaderValue::from_bytes(header.value)
+        {
+            kept.push((want.clone(), value));
+        }
         if name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str()) {
             let value = parse_content_length(header.value).ok_or(HeadError)?;
             if content_length.is_some_and(|seen| seen != value) {
@@ -465,6 +490,7 @@ pub(super) fn parse_head(
             interim,
             body,
             keep_alive: !close,
+            kept,
         },
         length,
     )))
@@ -631,7 +657,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn head(text: &str) -> Head {
-        parse_head(text.as_bytes(), false)
+        parse_head(text.as_bytes(), false, &[])
             .expect("valid")
             .expect("complete")
             .0
@@ -667,7 +693,7 @@ mod tests {
         assert!(h.interim);
         let h = head("HTTP/1.1 101 Switching Protocols\r\n\r\n");
         assert_eq!((h.interim, h.keep_alive), (false, false));
-        let (h, _) = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true)
+        let (h, _) = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true, &[])
             .expect("valid")
             .expect("complete");
         assert_eq!(h.body, BodyKind::Empty);
@@ -678,10 +704,10 @@ mod tests {
     #[test]
     fn bad_or_partial_heads_are_told_apart() {
         assert_eq!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false),
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false, &[]),
             Ok(None)
         );
-        assert_eq!(parse_head(b"", false), Ok(None));
+        assert_eq!(parse_head(b"", false, &[]), Ok(None));
         for bad in [
             "HTTP/1.1 200 OK\r\nContent-Length: 4, 5\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n",
@@ -690,14 +716,20 @@ mod tests {
             "SSH-2.0-OpenSSH\r\n\r\n",
             "HTTP/1.1 abc OK\r\n\r\n",
         ] {
-            assert_eq!(parse_head(bad.as_bytes(), false), Err(HeadError), "{bad:?}");
+            assert_eq!(
+                parse_head(bad.as_bytes(), false, &[]),
+                Err(HeadError),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn the_head_length_excludes_the_body() {
         let text = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
-        let (_, length) = parse_head(text, false).expect("valid").expect("complete");
+        let (_, length) = parse_head(text, false, &[])
+            .expect("valid")
+            .expect("complete");
         assert_eq!(&text[length..], b"hi");
     }
 
@@ -724,6 +756,7 @@ mod tests {
                 correlation: &correlation,
                 body: b"{}",
                 keep_body: true,
+                keep_headers: &[],
             },
         );
         assert_eq!(
@@ -747,6 +780,7 @@ mod tests {
                 correlation: &correlation,
                 body: b"",
                 keep_body: true,
+                keep_headers: &[],
             },
         );
         assert_eq!(
@@ -772,6 +806,7 @@ mod tests {
                 correlation: &named,
                 body: b"",
                 keep_body: true,
+                keep_headers: &[],
             },
         );
         let text = String::from_utf8(out.clone()).expect("ascii");
@@ -790,6 +825,7 @@ mod tests {
                 correlation: &correlation,
                 body: b"",
                 keep_body: true,
+                keep_headers: &[],
             },
         );
         assert!(
@@ -911,7 +947,7 @@ mod tests {
 
         #[test]
         fn no_byte_string_makes_the_parsers_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = parse_head(&bytes, false);
+            let _ = parse_head(&bytes, false, &[]);
             let _ = decode_all(&[&bytes]);
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::uri::Authority;
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use super::h1::{Connection, Failure, RequestHead};
 use super::outcome::OutcomeClass;
@@ -112,12 +112,14 @@ impl HttpClient {
             correlation: &self.correlation,
             body: &request.body,
             keep_body: request.keep_body,
+            keep_headers: request.keep_headers.as_deref().unwrap_or_default(),
         };
         match tokio::time::timeout(timeout, self.exchange(secure, authority, head)).await {
             Err(_) => Answer::failed(OutcomeClass::Timeout),
             Ok(Err(class)) => Answer::failed(class),
             Ok(Ok(answer)) => Answer {
                 status: Some(answer.status),
+                headers: answer.headers,
                 body: answer.body,
                 failure: None,
             },
@@ -274,6 +276,8 @@ pub struct OutgoingRequest {
     /// False when nobody reads the answer's body: it is then read and dropped as it
     /// arrives, and [`Answer::body`] is empty.
     pub keep_body: bool,
+    /// Answer headers the step reads (checks, extractions); `None` for none.
+    pub keep_headers: Option<Arc<[HeaderName]>>,
 }
 
 /// What came back.
@@ -281,6 +285,8 @@ pub struct OutgoingRequest {
 pub struct Answer {
     /// The status, when an answer arrived.
     pub status: Option<u16>,
+    /// The headers the request asked to keep.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The whole body (empty on failure, and when the request did not keep it).
     pub body: Bytes,
     /// Set when no complete answer arrived.
@@ -291,6 +297,7 @@ impl Answer {
     fn failed(class: OutcomeClass) -> Self {
         Self {
             status: None,
+            headers: Vec::new(),
             body: Bytes::new(),
             failure: Some(class),
         }
@@ -370,6 +377,7 @@ mod tests {
             body: Bytes::new(),
             request_id: id,
             keep_body: true,
+            keep_headers: None,
         }
     }
 
@@ -471,6 +479,7 @@ mod tests {
         let client = HttpClient::new(4);
         let dropped = |id| OutgoingRequest {
             keep_body: false,
+            keep_headers: None,
             ..get(&url, id)
         };
         for id in 0..2 {

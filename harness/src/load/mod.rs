@@ -15,6 +15,7 @@ pub(crate) mod samples;
 pub mod schedule;
 pub mod stop;
 mod stream;
+mod tally;
 pub mod target;
 
 pub use command::CommandExecutor;

@@ -1,6 +1,7 @@
 //! HTTP paths: where requests go (base URL and headers, secrets resolved) and how a
 //! step becomes a request and its answer a reply.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use super::flow::StepReply;
 use super::http::{HttpClient, OutgoingRequest};
 use super::outcome::OutcomeClass;
-use crate::scenario::{Flow, Header, Step, Template};
+use crate::scenario::{ExtractSource, Flow, Header, Step, Template};
 use crate::tls::TlsConfig;
 
 /// Where a path's requests go: the base URL (scheme, authority, optional prefix), the
@@ -125,6 +126,10 @@ struct PreparedStep {
     body: Option<Bytes>,
     headers: HeaderMap,
     dynamic_headers: Vec<(HeaderName, Template)>,
+    /// Whether anything reads the answer's body (an extraction or a check).
+    keep_body: bool,
+    /// The answer headers extractions and checks read.
+    keep_headers: Option<Arc<[HeaderName]>>,
 }
 
 /// Runs the steps of an HTTP path: one request each, through a pooled client.
@@ -180,6 +185,7 @@ impl HttpExecutor {
             (None, status) => StepReply {
                 failure: None,
                 status,
+                headers: answer.headers,
                 body: answer.body,
             },
         }
@@ -217,8 +223,8 @@ impl HttpExecutor {
             headers,
             body,
             request_id,
-            // Only extractions read an answer's body.
-            keep_body: !step.extract.is_empty(),
+            keep_body: prepared.keep_body,
+            keep_headers: prepared.keep_headers.clone(),
         })
     }
 }
@@ -252,11 +258,32 @@ fn prepare(target: &ResolvedTarget, step: &Step) -> PreparedStep {
             _ => dynamic_headers.push((name.clone(), template.clone())),
         }
     }
+    let mut keep_headers: Vec<HeaderName> = Vec::new();
+    let read = step
+        .extract
+        .iter()
+        .filter_map(|e| match &e.source {
+            ExtractSource::Header(name) => Some(name),
+            ExtractSource::Pointer(_) => None,
+        })
+        .chain(step.checks.iter().filter_map(|c| c.header()));
+    for name in read {
+        if !keep_headers.contains(name) {
+            keep_headers.push(name.clone());
+        }
+    }
+    let keep_body = step
+        .extract
+        .iter()
+        .any(|e| matches!(e.source, ExtractSource::Pointer(_)))
+        || step.checks.iter().any(|c| c.needs_body());
     PreparedStep {
         uri,
         body,
         headers,
         dynamic_headers,
+        keep_body,
+        keep_headers: (!keep_headers.is_empty()).then(|| keep_headers.into()),
     }
 }
 

@@ -22,7 +22,7 @@ pub use recorder::{
 };
 pub use run::{
     FaultRecord, LoadModelKind, LoadSummary, RUN_SCHEMA, RecordError, RunRecord, ScenarioRef,
-    StepRecord,
+    StepRecord, check_summary,
 };
 pub use shared::{Progress, SharedRecorder};
 pub use timeline::TimelinePoint;

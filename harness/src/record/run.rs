@@ -91,6 +91,10 @@ pub struct StepRecord {
     pub classes: BTreeMap<OutcomeClass, u64>,
     /// Answers per HTTP status.
     pub statuses: BTreeMap<u16, u64>,
+    /// Answers whose status was accepted but that failed a check or an extraction
+    /// (`check_failed`), per check name (`/status equals "done"`, `extract id from /id`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub check_failures: BTreeMap<String, u64>,
 }
 
 impl StepRecord {
@@ -119,6 +123,7 @@ impl StepRecord {
             failed,
             classes,
             statuses,
+            check_failures: BTreeMap::new(),
         }
     }
 
@@ -173,6 +178,17 @@ impl StepRecord {
         let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
         self.ok.value_at_quantile(q)
     }
+}
+
+/// The failed checks of a step, most failed first, as people read them:
+/// "12 of 201 failed `/artifacts/0/name exists`" (`requests` = the step's requests).
+pub fn check_summary(failures: &BTreeMap<String, u64>, requests: u64) -> Vec<String> {
+    let mut sorted: Vec<(&String, &u64)> = failures.iter().filter(|(_, n)| **n > 0).collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    sorted
+        .into_iter()
+        .map(|(name, n)| format!("{n} of {requests} failed `{name}`"))
+        .collect()
 }
 
 /// One run of one path of a scenario: the `harness-run/v1` file.

@@ -118,6 +118,11 @@ impl SharedRecorder {
         }
     }
 
+    /// The warmup: outcomes intended before it are left out of every statistic.
+    pub fn warmup(&self) -> Duration {
+        self.warmup
+    }
+
     /// Records one outcome (ignored when intended during warmup).
     #[inline]
     pub fn record(&self, o: &Outcome) {

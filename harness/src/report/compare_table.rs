@@ -75,6 +75,12 @@ pub fn comparison_table(c: &Comparison) -> String {
             }
         }
     }
+    if !c.check_failures.is_empty() {
+        out.push_str("failed checks (first answers):\n");
+        for sample in &c.check_failures {
+            out.push_str(&format!("  {sample}\n"));
+        }
+    }
     for problem in &c.invalid {
         out.push_str(&format!(
             "  not valid ({}): {}\n",

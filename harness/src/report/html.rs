@@ -36,6 +36,7 @@ pub fn render_html(doc: &ReportDocument) -> String {
     body.push_str(&warnings(c));
     body.push_str(&contents());
     body.push_str(&tables::decision_section(c));
+    body.push_str(&check_failures(c));
     body.push_str(&spectrum::spectrum_section(doc));
     body.push_str(&timeline::timeline_section(doc));
     body.push_str(&resilience::resilience_section(c));
@@ -151,6 +152,21 @@ fn banner(doc: &ReportDocument) -> String {
         candidate = side_line(&c.candidate),
         base = side_line(&c.base),
         generated = escape(&doc.generated_at),
+    )
+}
+
+/// The first answers that failed a check: what the error rows' counts are made of.
+fn check_failures(c: &crate::compare::Comparison) -> String {
+    if c.check_failures.is_empty() {
+        return String::new();
+    }
+    let items: String = c
+        .check_failures
+        .iter()
+        .map(|s| format!("<li><code>{}</code></li>\n", escape(s)))
+        .collect();
+    format!(
+        "<section id=\"checks\">\n<h2>Failed checks</h2>\n<p>The first answers that failed a check or an extraction, per side:</p>\n<ul>\n{items}</ul>\n</section>\n"
     )
 }
 

@@ -130,6 +130,14 @@ fn render_junit(doc: &ReportDocument) -> String {
             }
         }
     }
+    // The answers behind failed checks: CI views show a suite's stdout with its results.
+    if !c.check_failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "    <system-out>{}</system-out>",
+            escape(&format!("failed checks:\n{}", c.check_failures.join("\n")))
+        );
+    }
     // CI views show a suite's stderr beside its results, where properties stay hidden.
     if !c.warnings.is_empty() {
         let lines: Vec<String> = c.warnings.iter().map(|w| format!("warning: {w}")).collect();

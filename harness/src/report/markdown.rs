@@ -74,6 +74,13 @@ fn render_markdown(doc: &ReportDocument) -> String {
     let _ = writeln!(out, "**Why:** {}\n", escape(&c.reason));
     decision_table(&mut out, c);
     expectation_table(&mut out, c);
+    if !c.check_failures.is_empty() {
+        out.push_str("### Failed checks (first answers)\n\n");
+        for sample in &c.check_failures {
+            let _ = writeln!(out, "- {}", escape(sample));
+        }
+        out.push('\n');
+    }
     if !c.invalid.is_empty() {
         out.push_str("### Why the comparison is not valid\n\n");
         for problem in &c.invalid {

@@ -5,7 +5,7 @@ use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
 use crate::load::OutcomeClass;
-use crate::record::{RunRecord, StepRecord};
+use crate::record::{RunRecord, StepRecord, check_summary};
 
 #[derive(Tabled)]
 struct Row {
@@ -67,6 +67,18 @@ pub fn run_summary_table(records: &[&RunRecord]) -> String {
         ));
         for fault in &record.faults {
             out.push_str(&format!("\n  {}", fault_line(fault)));
+        }
+        for step in &record.steps {
+            for line in check_summary(&step.check_failures, step.count()) {
+                out.push_str(&format!("\n  {}/{}: {line}", step.flow, step.step));
+            }
+        }
+        for note in record
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("check failed: "))
+        {
+            out.push_str(&format!("\n  {note}"));
         }
         // How TLS failed: a `tls` count alone does not say which certificate problem.
         for note in record

@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::path::Path;
 
 use http::HeaderValue;
 use serde_spanned::Spanned;
 
 use crate::load::StepIndex;
 
+use super::checks::{Check, ExtractSource, RawExtract, check, extract_source};
 use super::error::{Problem, closest, locate};
 use super::explain::key_span;
 use super::interpolate::{Binding, InterpolationError, is_name, template};
@@ -132,10 +134,15 @@ impl Checker<'_> {
             };
             let built = self.step(s, step.span(), index, &context, kinds)?;
             let mut extract = Vec::new();
-            for (var, pointer) in &s.extract.0 {
-                extract.push(self.extraction(var, pointer, &mut vars)?);
+            for (var, source) in &s.extract.0 {
+                extract.push(self.extraction(var, source, kinds, &mut vars)?);
             }
-            steps.push(Step { extract, ..built });
+            let checks = self.checks(s, kinds)?;
+            steps.push(Step {
+                extract,
+                checks,
+                ..built
+            });
         }
         Ok(Flow {
             name: flow_name.clone(),
@@ -184,6 +191,7 @@ impl Checker<'_> {
             dagger,
             expect_exit,
             extract: Vec::new(),
+            checks: Vec::new(),
         })
     }
 
@@ -427,11 +435,13 @@ impl Checker<'_> {
         template(value.get_ref(), &mut bind).map_err(|e| self.located(value, e))
     }
 
-    /// `name = "/pointer"`: a variable slot (new or reused) filled from the answer.
+    /// `name = "/pointer"` or `name = { header = "..." }`: a variable slot (new or
+    /// reused) filled from the answer.
     fn extraction(
         &self,
         var: &Spanned<String>,
-        pointer: &Spanned<String>,
+        raw: &Spanned<RawExtract>,
+        kinds: &[PathKind],
         vars: &mut Vec<String>,
     ) -> Result<Extraction, Problem> {
         let name = var.get_ref();
@@ -442,12 +452,9 @@ impl Checker<'_> {
                 "a variable name starts with a letter or `_` and holds only letters, digits and `_`, e.g. `task_id`",
             ));
         }
-        if !is_json_pointer(pointer.get_ref()) {
-            return Err(Problem::new(
-                pointer.span(),
-                format!("`{}` is not a JSON pointer", pointer.get_ref()),
-                "a JSON pointer (RFC 6901) is empty (the whole answer) or starts with `/`, e.g. `/task_id` or `/items/0/id`; write `~0` for `~` and `~1` for `/`",
-            ));
+        let source = extract_source(raw)?;
+        if matches!(source, ExtractSource::Header(_)) {
+            only_http(kinds, raw.span(), "a header extraction")?;
         }
         let slot = match vars.iter().position(|v| v == name) {
             Some(slot) => slot,
@@ -458,8 +465,27 @@ impl Checker<'_> {
         };
         Ok(Extraction {
             slot,
-            pointer: pointer.get_ref().clone(),
+            name: name.clone(),
+            source,
         })
+    }
+
+    /// `check = [...]`: each check validated, header checks only with HTTP paths.
+    fn checks(&self, s: &RawStep, kinds: &[PathKind]) -> Result<Vec<Check>, Problem> {
+        let Some(raw) = &s.check else {
+            return Ok(Vec::new());
+        };
+        let dir = self.source.parent().unwrap_or(Path::new("."));
+        raw.get_ref()
+            .iter()
+            .map(|c| {
+                let built = check(c.get_ref(), c.span(), dir)?;
+                if built.header().is_some() {
+                    only_http(kinds, c.span(), "a header check")?;
+                }
+                Ok(built)
+            })
+            .collect()
     }
 }
 
@@ -552,6 +578,19 @@ pub(crate) fn is_json_pointer(p: &str) -> bool {
         .iter()
         .enumerate()
         .all(|(i, b)| *b != b'~' || matches!(bytes.get(i + 1), Some(b'0' | b'1')))
+}
+
+/// Headers exist only on HTTP answers: refuse `what` when a path of another kind runs
+/// the step.
+fn only_http(kinds: &[PathKind], span: Range<usize>, what: &str) -> Result<(), Problem> {
+    match kinds.iter().find(|k| **k != PathKind::Http) {
+        None => Ok(()),
+        Some(kind) => Err(Problem::new(
+            span,
+            format!("{what} reads an HTTP header, and this scenario has a {kind:?} path"),
+            "read the value from the body with a JSON pointer, or keep header checks to scenarios whose paths are all HTTP",
+        )),
+    }
 }
 
 #[cfg(test)]

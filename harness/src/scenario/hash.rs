@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::fault::FaultSpec;
 use crate::reference::ReferenceConfig;
 
+use super::checks::Check;
 use super::model::{
     DaggerCall, DaggerOutput, Flow, HttpCall, LoadModel, Scenario, Spacing, Template,
 };
@@ -136,8 +137,11 @@ struct CanonicalStep<'a> {
     dagger: Option<CanonicalDagger<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     expect_exit: Vec<i32>,
-    /// Variable name to JSON pointer.
-    extract: BTreeMap<&'a str, &'a str>,
+    /// Variable name to JSON pointer (or `header:<name>`).
+    extract: BTreeMap<&'a str, String>,
+    /// The checks, canonically (absent when none, so older scenarios hash as before).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    check: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -239,10 +243,11 @@ impl<'a> From<&'a Flow> for CanonicalFlow<'a> {
                         .map(|e| {
                             (
                                 f.vars.get(e.slot).map_or("", String::as_str),
-                                e.pointer.as_str(),
+                                e.source.to_string(),
                             )
                         })
                         .collect(),
+                    check: s.checks.iter().map(Check::canonical).collect(),
                 }
             })
             .collect();

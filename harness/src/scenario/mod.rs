@@ -4,6 +4,7 @@
 //! [`ScenarioError`] that names the file, line and column and says how to fix it.
 
 mod actions;
+pub mod checks;
 mod error;
 mod explain;
 mod faults;
@@ -17,6 +18,7 @@ mod raw;
 mod tls;
 mod validate;
 
+pub use checks::{AnswerView, Check, CheckFailure, CheckKind, ExtractSource, ValueTest};
 pub use error::{Diagnostic, ScenarioError};
 pub use hash::scenario_hash;
 pub use model::*;

@@ -256,6 +256,20 @@ impl Interpolated {
     pub fn has_secret(&self) -> bool {
         self.template != self.resolved
     }
+
+    /// What interpolation put in: the resolved value without the text it shares with
+    /// the template at either end (`s3cr3t` of `Bearer ${TOKEN}`), for redaction.
+    pub fn secret_part(&self) -> String {
+        let (t, r) = (self.template.as_bytes(), self.resolved.as_bytes());
+        let prefix = t.iter().zip(r).take_while(|(a, b)| a == b).count();
+        let suffix = t[prefix..]
+            .iter()
+            .rev()
+            .zip(r[prefix..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        String::from_utf8_lossy(&r[prefix..r.len() - suffix]).into_owned()
+    }
 }
 
 impl fmt::Debug for Interpolated {
@@ -357,8 +371,11 @@ pub struct Step {
     pub dagger: Option<DaggerCall>,
     /// Accepted exit codes of commands and Dagger execs; empty means 0.
     pub expect_exit: Vec<i32>,
-    /// Values taken from the JSON answer (HTTP body, or stdout) into flow variables.
+    /// Values taken from the answer (a JSON pointer into the HTTP body or stdout, or an
+    /// HTTP header) into flow variables.
     pub extract: Vec<Extraction>,
+    /// Checks the answer must pass to be `ok` (else `check_failed`, counted by name).
+    pub checks: Vec<super::checks::Check>,
 }
 
 impl Step {
@@ -454,8 +471,10 @@ pub enum DaggerOutput {
 pub struct Extraction {
     /// Slot in [`Flow::vars`].
     pub slot: usize,
-    /// RFC 6901 JSON pointer, e.g. `/task_id`.
-    pub pointer: String,
+    /// The variable's name.
+    pub name: String,
+    /// Where the value comes from.
+    pub source: super::checks::ExtractSource,
 }
 
 /// A string with `${var}` flow variables, pre-split so that rendering is cheap.

@@ -19,6 +19,7 @@ use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
 use crate::units::HumanDuration;
 
+use super::checks::{RawCheck, RawExtract};
 use super::model::{CachePolicy, DaggerOutput, PathKind, Spacing};
 
 /// The whole file.
@@ -140,7 +141,8 @@ pub(crate) struct RawStep {
     pub headers: Entries<String>,
     pub expect_status: Option<Vec<Spanned<i64>>>,
     #[serde(default)]
-    pub extract: Entries<String>,
+    pub extract: Entries<RawExtract>,
+    pub check: Option<Spanned<Vec<Spanned<RawCheck>>>>,
     pub command: Option<Spanned<Vec<Spanned<String>>>>,
     pub dagger: Option<Spanned<RawDaggerStep>>,
     pub expect_exit: Option<Spanned<Vec<Spanned<i64>>>>,
