@@ -7,49 +7,20 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use common::harness;
+use common::http_server::serve;
 use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 
 const TOKEN: &str = "s3cr3t-token-42";
 
 /// The service: `POST /start` opens a session (its id in `Mcp-Session-Id`), `GET /use`
 /// needs it in `x-session`. The Dagger path's `/start` answers without `artifacts` and
 /// with a status that echoes the `Authorization` header.
-fn serve(runtime: &tokio::runtime::Runtime) -> SocketAddr {
-    let sessions = Arc::new(AtomicU64::new(0));
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let sessions = Arc::clone(&sessions);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let sessions = Arc::clone(&sessions);
-                        async move { Ok::<_, Infallible>(answer(&req, &sessions)) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        addr
-    })
-}
-
 fn answer(req: &Request<hyper::body::Incoming>, sessions: &AtomicU64) -> Response<Full<Bytes>> {
     let header = |name: &str| {
         req.headers()
@@ -122,12 +93,8 @@ steps = [
 
 #[test]
 fn failed_checks_are_counted_by_name_in_every_format_and_headers_flow_between_steps() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let addr = serve(&runtime);
+    let sessions = Arc::new(AtomicU64::new(0));
+    let server = serve(move |req| answer(req, &sessions));
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("checks.toml");
     std::fs::write(&file, SCENARIO).expect("scenario");
@@ -136,7 +103,7 @@ fn failed_checks_are_counted_by_name_in_every_format_and_headers_flow_between_st
         .args(["compare", "--quiet", "--out"])
         .arg(&out)
         .arg(&file)
-        .env("SERVICE_URL", format!("http://{addr}"))
+        .env("SERVICE_URL", server.url())
         .env("API_TOKEN", TOKEN)
         .output()
         .expect("harness runs");

@@ -15,8 +15,7 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -24,12 +23,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::http_server::{TestServer, serve};
 use common::{comparison, harness};
 use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::Response;
 use serde_json::Value;
 
 const SERVICE: &str = "tests/thirdparty/breaker_service.py";
@@ -64,52 +61,12 @@ fn free_port() -> u16 {
 }
 
 /// The dependency: answers every request 200, counting them.
-struct Dependency {
-    addr: SocketAddr,
-    hits: Arc<AtomicU64>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Dependency {
-    fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&hits);
-        let addr = runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let counter = Arc::clone(&counter);
-                    tokio::spawn(async move {
-                        let service = service_fn(move |_req: Request<hyper::body::Incoming>| {
-                            counter.fetch_add(1, Ordering::Relaxed);
-                            async {
-                                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-                                    b"{\"ok\":true}",
-                                ))))
-                            }
-                        });
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-            addr
-        });
-        Self {
-            addr,
-            hits,
-            runtime,
-        }
-    }
+fn dependency(hits: &Arc<AtomicU64>) -> TestServer {
+    let hits = Arc::clone(hits);
+    serve(move |_| {
+        hits.fetch_add(1, Ordering::Relaxed);
+        Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")))
+    })
 }
 
 /// The Python service, killed when dropped.
@@ -232,7 +189,8 @@ fn compare(propagate: &str) -> Option<Outcome> {
         eprintln!("skipped: {why}");
         return None;
     }
-    let dependency = Dependency::start();
+    let hits = Arc::new(AtomicU64::new(0));
+    let dependency = dependency(&hits);
     let proxy_port = free_port();
     let service = Service::start(proxy_port, propagate);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -259,8 +217,8 @@ fn compare(propagate: &str) -> Option<Outcome> {
             serde_json::from_str(&text).expect("JSON")
         })
         .collect();
-    let dependency_hits = dependency.hits.load(Ordering::Relaxed);
-    drop(dependency.runtime);
+    let dependency_hits = hits.load(Ordering::Relaxed);
+    drop(dependency);
     Some(Outcome {
         code,
         c: comparison(&out),

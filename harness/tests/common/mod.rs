@@ -2,6 +2,7 @@
 //! platform. Each test binary uses a subset.
 #![allow(dead_code)]
 
+pub mod http_server;
 pub mod records;
 pub mod tls_server;
 
