@@ -19,6 +19,8 @@ use http::HeaderValue;
 
 /// The harness's own request-id header.
 pub const REQUEST_ID_HEADER: &str = "x-harness-request-id";
+/// The same, as a header name.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 /// The W3C Trace Context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// Length of a version-00 `traceparent` value.

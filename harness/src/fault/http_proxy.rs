@@ -41,9 +41,6 @@ use super::decide::{HttpInjection, RequestFacts};
 use super::upstream::UpstreamPool;
 use crate::tls::{TlsConfig, server_name};
 
-/// The header carrying the load generator's request id.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-harness-request-id");
-
 /// An error that ends a body or a connection.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 

@@ -39,7 +39,7 @@ pub use decide::{
     FAULT_HEADER, FaultSet, HttpInjection, Injection, RequestFacts, TcpInjection,
 };
 pub use delay::{Delay, Distribution, MAX_DELAY};
-pub use http_proxy::{REQUEST_ID, SlowBody, TruncatedBody, Upstream};
+pub use http_proxy::{SlowBody, TruncatedBody, Upstream};
 pub use schedule::Schedule;
 pub use spec::{
     DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultFile, FaultKind, FaultSite, FaultSpec,

@@ -7,8 +7,8 @@ use hyper::body::Body;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
-/// The load generator's request id, propagated to the dependency so attempts join requests.
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-harness-request-id");
+/// The load generator's request-id header, forwarded to the executor.
+pub(crate) use crate::correlation::REQUEST_ID;
 /// The attempt number (1 = first) of a dependency call, set by the service.
 pub(crate) const ATTEMPT: HeaderName = HeaderName::from_static("x-harness-attempt");
 /// Marks a request the circuit breaker failed fast.
