@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use crate::pipeline::PipelineError;
 use crate::scenario::ScenarioError;
 
 /// How a command ended; each maps to one documented exit code.
@@ -67,9 +68,18 @@ pub enum AppError {
 
 impl From<crate::runner::RunError> for AppError {
     fn from(error: crate::runner::RunError) -> Self {
+        PipelineError::from(error).into()
+    }
+}
+
+impl From<PipelineError> for AppError {
+    fn from(error: PipelineError) -> Self {
         match error {
-            e @ crate::runner::RunError::NoEngine { .. } => AppError::Skipped(e.to_string()),
-            e => AppError::Runtime(e.to_string()),
+            PipelineError::Scenario(e) => AppError::Scenario(e),
+            PipelineError::Input(m) => AppError::Usage(m),
+            PipelineError::Runtime(m) => AppError::Runtime(m),
+            PipelineError::Interrupted(m) => AppError::Interrupted(m),
+            PipelineError::Skipped(m) => AppError::Skipped(m),
         }
     }
 }

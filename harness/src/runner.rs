@@ -59,6 +59,8 @@ pub trait RunObserver: Send + Sync {
     fn tick(&self, elapsed: std::time::Duration, sent: u64, failed: u64);
     /// The drive ended and its record was written.
     fn finished(&self, result: &RunResult);
+    /// One line for people: what is about to run, a warning (default: dropped).
+    fn note(&self, _line: &str) {}
 }
 
 /// An observer that ignores everything.

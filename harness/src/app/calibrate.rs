@@ -1,20 +1,18 @@
 //! `harness calibrate`: A/A runs of one path, their noise stored in the baseline, and the
-//! false-decision rates the policy would have on that path.
+//! false-decision rates the policy would have on that path ([`crate::pipeline::calibrate`]).
 
-use super::baseline::baseline_error;
-use super::compare::run_live;
-use super::default_out;
+use std::path::Path;
+
+use super::{controls, notes_only, runtime};
 use crate::atomic_file::{self, Existing};
-use crate::baseline::{Baseline, NoiseModel, NoiseSource, baseline_file};
 use crate::cli::CalibrateArgs;
-use crate::compare::synthetic::{run_case, standard_cases};
-use crate::compare::{Calibration, FalseRates, Noise, calibrate};
+use crate::compare::{Calibration, FalseRates};
 use crate::exit::{AppError, ExitStatus};
+use crate::pipeline::calibrate::{calibrate_path, synthetic as synthetic_cases};
+use crate::pipeline::compare::default_out;
 use crate::policy::{POLICY_VERSION, Policy};
 use crate::report::operating::operating_table;
-use crate::runner::{RunPlan, record_file};
 use crate::scenario;
-use std::path::Path;
 
 pub(super) fn calibrate_command(args: CalibrateArgs) -> Result<ExitStatus, AppError> {
     if args.synthetic {
@@ -27,53 +25,21 @@ pub(super) fn calibrate_command(args: CalibrateArgs) -> Result<ExitStatus, AppEr
     };
     let scenario = scenario::load(file)?;
     let path = args.path.clone().unwrap_or_else(|| scenario.base.clone());
-    if scenario.path(&path).is_none() {
-        let known: Vec<_> = scenario.paths.iter().map(|p| p.name.as_str()).collect();
-        return Err(AppError::Usage(format!(
-            "--path {path}: the scenario has no such path; it has: {}",
-            known.join(", ")
-        )));
-    }
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| default_out(&scenario.name));
-    let mut plan = RunPlan::for_scenario(&scenario, out);
-    plan.paths = vec![path.clone()];
-    plan.repetitions = args.repetitions;
-    let runs = run_live(&scenario, &plan, args.quiet)?;
-    let sources: Vec<String> = runs
-        .iter()
-        .map(|r| {
-            record_file(&plan.out, &r.path, r.repetition)
-                .display()
-                .to_string()
-        })
-        .collect();
-
-    let noise = Noise::from_model(&NoiseModel::from_runs(&runs, NoiseSource::Calibration));
-    let result = calibrate(&runs, &noise, &scenario.policy);
-    let block = serde_json::to_value(&result)
-        .map_err(|e| AppError::Runtime(format!("cannot encode the calibration: {e}")))?;
-
-    let file = baseline_file(&args.root, &scenario.name, &path);
-    let (mut baseline, replace) = if file.exists() {
-        (Baseline::load(&file).map_err(baseline_error)?, true)
-    } else {
-        // No baseline yet: the calibration runs become it.
-        (
-            Baseline::from_records(runs.clone(), sources.clone(), POLICY_VERSION)
-                .map_err(baseline_error)?,
-            false,
-        )
-    };
-    baseline
-        .set_noise_from_calibration(&runs, &sources, Some(block))
-        .map_err(baseline_error)?;
-    let saved = baseline.save(&args.root, replace).map_err(baseline_error)?;
-
-    println!("{}", describe(&result, &path));
-    println!("noise model stored in {}", saved.display());
+    let controls = controls(args.quiet);
+    let calibrated = runtime()?.block_on(calibrate_path(
+        &scenario,
+        &path,
+        args.repetitions,
+        &args.root,
+        out,
+        &controls,
+    ))?;
+    println!("{}", describe(&calibrated.calibration, &path));
+    println!("noise model stored in {}", calibrated.saved.display());
     Ok(ExitStatus::Success)
 }
 
@@ -84,29 +50,8 @@ fn synthetic(args: &CalibrateArgs) -> Result<ExitStatus, AppError> {
         Some(file) => scenario::load(file)?.policy,
         None => Policy::default(),
     };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let trials = args.trials as usize;
-    let cases = standard_cases();
-    let mut results = Vec::with_capacity(cases.len());
-    for (index, case) in cases.iter().enumerate() {
-        eprintln!(
-            "[{}/{}] {} · {} · {}v{} runs · {trials} trials",
-            index + 1,
-            cases.len(),
-            case.effect_label,
-            case.scenario_label(),
-            case.base_runs,
-            case.candidate_runs
-        );
-        results.push(run_case(
-            case,
-            index as u64,
-            trials,
-            args.seed,
-            &policy,
-            threads,
-        ));
-    }
+    let results = synthetic_cases(&policy, trials, args.seed, &notes_only());
     let table = format!(
         "Operating characteristics of {POLICY_VERSION} ({} trials a row, seed {}; Wilson 95% intervals):\n\n{}\npolicy {}\n",
         trials,

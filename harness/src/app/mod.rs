@@ -2,7 +2,9 @@
 //! and an [`ExitStatus`]. Printing for people happens here and in `report`, never in
 //! the computing modules.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,6 +20,7 @@ mod run;
 use crate::cli::{Cli, Command, ReferenceCommand};
 use crate::exit::{AppError, ExitStatus};
 use crate::load::StopSignal;
+use crate::pipeline::Controls;
 use crate::runner::{RunObserver, RunResult};
 
 /// Runs one command line.
@@ -64,11 +67,69 @@ pub(crate) fn install_interrupt(stop: &StopSignal) {
     }
 }
 
-pub(crate) fn default_out(scenario: &str) -> PathBuf {
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .replace([':', '-'], "");
-    PathBuf::from("reports").join(scenario).join(stamp)
+/// The pipeline's controls at the terminal: progress bars on stderr (unless `quiet` or
+/// not a terminal), notes on stderr, and the process's interrupt signal.
+pub(crate) fn controls(quiet: bool) -> Controls {
+    let show_progress = !quiet && std::io::stderr().is_terminal();
+    Controls {
+        observer: Arc::new(TerminalObserver::new(show_progress)),
+        stop: interrupt_signal(),
+    }
+}
+
+/// Controls that only print notes, for work that Ctrl-C ends at once (no run to keep).
+pub(crate) fn notes_only() -> Controls {
+    Controls {
+        observer: Arc::new(TerminalObserver::new(false)),
+        stop: StopSignal::new(),
+    }
+}
+
+/// The process's interrupt signal. A Ctrl-C handler can be installed only once per
+/// process and a gate makes many live compares, so they all share one signal: Ctrl-C
+/// stops the compare running and every one after it.
+pub(crate) fn interrupt_signal() -> StopSignal {
+    static STOP: OnceLock<StopSignal> = OnceLock::new();
+    STOP.get_or_init(|| {
+        let stop = StopSignal::new();
+        install_interrupt(&stop);
+        stop
+    })
+    .clone()
+}
+
+/// The command as typed, for the report: arguments only (never environment values),
+/// the program by its file name so no local directory leaks into a shared report.
+pub(crate) fn command_line() -> String {
+    std::env::args_os()
+        .enumerate()
+        .map(|(index, arg)| {
+            let arg = if index == 0 {
+                Path::new(&arg).file_name().map_or_else(
+                    || arg.to_string_lossy().into_owned(),
+                    |name| name.to_string_lossy().into_owned(),
+                )
+            } else {
+                arg.to_string_lossy().into_owned()
+            };
+            quote(arg)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Single-quotes an argument that a shell would split or expand, so the line can be
+/// pasted back.
+fn quote(arg: String) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_./:=,@+%".contains(c));
+    if plain {
+        arg
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
 }
 
 /// Progress on a terminal: one bar per drive, on stderr.
@@ -110,6 +171,10 @@ impl RunObserver for TerminalObserver {
             bar.set_position(elapsed.as_secs());
             bar.set_message(format!("{sent} sent, {failed} failed"));
         }
+    }
+
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
     }
 
     fn finished(&self, result: &RunResult) {

@@ -1,16 +1,15 @@
 //! `harness run`, `harness validate` and `harness reference serve`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use super::{TerminalObserver, default_out, install_interrupt, runtime};
+use super::{controls, install_interrupt, runtime};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::exit::{AppError, ExitStatus};
 use crate::load::StopSignal;
+use crate::pipeline::compare::default_out;
 use crate::reference::{ReferenceConfig, ReferencePlatform};
 use crate::report::run_summary_table;
-use crate::runner::{RunObserver, RunPlan, RunResult, run_scenario};
+use crate::runner::{RunPlan, RunResult};
 use crate::scenario;
 
 pub(super) fn validate(args: &ValidateArgs) -> Result<ExitStatus, AppError> {
@@ -52,11 +51,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
     if let Some(seed) = args.seed {
         plan.seed = seed;
     }
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let observer: Arc<dyn RunObserver> = Arc::new(TerminalObserver::new(show_progress));
-    let stop = StopSignal::new();
-    install_interrupt(&stop);
-
+    let controls = controls(args.quiet);
     eprintln!(
         "running `{}`: path(s) {} × {} repetition(s), {} + {} warmup each; records in {}",
         scenario.name,
@@ -66,18 +61,13 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
         humantime::format_duration(scenario.load.warmup),
         plan.out.display()
     );
-    for path in &plan.paths {
-        for warning in scenario.warnings(path) {
-            eprintln!("warning: {warning}");
-        }
-    }
-    let results = runtime()?.block_on(run_scenario(&scenario, &plan, &stop, observer))?;
+    let results = runtime()?.block_on(crate::pipeline::run::run(&scenario, &plan, &controls))?;
 
     let records: Vec<_> = results.iter().map(|r| &r.record).collect();
     println!("{}", run_summary_table(&records));
     warn_about_unreachable_targets(&results);
     eprintln!("run records: {}", plan.out.join("runs").display());
-    if stop.is_triggered() || results.iter().any(|r| !r.record.complete) {
+    if controls.stop.is_triggered() || results.iter().any(|r| !r.record.complete) {
         eprintln!("the run was interrupted: the records above are marked incomplete");
         return Ok(ExitStatus::Interrupted);
     }

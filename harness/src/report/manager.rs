@@ -66,9 +66,12 @@ enum Console {
     Stderr,
 }
 
+/// Makes the reporter of a format for a kind of document; `bool`: colour.
+pub type ReporterFactory<D> = fn(Format, bool) -> Box<dyn Reporter<D>>;
+
 /// One format's destination.
-struct Target {
-    reporter: Box<dyn Reporter>,
+struct Target<D: ?Sized> {
+    reporter: Box<dyn Reporter<D>>,
     /// `None` for the table, which is printed.
     file: Option<PathBuf>,
     /// Whether `new` created the file (and so may remove it again).
@@ -77,14 +80,16 @@ struct Target {
     done: Cell<bool>,
 }
 
-/// Owns a report folder: its files are created up front and written once.
-pub struct ReportManager {
+/// Owns a report folder: its files are created up front and written once. `D` is the
+/// document it renders: a comparison (the default) or a gate result.
+pub struct ReportManager<D: ?Sized = ReportDocument> {
     dir: PathBuf,
-    targets: Vec<Target>,
+    targets: Vec<Target<D>>,
     console: Console,
+    make: ReporterFactory<D>,
 }
 
-impl std::fmt::Debug for ReportManager {
+impl<D: ?Sized> std::fmt::Debug for ReportManager<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let formats: Vec<Format> = self.targets.iter().map(|t| t.reporter.format()).collect();
         f.debug_struct("ReportManager")
@@ -94,10 +99,21 @@ impl std::fmt::Debug for ReportManager {
     }
 }
 
-impl ReportManager {
+impl ReportManager<ReportDocument> {
     /// Creates `dir` and an (empty, if new) file for every format but the table, so that
     /// an unwritable path fails now. A format given twice is produced once.
     pub fn new(dir: &Path, formats: &[Format]) -> Result<Self, ReportError> {
+        Self::with_reporters(dir, formats, reporter)
+    }
+}
+
+impl<D: ?Sized> ReportManager<D> {
+    /// [`ReportManager::new`] for the documents `make` renders.
+    pub fn with_reporters(
+        dir: &Path,
+        formats: &[Format],
+        make: ReporterFactory<D>,
+    ) -> Result<Self, ReportError> {
         fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
             path: dir.to_path_buf(),
             source,
@@ -107,6 +123,7 @@ impl ReportManager {
             dir: dir.to_path_buf(),
             targets: Vec::new(),
             console: Console::Stdout,
+            make,
         };
         let mut seen = Vec::new();
         for &format in formats {
@@ -114,7 +131,7 @@ impl ReportManager {
                 continue;
             }
             seen.push(format);
-            let reporter = reporter(format, color);
+            let reporter = make(format, color);
             let (file, created) = if format == Format::Table {
                 (None, false)
             } else {
@@ -140,7 +157,7 @@ impl ReportManager {
         self.console = Console::Stderr;
         let color = std::io::stderr().is_terminal() && no_color_unset();
         for target in self.targets.iter_mut().filter(|t| t.file.is_none()) {
-            target.reporter = reporter(Format::Table, color);
+            target.reporter = (self.make)(Format::Table, color);
         }
         self
     }
@@ -153,7 +170,7 @@ impl ReportManager {
     /// Renders every format: prints the table, writes the files atomically, and returns
     /// the files written. A format this build cannot render yet is skipped with a note
     /// on standard error, its placeholder removed.
-    pub fn write(&self, doc: &ReportDocument) -> Result<Vec<PathBuf>, ReportError> {
+    pub fn write(&self, doc: &D) -> Result<Vec<PathBuf>, ReportError> {
         let mut written = Vec::new();
         for target in &self.targets {
             let bytes = match target.reporter.render(doc) {
@@ -184,7 +201,7 @@ impl ReportManager {
     }
 }
 
-impl Target {
+impl<D: ?Sized> Target<D> {
     /// Removes the file `new` created if it is still the empty placeholder.
     fn remove_placeholder(&self) {
         if let (true, Some(file)) = (self.created, &self.file)
@@ -196,7 +213,7 @@ impl Target {
     }
 }
 
-impl Drop for ReportManager {
+impl<D: ?Sized> Drop for ReportManager<D> {
     fn drop(&mut self) {
         for target in self.targets.iter().filter(|t| !t.done.get()) {
             target.remove_placeholder();

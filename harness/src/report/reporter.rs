@@ -52,14 +52,15 @@ impl std::fmt::Display for Format {
     }
 }
 
-/// Renders a report document in one format.
-pub trait Reporter {
+/// Renders a document in one format: a comparison's [`ReportDocument`] (the default),
+/// or a gate's result.
+pub trait Reporter<D: ?Sized = ReportDocument> {
     /// The format this reporter produces.
     fn format(&self) -> Format;
     /// The file it is written to inside a report folder (`result.json`, ...).
     fn file_name(&self) -> &'static str;
     /// The document in this format.
-    fn render(&self, doc: &ReportDocument) -> Result<Vec<u8>, ReportError>;
+    fn render(&self, doc: &D) -> Result<Vec<u8>, ReportError>;
 }
 
 /// Why a report could not be rendered or written.

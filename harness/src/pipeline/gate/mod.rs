@@ -2,27 +2,35 @@
 //! ROLLBACK by re-running it), aggregate, write `signal.json`, run the hook on ROLLBACK
 //! and write the gate's report files.
 //!
-//! How one scenario is judged (live against its stored baseline, or from a saved result)
-//! is behind the [`Judge`] trait, so the confirmation rules are tested here with scripted
-//! verdicts, and the command line supplies the real compare pipeline.
+//! How one scenario is judged is behind the [`Judge`] trait: [`LiveJudge`] runs the
+//! compare pipeline against the stored baseline, [`SavedResults`] reads saved results;
+//! the confirmation rules are tested here with scripted verdicts.
+//!
+//! - [`live`]: the phase's scenarios loaded and checked before anything runs, and the
+//!   live judge.
+//! - [`saved`]: verdicts read from saved `result.json` files (`--from DIR`).
+
+pub mod live;
+pub mod saved;
+
+pub use live::{LiveJudge, load_scenarios};
+pub use saved::SavedResults;
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::aggregate::{Cause, aggregate, critical_rollback, rows_behind};
-use super::hook::{Hook, HookMode, HookReport, run_hook};
-use super::outcome::{Attempt, ScenarioOutcome};
-use super::plan::{CriticalThresholds, Phase, Plan};
-use super::report::{render_junit, render_summary};
-use super::signal::{Signal, build_signal};
+use super::PipelineError;
 use crate::atomic_file::{self, Existing};
 use crate::compare::{Comparison, Verdict};
-use crate::exit::AppError;
+use crate::gate::aggregate::{aggregate, critical_rollback, rows_behind};
+use crate::gate::hook::{Hook, HookMode, run_hook};
+use crate::gate::outcome::{Attempt, ScenarioOutcome};
+use crate::gate::plan::{CriticalThresholds, Phase, Plan};
+use crate::gate::signal::{Signal, build_signal};
+use crate::gate::{GATE_SCHEMA, GateResult};
+use crate::report::{GATE_FILES, ReportManager, gate_reporter};
 use crate::scenario::Scenario;
-
-/// Schema name of `gate.json`.
-pub const GATE_SCHEMA: &str = "harness-gate/v1";
 
 /// One compare of one scenario, as a [`Judge`] reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +80,11 @@ pub trait Judge {
     /// Decides `scenario`; `attempt` is 0 for the first compare and 1.. for the re-runs
     /// that confirm a ROLLBACK. A runtime error makes the scenario INCONCLUSIVE; any
     /// other error ends the gate.
-    fn judge(&mut self, scenario: &Scenario, attempt: u32) -> Result<Judgement, AppError>;
+    fn judge(
+        &mut self,
+        scenario: &Scenario,
+        attempt: u32,
+    ) -> impl Future<Output = Result<Judgement, PipelineError>>;
 
     /// Whether a re-run can confirm a ROLLBACK (a saved result cannot be re-run).
     fn can_rerun(&self) -> bool;
@@ -81,13 +93,13 @@ pub trait Judge {
 /// Judges `scenario`, confirming a non-critical ROLLBACK with up to `confirm` re-runs:
 /// it stands only if every re-run says ROLLBACK too; the first re-run that does not
 /// replaces it. A critical ROLLBACK (see [`critical_rollback`]) stands at once.
-pub fn judge_scenario(
+pub async fn judge_scenario(
     scenario: &Scenario,
-    judge: &mut dyn Judge,
+    judge: &mut impl Judge,
     confirm: u32,
     critical: &CriticalThresholds,
-) -> Result<ScenarioOutcome, AppError> {
-    let mut attempts = vec![judge_once(scenario, judge, 0)?];
+) -> Result<ScenarioOutcome, PipelineError> {
+    let mut attempts = vec![judge_once(scenario, judge, 0).await?];
     let mut critical_why = None;
     let mut confirmation = None;
     let is_critical = |j: &Judgement| {
@@ -105,7 +117,7 @@ pub fn judge_scenario(
             ));
         } else if confirm > 0 {
             for k in 1..=confirm {
-                let next = judge_once(scenario, judge, k)?;
+                let next = judge_once(scenario, judge, k).await?;
                 let verdict = next.verdict;
                 critical_why = is_critical(&next);
                 attempts.push(next);
@@ -150,69 +162,22 @@ pub fn judge_scenario(
 
 /// One judgement; a runtime error becomes an INCONCLUSIVE one, so one scenario that
 /// could not run does not hide the others' results.
-fn judge_once(
+async fn judge_once(
     scenario: &Scenario,
-    judge: &mut dyn Judge,
+    judge: &mut impl Judge,
     attempt: u32,
-) -> Result<Judgement, AppError> {
-    match judge.judge(scenario, attempt) {
+) -> Result<Judgement, PipelineError> {
+    match judge.judge(scenario, attempt).await {
         Ok(j) => Ok(j),
-        Err(AppError::Runtime(message)) => Ok(Judgement::without_compare(
+        Err(PipelineError::Runtime(message)) => Ok(Judgement::without_compare(
             Verdict::Inconclusive,
             format!("could not be decided: {message}"),
         )),
-        Err(AppError::Skipped(message)) => {
+        Err(PipelineError::Skipped(message)) => {
             Ok(Judgement::without_compare(Verdict::Inconclusive, message))
         }
         Err(e) => Err(e),
     }
-}
-
-/// The gate's result: `gate.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateResult {
-    /// Always [`GATE_SCHEMA`].
-    pub schema: String,
-    /// RFC 3339 UTC time the gate decided.
-    pub generated_at: String,
-    /// Version of the harness.
-    pub harness_version: String,
-    /// The command as typed.
-    pub command: String,
-    /// The plan file.
-    pub plan: String,
-    /// The gate's report folder (scenario report paths start with it).
-    pub folder: String,
-    /// The phase number.
-    pub phase: u8,
-    /// The phase name.
-    pub phase_name: String,
-    /// Where the verdicts came from: `live` or `saved results in DIR`.
-    pub source: String,
-    /// The go ratio the phase imposed on every scenario (`None`: each scenario's own).
-    pub go_ratio: Option<f64>,
-    /// Re-runs needed to confirm a non-critical ROLLBACK.
-    pub confirm_rollback: u32,
-    /// What made a ROLLBACK critical.
-    pub critical: CriticalThresholds,
-    /// The phase decision.
-    pub decision: Verdict,
-    /// One line saying why.
-    pub reason: String,
-    /// The scenarios that decided it.
-    pub causes: Vec<Cause>,
-    /// Every scenario's outcome, in plan order.
-    pub scenarios: Vec<ScenarioOutcome>,
-    /// Feature flags to switch back (as in `signal.json`).
-    pub flags: Vec<String>,
-    /// The plan's rollback action for this phase.
-    pub rollback_action: String,
-    /// The signal file.
-    pub signal: String,
-    /// What happened to the hook; `None` when the phase has none.
-    pub hook: Option<HookReport>,
-    /// Whether `--dry-run` was given (the hook was not run).
-    pub dry_run: bool,
 }
 
 /// What a gate run is about, besides its outcomes.
@@ -233,26 +198,32 @@ pub struct GateRun<'a> {
 }
 
 /// Judges every scenario of the phase in order and concludes.
-pub fn run_gate(
+pub async fn run_gate(
     run: &GateRun<'_>,
     scenarios: &[Scenario],
-    judge: &mut dyn Judge,
-) -> Result<GateResult, AppError> {
+    judge: &mut impl Judge,
+) -> Result<GateResult, PipelineError> {
     let mut outcomes = Vec::with_capacity(scenarios.len());
     for scenario in scenarios {
-        outcomes.push(judge_scenario(
-            scenario,
-            judge,
-            run.plan.confirm_rollback,
-            &run.plan.critical,
-        )?);
+        outcomes.push(
+            judge_scenario(
+                scenario,
+                judge,
+                run.plan.confirm_rollback,
+                &run.plan.critical,
+            )
+            .await?,
+        );
     }
     conclude(run, outcomes)
 }
 
 /// Aggregates `outcomes`, writes `signal.json`, runs the hook (only on ROLLBACK), and
 /// writes `gate.json`, `summary.md` and `junit.xml` into the report folder.
-pub fn conclude(run: &GateRun<'_>, outcomes: Vec<ScenarioOutcome>) -> Result<GateResult, AppError> {
+pub fn conclude(
+    run: &GateRun<'_>,
+    outcomes: Vec<ScenarioOutcome>,
+) -> Result<GateResult, PipelineError> {
     let decision = aggregate(&outcomes);
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let flags = run.plan.flags_for(run.phase);
@@ -300,26 +271,18 @@ pub fn conclude(run: &GateRun<'_>, outcomes: Vec<ScenarioOutcome>) -> Result<Gat
         hook,
         dry_run: run.hook_mode == HookMode::DryRun,
     };
-    write_json(&run.out.join("gate.json"), &result)?;
-    write_text(&run.out.join("summary.md"), &render_summary(&result))?;
-    write_text(&run.out.join("junit.xml"), &render_junit(&result))?;
+    ReportManager::with_reporters(run.out, &GATE_FILES, gate_reporter)
+        .and_then(|reports| reports.write(&result))
+        .map_err(|e| PipelineError::Runtime(e.to_string()))?;
     Ok(result)
 }
 
-fn write_json(file: &Path, value: &impl Serialize) -> Result<(), AppError> {
+fn write_json(file: &Path, value: &impl Serialize) -> Result<(), PipelineError> {
     let mut bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| AppError::Runtime(format!("cannot encode {}: {e}", file.display())))?;
+        .map_err(|e| PipelineError::Runtime(format!("cannot encode {}: {e}", file.display())))?;
     bytes.push(b'\n');
-    write_bytes(file, &bytes)
-}
-
-fn write_text(file: &Path, text: &str) -> Result<(), AppError> {
-    write_bytes(file, text.as_bytes())
-}
-
-fn write_bytes(file: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    atomic_file::write(file, bytes, Existing::Replace).map_err(|e| {
-        AppError::Runtime(format!(
+    atomic_file::write(file, &bytes, Existing::Replace).map_err(|e| {
+        PipelineError::Runtime(format!(
             "cannot write {}: {e}; choose another --out",
             file.display()
         ))
@@ -330,6 +293,7 @@ fn write_bytes(file: &Path, bytes: &[u8]) -> Result<(), AppError> {
 pub(crate) mod tests {
     use super::*;
     use crate::compare::Metric;
+    use crate::gate::HookReport;
     use crate::gate::aggregate::tests::{rollback, row};
 
     /// Says the scripted verdicts in order, counting calls.
@@ -340,7 +304,7 @@ pub(crate) mod tests {
     }
 
     impl Judge for Scripted {
-        fn judge(&mut self, _: &Scenario, attempt: u32) -> Result<Judgement, AppError> {
+        async fn judge(&mut self, _: &Scenario, attempt: u32) -> Result<Judgement, PipelineError> {
             assert_eq!(attempt, self.calls, "attempts are numbered in order");
             self.calls += 1;
             let c = self.verdicts.remove(0);
@@ -362,6 +326,14 @@ pub(crate) mod tests {
         c.verdict = verdict;
         c.reason = format!("says {verdict}");
         c
+    }
+
+    /// Runs a future to its end on a one-thread runtime.
+    pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
     }
 
     /// A small valid scenario.
@@ -390,12 +362,12 @@ steps = [{ name = "h", path = "/healthz" }]
             calls: 0,
             rerun,
         };
-        let o = judge_scenario(
+        let o = block_on(judge_scenario(
             &scenario(),
             &mut judge,
             confirm,
             &CriticalThresholds::default(),
-        )
+        ))
         .expect("judged");
         (o, judge.calls)
     }
@@ -468,8 +440,8 @@ steps = [{ name = "h", path = "/healthz" }]
     struct Failing;
 
     impl Judge for Failing {
-        fn judge(&mut self, _: &Scenario, _: u32) -> Result<Judgement, AppError> {
-            Err(AppError::Runtime(
+        async fn judge(&mut self, _: &Scenario, _: u32) -> Result<Judgement, PipelineError> {
+            Err(PipelineError::Runtime(
                 "the reference platform did not start".into(),
             ))
         }
@@ -481,8 +453,13 @@ steps = [{ name = "h", path = "/healthz" }]
 
     #[test]
     fn a_runtime_error_is_inconclusive_for_that_scenario() {
-        let o = judge_scenario(&scenario(), &mut Failing, 1, &CriticalThresholds::default())
-            .expect("judged");
+        let o = block_on(judge_scenario(
+            &scenario(),
+            &mut Failing,
+            1,
+            &CriticalThresholds::default(),
+        ))
+        .expect("judged");
         assert_eq!(o.verdict, Verdict::Inconclusive);
         assert!(o.reason.contains("did not start"), "{}", o.reason);
     }

@@ -12,9 +12,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::run::{Judge, Judgement};
+use super::{Judge, Judgement};
 use crate::compare::{Comparison, Verdict};
-use crate::exit::AppError;
+use crate::pipeline::PipelineError;
 use crate::report::RESULT_SCHEMA;
 use crate::scenario::Scenario;
 
@@ -48,7 +48,11 @@ impl SavedResults {
 }
 
 impl Judge for SavedResults {
-    fn judge(&mut self, scenario: &Scenario, _attempt: u32) -> Result<Judgement, AppError> {
+    async fn judge(
+        &mut self,
+        scenario: &Scenario,
+        _attempt: u32,
+    ) -> Result<Judgement, PipelineError> {
         let folder = self.dir.join(&scenario.name);
         let inconclusive = |why: String| Ok(Judgement::without_compare(Verdict::Inconclusive, why));
         let (file, saved) = match newest(&folder) {
@@ -153,18 +157,18 @@ fn read(file: &Path) -> Result<Saved, String> {
 }
 
 /// Copies the report files next to `result` into `to`.
-fn copy_report(result: &Path, to: &Path) -> Result<(), AppError> {
+fn copy_report(result: &Path, to: &Path) -> Result<(), PipelineError> {
     let from = result.parent().unwrap_or(Path::new("."));
     if from == to {
         return Ok(());
     }
     std::fs::create_dir_all(to)
-        .map_err(|e| AppError::Runtime(format!("cannot create {}: {e}", to.display())))?;
+        .map_err(|e| PipelineError::Runtime(format!("cannot create {}: {e}", to.display())))?;
     for name in COPIED {
         let source = from.join(name);
         if source.is_file() {
             std::fs::copy(&source, to.join(name)).map_err(|e| {
-                AppError::Runtime(format!(
+                PipelineError::Runtime(format!(
                     "cannot copy {} to {}: {e}",
                     source.display(),
                     to.display()
@@ -185,7 +189,7 @@ mod tests {
     use super::*;
     use crate::compare::Metric;
     use crate::gate::aggregate::tests::{rollback, row};
-    use crate::gate::run::tests::scenario;
+    use crate::pipeline::gate::tests::{block_on, scenario};
 
     /// Writes a result for `s` with `verdict`, judged at `go_ratio`, into `dir`.
     fn save(dir: &Path, s: &Scenario, verdict: Verdict, go_ratio: f64, at: &str, hash: &str) {
@@ -206,7 +210,7 @@ mod tests {
     }
 
     fn judge(from: &Path, out: &Path, s: &Scenario) -> Judgement {
-        SavedResults::new(from, out).judge(s, 0).expect("judged")
+        block_on(SavedResults::new(from, out).judge(s, 0)).expect("judged")
     }
 
     #[test]

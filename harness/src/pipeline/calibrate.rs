@@ -1,0 +1,100 @@
+//! Calibration: A/A runs of one path whose noise is stored in its baseline, with the
+//! false-decision rates the policy would have on that path; and the policy's operating
+//! characteristics measured on seeded synthetic runs.
+
+use std::path::{Path, PathBuf};
+
+use crate::baseline::{Baseline, NoiseModel, NoiseSource, baseline_file};
+use crate::compare::synthetic::{CaseResult, run_case, standard_cases};
+use crate::compare::{Calibration, Noise, calibrate};
+use crate::policy::{POLICY_VERSION, Policy};
+use crate::runner::{RunPlan, record_file};
+use crate::scenario::Scenario;
+
+use super::{Controls, PipelineError, run_records};
+
+/// What a calibration measured and where it was stored.
+#[derive(Debug, Clone)]
+pub struct Calibrated {
+    /// The false-decision rates on the A/A runs.
+    pub calibration: Calibration,
+    /// The baseline file that now holds the noise model.
+    pub saved: PathBuf,
+}
+
+/// Runs `path` of `scenario` `repetitions` times (records under `out`), and stores the
+/// runs' noise model in the path's baseline under `root` (the runs become the baseline
+/// when there is none yet).
+pub async fn calibrate_path(
+    scenario: &Scenario,
+    path: &str,
+    repetitions: u32,
+    root: &Path,
+    out: PathBuf,
+    controls: &Controls,
+) -> Result<Calibrated, PipelineError> {
+    if scenario.path(path).is_none() {
+        let known: Vec<_> = scenario.paths.iter().map(|p| p.name.as_str()).collect();
+        return Err(PipelineError::Input(format!(
+            "--path {path}: the scenario has no such path; it has: {}",
+            known.join(", ")
+        )));
+    }
+    let mut plan = RunPlan::for_scenario(scenario, out);
+    plan.paths = vec![path.to_string()];
+    plan.repetitions = repetitions;
+    let runs = run_records(scenario, &plan, controls).await?;
+    let sources: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            record_file(&plan.out, &r.path, r.repetition)
+                .display()
+                .to_string()
+        })
+        .collect();
+
+    let noise = Noise::from_model(&NoiseModel::from_runs(&runs, NoiseSource::Calibration));
+    let calibration = calibrate(&runs, &noise, &scenario.policy);
+    let block = serde_json::to_value(&calibration)
+        .map_err(|e| PipelineError::Runtime(format!("cannot encode the calibration: {e}")))?;
+
+    let file = baseline_file(root, &scenario.name, path);
+    let (mut baseline, replace) = if file.exists() {
+        (Baseline::load(&file)?, true)
+    } else {
+        // No baseline yet: the calibration runs become it.
+        (
+            Baseline::from_records(runs.clone(), sources.clone(), POLICY_VERSION)?,
+            false,
+        )
+    };
+    baseline.set_noise_from_calibration(&runs, &sources, Some(block))?;
+    let saved = baseline.save(root, replace)?;
+    Ok(Calibrated { calibration, saved })
+}
+
+/// The operating characteristics of `policy`: every standard case, `trials` seeded
+/// trials each, on all cores; one note per case as it starts.
+pub fn synthetic(
+    policy: &Policy,
+    trials: usize,
+    seed: u64,
+    controls: &Controls,
+) -> Vec<CaseResult> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let cases = standard_cases();
+    let mut results = Vec::with_capacity(cases.len());
+    for (index, case) in cases.iter().enumerate() {
+        controls.note(&format!(
+            "[{}/{}] {} · {} · {}v{} runs · {trials} trials",
+            index + 1,
+            cases.len(),
+            case.effect_label,
+            case.scenario_label(),
+            case.base_runs,
+            case.candidate_runs
+        ));
+        results.push(run_case(case, index as u64, trials, seed, policy, threads));
+    }
+    results
+}

@@ -1,0 +1,243 @@
+//! A decision: the candidate path against the base path, live (both run now, or the
+//! candidate now against a stored baseline, the live base run checking drift) or
+//! offline (run records and baselines read from files). `[expect]` is judged here, on
+//! both sides' runs, so every caller gets the same comparison.
+
+use std::path::{Path, PathBuf};
+
+use crate::compare::{
+    Comparison, ExpectSpec, Noise, Side, check_drift, compare, judge_expectations,
+};
+use crate::policy::Policy;
+use crate::record::RunRecord;
+use crate::report::{Format, ReportDocument, ReportManager};
+use crate::runner::RunPlan;
+use crate::scenario::Scenario;
+
+use super::sides::{folder_name, load_side, refuse_duplicates};
+use super::{Controls, PipelineError, run_records};
+
+/// A decision and everything its report needs besides it.
+#[derive(Debug)]
+pub struct Decided {
+    /// The decision.
+    pub comparison: Comparison,
+    /// The runs of the base side (stored, or live when there is no baseline).
+    pub base_runs: Vec<RunRecord>,
+    /// The candidate's runs.
+    pub candidate_runs: Vec<RunRecord>,
+    /// The base path's live runs beside a stored baseline (drift only).
+    pub live_base_runs: Vec<RunRecord>,
+    /// The files the decision read.
+    pub sources: Vec<String>,
+    /// The report folder, prepared before any load.
+    pub reports: ReportManager,
+}
+
+impl Decided {
+    /// The report document, stamped now, for `command` (the command line as typed), and
+    /// the manager of the folder it goes to.
+    pub fn into_report(self, command: String) -> (ReportDocument, ReportManager) {
+        let Decided {
+            comparison,
+            base_runs,
+            candidate_runs,
+            live_base_runs,
+            sources,
+            reports,
+        } = self;
+        let mut doc = ReportDocument::new(comparison, base_runs, candidate_runs, command, sources);
+        doc.live_base_runs = live_base_runs;
+        (doc, reports)
+    }
+}
+
+/// The report folder's manager; made before any load so a bad `--out` fails at once.
+fn report_manager(dir: &Path, formats: &[Format]) -> Result<ReportManager, PipelineError> {
+    ReportManager::new(dir, formats).map_err(|e| PipelineError::Input(e.to_string()))
+}
+
+/// The default report folder of a scenario: `reports/<scenario>/<UTC time>`.
+pub fn default_out(scenario: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "");
+    PathBuf::from("reports").join(scenario).join(stamp)
+}
+
+/// Judges `[expect]` on both sides' runs: the named paths, or the candidate's.
+fn with_expectations(
+    comparison: Comparison,
+    expect: &ExpectSpec,
+    base: &Side,
+    candidate: &Side,
+) -> Comparison {
+    if expect.is_empty() {
+        return comparison;
+    }
+    let judged = if expect.paths.is_empty() {
+        vec![comparison.candidate.path.clone()]
+    } else {
+        expect.paths.clone()
+    };
+    let records: Vec<RunRecord> = base
+        .records
+        .iter()
+        .chain(candidate.records.iter())
+        .cloned()
+        .collect();
+    let other = comparison.base.path.clone();
+    let rows = judge_expectations(expect, &records, &judged, Some(&other));
+    comparison.with_expectations(rows)
+}
+
+/// The inputs of an offline decision.
+#[derive(Debug, Clone, Copy)]
+pub struct OfflineInputs<'a> {
+    /// The scenario whose `[policy]` and `[expect]` apply (default policy, no
+    /// expectations, when `None`), and its file.
+    pub policy: Option<(&'a Scenario, &'a Path)>,
+    /// Run records and baselines of the base side.
+    pub baseline: &'a [PathBuf],
+    /// Run records of the candidate side.
+    pub candidate: &'a [PathBuf],
+    /// The report folder (default: `reports/<scenario>/<time>`).
+    pub out: Option<&'a Path>,
+}
+
+/// Decides from files: each run may be given once.
+pub fn decide_offline(inputs: OfflineInputs<'_>) -> Result<Decided, PipelineError> {
+    let default_expect = ExpectSpec::default();
+    let (policy, expect) = match inputs.policy {
+        Some((s, _)) => (s.policy.clone(), &s.expect),
+        None => (Policy::default(), &default_expect),
+    };
+    let base = load_side(inputs.baseline)?;
+    let candidate = load_side(inputs.candidate)?;
+    refuse_duplicates(&[&base, &candidate])?;
+    let (base, candidate) = (base.side, candidate.side);
+    let name = candidate
+        .records
+        .first()
+        .or(base.records.first())
+        .map_or("offline", |r| folder_name(&r.scenario.name));
+    let out = inputs
+        .out
+        .map_or_else(|| default_out(name), Path::to_path_buf);
+    let reports = report_manager(&out, &Format::ALL)?;
+    let comparison = compare(&base, &candidate, &policy, Vec::new());
+    let comparison = with_expectations(comparison, expect, &base, &candidate);
+    let sources = inputs
+        .policy
+        .map(|(_, file)| file.to_path_buf())
+        .iter()
+        .chain(inputs.baseline)
+        .chain(inputs.candidate)
+        .map(|f| f.display().to_string())
+        .collect();
+    Ok(Decided {
+        comparison,
+        base_runs: base.records,
+        candidate_runs: candidate.records,
+        live_base_runs: Vec::new(),
+        sources,
+        reports,
+    })
+}
+
+/// The candidate path of a live compare, or how to add one.
+pub fn candidate_of(scenario: &Scenario) -> Result<String, PipelineError> {
+    scenario.candidate.clone().ok_or_else(|| {
+        PipelineError::Input(format!(
+            "{}: the scenario has no candidate path; add [paths.dagger] or set `candidate = \"...\"`",
+            scenario.source.display()
+        ))
+    })
+}
+
+/// How a live decision runs and what it writes.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveOptions<'a> {
+    /// Repetitions per path (default: the scenario's).
+    pub repetitions: Option<u32>,
+    /// Seed (default: the scenario's).
+    pub seed: Option<u64>,
+    /// The formats of the report folder.
+    pub formats: &'a [Format],
+}
+
+/// Decides one scenario live: the base and candidate paths run interleaved; with a
+/// stored `baseline` the candidate is judged against it and the live base runs only
+/// check for drift. Run records go to `out/runs`; the report folder `out` is prepared
+/// before any load starts (the caller writes it from [`Decided::into_report`]).
+pub async fn decide_live(
+    scenario: &Scenario,
+    baseline: Option<&Path>,
+    out: &Path,
+    options: &LiveOptions<'_>,
+    controls: &Controls,
+) -> Result<Decided, PipelineError> {
+    let candidate_path = candidate_of(scenario)?;
+    let stored = match baseline {
+        Some(b) => Some(load_side(&[b.to_path_buf()])?.side),
+        None => None,
+    };
+    // Before any load: a bad --out must not cost a whole run to discover.
+    let reports = report_manager(out, options.formats)?;
+    let mut plan = RunPlan::for_scenario(scenario, out.to_path_buf());
+    plan.paths = vec![scenario.base.clone(), candidate_path.clone()];
+    if let Some(k) = options.repetitions {
+        plan.repetitions = k;
+    }
+    if let Some(seed) = options.seed {
+        plan.seed = seed;
+    }
+    let records = run_records(scenario, &plan, controls).await?;
+    let (base_runs, candidate_runs): (Vec<RunRecord>, Vec<RunRecord>) =
+        records.into_iter().partition(|r| r.path == scenario.base);
+    let candidate = Side {
+        label: format!("{candidate_path} (live)"),
+        records: candidate_runs,
+        noise: Noise::default(),
+    };
+    let mut sources = vec![scenario.source.display().to_string()];
+    sources.extend(baseline.iter().map(|b| b.display().to_string()));
+    let (comparison, base, live_base_runs) = match stored {
+        None => {
+            let base = Side {
+                label: format!("{} (live)", scenario.base),
+                records: base_runs,
+                noise: Noise::default(),
+            };
+            let c = compare(&base, &candidate, &scenario.policy, Vec::new());
+            (
+                with_expectations(c, &scenario.expect, &base, &candidate),
+                base,
+                Vec::new(),
+            )
+        }
+        Some(stored_side) => {
+            let quantiles: Vec<f64> = scenario.policy.quantiles.iter().map(|q| q.get()).collect();
+            let drift = check_drift(
+                &base_runs,
+                &stored_side.records,
+                &stored_side.noise,
+                &quantiles,
+            );
+            let c = compare(&stored_side, &candidate, &scenario.policy, drift);
+            (
+                with_expectations(c, &scenario.expect, &stored_side, &candidate),
+                stored_side,
+                base_runs,
+            )
+        }
+    };
+    Ok(Decided {
+        comparison,
+        base_runs: base.records,
+        candidate_runs: candidate.records,
+        live_base_runs,
+        sources,
+        reports,
+    })
+}

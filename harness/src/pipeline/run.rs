@@ -1,0 +1,47 @@
+//! Runs a scenario's paths (interleaved repetitions) and returns their records; the
+//! records are written under the plan's `runs/` folder as each drive ends.
+
+use crate::record::RunRecord;
+use crate::runner::{RunPlan, RunResult, run_scenario};
+use crate::scenario::Scenario;
+
+use super::{Controls, PipelineError};
+
+/// Runs `plan`; notes the scenario's warnings for each path first. An interrupted run
+/// returns what it measured, its records marked incomplete.
+pub async fn run(
+    scenario: &Scenario,
+    plan: &RunPlan,
+    controls: &Controls,
+) -> Result<Vec<RunResult>, PipelineError> {
+    for path in &plan.paths {
+        for warning in scenario.warnings(path) {
+            controls.note(&format!("warning: {warning}"));
+        }
+    }
+    Ok(run_scenario(scenario, plan, &controls.stop, controls.observer.clone()).await?)
+}
+
+/// Runs `plan` for a decision: an interrupted run decides nothing, so it is an error
+/// that says where the runs so far are.
+pub async fn run_records(
+    scenario: &Scenario,
+    plan: &RunPlan,
+    controls: &Controls,
+) -> Result<Vec<RunRecord>, PipelineError> {
+    controls.note(&format!(
+        "running `{}`: {} × {} repetition(s), interleaved; records in {}",
+        scenario.name,
+        plan.paths.join(", "),
+        plan.repetitions,
+        plan.out.join("runs").display()
+    ));
+    let results = run(scenario, plan, controls).await?;
+    if controls.stop.is_triggered() {
+        return Err(PipelineError::Interrupted(format!(
+            "interrupted: the runs so far are in {} (incomplete); no decision was made",
+            plan.out.join("runs").display()
+        )));
+    }
+    Ok(results.into_iter().map(|r| r.record).collect())
+}
