@@ -1,36 +1,15 @@
 //! Chaos through the real binary against the reference platform: faults placed at the
 //! dependency and at the client, resilience observed from outside, `[expect]` judged.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::{ScenarioBuilder, harness};
 use predicates::prelude::*;
 
-fn harness() -> Command {
-    Command::cargo_bin("harness").expect("the harness binary is built")
-}
-
-/// An executor outage from 1.5 s to 2.5 s of a 4.5 s run; `extra` adds keys at the end.
-fn outage(dir: &Path, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"
-name = "outage"
-seed = 5
-[paths.legacy]
-target = "reference"
-headers = {{ "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "false" }}
-[paths.dagger]
-target = "reference"
-headers = {{ "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "true" }}
-[load]
-model = "open"
-rate = 150
-duration = "4s"
-warmup = "500ms"
-timeout = "1s"
-[[flow]]
-name = "wf"
-steps = [{{ name = "execute", method = "POST", path = "/api/workflows/execute", body = "{{}}", expect_status = [202] }}]
+/// The executor outage: HTTP 503 from 1.5 s to 2.5 s of the run, at the dependency.
+const OUTAGE: &str = r#"
 [[fault]]
 name = "executor-outage"
 at = "dependency"
@@ -38,17 +17,22 @@ kind = "http_error"
 status = 503
 start = "1500ms"
 duration = "1s"
-[reference]
-executor_latency = "3ms"
-executor_jitter = "0ms"
-breaker = {{ failure_threshold = 5, open_for = "300ms", half_open_probes = 1 }}
-retry = {{ max_attempts = 3, base_backoff = "5ms", max_backoff = "50ms" }}
-{extra}
-"#
-    );
-    let file = dir.join("outage.toml");
-    std::fs::write(&file, text).expect("write scenario");
-    file
+"#;
+
+/// An executor outage from 1.5 s to 2.5 s of a 4.5 s run; `extra` adds keys at the end.
+fn outage(dir: &Path, extra: &str) -> PathBuf {
+    ScenarioBuilder::new("outage")
+        .seed(5)
+        .duration("4s")
+        .warmup("500ms")
+        .repetitions(None)
+        .faults(OUTAGE)
+        .executor("3ms")
+        .reference(
+            "breaker = { failure_threshold = 5, open_for = \"300ms\", half_open_probes = 1 }\nretry = { max_attempts = 3, base_backoff = \"5ms\", max_backoff = \"50ms\" }",
+        )
+        .extra(extra)
+        .write(dir)
 }
 
 fn json(file: &Path) -> serde_json::Value {

@@ -1,11 +1,12 @@
-//! `harness compare`, `baseline` and `calibrate` through the real binary, against the
-//! embedded reference platform: exit codes, decisions, files.
+//! `harness compare`, `baseline` and `calibrate` against the embedded reference
+//! platform: exit codes, wording and files through the real binary; decisions that need
+//! no exit code through the pipeline in process.
 
 mod common;
 
 use std::path::PathBuf;
 
-use common::{comparison, harness, scenario};
+use common::{comparison, harness, pipeline, scenario};
 use predicates::prelude::*;
 
 #[test]
@@ -35,13 +36,9 @@ fn a_candidate_that_fails_a_third_of_its_requests_rolls_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = scenario(dir.path(), "errors", "dagger_error_rate = 0.33");
     let out = dir.path().join("out");
-    harness()
-        .args(["compare", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .assert()
-        .code(4);
+    pipeline::compare(&file, &out, None, None).expect("decided");
     let c = comparison(&out);
+    assert_eq!(c["verdict"], "ROLLBACK");
     let error_row = c["rows"]
         .as_array()
         .expect("rows")
@@ -241,39 +238,12 @@ fn calibrate_stores_the_noise_and_reports_false_decision_rates() {
 fn a_live_candidate_is_compared_with_a_stored_baseline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = scenario(dir.path(), "stored", "");
-    let runs = dir.path().join("before");
-    harness()
-        .args([
-            "run",
-            "--quiet",
-            "--path",
-            "legacy",
-            "--repetitions",
-            "2",
-            "--out",
-        ])
-        .arg(&runs)
-        .arg(&file)
-        .assert()
-        .success();
     let root = dir.path().join("baselines");
-    harness()
-        .args(["baseline", "save", "--root"])
-        .arg(&root)
-        .arg(runs.join("runs").join("legacy-r1.json"))
-        .arg(runs.join("runs").join("legacy-r2.json"))
-        .assert()
-        .success();
+    let stored = pipeline::save_baseline(&file, "legacy", 2, &root);
+    assert_eq!(stored, root.join("stored").join("legacy.json"));
     let out = dir.path().join("after");
-    harness()
-        .args(["compare", "--quiet", "--repetitions", "1", "--baseline"])
-        .arg(root.join("stored").join("legacy.json"))
-        .arg("--out")
-        .arg(&out)
-        .arg(&file)
-        .assert()
-        // GO or NO-GO on the numbers; INCONCLUSIVE only for the reason checked below.
-        .code(predicate::in_iter([0, 3, 5]));
+    // GO or NO-GO on the numbers; INCONCLUSIVE only for the reason checked below.
+    pipeline::compare(&file, &out, Some(&stored), Some(1)).expect("decided");
     let c = comparison(&out);
     if c["verdict"] == "INCONCLUSIVE" {
         // The live base may drift from a 2-run baseline on a busy shared machine: the

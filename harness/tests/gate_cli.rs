@@ -1,19 +1,15 @@
 //! `harness gate` through the real binary, against the embedded reference platform: a
-//! small phase plan and fast scenarios in a temporary repository, baselines saved first,
+//! small phase plan and fast scenarios in a temporary repository, baselines saved first
+//! (through the pipeline in process),
 //! then a phase that passes, a phase that rolls back (the hook runs once and reads the
 //! signal), a dry run and a gate from saved results.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::{ScenarioBuilder, harness_in, pipeline};
 use predicates::prelude::*;
-
-/// The binary, run in the temporary repository `root` (plan paths are relative to it).
-fn harness(root: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("harness").expect("the harness binary is built");
-    cmd.current_dir(root);
-    cmd
-}
 
 /// A scenario at `scenarios/<name>.toml`: both paths on the reference platform, a fixed
 /// executor time so latency noise stays far below every threshold, `reference` making
@@ -23,40 +19,14 @@ fn harness(root: &Path) -> Command {
 /// (0.1 point would need ~5000), and only p50 is judged, because the p95 of a 1 s run
 /// swings with a single scheduling stall of a shared CI box.
 fn scenario(root: &Path, name: &str, rate: u32, repetitions: u32, reference: &str) -> PathBuf {
-    let text = format!(
-        r#"
-name = "{name}"
-component = "workflow_engine"
-seed = 7
-[paths.legacy]
-target = "reference"
-headers = {{ "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "false" }}
-[paths.dagger]
-target = "reference"
-headers = {{ "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "true" }}
-[load]
-model = "open"
-rate = {rate}
-duration = "1s"
-warmup = "200ms"
-repetitions = {repetitions}
-timeout = "1s"
-[[flow]]
-name = "wf"
-steps = [{{ name = "execute", method = "POST", path = "/api/workflows/execute", body = "{{}}", expect_status = [202] }}]
-[policy]
-error_absolute_floor = 0.005
-quantiles = [0.5]
-[reference]
-executor_latency = "8ms"
-executor_jitter = "0ms"
-{reference}
-"#
-    );
-    let file = root.join("scenarios").join(format!("{name}.toml"));
-    std::fs::create_dir_all(root.join("scenarios")).expect("mkdir");
-    std::fs::write(&file, text).expect("write scenario");
-    file
+    ScenarioBuilder::new(name)
+        .component("workflow_engine")
+        .seed(7)
+        .rate(rate)
+        .repetitions(Some(repetitions))
+        .policy("error_absolute_floor = 0.005\nquantiles = [0.5]")
+        .reference(reference)
+        .write(&root.join("scenarios"))
 }
 
 /// The hook appends the signal path it was given to `hook-ran.txt` in the repository.
@@ -112,23 +82,10 @@ fn repository() -> tempfile::TempDir {
     dir
 }
 
-/// Runs the legacy path of `name` and saves its runs as the stored baseline.
+/// Runs the legacy path of `name` (in process) and saves its runs as the stored baseline.
 fn save_baseline(root: &Path, name: &str, repetitions: u32) {
-    let runs = root.join(format!("runs-{name}"));
-    harness(root)
-        .args(["run", "--quiet", "--path", "legacy", "--out"])
-        .arg(&runs)
-        .arg(format!("scenarios/{name}.toml"))
-        .assert()
-        .success();
-    let records: Vec<PathBuf> = (1..=repetitions)
-        .map(|k| runs.join("runs").join(format!("legacy-r{k}.json")))
-        .collect();
-    harness(root)
-        .args(["baseline", "save", "--root", "baselines"])
-        .args(&records)
-        .assert()
-        .success();
+    let file = root.join("scenarios").join(format!("{name}.toml"));
+    pipeline::save_baseline(&file, "legacy", repetitions, &root.join("baselines"));
 }
 
 fn json(file: &Path) -> serde_json::Value {
@@ -153,7 +110,7 @@ fn a_passing_phase_and_a_rolling_back_phase_end_to_end() {
 
     // Phase 1: the Dagger path is as fast as the baseline: GO, no flags, no hook.
     let out1 = root.join("gate-1");
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "1", "--quiet", "--out"])
         .arg(&out1)
         .assert()
@@ -191,7 +148,7 @@ fn a_passing_phase_and_a_rolling_back_phase_end_to_end() {
     // Phase 2: a third of the Dagger path's requests fail: ROLLBACK, confirmed by one
     // re-run, naming the workflow engine's flag; the hook runs once and sees the signal.
     let out2 = root.join("gate-2");
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "2", "--quiet", "--out"])
         .arg(&out2)
         .assert()
@@ -243,7 +200,7 @@ fn a_passing_phase_and_a_rolling_back_phase_end_to_end() {
 
     // The same decision from the saved results, as a dry run: exit 4, the hook not run.
     let out3 = root.join("gate-2-dry");
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "2", "--dry-run", "--from"])
         .arg(&out2)
         .arg("--out")
@@ -262,7 +219,7 @@ fn a_passing_phase_and_a_rolling_back_phase_end_to_end() {
     assert!(out3.join("flaky").join("result.json").is_file(), "copied");
 
     // Phase 1 from its saved results: GO again, without running anything.
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "1", "--from"])
         .arg(&out1)
         .arg("--out")
@@ -278,7 +235,7 @@ fn missing_baselines_and_results_are_inconclusive_never_go() {
     let root = repo.path();
     // No baseline for `unsaved`: nothing runs, INCONCLUSIVE, and the report goes to the
     // default folder reports/phase-3/<timestamp>/.
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "3"])
         .assert()
         .code(5)
@@ -304,7 +261,7 @@ fn missing_baselines_and_results_are_inconclusive_never_go() {
         .replace("seed = 7", "seed = 8");
     std::fs::write(&file, edited).expect("write");
     let stale = root.join("out-stale");
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "3", "--out"])
         .arg(&stale)
         .assert()
@@ -314,7 +271,7 @@ fn missing_baselines_and_results_are_inconclusive_never_go() {
     // No saved result under --from: INCONCLUSIVE too.
     let empty = root.join("nothing-saved");
     std::fs::create_dir_all(&empty).expect("mkdir");
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "1", "--from"])
         .arg(&empty)
         .arg("--out")
@@ -323,7 +280,7 @@ fn missing_baselines_and_results_are_inconclusive_never_go() {
         .code(5)
         .stdout(predicate::str::contains("no saved result"));
     // A phase without scenarios never passes.
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "4", "--out"])
         .arg(root.join("out-4"))
         .assert()
@@ -338,7 +295,7 @@ fn a_bad_plan_is_located_and_exits_2() {
     let root = repo.path();
     let plan = PLAN.replace("go_ratio = 1.00", "go_ratoi = 1.00");
     std::fs::write(root.join("ci/phases.toml"), plan).expect("write");
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "1"])
         .assert()
         .code(2)
@@ -346,14 +303,14 @@ fn a_bad_plan_is_located_and_exits_2() {
             predicate::str::contains("ci/phases.toml:36:1: unknown key `go_ratoi`")
                 .and(predicate::str::contains("help:")),
         );
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "1", "--plan", "ci/missing.toml"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
             "cannot read the phase plan ci/missing.toml",
         ));
-    harness(root)
+    harness_in(root)
         .args(["gate", "--phase", "5"])
         .assert()
         .code(2);

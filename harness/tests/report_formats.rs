@@ -9,10 +9,11 @@
 
 mod common;
 
+use common::harness;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use assert_cmd::Command;
 use harness::compare::{
     Comparison, ExpectSpec, ExpectationRow, Noise, Side, Verdict, compare, judge_expectations,
 };
@@ -727,10 +728,6 @@ fn the_manager_refuses_a_folder_under_a_file_and_removes_unused_placeholders() {
 // ---------------------------------------------------------------------------------------
 // Through the binary
 // ---------------------------------------------------------------------------------------
-
-fn harness() -> Command {
-    Command::cargo_bin("harness").expect("the harness binary is built")
-}
 
 /// Writes the fixed document's runs as run records; returns (base, candidate) files.
 fn record_files(dir: &Path) -> (PathBuf, PathBuf) {

@@ -1,16 +1,14 @@
 //! The `harness run` / `validate` command-line contract, through the real binary:
 //! exit codes, stderr wording, records on disk, Ctrl-C.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
+use common::harness;
 use predicates::prelude::*;
-
-fn harness() -> Command {
-    Command::cargo_bin("harness").expect("the harness binary is built")
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let file = dir.join(name);
