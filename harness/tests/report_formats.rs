@@ -905,27 +905,11 @@ fn report_refuses_a_file_that_is_not_a_result() {
 #[test]
 fn a_bad_out_fails_before_any_load_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let scenario = dir.path().join("early.toml");
-    std::fs::write(
-        &scenario,
-        r#"
-name = "early"
-seed = 1
-[paths.legacy]
-target = "reference"
-[paths.dagger]
-target = "reference"
-[load]
-model = "open"
-rate = 50
-duration = "30s"
-repetitions = 5
-[[flow]]
-name = "wf"
-steps = [{ name = "execute", method = "POST", path = "/api/workflows/execute", body = "{}", expect_status = [202] }]
-"#,
-    )
-    .expect("write scenario");
+    let scenario = common::ScenarioBuilder::new("early")
+        .seed(1)
+        .rate(50)
+        .duration("30s")
+        .write(dir.path());
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "not a folder").expect("write");
     let started = std::time::Instant::now();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use common::harness;
+use common::{ScenarioBuilder, harness};
 use predicates::prelude::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -21,32 +21,24 @@ fn read_json(file: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("record is JSON")
 }
 
-const SMALL_OPEN: &str = r#"
-name = "small-open"
-seed = 3
-[paths.legacy]
-target = "reference"
-headers = { "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "false" }
-[paths.dagger]
-target = "reference"
-headers = { "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "true" }
-[load]
-model = "open"
-rate = 100
-duration = "1s"
-warmup = "200ms"
-timeout = "1s"
-[[flow]]
+/// Two steps (start a workflow, poll its task) on both paths of the reference platform.
+fn small_open() -> String {
+    ScenarioBuilder::new("small-open")
+        .seed(3)
+        .rate(100)
+        .repetitions(None)
+        .executor("2ms")
+        .flow(
+            r#"[[flow]]
 name = "execute-and-poll"
 steps = [
   { name = "execute", method = "POST", path = "/api/workflows/execute", body = '{"workflow":"x"}',
     expect_status = [202], extract = { task_id = "/task_id" } },
   { name = "status", path = "/api/tasks/${task_id}", expect_status = [200] },
-]
-[reference]
-executor_latency = "2ms"
-executor_jitter = "0ms"
-"#;
+]"#,
+        )
+        .text()
+}
 
 #[test]
 fn validate_accepts_every_shipped_scenario() {
@@ -82,7 +74,7 @@ fn validate_accepts_every_shipped_scenario() {
 #[test]
 fn an_invalid_scenario_exits_2_naming_file_line_and_column_and_starts_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bad = SMALL_OPEN.replace("rate = 100", "rate = -5");
+    let bad = small_open().replace("rate = 100", "rate = -5");
     let file = write(dir.path(), "bad.toml", &bad);
     let out = dir.path().join("out");
     harness()
@@ -110,7 +102,7 @@ fn a_missing_scenario_file_exits_2() {
 #[test]
 fn an_unknown_path_flag_exits_2_and_lists_the_paths() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(dir.path(), "s.toml", SMALL_OPEN);
+    let file = write(dir.path(), "s.toml", &small_open());
     harness()
         .args(["run", "--quiet", "--path", "canary"])
         .arg(&file)
@@ -122,7 +114,7 @@ fn an_unknown_path_flag_exits_2_and_lists_the_paths() {
 #[test]
 fn run_writes_one_complete_record_per_path_and_repetition_and_prints_a_summary() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(dir.path(), "s.toml", SMALL_OPEN);
+    let file = write(dir.path(), "s.toml", &small_open());
     let out = dir.path().join("out");
     harness()
         .args(["run", "--quiet", "--repetitions", "2", "--out"])
@@ -191,7 +183,7 @@ steps = [{{ name = "ping", path = "/healthz" }}]
 #[test]
 fn the_closed_model_runs_through_goose_and_records_every_step() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let scenario = SMALL_OPEN.replace(
+    let scenario = small_open().replace(
         "model = \"open\"\nrate = 100",
         "model = \"closed\"\nusers = 4\nthink_time = \"20ms\"",
     );
@@ -215,7 +207,7 @@ fn the_closed_model_runs_through_goose_and_records_every_step() {
 #[test]
 fn ctrl_c_keeps_what_was_measured_and_marks_the_record_incomplete() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let long = SMALL_OPEN.replace("duration = \"1s\"", "duration = \"30s\"");
+    let long = small_open().replace("duration = \"1s\"", "duration = \"30s\"");
     let file = write(dir.path(), "long.toml", &long);
     let out = dir.path().join("out");
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("harness"))
@@ -254,12 +246,13 @@ fn ctrl_c_keeps_what_was_measured_and_marks_the_record_incomplete() {
 fn a_secret_from_the_environment_never_reaches_a_record_or_the_output() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = "s3cr3t-token-4f9a";
-    let scenario = SMALL_OPEN.replace(
+    let scenario = small_open().replace(
         "headers = { \"X-Feature-USE_DAGGER_WORKFLOW_ENGINE\" = \"true\" }",
         "headers = { \"X-Feature-USE_DAGGER_WORKFLOW_ENGINE\" = \"true\", \"Authorization\" = \"Bearer ${HARNESS_TEST_TOKEN}\" }",
     );
     assert_ne!(
-        scenario, SMALL_OPEN,
+        scenario,
+        small_open(),
         "the secret header must be in the scenario"
     );
     let file = write(dir.path(), "secret.toml", &scenario);

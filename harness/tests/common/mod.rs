@@ -36,11 +36,17 @@ pub struct ScenarioBuilder {
     duration: String,
     warmup: String,
     repetitions: Option<u32>,
+    flow: String,
     faults: String,
     policy: String,
     reference: String,
     extra: String,
 }
+
+/// The default flow: one POST that starts a workflow.
+const EXECUTE: &str = r#"[[flow]]
+name = "wf"
+steps = [{ name = "execute", method = "POST", path = "/api/workflows/execute", body = "{}", expect_status = [202] }]"#;
 
 impl ScenarioBuilder {
     /// `name` at 150/s for 1 s (200 ms warmup), 5 repetitions, seed 11, executor 8 ms.
@@ -53,6 +59,7 @@ impl ScenarioBuilder {
             duration: "1s".into(),
             warmup: "200ms".into(),
             repetitions: Some(5),
+            flow: EXECUTE.to_string(),
             faults: String::new(),
             policy: String::new(),
             reference: "executor_latency = \"8ms\"\nexecutor_jitter = \"0ms\"\n".into(),
@@ -93,6 +100,12 @@ impl ScenarioBuilder {
     /// Repetitions per path; `None` leaves the scenario's default.
     pub fn repetitions(mut self, repetitions: Option<u32>) -> Self {
         self.repetitions = repetitions;
+        self
+    }
+
+    /// The `[[flow]]` tables, as TOML text, instead of the one POST.
+    pub fn flow(mut self, flow: &str) -> Self {
+        self.flow = flow.to_string();
         self
     }
 
@@ -159,9 +172,7 @@ rate = {rate}
 duration = "{duration}"
 warmup = "{warmup}"
 {repetitions}timeout = "1s"
-[[flow]]
-name = "wf"
-steps = [{{ name = "execute", method = "POST", path = "/api/workflows/execute", body = "{{}}", expect_status = [202] }}]
+{flow}
 {faults}
 {policy}[reference]
 {reference}
@@ -172,6 +183,7 @@ steps = [{{ name = "execute", method = "POST", path = "/api/workflows/execute", 
             rate = self.rate,
             duration = self.duration,
             warmup = self.warmup,
+            flow = self.flow,
             faults = self.faults,
             reference = self.reference,
             extra = self.extra,
