@@ -22,5 +22,5 @@ pub use expectations::{ExpectSpec, ExpectationRow, judge_expectations};
 pub use metrics::{DecisionMetric, METRICS, Metric, Unit};
 pub use noise::{Noise, NoiseFrom, NoisePoint};
 pub use rows::{MIN_REPETITIONS, Method, Row};
-pub use validity::{Invalidity, same_run};
+pub use validity::{Invalidity, InvalidityCheck, same_run};
 pub use verdict::Verdict;

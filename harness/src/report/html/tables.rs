@@ -29,7 +29,7 @@ pub(super) fn decision_section(c: &Comparison) -> String {
             .map(|i| {
                 format!(
                     "<li><code>{}</code>: {}</li>\n",
-                    escape(&i.check),
+                    escape(i.check.as_str()),
                     escape(&i.message)
                 )
             })
