@@ -11,8 +11,7 @@ use crate::atomic_file::{self, Existing};
 use crate::baseline::Baseline;
 use crate::cli::CompareArgs;
 use crate::compare::{
-    Comparison, ExpectSpec, Noise, Side, Verdict, check_drift, compare, judge_expectations,
-    same_run,
+    Comparison, Noise, Side, Verdict, check_drift, compare, judge_expectations, same_run,
 };
 use crate::exit::{AppError, ExitStatus};
 use crate::load::StopSignal;
@@ -21,7 +20,7 @@ use crate::record::RunRecord;
 use crate::report::json::JsonReporter;
 use crate::report::{Format, ReportDocument, ReportManager, Reporter};
 use crate::runner::{RunObserver, RunPlan, run_scenario};
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, ExpectSpec, Scenario};
 
 /// The exit status of a verdict.
 pub(crate) fn exit_of(verdict: Verdict) -> ExitStatus {

@@ -18,7 +18,7 @@ pub mod verdict;
 pub use calibration::{Calibration, FalseRates, calibrate};
 pub use comparison::{COMPARISON_SCHEMA, Comparison, PathObservations, Side, SideSummary, compare};
 pub use drift::check_drift;
-pub use expectations::{ExpectSpec, ExpectationRow, judge_expectations};
+pub use expectations::{ExpectationRow, judge_expectations};
 pub use metrics::{DecisionMetric, METRICS, Metric, Unit};
 pub use noise::{Noise, NoiseFrom, NoisePoint};
 pub use rows::{MIN_REPETITIONS, Method, Row};
