@@ -246,14 +246,17 @@ fn ratio_test(
         (interval, p, method)
     } else {
         let (run_noise, from) = noise_evidence(bq, cq, stored_noise, policy);
-        let shift = stats::ratio_from_few_runs(
-            bq,
-            cq,
-            b.distribution,
-            c.distribution,
-            b.quantile,
-            run_noise,
-        );
+        let shift = match (b.quantile_of, c.quantile_of) {
+            (Some(bd), Some(cd)) => stats::ratio_from_few_runs(
+                bq,
+                cq,
+                bd.distribution,
+                cd.distribution,
+                bd.quantile,
+                run_noise,
+            ),
+            _ => stats::shift_from_few_runs(bq, cq, 0.0, run_noise),
+        };
         let method = Method::FewRuns {
             base: bq.len(),
             candidate: cq.len(),

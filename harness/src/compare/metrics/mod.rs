@@ -134,8 +134,17 @@ pub struct RunValues<'a> {
     pub per_run: Vec<f64>,
     /// The value of the merged runs: what the row shows.
     pub merged: f64,
-    /// The merged distribution the value is quantile `quantile` of, whose order
-    /// statistics give its sampling variance.
+    /// The merged distribution the values are a quantile of, whose order statistics
+    /// give their sampling variance with fewer than five runs a side; `None` for values
+    /// that are not a quantile of a recorded distribution (a counter), whose only noise
+    /// is then the run-to-run noise.
+    pub quantile_of: Option<QuantileOf<'a>>,
+}
+
+/// A quantile of a recorded distribution.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantileOf<'a> {
+    /// The merged distribution of the side's runs.
     pub distribution: &'a Histogram<u64>,
     /// The quantile read.
     pub quantile: f64,

@@ -2,7 +2,7 @@
 
 use hdrhistogram::Histogram;
 
-use super::{Counts, RunValues};
+use super::{Counts, QuantileOf, RunValues};
 use crate::record::recorder::add_histogram;
 use crate::record::{RunRecord, StepRecord, check_summary, latency_histogram};
 
@@ -70,8 +70,10 @@ impl<'a> StepRuns<'a> {
         RunValues {
             per_run,
             merged,
-            distribution: &self.merged_ok,
-            quantile: q,
+            quantile_of: Some(QuantileOf {
+                distribution: &self.merged_ok,
+                quantile: q,
+            }),
         }
     }
 
