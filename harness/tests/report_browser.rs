@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use harness::compare::{ExpectSpec, Noise, Side, compare, judge_expectations};
+use harness::compare::{Noise, Side, compare, judge_expectations};
 use harness::load::{Outcome, OutcomeClass};
 use harness::policy::Policy;
 use harness::record::{
@@ -28,6 +28,7 @@ use harness::record::{
 use harness::report::ReportDocument;
 use harness::report::html::render_html;
 use harness::resilience::{FaultWindow, Observation, PhaseStats};
+use harness::scenario::ExpectSpec;
 use harness::units::HumanDuration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use harness::compare::{
-    Comparison, ExpectSpec, ExpectationRow, Noise, Side, Verdict, compare, judge_expectations,
+    Comparison, ExpectationRow, Noise, Side, Verdict, compare, judge_expectations,
 };
 use harness::load::{Outcome, OutcomeClass};
 use harness::policy::Policy;
@@ -23,6 +23,7 @@ use harness::record::{FaultRecord, Recorder, RunMeta, RunRecord};
 use harness::report::markdown::escape as md_escape;
 use harness::report::{Format, RESULT_SCHEMA, ReportDocument, ReportManager, reporter};
 use harness::resilience::{FaultWindow, Observation, PhaseStats};
+use harness::scenario::ExpectSpec;
 use harness::units::{HumanDuration, Probability};
 use predicates::prelude::*;
 use rand::{Rng, SeedableRng};

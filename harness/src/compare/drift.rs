@@ -3,7 +3,7 @@
 //! baseline was made and comparing the candidate with it would mislead.
 
 use super::noise::Noise;
-use super::validity::Invalidity;
+use super::validity::{Invalidity, InvalidityCheck};
 use crate::record::RunRecord;
 
 /// The band never gets narrower than ±10%: a baseline that happened to be very quiet (or
@@ -42,7 +42,7 @@ pub fn check_drift(
             let shift = live_mean - stored_mean;
             if shift.abs() > band {
                 problems.push(Invalidity::new(
-                    "base_drift",
+                    InvalidityCheck::BaseDrift,
                     format!(
                         "the live base {name} p{} is {:.3}× the stored baseline's, outside its noise band ×{:.3}..{:.3}: the environment changed since the baseline was made; re-create it",
                         q * 100.0,

@@ -1,48 +1,23 @@
-//! Decision rows: for every step the two sides share, one row per latency quantile and
-//! one for the error rate, each with an interval, a rollback test and a verdict.
+//! Decision rows: for every step the two sides share and every decision metric, the
+//! metric's rows, each with an interval, a rollback test and a verdict.
 
-use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use super::metrics::{
+    Counts, DecisionMetric, HolmFamily, Judged, METRICS, Measured, Metric, RowSpec, RunValues,
+    StepRuns, Thresholds,
+};
 use super::noise::{Noise, NoiseFrom, NoisePoint};
 use super::stats::{self, Interval, RunNoise};
-use super::verdict::{
-    LatencyEvidence, LatencyRule, RollbackTest, Verdict, judge_errors, judge_latency,
-};
+use super::verdict::{RollbackTest, Verdict};
 use crate::policy::Policy;
-use crate::record::{RunRecord, StepRecord, check_summary, latency_histogram};
+use crate::record::RunRecord;
 
 /// Repetitions each side needs before the interval comes from the repetitions
 /// (Hodges–Lehmann with the exact Mann–Whitney interval) rather than from one merged run.
 pub const MIN_REPETITIONS: usize = 5;
-
-/// What a row measures.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Metric {
-    /// Candidate/base ratio of a latency quantile of successful requests.
-    Latency {
-        /// The quantile, e.g. 0.95.
-        quantile: f64,
-    },
-    /// Candidate − base error rate (every non-ok outcome, dropped arrivals included).
-    ErrorRate,
-}
-
-impl Metric {
-    /// `p95`, `errors`.
-    pub fn label(&self) -> String {
-        match self {
-            Metric::Latency { quantile } => format!("p{}", trim(quantile * 100.0)),
-            Metric::ErrorRate => "errors".to_string(),
-        }
-    }
-}
-
-fn trim(x: f64) -> String {
-    let s = format!("{x:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
 
 /// How a row's interval was computed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,95 +127,19 @@ fn one() -> f64 {
     1.0
 }
 
-/// Latencies below this count as this (µs): the histograms' resolution. A cached answer
-/// recorded as 0 µs is a latency, not a missing one, and a ratio needs a positive base.
-const RESOLUTION_US: f64 = 1.0;
-
-/// The runs of one step on one side.
-struct StepRuns<'a> {
-    runs: Vec<&'a StepRecord>,
-    merged_ok: Histogram<u64>,
-    failed: u64,
-    total: u64,
-}
-
-impl<'a> StepRuns<'a> {
-    fn collect(records: &'a [RunRecord], flow: &str, step: &str) -> Self {
-        let runs: Vec<&StepRecord> = records
-            .iter()
-            .filter_map(|r| r.steps.iter().find(|s| s.flow == flow && s.step == step))
-            .collect();
-        let mut merged_ok = latency_histogram();
-        for s in &runs {
-            crate::record::recorder::add_histogram(&mut merged_ok, &s.ok);
-        }
-        let failed = runs.iter().map(|s| s.failed_count()).sum();
-        let total = runs.iter().map(|s| s.count()).sum();
-        Self {
-            runs,
-            merged_ok,
-            failed,
-            total,
-        }
-    }
-
-    /// One quantile per run that has successful outcomes, at least the resolution.
-    fn quantiles(&self, q: f64) -> Vec<f64> {
-        self.runs
-            .iter()
-            .filter(|s| s.ok_count() > 0)
-            .map(|s| (s.percentile_us(q) as f64).max(RESOLUTION_US))
-            .collect()
-    }
-
-    /// The quantile of the merged runs (0 without successes), at least the resolution.
-    fn merged_quantile(&self, q: f64) -> f64 {
-        if self.merged_ok.is_empty() {
-            0.0
-        } else {
-            (self.merged_ok.value_at_quantile(q) as f64).max(RESOLUTION_US)
-        }
-    }
-
-    /// "candidate: 12 of 201 failed `/status equals "done"`" for the checks that failed
-    /// over the side's runs; `None` when none did.
-    fn check_note(&self, side: &str) -> Option<String> {
-        let mut failures = std::collections::BTreeMap::new();
-        for run in &self.runs {
-            for (name, n) in &run.check_failures {
-                *failures.entry(name.clone()).or_insert(0u64) += n;
-            }
-        }
-        let lines = check_summary(&failures, self.total);
-        (!lines.is_empty()).then(|| format!("{side}: {}", lines.join(", ")))
-    }
-
-    fn error_rate(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            self.failed as f64 / self.total as f64
-        }
-    }
-}
-
-/// A row before Holm's adjustment and judgement.
-struct Draft {
+/// A row tested but not yet judged: Holm's adjustment needs every row of its family.
+struct Draft<'a> {
     row: Row,
-    candidate_errors: u64,
-    /// Error rows: which checks failed on each side, appended to the reason.
-    checks: Option<String>,
-    /// Latency: the ratio the slowdown must be proven beyond to roll back.
-    proof_ratio: f64,
+    metric: &'static dyn DecisionMetric,
+    measured: Measured<'a>,
+    proof: f64,
+    note: Option<String>,
 }
 
-/// Builds and judges every row for the steps both sides have.
-///
-/// Two kinds of Holm family: the latency rows of one step (a latency rollback also
-/// needs its best estimate beyond the rollback ratio, which is what keeps many steps
-/// from adding up false alarms, and a rank test on 5 v 5 runs cannot give p below
-/// 1/252, so a family spanning every step could never roll back), and the error-rate
-/// rows of the whole comparison (no such condition, continuous p-values).
+/// Builds and judges every row for the steps both sides have, for every metric of
+/// [`METRICS`]: each metric's rows of a step in turn, each tested by its test family,
+/// Holm-corrected within the family the metric names (its rows of one step, or of the
+/// whole comparison), then judged by the metric.
 pub fn build_rows(
     base: &[RunRecord],
     candidate: &[RunRecord],
@@ -248,32 +147,33 @@ pub fn build_rows(
     policy: &Policy,
 ) -> Vec<Row> {
     let confidence = policy.confidence.get();
+    let steps: Vec<(String, StepRuns, StepRuns)> = shared_steps(base, candidate)
+        .into_iter()
+        .map(|(flow, step)| {
+            (
+                format!("{flow}/{step}"),
+                StepRuns::collect(base, &flow, &step),
+                StepRuns::collect(candidate, &flow, &step),
+            )
+        })
+        .collect();
     let mut drafts: Vec<Draft> = Vec::new();
-    let mut families: Vec<Vec<usize>> = Vec::new();
-    let mut errors_family = Vec::new();
-    for (flow, step) in shared_steps(base, candidate) {
-        let name = format!("{flow}/{step}");
-        let b = StepRuns::collect(base, &flow, &step);
-        let c = StepRuns::collect(candidate, &flow, &step);
-        let ok = |s: &StepRuns| s.runs.iter().map(|r| r.ok_count()).sum::<u64>();
-        let mut quantiles: Vec<f64> = policy.quantiles.iter().map(|q| q.get()).collect();
-        if ok(&b).min(ok(&c)) >= policy.tail_min_samples {
-            quantiles.push(policy.tail_quantile.get());
+    // Members of each Holm family in row order, keyed by (metric, step when per step).
+    let mut families: BTreeMap<(usize, Option<usize>), Vec<usize>> = BTreeMap::new();
+    for (s, (name, b, c)) in steps.iter().enumerate() {
+        for (m, &metric) in METRICS.iter().enumerate() {
+            let family = match metric.holm_family() {
+                HolmFamily::Step => (m, Some(s)),
+                HolmFamily::Comparison => (m, None),
+            };
+            for spec in metric.rows(name, b, c, base_noise, policy) {
+                families.entry(family).or_default().push(drafts.len());
+                drafts.push(draft(name, metric, spec, policy, confidence));
+            }
         }
-        let mut family = Vec::new();
-        for q in quantiles {
-            family.push(drafts.len());
-            drafts.push(latency_draft(
-                &name, q, &b, &c, base_noise, policy, confidence,
-            ));
-        }
-        families.push(family);
-        errors_family.push(drafts.len());
-        drafts.push(error_draft(&name, &b, &c, policy, confidence));
     }
-    families.push(errors_family);
     let mut tests = vec![(false, 1.0); drafts.len()];
-    for family in families {
+    for family in families.into_values() {
         let p_values: Vec<f64> = family.iter().map(|&i| drafts[i].row.p_rollback).collect();
         let rejected = stats::holm(&p_values, policy.rollback_alpha.get());
         let adjusted = stats::holm_adjusted(&p_values);
@@ -320,35 +220,43 @@ fn noise_evidence(
     ))
 }
 
-fn latency_draft(
-    name: &str,
-    q: f64,
-    b: &StepRuns,
-    c: &StepRuns,
-    noise: &Noise,
+/// A row's interval, the one-sided p-value of "the effect is at most `proof`" (1 when
+/// there is no interval) and the method.
+type Tested = (Option<Interval>, f64, Method);
+
+/// Per-run values as a ratio: Hodges–Lehmann with the exact Mann–Whitney interval from
+/// [`MIN_REPETITIONS`] runs a side, else the difference of mean logs with Student's t.
+fn ratio_test(
+    b: &RunValues,
+    c: &RunValues,
+    stored_noise: Option<NoisePoint>,
+    proof: f64,
     policy: &Policy,
     confidence: f64,
-) -> Draft {
-    let (bq, cq) = (b.quantiles(q), c.quantiles(q));
-    let base_us = b.merged_quantile(q);
-    let floor_us = policy.latency_floor.get().as_secs_f64() * 1e6;
-    let proof_ratio = if base_us > 0.0 {
-        policy.rollback_proof_ratio().max(1.0 + floor_us / base_us)
-    } else {
-        f64::INFINITY
-    };
+) -> Tested {
+    let (bq, cq) = (&b.per_run, &c.per_run);
     let repetitions = bq.len() >= MIN_REPETITIONS && cq.len() >= MIN_REPETITIONS;
     let (interval, p_rollback, method) = if repetitions {
-        let interval = stats::ratio_from_repetitions(&bq, &cq, confidence);
-        let p = stats::mann_whitney_p_above(&bq, &cq, proof_ratio);
+        let interval = stats::ratio_from_repetitions(bq, cq, confidence);
+        let p = stats::mann_whitney_p_above(bq, cq, proof);
         let method = Method::Repetitions {
             base: bq.len(),
             candidate: cq.len(),
         };
         (interval, p, method)
     } else {
-        let (run_noise, from) = noise_evidence(&bq, &cq, noise.get(name, q), policy);
-        let shift = stats::ratio_from_few_runs(&bq, &cq, &b.merged_ok, &c.merged_ok, q, run_noise);
+        let (run_noise, from) = noise_evidence(bq, cq, stored_noise, policy);
+        let shift = match (b.quantile_of, c.quantile_of) {
+            (Some(bd), Some(cd)) => stats::ratio_from_few_runs(
+                bq,
+                cq,
+                bd.distribution,
+                cd.distribution,
+                bd.quantile,
+                run_noise,
+            ),
+            _ => stats::shift_from_few_runs(bq, cq, 0.0, run_noise),
+        };
         let method = Method::FewRuns {
             base: bq.len(),
             candidate: cq.len(),
@@ -358,7 +266,7 @@ fn latency_draft(
         };
         (
             shift.and_then(|s| s.interval(confidence)),
-            shift.map(|s| s.p_above(proof_ratio)),
+            shift.map(|s| s.p_above(proof)),
             method,
         )
     };
@@ -366,117 +274,118 @@ fn latency_draft(
         (Some(_), Some(p)) if p.is_finite() => p,
         _ => 1.0,
     };
-    Draft {
-        row: Row {
-            step: name.to_string(),
-            metric: Metric::Latency { quantile: q },
-            base: base_us,
-            candidate: c.merged_quantile(q),
-            interval,
-            method,
-            go_threshold: policy.go_ratio,
-            rollback_threshold: policy.rollback_ratio,
-            p_rollback,
-            p_adjusted: 1.0,
-            rollback_proven: false,
-            verdict: Verdict::NoGo,
-            reason: String::new(),
-        },
-        candidate_errors: 0,
-        checks: None,
-        proof_ratio,
-    }
+    (interval, p_rollback, method)
 }
 
-fn error_draft(name: &str, b: &StepRuns, c: &StepRuns, policy: &Policy, confidence: f64) -> Draft {
-    let margin = policy.error_margin(b.error_rate());
+/// Proportions as a difference: Newcombe's interval, its p-value by inversion.
+fn proportion_test(b: Counts, c: Counts, proof: f64, confidence: f64) -> Tested {
     let interval_at = |conf: f64| {
         Some(stats::newcombe_difference(
-            b.failed, b.total, c.failed, c.total, conf,
+            b.events, b.trials, c.events, c.trials, conf,
         ))
     };
-    let interval = if b.total > 0 && c.total > 0 {
+    let interval = if b.trials > 0 && c.trials > 0 {
         interval_at(confidence)
     } else {
         None
     };
     let p_rollback = if interval.is_some() {
-        stats::p_value_above(margin, interval_at)
+        stats::p_value_above(proof, interval_at)
     } else {
         1.0
     };
+    (interval, p_rollback, Method::Newcombe)
+}
+
+fn draft<'a>(
+    step: &str,
+    metric: &'static dyn DecisionMetric,
+    spec: RowSpec<'a>,
+    policy: &Policy,
+    confidence: f64,
+) -> Draft<'a> {
+    let Thresholds {
+        go,
+        rollback,
+        proof,
+    } = spec.thresholds;
+    let (base, candidate, (interval, p_rollback, method)) = match &spec.measured {
+        Measured::Ratio {
+            base,
+            candidate,
+            stored_noise,
+        } => (
+            base.merged,
+            candidate.merged,
+            ratio_test(base, candidate, *stored_noise, proof, policy, confidence),
+        ),
+        Measured::Proportion { base, candidate } => (
+            base.rate(),
+            candidate.rate(),
+            proportion_test(*base, *candidate, proof, confidence),
+        ),
+    };
     Draft {
         row: Row {
-            step: name.to_string(),
-            metric: Metric::ErrorRate,
-            base: b.error_rate(),
-            candidate: c.error_rate(),
+            step: step.to_string(),
+            metric: spec.metric,
+            base,
+            candidate,
             interval,
-            method: Method::Newcombe,
-            go_threshold: margin,
-            rollback_threshold: margin,
+            method,
+            go_threshold: go,
+            rollback_threshold: rollback,
             p_rollback,
             p_adjusted: 1.0,
             rollback_proven: false,
             verdict: Verdict::NoGo,
             reason: String::new(),
         },
-        candidate_errors: c.failed,
-        checks: {
-            let notes: Vec<String> = [c.check_note("candidate"), b.check_note("base")]
-                .into_iter()
-                .flatten()
-                .collect();
-            (!notes.is_empty()).then(|| notes.join("; "))
-        },
-        proof_ratio: margin,
+        metric,
+        measured: spec.measured,
+        proof,
+        note: spec.note,
     }
 }
 
 fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
     let Draft {
         mut row,
-        candidate_errors,
-        checks,
-        proof_ratio,
+        metric,
+        measured,
+        proof,
+        note,
     } = draft;
     row.rollback_proven = proven;
     row.p_adjusted = p_adjusted;
-    let label = row.metric.label();
     let test = RollbackTest {
         p: row.p_rollback,
         p_adjusted,
         alpha: policy.rollback_alpha.get(),
         proven,
     };
-    let (verdict, reason) = match (&row.metric, &row.interval) {
-        (_, None) => (
+    let (verdict, reason) = match &row.interval {
+        None => (
             Verdict::NoGo,
-            format!("{label}: no interval (no successful requests on a side)"),
+            format!(
+                "{}: no interval (no successful requests on a side)",
+                metric.label(&row.metric)
+            ),
         ),
-        (Metric::Latency { .. }, Some(iv)) => {
-            let rule = LatencyRule {
-                go_ratio: row.go_threshold,
-                rollback_ratio: row.rollback_threshold,
-                floor_us: policy.latency_floor.get().as_secs_f64() * 1e6,
-            };
-            let evidence = LatencyEvidence {
-                label: &label,
-                interval: iv,
-                base_us: row.base,
-                proof_ratio,
+        Some(interval) => metric.judge(
+            &Judged {
+                row: &row,
+                interval,
+                measured: &measured,
+                proof,
                 test,
-                noise: (!row.method.noise_measured()).then(|| row.method.label()),
-            };
-            judge_latency(&evidence, rule)
-        }
-        (Metric::ErrorRate, Some(iv)) => {
-            judge_errors(&label, iv, row.go_threshold, test, candidate_errors, policy)
-        }
+            },
+            policy,
+        ),
     };
     row.verdict = verdict;
-    row.reason = match checks {
-        Some(checks) => format!("{reason} ({checks})"),
+    row.reason = match note {
+        Some(note) => format!("{reason} ({note})"),
         None => reason,
     };
     row

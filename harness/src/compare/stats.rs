@@ -8,7 +8,8 @@
 //! - [`ratio_from_repetitions`]: latency ratio from K repetitions per side
 //!   (Hodges–Lehmann estimate with the exact Mann–Whitney interval on log quantiles).
 //! - [`ratio_from_few_runs`]: latency ratio from fewer runs (a difference of mean log
-//!   quantiles, its standard error from the run-to-run noise, Student's t).
+//!   quantiles, its standard error from the run-to-run noise, Student's t);
+//!   [`shift_from_few_runs`] the same for any per-run values.
 //! - [`wilson`] and [`newcombe_difference`]: error rates and their difference.
 //! - [`p_value_above`] and [`p_value_below`]: one-sided p-values by inverting any of the
 //!   intervals above, so that [`holm`] can correct a family of tests.
@@ -27,7 +28,7 @@ mod student;
 
 use serde::{Deserialize, Serialize};
 
-pub use few_runs::{LogShift, RunNoise, ratio_from_few_runs};
+pub use few_runs::{LogShift, RunNoise, ratio_from_few_runs, shift_from_few_runs};
 pub use holm::{holm, holm_adjusted};
 pub use inversion::{ALPHA_PRECISION, p_value_above, p_value_below};
 pub use mann_whitney::{

@@ -5,13 +5,99 @@ use serde::{Deserialize, Serialize};
 use crate::policy::Policy;
 use crate::record::RunRecord;
 
+/// Which validity check a problem failed: its short machine name in `result.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidityCheck {
+    /// The runs measured different scenario versions.
+    ScenarioHash,
+    /// The runs were made on different machines or harness versions.
+    Environment,
+    /// A run was interrupted.
+    Incomplete,
+    /// The generator fell short of the target rate.
+    AchievedRate,
+    /// A step has too few requests on a side.
+    TooFewSamples,
+    /// The candidate seldom reached a step the base ran often: its earlier steps failed.
+    CandidateStarved,
+    /// A side has no runs.
+    NoRuns,
+    /// The live base path drifted outside the stored baseline's noise band.
+    BaseDrift,
+    /// A side holds runs of more than one path.
+    MixedPaths,
+    /// The same run is given twice.
+    DuplicateRun,
+    /// A step some run has and another lacks.
+    StepMissing,
+    /// A check this version does not know, kept verbatim (read from a newer file).
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl InvalidityCheck {
+    /// Every check this version makes.
+    pub const ALL: [InvalidityCheck; 11] = [
+        InvalidityCheck::ScenarioHash,
+        InvalidityCheck::Environment,
+        InvalidityCheck::Incomplete,
+        InvalidityCheck::AchievedRate,
+        InvalidityCheck::TooFewSamples,
+        InvalidityCheck::CandidateStarved,
+        InvalidityCheck::NoRuns,
+        InvalidityCheck::BaseDrift,
+        InvalidityCheck::MixedPaths,
+        InvalidityCheck::DuplicateRun,
+        InvalidityCheck::StepMissing,
+    ];
+
+    /// The short machine name: `scenario_hash`, `step_missing`, ...
+    pub fn as_str(&self) -> &str {
+        match self {
+            InvalidityCheck::ScenarioHash => "scenario_hash",
+            InvalidityCheck::Environment => "environment",
+            InvalidityCheck::Incomplete => "incomplete",
+            InvalidityCheck::AchievedRate => "achieved_rate",
+            InvalidityCheck::TooFewSamples => "too_few_samples",
+            InvalidityCheck::CandidateStarved => "candidate_starved",
+            InvalidityCheck::NoRuns => "no_runs",
+            InvalidityCheck::BaseDrift => "base_drift",
+            InvalidityCheck::MixedPaths => "mixed_paths",
+            InvalidityCheck::DuplicateRun => "duplicate_run",
+            InvalidityCheck::StepMissing => "step_missing",
+            InvalidityCheck::Other(name) => name,
+        }
+    }
+}
+
+impl From<&str> for InvalidityCheck {
+    /// The check of that machine name; an unknown name is kept as [`Self::Other`].
+    fn from(name: &str) -> Self {
+        InvalidityCheck::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .unwrap_or_else(|| InvalidityCheck::Other(name.to_string()))
+    }
+}
+
+impl std::fmt::Display for InvalidityCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for InvalidityCheck {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Why a comparison is not valid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invalidity {
-    /// Short machine name: `scenario_hash`, `environment`, `incomplete`, `achieved_rate`,
-    /// `too_few_samples`, `candidate_starved`, `no_runs`, `base_drift`, `mixed_paths`,
-    /// `duplicate_run`, `step_missing`.
-    pub check: String,
+    /// Which check failed.
+    pub check: InvalidityCheck,
     /// One line for people, with the numbers.
     pub message: String,
 }
@@ -22,13 +108,13 @@ impl Invalidity {
     /// requests, and that must not shield its failures from a rollback (it still
     /// prevents GO and NO-GO: the comparison is then INCONCLUSIVE).
     pub fn allows_rollback(&self) -> bool {
-        self.check == "candidate_starved"
+        self.check == InvalidityCheck::CandidateStarved
     }
 
     /// A problem found by `check`.
-    pub fn new(check: &str, message: impl Into<String>) -> Self {
+    pub fn new(check: impl Into<InvalidityCheck>, message: impl Into<String>) -> Self {
         Self {
-            check: check.to_string(),
+            check: check.into(),
             message: message.into(),
         }
     }
@@ -39,7 +125,7 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
     let mut problems = Vec::new();
     if base.is_empty() || candidate.is_empty() {
         problems.push(Invalidity::new(
-            "no_runs",
+            InvalidityCheck::NoRuns,
             "one side has no runs to compare",
         ));
         return problems;
@@ -48,7 +134,7 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
     let first = &base[0];
     if let Some(other) = all().find(|r| r.scenario.hash != first.scenario.hash) {
         problems.push(Invalidity::new(
-            "scenario_hash",
+            InvalidityCheck::ScenarioHash,
             format!(
                 "scenario hash differs: {} ({} r{}) vs {} ({} r{}); the runs measured different load, flows or settings",
                 short(&first.scenario.hash),
@@ -66,7 +152,7 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
     let fingerprint = first.environment.fingerprint();
     if let Some(other) = all().find(|r| r.environment.fingerprint() != fingerprint) {
         problems.push(Invalidity::new(
-            "environment",
+            InvalidityCheck::Environment,
             format!(
                 "environment differs: {} r{} ran on {} ({} cores, harness {}), {} r{} on {} ({} cores, harness {})",
                 first.path,
@@ -84,7 +170,7 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
     }
     for r in all().filter(|r| !r.complete) {
         problems.push(Invalidity::new(
-            "incomplete",
+            InvalidityCheck::Incomplete,
             format!(
                 "{} r{} was interrupted (complete: false)",
                 r.path, r.repetition
@@ -97,7 +183,7 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
             let share = r.load.achieved_rate / target;
             if share < floor {
                 problems.push(Invalidity::new(
-                    "achieved_rate",
+                    InvalidityCheck::AchievedRate,
                     format!(
                         "{} r{} achieved {:.1}/s of a {:.1}/s target ({:.1}% < {:.0}%): the generator or the client side was the bottleneck",
                         r.path,
@@ -138,7 +224,7 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
             let theirs = requests(other, &flow, &step);
             if side == "candidate" && theirs >= policy.min_samples {
                 problems.push(Invalidity::new(
-                    "candidate_starved",
+                    InvalidityCheck::CandidateStarved,
                     format!(
                         "candidate {flow}/{step}: {mine} requests (< {}) where the base made {theirs}: the candidate's earlier steps failed, so it seldom got this far: the failures are judged where they happened, this step's rows are not judged",
                         policy.min_samples
@@ -146,7 +232,7 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
                 ));
             } else {
                 problems.push(Invalidity::new(
-                    "too_few_samples",
+                    InvalidityCheck::TooFewSamples,
                     format!(
                         "{side} {flow}/{step}: {mine} requests (< {}); run longer or at a higher rate",
                         policy.min_samples
@@ -168,7 +254,7 @@ fn mixed_paths(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<Invalidity> {
         paths.dedup();
         if paths.len() > 1 {
             problems.push(Invalidity::new(
-                "mixed_paths",
+                InvalidityCheck::MixedPaths,
                 format!(
                     "the {side} side holds runs of {} paths ({}): give each side the runs of one path",
                     paths.len(),
@@ -199,7 +285,7 @@ fn duplicates(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<Invalidity> {
         let earlier = all[..j].iter().find(|(_, _, a)| same_run(a, b));
         if let Some((side_a, i_a, a)) = earlier {
             problems.push(Invalidity::new(
-                "duplicate_run",
+                InvalidityCheck::DuplicateRun,
                 format!(
                     "{} r{} (started {}) is given twice: {side_a} run {} and {side_b} run {}; each run counts once",
                     a.path,
@@ -247,7 +333,7 @@ fn missing_steps(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<Invalidity>
             .collect();
         if !lacking.is_empty() {
             problems.push(Invalidity::new(
-                "step_missing",
+                InvalidityCheck::StepMissing,
                 format!(
                     "step {flow}/{step} is missing from {}: compare runs of the same scenario version, whole",
                     lacking.join(", ")
@@ -260,4 +346,34 @@ fn missing_steps(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<Invalidity>
 
 fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_serialize_to_their_machine_names() {
+        for check in InvalidityCheck::ALL {
+            let json = serde_json::to_string(&check).expect("a string");
+            assert_eq!(json, format!("\"{}\"", check.as_str()));
+            let back: InvalidityCheck = serde_json::from_str(&json).expect("a check");
+            assert_eq!(back, check);
+            assert_eq!(InvalidityCheck::from(check.as_str()), check);
+        }
+        assert_eq!(
+            serde_json::to_string(&InvalidityCheck::StepMissing).expect("a string"),
+            "\"step_missing\""
+        );
+    }
+
+    #[test]
+    fn an_unknown_check_from_a_newer_file_is_kept_verbatim() {
+        let check: InvalidityCheck = serde_json::from_str("\"future_check\"").expect("kept");
+        assert_eq!(check, InvalidityCheck::Other("future_check".into()));
+        assert_eq!(
+            serde_json::to_string(&check).expect("a string"),
+            "\"future_check\""
+        );
+    }
 }

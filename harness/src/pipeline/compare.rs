@@ -5,14 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::compare::{
-    Comparison, ExpectSpec, Noise, Side, check_drift, compare, judge_expectations,
-};
+use crate::compare::{Comparison, Noise, Side, check_drift, compare, judge_expectations};
 use crate::policy::Policy;
 use crate::record::RunRecord;
 use crate::report::{Format, ReportDocument, ReportManager};
 use crate::runner::RunPlan;
-use crate::scenario::Scenario;
+use crate::scenario::{ExpectSpec, Scenario};
 
 use super::sides::{folder_name, load_side, refuse_duplicates};
 use super::{Controls, PipelineError, run_records};

@@ -87,7 +87,7 @@ fn render_markdown(doc: &ReportDocument) -> String {
             let _ = writeln!(
                 out,
                 "- **{}**: {}",
-                escape(&problem.check),
+                escape(problem.check.as_str()),
                 escape(&problem.message)
             );
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::document::ReportDocument;
 use super::format::{ms, percent};
-use crate::compare::{Metric, Row};
+use crate::compare::{Row, Unit};
 
 /// An output format of `harness compare` and `harness report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -125,8 +125,8 @@ pub(crate) struct RowCells {
 
 /// Formats a row the way the terminal table does.
 pub(crate) fn row_cells(row: &Row) -> RowCells {
-    let (base, candidate, effect, interval, thresholds) = match row.metric {
-        Metric::Latency { .. } => (
+    let (base, candidate, effect, interval, thresholds) = match row.metric.unit() {
+        Unit::Microseconds => (
             format!("{} ms", ms(row.base as u64)),
             format!("{} ms", ms(row.candidate as u64)),
             row.interval
@@ -137,7 +137,7 @@ pub(crate) fn row_cells(row: &Row) -> RowCells {
                 .unwrap_or_else(|| "-".into()),
             format!("≤{} / ≥{}", row.go_threshold, row.rollback_threshold),
         ),
-        Metric::ErrorRate => (
+        Unit::Share => (
             percent(row.base),
             percent(row.candidate),
             row.interval

@@ -4,12 +4,12 @@
 use serde_spanned::Spanned;
 
 use super::error::Problem;
+use super::expect::ExpectSpec;
 use super::interpolate::interpolate_env;
 use super::model::{DependencyProxy, PathSpec, Target};
 use super::paths::is_https;
 use super::raw::RawDependency;
 use super::validate::Checker;
-use crate::compare::expectations::ExpectSpec;
 use crate::correlation::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::fault::{FaultSite, FaultSpec, Layer};
 use crate::tls::TlsConfig;

@@ -6,6 +6,7 @@
 mod actions;
 pub mod checks;
 mod error;
+mod expect;
 mod explain;
 mod faults;
 mod flows;
@@ -20,6 +21,7 @@ mod validate;
 
 pub use checks::{AnswerView, Check, CheckFailure, CheckKind, ExtractSource, ValueTest};
 pub use error::{Diagnostic, ScenarioError};
+pub use expect::{EXPECTATIONS, ExpectSpec, Threshold};
 pub use hash::scenario_hash;
 pub use model::*;
 pub use parse::{load, parse_str};

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::compare::expectations::ExpectSpec;
+use super::expect::ExpectSpec;
 use crate::fault::FaultSpec;
 use crate::load::StepIndex;
 use crate::policy::Policy;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_spanned::Spanned;
 
-use crate::compare::expectations::ExpectSpec;
+use super::expect::ExpectSpec;
 use crate::fault::FaultSpec;
 use crate::policy::Policy;
 use crate::reference::ReferenceConfig;

@@ -123,10 +123,29 @@ pub fn ratio_from_few_runs(
     q: f64,
     noise: RunNoise,
 ) -> Option<LogShift> {
+    let sampling = sampling_variance(base_merged, q)? + sampling_variance(candidate_merged, q)?;
+    shift_from_few_runs(base, candidate, sampling, noise)
+}
+
+/// The log ratio candidate/base of per-run values from a few runs a side, given the
+/// sampling variance of the two sides' ln values beyond the run-to-run noise (0 for a
+/// value that is not a quantile of a recorded distribution, e.g. a counter).
+///
+/// `None` when a side is empty, a value is not finite and positive, or the noise or the
+/// sampling variance is not a finite, non-negative number.
+pub fn shift_from_few_runs(
+    base: &[f64],
+    candidate: &[f64],
+    sampling: f64,
+    noise: RunNoise,
+) -> Option<LogShift> {
     if base.is_empty() || candidate.is_empty() {
         return None;
     }
     if !(noise.log_sd.is_finite() && noise.log_sd >= 0.0) {
+        return None;
+    }
+    if !(sampling.is_finite() && sampling >= 0.0) {
         return None;
     }
     let mean_log = |values: &[f64]| -> Option<f64> {
@@ -136,7 +155,6 @@ pub fn ratio_from_few_runs(
             .then(|| values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64)
     };
     let shift = mean_log(candidate)? - mean_log(base)?;
-    let sampling = sampling_variance(base_merged, q)? + sampling_variance(candidate_merged, q)?;
     let between = noise.log_sd.powi(2) * (1.0 / base.len() as f64 + 1.0 / candidate.len() as f64);
     let variance = if noise.from_these_runs {
         between.max(sampling)
@@ -175,6 +193,19 @@ mod tests {
             h.record(v).expect("in range");
         }
         h
+    }
+
+    #[test]
+    fn values_without_a_distribution_use_the_run_noise_alone() {
+        let noise = RunNoise {
+            log_sd: 0.1,
+            df: Some(4.0),
+            from_these_runs: false,
+        };
+        let shift = shift_from_few_runs(&[100.0], &[200.0], 0.0, noise).expect("a shift");
+        assert!((shift.shift - 2f64.ln()).abs() < 1e-12);
+        assert!((shift.se - 0.02f64.sqrt()).abs() < 1e-12);
+        assert!(shift_from_few_runs(&[100.0], &[200.0], f64::NAN, noise).is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::{badge, escape};
 use crate::compare::stats::Interval;
-use crate::compare::{Comparison, ExpectationRow, Metric, Row};
+use crate::compare::{Comparison, ExpectationRow, Row, Unit};
 use crate::report::ReportDocument;
 use crate::report::format::percent;
 
@@ -29,7 +29,7 @@ pub(super) fn decision_section(c: &Comparison) -> String {
             .map(|i| {
                 format!(
                     "<li><code>{}</code>: {}</li>\n",
-                    escape(&i.check),
+                    escape(i.check.as_str()),
                     escape(&i.message)
                 )
             })
@@ -72,8 +72,8 @@ fn decision_table(rows: &[Row]) -> String {
 }
 
 fn decision_row(r: &Row) -> String {
-    let (base, candidate, estimate, interval, thresholds) = match r.metric {
-        Metric::Latency { .. } => (
+    let (base, candidate, estimate, interval, thresholds) = match r.metric.unit() {
+        Unit::Microseconds => (
             format!("{:.2} ms", r.base / 1_000.0),
             format!("{:.2} ms", r.candidate / 1_000.0),
             r.interval.map(|i| format!("×{:.3}", i.estimate)),
@@ -83,7 +83,7 @@ fn decision_row(r: &Row) -> String {
                 r.go_threshold, r.rollback_threshold
             ),
         ),
-        Metric::ErrorRate => (
+        Unit::Share => (
             percent(r.base),
             percent(r.candidate),
             r.interval.map(|i| points(i.estimate)),
