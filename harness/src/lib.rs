@@ -26,6 +26,7 @@ pub mod resilience;
 pub mod runner;
 pub mod scenario;
 pub mod tls;
+pub mod toml_diagnostics;
 pub mod units;
 
 pub use exit::{AppError, ExitStatus};

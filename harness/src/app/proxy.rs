@@ -20,7 +20,6 @@
 //! `control: http://ADDR`, for scripts to read; Ctrl-C stops both and exits 0.
 
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -33,8 +32,9 @@ use crate::exit::{AppError, ExitStatus};
 use crate::fault::control::{Control, ControlServer, ProxyInfo, ProxyMode};
 use crate::fault::{DEFAULT_LISTEN, FaultProxy, FaultSpec, ProxyOptions, Upstream};
 use crate::load::StopSignal;
-use crate::scenario::{Diagnostic, RawTls, ScenarioError, tls_files};
+use crate::scenario::{RawTls, ScenarioError, tls_files};
 use crate::tls::TlsConfig;
+use crate::toml_diagnostics::{Diagnostic, Problem};
 
 /// The proxy name when the file gives none.
 const DEFAULT_NAME: &str = "harness";
@@ -78,32 +78,6 @@ struct ProxyPlan {
     faults: Vec<FaultSpec>,
     /// How an `https://` upstream is trusted.
     tls: Option<TlsConfig>,
-}
-
-/// A problem at a byte range of the file, before it is located.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Problem {
-    span: Range<usize>,
-    message: String,
-    help: String,
-}
-
-impl Problem {
-    fn new(span: Range<usize>, message: impl Into<String>, help: impl Into<String>) -> Self {
-        Self {
-            span,
-            message: message.into(),
-            help: help.into(),
-        }
-    }
-
-    /// A problem from a message of the form "what is wrong; how to fix it".
-    fn split(span: Range<usize>, text: &str, fallback_help: &str) -> Self {
-        match text.split_once("; ") {
-            Some((message, help)) => Self::new(span, message, help),
-            None => Self::new(span, text, fallback_help),
-        }
-    }
 }
 
 /// Runs the proxy and its control API until Ctrl-C.
@@ -409,46 +383,26 @@ fn address(
 
 /// A TOML or serde error as a problem with a help line.
 fn toml_problem(error: &toml::de::Error) -> Problem {
-    let span = error.span().unwrap_or(0..0);
-    let message = error.message().trim();
-    let help = if message.starts_with("unknown field") {
-        format!(
-            "remove the key or fix its spelling; the keys accepted here are listed (a proxy file takes {KEYS})"
-        )
-    } else if message.starts_with("unknown variant") {
-        "use one of the values listed".to_owned()
-    } else if message.starts_with("invalid type") {
-        "write the value as in the example of `harness proxy --help`".to_owned()
-    } else {
-        "fix the TOML here (strings need quotes, see https://toml.io); `harness proxy --help` shows an example file".to_owned()
-    };
-    Problem::split(span, message, &help)
+    let problem = crate::toml_diagnostics::toml_problem(error, |message, _| {
+        let help = if message.starts_with("unknown field") {
+            format!(
+                "remove the key or fix its spelling; the keys accepted here are listed (a proxy file takes {KEYS})"
+            )
+        } else if message.starts_with("unknown variant") {
+            "use one of the values listed".to_owned()
+        } else if message.starts_with("invalid type") {
+            "write the value as in the example of `harness proxy --help`".to_owned()
+        } else {
+            "fix the TOML here (strings need quotes, see https://toml.io); `harness proxy --help` shows an example file".to_owned()
+        };
+        (message.to_owned(), help)
+    });
+    Problem::split(problem.span, &problem.message, &problem.help)
 }
 
 /// The error for `problem` in `text`, the contents of `file`: file, line, column, caret.
 fn locate(file: &Path, text: &str, problem: Problem) -> ScenarioError {
-    let mut at = problem.span.start.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    let before = &text[..at];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    let source_line = text[line_start..line_end].trim_end_matches('\r').to_owned();
-    let column = before[line_start..].chars().count() + 1;
-    let span_chars = text
-        .get(at..problem.span.end.clamp(at, line_end))
-        .map_or(0, |s| s.chars().count());
-    let room = source_line.chars().count().saturating_sub(column - 1);
-    ScenarioError::Invalid(Box::new(Diagnostic {
-        file: file.to_path_buf(),
-        line: before.matches('\n').count() + 1,
-        column,
-        message: problem.message,
-        help: problem.help,
-        source_line,
-        width: span_chars.min(room).max(1),
-    }))
+    ScenarioError::Invalid(Box::new(Diagnostic::locate(file, text, problem)))
 }
 
 #[cfg(test)]
