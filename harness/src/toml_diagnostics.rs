@@ -170,6 +170,16 @@ pub fn toml_problem(
     Problem::new(span, message, help)
 }
 
+/// What the operating system said about reading a file, without the "(os error N)"
+/// suffix that helps nobody.
+pub fn io_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// The words between backticks, in order: the key and the allowed keys of serde's
 /// "unknown field `ratee`, expected one of `model`, `rate`".
 pub fn backticked(text: &str) -> Vec<&str> {

@@ -1,6 +1,7 @@
 //! Fault injection: the fault file format ([`FaultSpec`]), seeded per-request and
-//! per-connection decisions ([`FaultSet`]), an HTTP and a TCP fault proxy, and the log of
-//! every attempt the proxy saw ([`AttemptLog`]).
+//! per-connection decisions ([`FaultSet`]), an HTTP and a TCP fault proxy, the log of
+//! every attempt the proxy saw ([`AttemptLog`]), and the standalone proxy's file format
+//! ([`file`]) and control API ([`control`]).
 //!
 //! A [`FaultProxy`] sits between a client and an upstream (the harness and the service,
 //! or the service and its dependency). Its clock starts when it starts: fault windows
@@ -12,6 +13,7 @@ mod byte_size;
 pub mod control;
 mod decide;
 mod delay;
+pub mod file;
 mod http_proxy;
 mod schedule;
 mod spec;

@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use crate::toml_diagnostics::Diagnostic;
+use crate::toml_diagnostics::io_reason;
 pub(crate) use crate::toml_diagnostics::{Problem, closest, locate};
 
 /// A scenario that could not be read or is not valid.
@@ -52,15 +53,6 @@ impl ScenarioError {
     /// Builds the located error for `problem` found in `text`, the contents of `file`.
     pub(crate) fn invalid(file: &Path, text: &str, problem: Problem) -> Self {
         Self::Invalid(Box::new(Diagnostic::locate(file, text, problem)))
-    }
-}
-
-/// What the operating system said, without the "(os error N)" suffix that helps nobody.
-fn io_reason(error: &io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
     }
 }
 
