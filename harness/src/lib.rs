@@ -25,6 +25,7 @@ pub mod report;
 pub mod resilience;
 pub mod runner;
 pub mod scenario;
+pub mod server;
 pub mod tls;
 pub mod toml_diagnostics;
 pub mod units;

@@ -31,8 +31,7 @@
 //! when several could fire, the first in the list wins. Every error is a JSON object
 //! `{"error", "help", "status"}` with a 4xx status (`status` as in Toxiproxy's errors).
 
-use crate::listener::accept_until;
-use std::convert::Infallible;
+use crate::server::{ServerHandle, spawn_http};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -43,15 +42,10 @@ use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::toxic::{Stream, Toxic, ToxicBody, fault_of_toxic, native_toxic, toxic_type_names};
 use super::{FaultKind, FaultProxy, FaultSpec, Layer};
@@ -722,71 +716,33 @@ async fn serve(control: Arc<Control>, request: Request<Incoming>) -> Response<Fu
 /// The control API's HTTP server; [`ControlServer::shutdown`] stops it.
 #[derive(Debug)]
 pub struct ControlServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: ServerHandle,
 }
 
 impl ControlServer {
     /// Serves the control API for `control` on `listen`; must be called within a Tokio runtime.
     pub async fn start(listen: SocketAddr, control: Arc<Control>) -> io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, control, stopped));
-        Ok(Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let server = spawn_http(listener, move |request| {
+            serve(Arc::clone(&control), request)
+        })?;
+        Ok(Self { server })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://ADDR`, the base URL of the API.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// Stops accepting, drops every connection and waits until they are gone.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // The loop ends only by the stop signal; a JoinError means it was aborted.
-            let _ = task.await;
-        }
+        self.server.stop().await;
     }
-}
-
-impl Drop for ControlServer {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-async fn accept_loop(listener: TcpListener, control: Arc<Control>, stopped: oneshot::Receiver<()>) {
-    let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).keep_alive(true);
-    accept_until(listener, stopped, move |stream| {
-        let control = Arc::clone(&control);
-        let service = service_fn(move |request| {
-            let control = Arc::clone(&control);
-            async move { Ok::<_, Infallible>(serve(control, request).await) }
-        });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        async move {
-            // Clients leaving mid-exchange end here; nothing to report.
-            let _ = connection.await;
-        }
-    })
-    .await;
 }
 
 #[cfg(test)]

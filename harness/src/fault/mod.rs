@@ -27,10 +27,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::server::ServerHandle;
 use crate::tls::TlsConfig;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 pub use attempts::{
     Attempt, AttemptLog, AttemptSnapshot, DEFAULT_LOG_CAPACITY, SecondCounts, UpstreamOutcome,
@@ -115,11 +115,9 @@ enum Mode {
 /// A running fault proxy; dropping it stops it.
 #[derive(Debug)]
 pub struct FaultProxy {
-    addr: SocketAddr,
+    server: ServerHandle,
     mode: Mode,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl FaultProxy {
@@ -150,20 +148,14 @@ impl FaultProxy {
         let listener = bind(listen)?;
         let addr = listener.local_addr()?;
         let shared = shared(faults, seed, options);
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(http_proxy::accept_loop(
-            listener,
-            upstream,
-            pool,
-            Arc::clone(&shared),
-            stopped,
-        ));
+        let serving = Arc::clone(&shared);
+        let server = ServerHandle::spawn(addr, move |stopped| {
+            http_proxy::accept_loop(listener, upstream, pool, serving, stopped)
+        });
         Ok(Self {
-            addr,
+            server,
             mode: Mode::Http,
             shared,
-            stop: Some(stop),
-            task: Some(task),
         })
     }
 
@@ -198,31 +190,25 @@ impl FaultProxy {
         // Rebinding after `down` must reuse the port the OS picked, not pick a new one.
         let addr = listener.local_addr()?;
         let shared = shared(faults, seed, options);
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(tcp_proxy::accept_loop(
-            listener,
-            addr,
-            upstream,
-            Arc::clone(&shared),
-            stopped,
-        ));
+        let serving = Arc::clone(&shared);
+        let server = ServerHandle::spawn(addr, move |stopped| {
+            tcp_proxy::accept_loop(listener, addr, upstream, serving, stopped)
+        });
         Ok(Self {
-            addr,
+            server,
             mode: Mode::Tcp,
             shared,
-            stop: Some(stop),
-            task: Some(task),
         })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://ADDR`: the base URL clients use (also for a TCP proxy in front of HTTP).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// A copy of the attempt log.
@@ -250,22 +236,7 @@ impl FaultProxy {
 
     /// Stops accepting, closes every connection and waits until all are gone.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // The loop ends only by the stop signal; a JoinError means it was aborted.
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // Aborting drops the loop's JoinSet, which aborts every connection task too.
-            task.abort();
-        }
+        self.server.stop().await;
     }
 }
 
