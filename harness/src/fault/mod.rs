@@ -19,7 +19,6 @@ mod schedule;
 mod spec;
 mod table;
 mod tcp_proxy;
-mod toxic;
 mod upstream;
 
 use std::io;
