@@ -5,9 +5,11 @@
 //! `first_attempts`, `first_requests`, `start`, `duration`, `repeat`, `match`) next to the
 //! keys of its kind (`status`, `latency`, `rate`, ...). serde's `flatten` would break
 //! `deny_unknown_fields`, and an internally tagged enum would repeat the ten common keys
-//! in thirteen variants, so the table is read into one private struct (see `table.rs`)
-//! that denies unknown keys and is then converted (`try_from`) into the typed spec, refusing keys that do not
-//! belong to the kind. Every error is a serde error, so the TOML parser reports it with
+//! in thirteen variants, so the table is read into one private struct (see `table.rs`,
+//! which implements `Serialize` and `Deserialize` for [`FaultSpec`] and [`FaultSpec::validate`])
+//! that denies unknown keys and is then converted into the typed spec, refusing keys that
+//! do not belong to the kind. This file holds the validated types only and knows nothing
+//! of the table. Every error is a serde error, so the TOML parser reports it with
 //! its line and column: value errors (a probability of 1.3, a status of 700) point at the
 //! value, cross-key errors (`status` on a `latency` fault) at the fault's table.
 
@@ -21,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use super::byte_size::ByteSize;
 use super::delay::Delay;
 use super::schedule::Schedule;
-use super::table::RawFault;
 use crate::units::Probability;
 
 /// Where the proxy sits: between the service and its dependency, or the harness and the service.
@@ -317,8 +318,7 @@ impl RequestMatch {
 }
 
 /// One fault: what it does, to which requests or connections, when and how often.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawFault", into = "RawFault")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpec {
     /// A label for reports; the kind stands in when absent.
     pub name: Option<String>,
@@ -368,11 +368,6 @@ impl FaultSpec {
     /// Whether the HTTP or the TCP proxy runs this fault.
     pub fn layer(&self) -> Layer {
         self.kind().layer()
-    }
-
-    /// Checks a spec built in code by the same rules as a spec read from a file.
-    pub fn validate(&self) -> Result<(), String> {
-        FaultSpec::try_from(RawFault::from(self.clone())).map(drop)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::byte_size::ByteSize;
 use super::delay::{Delay, Distribution};
@@ -278,6 +278,29 @@ impl TryFrom<RawFault> for FaultSpec {
             schedule,
             matcher,
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultSpec {
+    /// A `[[fault]]` table: read as written, then converted, so every error is a serde
+    /// error with the table's place.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawFault::deserialize(deserializer)?;
+        FaultSpec::try_from(raw).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for FaultSpec {
+    /// The `[[fault]]` table form: durations as strings, defaults left out.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawFault::from(self.clone()).serialize(serializer)
+    }
+}
+
+impl FaultSpec {
+    /// Checks a spec built in code by the same rules as a spec read from a file.
+    pub fn validate(&self) -> Result<(), String> {
+        FaultSpec::try_from(RawFault::from(self.clone())).map(drop)
     }
 }
 
