@@ -24,7 +24,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::control::{ProxyInfo, ProxyMode};
-use super::{DEFAULT_LISTEN, FaultKind, FaultSpec, Upstream};
+use super::{DEFAULT_LISTEN, FaultKind, FaultSpec, Upstream, kind_list};
 // The `tls` table is the scenario format's, so both files take the same tls keys.
 use crate::scenario::{RawTls, tls_files};
 use crate::tls::TlsConfig;
@@ -249,12 +249,7 @@ fn proxy_tls(
 
 /// The fault kinds of `mode`, for help lines.
 fn kinds(mode: ProxyMode) -> String {
-    FaultKind::ALL
-        .iter()
-        .filter(|k| k.layer() == mode.layer())
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    kind_list(FaultKind::of_layer(mode.layer()), "")
 }
 
 /// Checks that `upstream` has the form its mode needs, before any socket opens.

@@ -15,6 +15,7 @@ mod decide;
 mod delay;
 pub mod file;
 mod http_proxy;
+mod kinds;
 mod schedule;
 mod spec;
 mod table;
@@ -41,10 +42,11 @@ pub use decide::{
 };
 pub use delay::{Delay, Distribution, MAX_DELAY};
 pub use http_proxy::{SlowBody, TruncatedBody, Upstream};
+pub use kinds::{FaultKind, FaultUnit, KINDS, KindInfo, Layer, kind_list, kinds_help};
 pub use schedule::Schedule;
 pub use spec::{
-    DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultFile, FaultKind, FaultSite, FaultSpec,
-    HeaderMatch, Layer, RequestMatch,
+    DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultFile, FaultSite, FaultSpec, HeaderMatch,
+    RequestMatch,
 };
 pub use tcp_proxy::{End, Shaper, Shaping, pump, relay};
 

@@ -14,7 +14,6 @@
 //! value, cross-key errors (`status` on a `latency` fault) at the fault's table.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderName, Method};
@@ -22,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::byte_size::ByteSize;
 use super::delay::Delay;
+use super::kinds::{FaultKind, Layer};
 use super::schedule::Schedule;
 use crate::units::Probability;
 
@@ -34,121 +34,6 @@ pub enum FaultSite {
     Dependency,
     /// Between the load generator and the service.
     Client,
-}
-
-/// The protocol level a fault acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Layer {
-    /// Decided per HTTP request by the HTTP proxy.
-    Http,
-    /// Decided per TCP connection by the TCP proxy.
-    Tcp,
-}
-
-/// The name of a fault's kind, as written in `kind = "..."`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// Delay the request before forwarding it.
-    Latency,
-    /// Answer with a status without forwarding.
-    HttpError,
-    /// Drop the client connection without an answer.
-    Abort,
-    /// Never answer.
-    Blackhole,
-    /// Forward, then cut the answer body after `bytes`.
-    Truncate,
-    /// Forward, then dribble the answer body in chunks.
-    SlowBody,
-    /// Delay every chunk of a connection.
-    TcpLatency,
-    /// Cap a connection's throughput.
-    Bandwidth,
-    /// Reset the connection (RST).
-    ResetPeer,
-    /// Accept and swallow everything, forward nothing.
-    TcpBlackhole,
-    /// Delay the close of a connection.
-    SlowClose,
-    /// Close a connection after `bytes`.
-    LimitData,
-    /// Close the listener: connections are refused.
-    Down,
-}
-
-impl FaultKind {
-    /// Every kind, in documentation order.
-    pub const ALL: [Self; 13] = [
-        Self::Latency,
-        Self::HttpError,
-        Self::Abort,
-        Self::Blackhole,
-        Self::Truncate,
-        Self::SlowBody,
-        Self::TcpLatency,
-        Self::Bandwidth,
-        Self::ResetPeer,
-        Self::TcpBlackhole,
-        Self::SlowClose,
-        Self::LimitData,
-        Self::Down,
-    ];
-
-    /// The name used in files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Latency => "latency",
-            Self::HttpError => "http_error",
-            Self::Abort => "abort",
-            Self::Blackhole => "blackhole",
-            Self::Truncate => "truncate",
-            Self::SlowBody => "slow_body",
-            Self::TcpLatency => "tcp_latency",
-            Self::Bandwidth => "bandwidth",
-            Self::ResetPeer => "reset_peer",
-            Self::TcpBlackhole => "tcp_blackhole",
-            Self::SlowClose => "slow_close",
-            Self::LimitData => "limit_data",
-            Self::Down => "down",
-        }
-    }
-
-    /// Whether the HTTP or the TCP proxy runs this kind.
-    pub fn layer(self) -> Layer {
-        match self {
-            Self::Latency
-            | Self::HttpError
-            | Self::Abort
-            | Self::Blackhole
-            | Self::Truncate
-            | Self::SlowBody => Layer::Http,
-            _ => Layer::Tcp,
-        }
-    }
-
-    /// The kind-specific keys this kind accepts (the common keys are accepted by all).
-    pub(super) fn own_keys(self) -> &'static [&'static str] {
-        match self {
-            Self::Latency => &["latency", "jitter", "distribution"],
-            Self::HttpError => &["status", "body", "headers"],
-            Self::Truncate => &["bytes"],
-            Self::SlowBody => &["chunk_delay", "chunk_size"],
-            Self::TcpLatency => &["latency", "jitter", "distribution", "direction"],
-            Self::Bandwidth => &["rate", "direction"],
-            Self::SlowClose => &["delay"],
-            Self::LimitData => &["bytes", "direction"],
-            Self::Abort | Self::Blackhole | Self::ResetPeer | Self::TcpBlackhole | Self::Down => {
-                &[]
-            }
-        }
-    }
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Which way of a TCP connection a stream fault acts on.

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::byte_size::ByteSize;
 use super::delay::{Delay, Distribution};
+use super::kinds::{FaultKind, Layer, kind_list};
 use super::schedule::Schedule;
 use super::spec::{
-    DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultKind, FaultSite, FaultSpec, Layer,
-    RequestMatch, certain,
+    DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultSite, FaultSpec, RequestMatch, certain,
 };
 use crate::units::{HumanDuration, NonZeroDuration, Probability};
 
@@ -212,11 +212,7 @@ impl TryFrom<RawFault> for FaultSpec {
     type Error = String;
 
     fn try_from(raw: RawFault) -> Result<Self, String> {
-        let kinds = FaultKind::ALL
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let kinds = kind_list(FaultKind::ALL, "`");
         let kind = raw
             .kind
             .ok_or_else(|| format!("a fault needs `kind`, one of {kinds}"))?;

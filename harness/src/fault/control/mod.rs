@@ -45,10 +45,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{FaultKind, Layer};
+use super::{FaultKind, Layer, kind_list};
 
 pub use server::ControlServer;
 pub use state::Control;
+
+/// The Toxiproxy toxic types the API understands, in Toxiproxy's documentation order.
+pub fn toxic_types() -> Vec<&'static str> {
+    toxic::TOXIC_TYPES.iter().map(|t| t.name).collect()
+}
 
 /// The largest request body the control API reads; a fault list is a few kilobytes.
 pub const MAX_BODY: usize = 1 << 20;
@@ -82,12 +87,7 @@ impl ProxyMode {
 
     /// The fault kinds this mode runs, as `` `a`, `b` `` for messages.
     pub(super) fn kinds(self) -> String {
-        FaultKind::ALL
-            .iter()
-            .filter(|k| k.layer() == self.layer())
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        kind_list(FaultKind::of_layer(self.layer()), "`")
     }
 }
 

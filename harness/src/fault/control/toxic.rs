@@ -82,7 +82,7 @@ pub(super) struct ToxicType {
 }
 
 /// The toxic types with a fault behind them, in Toxiproxy's documentation order.
-const TOXIC_TYPES: [ToxicType; 6] = [
+pub(super) const TOXIC_TYPES: [ToxicType; 6] = [
     ToxicType {
         name: "latency",
         attributes: &["latency", "jitter"],
