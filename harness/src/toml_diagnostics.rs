@@ -11,8 +11,50 @@
 //! each format words its own explanations through [`toml_problem`].
 
 use std::fmt;
+use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+/// A TOML file (a scenario, a proxy file) that could not be read or is not valid.
+///
+/// `Display` is the complete text for a terminal, `error: ` prefix included.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read.
+    #[error("error: cannot read {}: {}", file.display(), io_reason(error))]
+    Io {
+        /// The file, as given.
+        file: PathBuf,
+        /// What the operating system said.
+        error: io::Error,
+    },
+    /// The file was read but is not valid.
+    #[error("error: {0}")]
+    Invalid(Box<Diagnostic>),
+}
+
+impl FileError {
+    /// The file the error is about.
+    pub fn file(&self) -> &Path {
+        match self {
+            Self::Io { file, .. } => file,
+            Self::Invalid(d) => &d.file,
+        }
+    }
+
+    /// The located problem, when the file was read but did not validate.
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            Self::Io { .. } => None,
+            Self::Invalid(d) => Some(d),
+        }
+    }
+
+    /// The located error for `problem` found in `text`, the contents of `file`.
+    pub fn invalid(file: &Path, text: &str, problem: Problem) -> Self {
+        Self::Invalid(Box::new(Diagnostic::locate(file, text, problem)))
+    }
+}
 
 /// A problem found while parsing or validating, before it is located in the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +214,7 @@ pub fn toml_problem(
 
 /// What the operating system said about reading a file, without the "(os error N)"
 /// suffix that helps nobody.
-pub fn io_reason(error: &std::io::Error) -> String {
+pub fn io_reason(error: &io::Error) -> String {
     let text = error.to_string();
     match text.find(" (os error ") {
         Some(at) => text[..at].to_string(),

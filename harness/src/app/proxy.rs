@@ -14,15 +14,15 @@ use super::{install_interrupt, runtime};
 use crate::cli::ProxyArgs;
 use crate::exit::{AppError, ExitStatus};
 use crate::fault::control::{Control, ControlServer, ProxyMode};
-use crate::fault::file::{ProxyFileError, ProxyPlan, load_plan};
+use crate::fault::file::{ProxyPlan, load_plan};
 use crate::fault::{FaultProxy, ProxyOptions};
 use crate::load::StopSignal;
-use crate::scenario::ScenarioError;
 use crate::tls::TlsConfig;
 
 /// Runs the proxy and its control API until Ctrl-C.
 pub(super) fn proxy_command(args: ProxyArgs) -> Result<ExitStatus, AppError> {
-    let plan = load_plan(&args.config).map_err(app_error)?;
+    // A file error is reported like a scenario error (exit 2).
+    let plan = load_plan(&args.config)?;
     for (what, addr, risk) in [
         ("proxy", plan.listen, ""),
         (
@@ -111,13 +111,4 @@ async fn serve(
     server.shutdown().await;
     control.shutdown().await;
     Ok(())
-}
-
-/// The proxy file's error as the binary reports it: worded and exiting like a scenario
-/// error (exit 2).
-fn app_error(error: ProxyFileError) -> AppError {
-    AppError::Scenario(match error {
-        ProxyFileError::Io { file, error } => ScenarioError::Io { file, error },
-        ProxyFileError::Invalid(diagnostic) => ScenarioError::Invalid(diagnostic),
-    })
 }

@@ -16,9 +16,8 @@
 //! [[fault]]                            # zero or more, as in a scenario
 //! ```
 
-use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -28,26 +27,10 @@ use super::{DEFAULT_LISTEN, FaultKind, FaultSpec, Upstream, kind_list};
 // The `tls` table is the scenario format's, so both files take the same tls keys.
 use crate::scenario::{RawTls, tls_files};
 use crate::tls::TlsConfig;
-use crate::toml_diagnostics::{Diagnostic, Problem, io_reason};
+use crate::toml_diagnostics::{FileError, Problem};
 
-/// A proxy file that could not be read or is not valid.
-///
-/// `Display` is the complete text for a terminal, `error: ` prefix included, worded
-/// like a scenario error.
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyFileError {
-    /// The file could not be read.
-    #[error("error: cannot read {}: {}", file.display(), io_reason(error))]
-    Io {
-        /// The file, as given.
-        file: PathBuf,
-        /// What the operating system said.
-        error: io::Error,
-    },
-    /// The file was read but is not a valid proxy file.
-    #[error("error: {0}")]
-    Invalid(Box<Diagnostic>),
-}
+/// A proxy file that could not be read or is not valid, worded like a scenario error.
+pub type ProxyFileError = FileError;
 
 /// The proxy name when the file gives none.
 pub const DEFAULT_NAME: &str = "harness";
@@ -322,7 +305,7 @@ fn toml_problem(error: &toml::de::Error) -> Problem {
 
 /// The error for `problem` in `text`, the contents of `file`: file, line, column, caret.
 fn locate(file: &Path, text: &str, problem: Problem) -> ProxyFileError {
-    ProxyFileError::Invalid(Box::new(Diagnostic::locate(file, text, problem)))
+    FileError::invalid(file, text, problem)
 }
 
 #[cfg(test)]

@@ -7,57 +7,20 @@
 //! by the shared `toml_diagnostics` module, which this one re-exports for the scenario
 //! modules.
 
-use std::io;
-use std::path::{Path, PathBuf};
-
-pub use crate::toml_diagnostics::Diagnostic;
-use crate::toml_diagnostics::io_reason;
+pub use crate::toml_diagnostics::{Diagnostic, FileError};
 pub(crate) use crate::toml_diagnostics::{Problem, closest, locate};
 
-/// A scenario that could not be read or is not valid.
+/// A scenario that could not be read or is not valid: a [`FileError`] about a scenario.
 ///
 /// `Display` is the complete text for a terminal, `error: ` prefix included, like the
 /// other errors that reach the user (see `exit::AppError`).
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("error: cannot read {}: {}", file.display(), io_reason(error))]
-    Io {
-        /// The file, as given.
-        file: PathBuf,
-        /// What the operating system said.
-        error: io::Error,
-    },
-    /// The file was read but is not a valid scenario.
-    #[error("error: {0}")]
-    Invalid(Box<Diagnostic>),
-}
-
-impl ScenarioError {
-    /// The scenario file the error is about.
-    pub fn file(&self) -> &Path {
-        match self {
-            Self::Io { file, .. } => file,
-            Self::Invalid(d) => &d.file,
-        }
-    }
-
-    /// The located problem, when the file was read but did not validate.
-    pub fn diagnostic(&self) -> Option<&Diagnostic> {
-        match self {
-            Self::Io { .. } => None,
-            Self::Invalid(d) => Some(d),
-        }
-    }
-
-    /// Builds the located error for `problem` found in `text`, the contents of `file`.
-    pub(crate) fn invalid(file: &Path, text: &str, problem: Problem) -> Self {
-        Self::Invalid(Box::new(Diagnostic::locate(file, text, problem)))
-    }
-}
+pub type ScenarioError = FileError;
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+    use std::path::{Path, PathBuf};
+
     use super::*;
 
     #[test]
