@@ -249,7 +249,7 @@ impl ChaosRun {
             }));
             report.faults.push(FaultRecord {
                 name: label.clone(),
-                kind: fault.kind().as_str().to_string(),
+                kind: fault.kind().into(),
                 at: match fault.at {
                     FaultSite::Client => "client".into(),
                     FaultSite::Dependency => "dependency".into(),

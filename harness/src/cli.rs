@@ -267,7 +267,21 @@ pub struct CalibrateArgs {
 
 /// Arguments of `harness proxy`.
 #[derive(Debug, Args)]
-#[command(after_help = r#"Proxy file (TOML; unknown keys are refused):
+#[command(after_help = proxy_help())]
+pub struct ProxyArgs {
+    /// The proxy file (TOML): mode, listen, upstream, seed, control and `[[fault]]` tables.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Print only the two URL lines (and warnings), no summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The text after `harness proxy --help`'s options: an example file, the fault kinds and
+/// the Toxiproxy toxics (both generated from their one list), the control API.
+fn proxy_help() -> String {
+    format!(
+        r#"Proxy file (TOML; unknown keys are refused):
   name = "executor"                    # name in the Toxiproxy API (default "harness")
   mode = "http"                        # http (per request) | tcp (per connection)
   listen = "127.0.0.1:9100"            # default 127.0.0.1:0 (the port is printed)
@@ -279,17 +293,15 @@ pub struct CalibrateArgs {
   kind = "http_error"
   status = 503
 
+Fault kinds (`kind = "..."`), by mode:
+{kinds}
 Standard output: `proxy: http://ADDR` and `control: http://ADDR`, one line each.
-Control API (JSON): GET|POST|PUT /faults, DELETE /faults/{name}, GET /attempts,
-GET /healthz; Toxiproxy-compatible: GET /proxies[/{name}], GET|POST
-/proxies/{name}/toxics, GET|PATCH|DELETE /proxies/{name}/toxics/{toxic}, POST /reset
-(toxics latency, bandwidth, slow_close, timeout, reset_peer, limit_data).
-Ctrl-C stops the proxy and exits 0."#)]
-pub struct ProxyArgs {
-    /// The proxy file (TOML): mode, listen, upstream, seed, control and `[[fault]]` tables.
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
-    /// Print only the two URL lines (and warnings), no summary on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
+Control API (JSON): GET|POST|PUT /faults, DELETE /faults/{{name}}, GET /attempts,
+GET /healthz; Toxiproxy-compatible: GET /proxies[/{{name}}], GET|POST
+/proxies/{{name}}/toxics, GET|PATCH|DELETE /proxies/{{name}}/toxics/{{toxic}}, POST /reset
+(toxics {toxics}).
+Ctrl-C stops the proxy and exits 0."#,
+        kinds = crate::fault::kinds_help(),
+        toxics = crate::fault::control::toxic_types().join(", "),
+    )
 }

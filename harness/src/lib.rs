@@ -26,7 +26,9 @@ pub mod report;
 pub mod resilience;
 pub mod runner;
 pub mod scenario;
+pub mod server;
 pub mod tls;
+pub mod toml_diagnostics;
 pub mod units;
 
 pub use exit::{AppError, ExitStatus};

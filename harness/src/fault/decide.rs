@@ -22,7 +22,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::delay::Delay;
-use super::spec::{Direction, FaultAction, FaultSpec, Layer};
+use super::kinds::Layer;
+use super::spec::{Direction, FaultAction, FaultSpec};
 
 /// How many request ids the attempt counter remembers by default.
 pub const DEFAULT_ID_WINDOW: usize = 65_536;

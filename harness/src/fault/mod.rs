@@ -1,6 +1,7 @@
 //! Fault injection: the fault file format ([`FaultSpec`]), seeded per-request and
-//! per-connection decisions ([`FaultSet`]), an HTTP and a TCP fault proxy, and the log of
-//! every attempt the proxy saw ([`AttemptLog`]).
+//! per-connection decisions ([`FaultSet`]), an HTTP and a TCP fault proxy, the log of
+//! every attempt the proxy saw ([`AttemptLog`]), and the standalone proxy's file format
+//! ([`file`]) and control API ([`control`]).
 //!
 //! A [`FaultProxy`] sits between a client and an upstream (the harness and the service,
 //! or the service and its dependency). Its clock starts when it starts: fault windows
@@ -12,12 +13,13 @@ mod byte_size;
 pub mod control;
 mod decide;
 mod delay;
+pub mod file;
 mod http_proxy;
+mod kinds;
 mod schedule;
 mod spec;
 mod table;
 mod tcp_proxy;
-mod toxic;
 mod upstream;
 
 use std::io;
@@ -25,10 +27,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::server::ServerHandle;
 use crate::tls::TlsConfig;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 pub use attempts::{
     Attempt, AttemptLog, AttemptSnapshot, DEFAULT_LOG_CAPACITY, SecondCounts, UpstreamOutcome,
@@ -40,10 +42,11 @@ pub use decide::{
 };
 pub use delay::{Delay, Distribution, MAX_DELAY};
 pub use http_proxy::{SlowBody, TruncatedBody, Upstream};
+pub use kinds::{FaultKind, FaultUnit, KINDS, KindInfo, Layer, kind_list, kinds_help};
 pub use schedule::Schedule;
 pub use spec::{
-    DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultFile, FaultKind, FaultSite, FaultSpec,
-    HeaderMatch, Layer, RequestMatch,
+    DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultFile, FaultSite, FaultSpec, HeaderMatch,
+    RequestMatch,
 };
 pub use tcp_proxy::{End, Shaper, Shaping, pump, relay};
 
@@ -113,11 +116,9 @@ enum Mode {
 /// A running fault proxy; dropping it stops it.
 #[derive(Debug)]
 pub struct FaultProxy {
-    addr: SocketAddr,
+    server: ServerHandle,
     mode: Mode,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl FaultProxy {
@@ -148,20 +149,14 @@ impl FaultProxy {
         let listener = bind(listen)?;
         let addr = listener.local_addr()?;
         let shared = shared(faults, seed, options);
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(http_proxy::accept_loop(
-            listener,
-            upstream,
-            pool,
-            Arc::clone(&shared),
-            stopped,
-        ));
+        let serving = Arc::clone(&shared);
+        let server = ServerHandle::spawn(addr, move |stopped| {
+            http_proxy::accept_loop(listener, upstream, pool, serving, stopped)
+        });
         Ok(Self {
-            addr,
+            server,
             mode: Mode::Http,
             shared,
-            stop: Some(stop),
-            task: Some(task),
         })
     }
 
@@ -196,31 +191,25 @@ impl FaultProxy {
         // Rebinding after `down` must reuse the port the OS picked, not pick a new one.
         let addr = listener.local_addr()?;
         let shared = shared(faults, seed, options);
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(tcp_proxy::accept_loop(
-            listener,
-            addr,
-            upstream,
-            Arc::clone(&shared),
-            stopped,
-        ));
+        let serving = Arc::clone(&shared);
+        let server = ServerHandle::spawn(addr, move |stopped| {
+            tcp_proxy::accept_loop(listener, addr, upstream, serving, stopped)
+        });
         Ok(Self {
-            addr,
+            server,
             mode: Mode::Tcp,
             shared,
-            stop: Some(stop),
-            task: Some(task),
         })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://ADDR`: the base URL clients use (also for a TCP proxy in front of HTTP).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// A copy of the attempt log.
@@ -248,22 +237,7 @@ impl FaultProxy {
 
     /// Stops accepting, closes every connection and waits until all are gone.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // The loop ends only by the stop signal; a JoinError means it was aborted.
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // Aborting drops the loop's JoinSet, which aborts every connection task too.
-            task.abort();
-        }
+        self.server.stop().await;
     }
 }
 

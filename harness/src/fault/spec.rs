@@ -5,14 +5,15 @@
 //! `first_attempts`, `first_requests`, `start`, `duration`, `repeat`, `match`) next to the
 //! keys of its kind (`status`, `latency`, `rate`, ...). serde's `flatten` would break
 //! `deny_unknown_fields`, and an internally tagged enum would repeat the ten common keys
-//! in thirteen variants, so the table is read into one private struct (see `table.rs`)
-//! that denies unknown keys and is then converted (`try_from`) into the typed spec, refusing keys that do not
-//! belong to the kind. Every error is a serde error, so the TOML parser reports it with
+//! in thirteen variants, so the table is read into one private struct (see `table.rs`,
+//! which implements `Serialize` and `Deserialize` for [`FaultSpec`] and [`FaultSpec::validate`])
+//! that denies unknown keys and is then converted into the typed spec, refusing keys that
+//! do not belong to the kind. This file holds the validated types only and knows nothing
+//! of the table. Every error is a serde error, so the TOML parser reports it with
 //! its line and column: value errors (a probability of 1.3, a status of 700) point at the
 //! value, cross-key errors (`status` on a `latency` fault) at the fault's table.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderName, Method};
@@ -20,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::byte_size::ByteSize;
 use super::delay::Delay;
+use super::kinds::{FaultKind, Layer};
 use super::schedule::Schedule;
-use super::table::RawFault;
 use crate::units::Probability;
 
 /// Where the proxy sits: between the service and its dependency, or the harness and the service.
@@ -33,121 +34,6 @@ pub enum FaultSite {
     Dependency,
     /// Between the load generator and the service.
     Client,
-}
-
-/// The protocol level a fault acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Layer {
-    /// Decided per HTTP request by the HTTP proxy.
-    Http,
-    /// Decided per TCP connection by the TCP proxy.
-    Tcp,
-}
-
-/// The name of a fault's kind, as written in `kind = "..."`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// Delay the request before forwarding it.
-    Latency,
-    /// Answer with a status without forwarding.
-    HttpError,
-    /// Drop the client connection without an answer.
-    Abort,
-    /// Never answer.
-    Blackhole,
-    /// Forward, then cut the answer body after `bytes`.
-    Truncate,
-    /// Forward, then dribble the answer body in chunks.
-    SlowBody,
-    /// Delay every chunk of a connection.
-    TcpLatency,
-    /// Cap a connection's throughput.
-    Bandwidth,
-    /// Reset the connection (RST).
-    ResetPeer,
-    /// Accept and swallow everything, forward nothing.
-    TcpBlackhole,
-    /// Delay the close of a connection.
-    SlowClose,
-    /// Close a connection after `bytes`.
-    LimitData,
-    /// Close the listener: connections are refused.
-    Down,
-}
-
-impl FaultKind {
-    /// Every kind, in documentation order.
-    pub const ALL: [Self; 13] = [
-        Self::Latency,
-        Self::HttpError,
-        Self::Abort,
-        Self::Blackhole,
-        Self::Truncate,
-        Self::SlowBody,
-        Self::TcpLatency,
-        Self::Bandwidth,
-        Self::ResetPeer,
-        Self::TcpBlackhole,
-        Self::SlowClose,
-        Self::LimitData,
-        Self::Down,
-    ];
-
-    /// The name used in files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Latency => "latency",
-            Self::HttpError => "http_error",
-            Self::Abort => "abort",
-            Self::Blackhole => "blackhole",
-            Self::Truncate => "truncate",
-            Self::SlowBody => "slow_body",
-            Self::TcpLatency => "tcp_latency",
-            Self::Bandwidth => "bandwidth",
-            Self::ResetPeer => "reset_peer",
-            Self::TcpBlackhole => "tcp_blackhole",
-            Self::SlowClose => "slow_close",
-            Self::LimitData => "limit_data",
-            Self::Down => "down",
-        }
-    }
-
-    /// Whether the HTTP or the TCP proxy runs this kind.
-    pub fn layer(self) -> Layer {
-        match self {
-            Self::Latency
-            | Self::HttpError
-            | Self::Abort
-            | Self::Blackhole
-            | Self::Truncate
-            | Self::SlowBody => Layer::Http,
-            _ => Layer::Tcp,
-        }
-    }
-
-    /// The kind-specific keys this kind accepts (the common keys are accepted by all).
-    pub(super) fn own_keys(self) -> &'static [&'static str] {
-        match self {
-            Self::Latency => &["latency", "jitter", "distribution"],
-            Self::HttpError => &["status", "body", "headers"],
-            Self::Truncate => &["bytes"],
-            Self::SlowBody => &["chunk_delay", "chunk_size"],
-            Self::TcpLatency => &["latency", "jitter", "distribution", "direction"],
-            Self::Bandwidth => &["rate", "direction"],
-            Self::SlowClose => &["delay"],
-            Self::LimitData => &["bytes", "direction"],
-            Self::Abort | Self::Blackhole | Self::ResetPeer | Self::TcpBlackhole | Self::Down => {
-                &[]
-            }
-        }
-    }
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Which way of a TCP connection a stream fault acts on.
@@ -317,8 +203,7 @@ impl RequestMatch {
 }
 
 /// One fault: what it does, to which requests or connections, when and how often.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawFault", into = "RawFault")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpec {
     /// A label for reports; the kind stands in when absent.
     pub name: Option<String>,
@@ -368,11 +253,6 @@ impl FaultSpec {
     /// Whether the HTTP or the TCP proxy runs this fault.
     pub fn layer(&self) -> Layer {
         self.kind().layer()
-    }
-
-    /// Checks a spec built in code by the same rules as a spec read from a file.
-    pub fn validate(&self) -> Result<(), String> {
-        FaultSpec::try_from(RawFault::from(self.clone())).map(drop)
     }
 }
 

@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::byte_size::ByteSize;
 use super::delay::{Delay, Distribution};
+use super::kinds::{FaultKind, Layer, kind_list};
 use super::schedule::Schedule;
 use super::spec::{
-    DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultKind, FaultSite, FaultSpec, Layer,
-    RequestMatch, certain,
+    DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultSite, FaultSpec, RequestMatch, certain,
 };
 use crate::units::{HumanDuration, NonZeroDuration, Probability};
 
@@ -212,11 +212,7 @@ impl TryFrom<RawFault> for FaultSpec {
     type Error = String;
 
     fn try_from(raw: RawFault) -> Result<Self, String> {
-        let kinds = FaultKind::ALL
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let kinds = kind_list(FaultKind::ALL, "`");
         let kind = raw
             .kind
             .ok_or_else(|| format!("a fault needs `kind`, one of {kinds}"))?;
@@ -278,6 +274,29 @@ impl TryFrom<RawFault> for FaultSpec {
             schedule,
             matcher,
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultSpec {
+    /// A `[[fault]]` table: read as written, then converted, so every error is a serde
+    /// error with the table's place.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawFault::deserialize(deserializer)?;
+        FaultSpec::try_from(raw).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for FaultSpec {
+    /// The `[[fault]]` table form: durations as strings, defaults left out.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawFault::from(self.clone()).serialize(serializer)
+    }
+}
+
+impl FaultSpec {
+    /// Checks a spec built in code by the same rules as a spec read from a file.
+    pub fn validate(&self) -> Result<(), String> {
+        FaultSpec::try_from(RawFault::from(self.clone())).map(drop)
     }
 }
 

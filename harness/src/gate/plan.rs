@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 
-use crate::scenario::Diagnostic;
+use crate::toml_diagnostics::{Diagnostic, Problem, backticked};
 use crate::units::HumanDuration;
 
 /// The migration's phases are numbered 1 to 4.
@@ -151,21 +151,6 @@ struct RawPhase {
     flags: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
-/// A problem at a byte span of the plan text.
-struct Problem {
-    span: Range<usize>,
-    message: String,
-    help: String,
-}
-
-fn problem(span: Range<usize>, message: impl Into<String>, help: impl Into<String>) -> Problem {
-    Problem {
-        span,
-        message: message.into(),
-        help: help.into(),
-    }
-}
-
 /// Reads and validates the plan at `file`; scenario paths and the baselines folder are
 /// resolved against `root` (the repository root; an empty path means the current folder).
 pub fn load(file: &Path, root: &Path) -> Result<Plan, PlanError> {
@@ -178,7 +163,7 @@ pub fn load(file: &Path, root: &Path) -> Result<Plan, PlanError> {
 
 /// Parses and validates plan `text` (from `file`, for messages).
 pub fn parse_str(text: &str, file: &Path, root: &Path) -> Result<Plan, PlanError> {
-    let fail = |p: Problem| PlanError::Invalid(Box::new(diagnostic(file, text, p)));
+    let fail = |p: Problem| PlanError::Invalid(Box::new(Diagnostic::locate(file, text, p)));
     let raw: RawPlan = toml::from_str(text).map_err(|e| fail(toml_problem(&e)))?;
     validate(raw, file, root).map_err(fail)
 }
@@ -190,7 +175,7 @@ fn validate(raw: RawPlan, file: &Path, root: &Path) -> Result<Plan, Problem> {
             .ok()
             .filter(|n| *n <= 10)
             .ok_or_else(|| {
-                problem(
+                Problem::new(
                     n.span(),
                     format!("confirm_rollback must lie in 0..=10, got {}", n.get_ref()),
                     "write how many re-runs must also say ROLLBACK, e.g. `confirm_rollback = 1` (0: a ROLLBACK stands at once)",
@@ -202,14 +187,14 @@ fn validate(raw: RawPlan, file: &Path, root: &Path) -> Result<Plan, Problem> {
         Some(c) => {
             let t = *c.get_ref();
             if !(t.error_rate > 0.0 && t.error_rate <= 1.0) {
-                return Err(problem(
+                return Err(Problem::new(
                     c.span(),
                     format!("critical.error_rate must lie in 0..1, got {}", t.error_rate),
                     "write a share of failed requests, e.g. `critical = { error_rate = 0.5, latency_ratio = 5.0 }`",
                 ));
             }
             if !(t.latency_ratio.is_finite() && t.latency_ratio > 1.0) {
-                return Err(problem(
+                return Err(Problem::new(
                     c.span(),
                     format!(
                         "critical.latency_ratio must be greater than 1, got {}",
@@ -224,7 +209,7 @@ fn validate(raw: RawPlan, file: &Path, root: &Path) -> Result<Plan, Problem> {
     let hook_timeout = match raw.hook_timeout {
         None => DEFAULT_HOOK_TIMEOUT,
         Some(t) if t.get_ref().get().is_zero() => {
-            return Err(problem(
+            return Err(Problem::new(
                 t.span(),
                 "hook_timeout must be longer than zero",
                 "write it like `hook_timeout = \"5m\"`",
@@ -235,7 +220,7 @@ fn validate(raw: RawPlan, file: &Path, root: &Path) -> Result<Plan, Problem> {
     let baselines = match raw.baselines {
         None => root.join("baselines"),
         Some(b) if b.get_ref().trim().is_empty() => {
-            return Err(problem(
+            return Err(Problem::new(
                 b.span(),
                 "baselines cannot be empty",
                 "name the baselines folder, e.g. `baselines = \"baselines\"`",
@@ -245,7 +230,7 @@ fn validate(raw: RawPlan, file: &Path, root: &Path) -> Result<Plan, Problem> {
     };
     let flags = flag_map(raw.flags)?;
     if raw.phase.is_empty() {
-        return Err(problem(
+        return Err(Problem::new(
             0..0,
             "the plan has no phases",
             "add a phase, e.g.\n[[phase]]\nnumber = 1\nname = \"Foundation and critical components\"\nscenarios = [\"scenarios/demo.toml\"]\nrollback_action = \"Switch the flags back\"",
@@ -272,7 +257,7 @@ fn dedup_numbers(phases: Vec<(Phase, Range<usize>)>) -> Result<Vec<Phase>, Probl
     let mut out = Vec::new();
     for (phase, span) in phases {
         if !seen.insert(phase.number) {
-            return Err(problem(
+            return Err(Problem::new(
                 span,
                 format!("phase {} is defined twice", phase.number),
                 "give each [[phase]] its own number from 1 to 4",
@@ -289,7 +274,7 @@ fn validate_phase(raw: RawPhase, root: &Path) -> Result<(Phase, Range<usize>), P
         .ok()
         .filter(|n| PHASES.contains(n))
         .ok_or_else(|| {
-            problem(
+            Problem::new(
                 number_span.clone(),
                 format!(
                     "phase number {} is not a phase of the migration",
@@ -315,7 +300,7 @@ fn validate_phase(raw: RawPhase, root: &Path) -> Result<(Phase, Range<usize>), P
     let go_ratio = match raw.go_ratio {
         None => None,
         Some(r) if !(r.get_ref().is_finite() && *r.get_ref() > 0.0) => {
-            return Err(problem(
+            return Err(Problem::new(
                 r.span(),
                 format!("go_ratio must be a positive number, got {}", r.get_ref()),
                 "write the ratio GO must be proven within, e.g. `go_ratio = 1.10` (equivalent) or `go_ratio = 1.00` (improved)",
@@ -328,14 +313,14 @@ fn validate_phase(raw: RawPhase, root: &Path) -> Result<(Phase, Range<usize>), P
         let written = entry.get_ref();
         let file = root.join(written);
         if scenarios.contains(&file) {
-            return Err(problem(
+            return Err(Problem::new(
                 entry.span(),
                 format!("`{written}` is listed twice in phase {number}"),
                 "list each scenario once",
             ));
         }
         if !file.is_file() {
-            return Err(problem(
+            return Err(Problem::new(
                 entry.span(),
                 if file == Path::new(written) {
                     format!("scenario `{written}` does not exist")
@@ -365,7 +350,7 @@ fn validate_phase(raw: RawPhase, root: &Path) -> Result<(Phase, Range<usize>), P
 /// A string that must say something.
 fn non_empty(value: Spanned<String>, key: &str, example: &str) -> Result<String, Problem> {
     if value.get_ref().trim().is_empty() {
-        return Err(problem(
+        return Err(Problem::new(
             value.span(),
             format!("{key} cannot be empty"),
             format!("write it like `{example}`"),
@@ -388,7 +373,7 @@ fn flag_map(
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !well_formed {
-            return Err(problem(
+            return Err(Problem::new(
                 flag.span(),
                 format!("`{name}` is not a feature flag name"),
                 format!(
@@ -408,9 +393,12 @@ const TOP_KEYS: &str =
 
 /// Message and help for a TOML or serde error.
 fn toml_problem(error: &toml::de::Error) -> Problem {
-    let span = error.span().unwrap_or(0..0);
-    let raw = error.message().trim();
-    let ticked: Vec<&str> = raw.split('`').skip(1).step_by(2).collect();
+    crate::toml_diagnostics::toml_problem(error, |raw, _| explain(raw))
+}
+
+/// Message and help for a raw TOML or serde message, in the words of the plan format.
+fn explain(raw: &str) -> (String, String) {
+    let ticked = backticked(raw);
     if let Some(rest) = raw.strip_prefix("unknown field ") {
         let key = ticked.first().copied().unwrap_or(rest);
         let allowed = ticked.get(1..).unwrap_or_default();
@@ -423,7 +411,7 @@ fn toml_problem(error: &toml::de::Error) -> Problem {
                 list.join(", ")
             )
         };
-        return problem(span, format!("unknown key `{key}`"), help);
+        return (format!("unknown key `{key}`"), help);
     }
     if raw.starts_with("missing field ") {
         let key = ticked.first().copied().unwrap_or("?");
@@ -436,41 +424,12 @@ fn toml_problem(error: &toml::de::Error) -> Problem {
             "latency_ratio" => "critical = { error_rate = 0.5, latency_ratio = 5.0 }",
             _ => "see ci/README.md for the plan format",
         };
-        return problem(span, format!("missing `{key}`"), format!("add `{example}`"));
+        return (format!("missing `{key}`"), format!("add `{example}`"));
     }
-    problem(
-        span,
+    (
         raw.to_string(),
-        "fix the TOML here (see ci/README.md for the plan format): strings need quotes, phases are `[[phase]]` tables",
+        "fix the TOML here (see ci/README.md for the plan format): strings need quotes, phases are `[[phase]]` tables".into(),
     )
-}
-
-/// Locates `p` in `text`: 1-based line and column (in characters) and the source line.
-fn diagnostic(file: &Path, text: &str, p: Problem) -> Diagnostic {
-    let mut at = p.span.start.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    let before = &text[..at];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    let source_line = text[line_start..line_end]
-        .trim_end_matches('\r')
-        .to_string();
-    let column = before[line_start..].chars().count() + 1;
-    let span_chars = text
-        .get(at..p.span.end.clamp(at, line_end))
-        .map_or(0, |s| s.chars().count());
-    let room = source_line.chars().count().saturating_sub(column - 1);
-    Diagnostic {
-        file: file.to_path_buf(),
-        line: before.matches('\n').count() + 1,
-        column,
-        message: p.message,
-        help: p.help,
-        source_line,
-        width: span_chars.min(room).max(1),
-    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use crate::server::ServerHandle;
 
 use receiver::{Shared, TRACES_PATH, with_aggregate};
 
@@ -30,16 +30,14 @@ pub const DEFAULT_BIND: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::
 
 /// A running OTLP/HTTP trace receiver; dropping it stops serving at once.
 pub struct OtlpReceiver {
-    addr: SocketAddr,
+    server: ServerHandle,
     shared: Shared,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for OtlpReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpReceiver")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -51,25 +49,22 @@ impl OtlpReceiver {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let shared = Shared::default();
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(receiver::serve(listener, Shared::clone(&shared), stopped));
-        Ok(Self {
-            addr,
-            shared,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let serving = Shared::clone(&shared);
+        let server = ServerHandle::spawn(addr, move |stopped| {
+            receiver::serve(listener, serving, stopped)
+        });
+        Ok(Self { server, shared })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The URL exporters post to, e.g. `http://127.0.0.1:4318/v1/traces`; an unspecified
     /// bind address (`0.0.0.0`, `::`) is given as loopback.
     pub fn traces_endpoint(&self) -> String {
-        traces_endpoint_for(self.addr)
+        traces_endpoint_for(self.local_addr())
     }
 
     /// The environment a `dagger session` needs to export its traces here.
@@ -98,23 +93,8 @@ impl OtlpReceiver {
     /// Stops listening, ends every connection (requests in flight included) and returns
     /// the final snapshot.
     pub async fn stop(mut self) -> TelemetrySummary {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // The loop ends only by the stop signal; a JoinError means it was aborted.
-            let _ = task.await;
-        }
+        self.server.stop().await;
         self.summary()
-    }
-}
-
-impl Drop for OtlpReceiver {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // Aborting drops the accept loop's JoinSet, which aborts every connection.
-            task.abort();
-        }
     }
 }
 

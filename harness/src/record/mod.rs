@@ -21,8 +21,8 @@ pub use recorder::{
     Totals, latency_histogram,
 };
 pub use run::{
-    FaultRecord, LoadModelKind, LoadSummary, RUN_SCHEMA, RecordError, RunRecord, ScenarioRef,
-    StepRecord, check_summary,
+    FaultRecord, LoadModelKind, LoadSummary, RUN_SCHEMA, RecordError, RecordName, Recorded,
+    RunRecord, ScenarioRef, StepRecord, check_summary,
 };
 pub use shared::{Progress, SharedRecorder};
 pub use timeline::TimelinePoint;

@@ -19,6 +19,7 @@ use super::meta::RunMeta;
 use super::recorder::{Recording, StepStats};
 use super::timeline::TimelinePoint;
 use crate::atomic_file::{self, Existing};
+use crate::fault::{FaultKind, FaultSite, FaultUnit};
 use crate::load::OutcomeClass;
 
 /// The schema name every run record carries.
@@ -240,19 +241,122 @@ pub struct FaultRecord {
     /// The fault's label.
     pub name: String,
     /// Its kind (`http_error`, `latency`, `down`, ...).
-    pub kind: String,
+    pub kind: Recorded<FaultKind>,
     /// Where the proxy sat: `client` or `dependency`.
-    pub at: String,
+    pub at: Recorded<FaultSite>,
     /// Chance per request (HTTP) or per connection (TCP) that an eligible one was hit.
     pub probability: f64,
     /// `request` or `connection`: what the probability applies to.
-    pub per: String,
+    pub per: Recorded<FaultUnit>,
     /// Active windows, seconds since the run started (warmup included): `[start, end)`.
     pub windows: Vec<(f64, f64)>,
     /// Requests (or connections) that reached this fault's proxy during the run.
     pub attempts: u64,
     /// Of them, hit by this fault.
     pub injected: u64,
+}
+
+/// A value of a closed set as a record states it: one this build knows, or a name that
+/// another build wrote, kept as written so that such a record still reads, reports and
+/// rewrites unchanged. Serialised as the plain name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded<T> {
+    /// A value this build knows.
+    Known(T),
+    /// A name this build does not know.
+    Other(String),
+}
+
+/// A closed set whose values have a name in records.
+pub trait RecordName: Copy + 'static {
+    /// Every value.
+    const VALUES: &'static [Self];
+
+    /// The value's name in records.
+    fn record_name(self) -> &'static str;
+}
+
+impl RecordName for FaultKind {
+    const VALUES: &'static [Self] = &FaultKind::ALL;
+
+    fn record_name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl RecordName for FaultSite {
+    const VALUES: &'static [Self] = &[FaultSite::Client, FaultSite::Dependency];
+
+    fn record_name(self) -> &'static str {
+        match self {
+            FaultSite::Client => "client",
+            FaultSite::Dependency => "dependency",
+        }
+    }
+}
+
+impl RecordName for FaultUnit {
+    const VALUES: &'static [Self] = &[FaultUnit::Request, FaultUnit::Connection];
+
+    fn record_name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl<T: RecordName> Recorded<T> {
+    /// The value named `name`, known or not.
+    pub fn from_name(name: &str) -> Self {
+        T::VALUES
+            .iter()
+            .find(|v| v.record_name() == name)
+            .map_or_else(|| Self::Other(name.to_owned()), |v| Self::Known(*v))
+    }
+
+    /// The name as written in the record.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Known(value) => value.record_name(),
+            Self::Other(name) => name,
+        }
+    }
+
+    /// The value, when this build knows it.
+    pub fn known(&self) -> Option<T> {
+        match self {
+            Self::Known(value) => Some(*value),
+            Self::Other(_) => None,
+        }
+    }
+}
+
+impl<T: RecordName> From<T> for Recorded<T> {
+    fn from(value: T) -> Self {
+        Self::Known(value)
+    }
+}
+
+impl<T: RecordName> From<&str> for Recorded<T> {
+    fn from(name: &str) -> Self {
+        Self::from_name(name)
+    }
+}
+
+impl<T: RecordName> std::fmt::Display for Recorded<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<T: RecordName> Serialize for Recorded<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de, T: RecordName> Deserialize<'de> for Recorded<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|name| Self::from_name(&name))
+    }
 }
 
 /// Why a run record could not be read or written.
@@ -546,6 +650,21 @@ fn check_schema(bytes: &[u8], origin: &Path) -> Result<(), RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_names_read_as_known_values_and_unknown_ones_round_trip() {
+        let json = r#"{"name":"x","kind":"latency","at":"client","probability":1.0,"per":"request","windows":[],"attempts":0,"injected":0}"#;
+        let record: FaultRecord = serde_json::from_str(json).expect("reads");
+        assert_eq!(record.kind, Recorded::Known(FaultKind::Latency));
+        assert_eq!(record.at.known(), Some(FaultSite::Client));
+        assert_eq!(record.per, Recorded::Known(FaultUnit::Request));
+        assert_eq!(serde_json::to_string(&record).expect("writes"), json);
+        let newer = json.replace("\"latency\"", "\"gremlin\"");
+        let record: FaultRecord = serde_json::from_str(&newer).expect("reads");
+        assert_eq!(record.kind, Recorded::Other("gremlin".into()));
+        assert_eq!(record.kind.to_string(), "gremlin");
+        assert_eq!(serde_json::to_string(&record).expect("writes"), newer);
+    }
     use crate::load::{Outcome, StepIndex};
     use crate::record::meta::LoadPlan;
     use crate::record::recorder::Recorder;

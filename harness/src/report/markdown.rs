@@ -220,10 +220,10 @@ fn fault_brief(f: &FaultRecord) -> String {
     format!(
         "{}: {} at the {}, probability {:.2} per {}, active {}; {} of {} attempts injected",
         escape(&f.name),
-        escape(&f.kind),
-        escape(&f.at),
+        escape(f.kind.as_str()),
+        escape(f.at.as_str()),
         f.probability,
-        escape(&f.per),
+        escape(f.per.as_str()),
         if windows.is_empty() {
             "never (outside the run)".to_string()
         } else {

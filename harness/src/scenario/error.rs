@@ -4,243 +4,24 @@
 //! message saying what is wrong and a help line saying how to fix it, plus the offending
 //! source line with a caret under the exact place, in the style of the Rust compiler.
 //! Byte spans (from the TOML parser or from validation) are turned into lines and columns
-//! here; columns count characters, not bytes, and nothing here panics on any span.
+//! by the shared `toml_diagnostics` module, which this one re-exports for the scenario
+//! modules.
 
-use std::fmt;
-use std::io;
-use std::ops::Range;
-use std::path::{Path, PathBuf};
+pub use crate::toml_diagnostics::{Diagnostic, FileError};
+pub(crate) use crate::toml_diagnostics::{Problem, closest, locate};
 
-/// A scenario that could not be read or is not valid.
+/// A scenario that could not be read or is not valid: a [`FileError`] about a scenario.
 ///
 /// `Display` is the complete text for a terminal, `error: ` prefix included, like the
 /// other errors that reach the user (see `exit::AppError`).
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("error: cannot read {}: {}", file.display(), io_reason(error))]
-    Io {
-        /// The file, as given.
-        file: PathBuf,
-        /// What the operating system said.
-        error: io::Error,
-    },
-    /// The file was read but is not a valid scenario.
-    #[error("error: {0}")]
-    Invalid(Box<Diagnostic>),
-}
-
-impl ScenarioError {
-    /// The scenario file the error is about.
-    pub fn file(&self) -> &Path {
-        match self {
-            Self::Io { file, .. } => file,
-            Self::Invalid(d) => &d.file,
-        }
-    }
-
-    /// The located problem, when the file was read but did not validate.
-    pub fn diagnostic(&self) -> Option<&Diagnostic> {
-        match self {
-            Self::Io { .. } => None,
-            Self::Invalid(d) => Some(d),
-        }
-    }
-
-    /// Builds the located error for `problem` found in `text`, the contents of `file`.
-    pub(crate) fn invalid(file: &Path, text: &str, problem: Problem) -> Self {
-        let (line, column, source_line) = locate(text, problem.span.start);
-        // The caret covers the span, but never beyond the end of its line, and at least one
-        // character so that an empty span (end of file, a missing key) is still visible.
-        let span_chars = text
-            .get(clamp_to_char(text, problem.span.start)..clamp_to_char(text, problem.span.end))
-            .map_or(0, |s| s.chars().take_while(|c| *c != '\n').count());
-        let room = source_line.chars().count().saturating_sub(column - 1);
-        let width = span_chars.min(room).max(1);
-        Self::Invalid(Box::new(Diagnostic {
-            file: file.to_path_buf(),
-            line,
-            column,
-            message: problem.message,
-            help: problem.help,
-            source_line,
-            width,
-        }))
-    }
-}
-
-/// What the operating system said, without the "(os error N)" suffix that helps nobody.
-fn io_reason(error: &io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
-}
-
-/// A problem at a place in a scenario file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// The file, as given.
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub help: String,
-    /// The line the problem is on, without its line break.
-    pub source_line: String,
-    /// How many characters the caret underline covers (at least 1).
-    pub width: usize,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let number = self.line.to_string();
-        let gutter = " ".repeat(number.len() + 1);
-        writeln!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )?;
-        writeln!(f, "{gutter}|")?;
-        writeln!(f, "{number} | {}", printable(&self.source_line))?;
-        let pad = " ".repeat(self.column.saturating_sub(1));
-        writeln!(f, "{gutter}| {pad}{}", "^".repeat(self.width))?;
-        let mut help = self.help.lines();
-        if let Some(first) = help.next() {
-            write!(f, "{gutter}= help: {first}")?;
-            // Multi-line help (a TOML example) stays aligned under the first line.
-            for more in help {
-                write!(f, "\n{gutter}        {more}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The source line as shown: one character per character, so the caret stays aligned,
-/// no control characters that would upset a terminal, and no byte-order mark (which
-/// `locate` does not count either).
-fn printable(line: &str) -> String {
-    line.chars()
-        .filter(|c| *c != '\u{feff}')
-        .map(|c| {
-            if c == '\t' {
-                ' '
-            } else if c.is_control() {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// A problem found while parsing or validating, before it is located in the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    /// Byte range in the file text.
-    pub span: Range<usize>,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub help: String,
-}
-
-impl Problem {
-    /// A problem at `span`.
-    pub fn new(span: Range<usize>, message: impl Into<String>, help: impl Into<String>) -> Self {
-        Self {
-            span,
-            message: message.into(),
-            help: help.into(),
-        }
-    }
-}
-
-/// The largest char boundary of `text` at or before `offset` (clamped to the text).
-fn clamp_to_char(text: &str, offset: usize) -> usize {
-    let mut at = offset.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
-/// 1-based line and column (in characters) of byte `offset`, and the text of that line.
-pub(crate) fn locate(text: &str, offset: usize) -> (usize, usize, String) {
-    let at = clamp_to_char(text, offset);
-    let before = &text[..at];
-    // A byte-order mark is invisible: columns on the first line count from after it.
-    let first_line_start = if before.starts_with('\u{feff}') { 3 } else { 0 };
-    let line_start = before.rfind('\n').map_or(first_line_start, |i| i + 1);
-    let line = before.matches('\n').count() + 1;
-    let column = before[line_start..].chars().count() + 1;
-    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    let source_line = text[line_start..line_end]
-        .trim_end_matches('\r')
-        .to_string();
-    (line, column, source_line)
-}
-
-/// Levenshtein distance in characters, for "did you mean" suggestions.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
-}
-
-/// The candidate closest to `word`, when it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let lower = word.to_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
+pub type ScenarioError = FileError;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::io;
+    use std::path::{Path, PathBuf};
 
-    #[test]
-    fn locate_counts_lines_and_characters() {
-        let text = "a = 1\nnäme = \"x\"\n";
-        assert_eq!(locate(text, 0), (1, 1, "a = 1".to_string()));
-        // "näme = " is 8 bytes but 7 characters.
-        let at = text.find('"').expect("quote");
-        assert_eq!(locate(text, at), (2, 8, "näme = \"x\"".to_string()));
-        // At the very end, after the final newline: an empty third line.
-        assert_eq!(locate(text, text.len()), (3, 1, String::new()));
-        // Past the end and inside a multi-byte character: clamped, never a panic.
-        assert_eq!(locate(text, 1000).0, 3);
-        // Byte 8 is inside `ä` (bytes 7..9): it counts as the `ä`, column 2.
-        assert_eq!(locate(text, 8).1, 2);
-        assert_eq!(locate("", 5), (1, 1, String::new()));
-        // A byte-order mark takes no column.
-        assert_eq!(locate("\u{feff}a = 1", 4).1, 2);
-    }
+    use super::*;
 
     #[test]
     fn rendering_matches_the_documented_form() {
@@ -269,13 +50,5 @@ mod tests {
                 .starts_with("error: cannot read scenarios/x.toml: ")
         );
         assert!(!err.to_string().contains("os error"));
-    }
-
-    #[test]
-    fn suggestions_only_for_near_misses() {
-        assert_eq!(edit_distance("ratee", "rate"), 1);
-        assert_eq!(closest("ratee", ["rate", "users", "model"]), Some("rate"));
-        assert_eq!(closest("Rate", ["rate", "users"]), Some("rate"));
-        assert_eq!(closest("zzz", ["rate", "users"]), None);
     }
 }

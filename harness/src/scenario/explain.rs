@@ -8,6 +8,7 @@
 use std::ops::Range;
 
 use super::error::{Problem, closest};
+use crate::toml_diagnostics::backticked;
 
 /// Separator between message and help in the custom serde errors of this module's
 /// siblings, so that help survives the trip through the TOML parser.
@@ -15,11 +16,10 @@ pub(crate) const HELP_SEPARATOR: &str = "\nhelp: ";
 
 /// A located, explained problem from a TOML parse or deserialisation error.
 pub(crate) fn toml_problem(error: &toml::de::Error, text: &str) -> Problem {
-    let span = error.span().unwrap_or(0..0);
-    let raw = error.message().trim();
-    let key = key_before(text, span.start);
-    let (message, help) = explain(raw, key.as_deref(), text, &span);
-    Problem::new(span, message, help)
+    crate::toml_diagnostics::toml_problem(error, |raw, span| {
+        let key = key_before(text, span.start);
+        explain(raw, key.as_deref(), text, span)
+    })
 }
 
 /// Message and help for a raw serde / TOML message.
@@ -250,11 +250,6 @@ fn duration_example(key: &str) -> Option<&'static str> {
         "max_backoff" => "max_backoff = \"200ms\"",
         _ => return None,
     })
-}
-
-/// The words between backticks, in order.
-fn backticked(text: &str) -> Vec<&str> {
-    text.split('`').skip(1).step_by(2).collect()
 }
 
 /// The key written before the value at byte `start` (`rate` in `rate = -5`), if the value

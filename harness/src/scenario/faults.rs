@@ -11,7 +11,7 @@ use super::paths::is_https;
 use super::raw::RawDependency;
 use super::validate::Checker;
 use crate::correlation::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
-use crate::fault::{FaultSite, FaultSpec, Layer};
+use crate::fault::{FaultKind, FaultSite, FaultSpec, Layer, kind_list};
 use crate::tls::TlsConfig;
 
 /// The validated chaos parts.
@@ -36,7 +36,11 @@ pub(super) fn check_chaos(
                     return Err(Problem::new(
                         f.span(),
                         format!("faults at the {} mix HTTP and TCP kinds", site_name(site)),
-                        "one proxy speaks one protocol at a site: keep the HTTP kinds (latency, http_error, abort, blackhole, truncate, slow_body) or the TCP kinds (tcp_latency, bandwidth, reset_peer, tcp_blackhole, slow_close, limit_data, down) at this site",
+                        format!(
+                            "one proxy speaks one protocol at a site: keep the HTTP kinds ({}) or the TCP kinds ({}) at this site",
+                            kind_list(FaultKind::of_layer(Layer::Http), ""),
+                            kind_list(FaultKind::of_layer(Layer::Tcp), "")
+                        ),
                     ));
                 }
                 Some(_) => {}

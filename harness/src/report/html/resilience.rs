@@ -63,10 +63,10 @@ fn faults_table(c: &Comparison) -> String {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{:.2} per {}</td>\
                  <td>{}</td><td class=\"num\">{} of {}</td></tr>\n",
                 escape(&f.name),
-                escape(&f.kind),
-                escape(&f.at),
+                escape(f.kind.as_str()),
+                escape(f.at.as_str()),
                 f.probability,
-                escape(&f.per),
+                escape(f.per.as_str()),
                 escape(&windows),
                 f.injected,
                 f.attempts

@@ -1,4 +1,4 @@
-//! The Toxiproxy-compatible side of the control API: Toxiproxy's toxics (`latency`,
+//! The Toxiproxy dialect's types: Toxiproxy's toxics (`latency`,
 //! `bandwidth`, `slow_close`, `timeout`, `reset_peer`, `limit_data`) mapped to the proxy's
 //! own faults and back, so existing Toxiproxy clients can drive it.
 
@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::control::{ApiError, ProxyInfo, ProxyMode};
-use super::{ByteSize, Delay, Direction, FaultAction, FaultSpec};
+use super::answer::ApiError;
+use super::{ProxyInfo, ProxyMode};
+use crate::fault::{ByteSize, Delay, Direction, FaultAction, FaultSpec};
 use crate::units::Probability;
 
 /// Which way of a connection a toxic acts on, in Toxiproxy's words.
@@ -81,7 +82,7 @@ pub(super) struct ToxicType {
 }
 
 /// The toxic types with a fault behind them, in Toxiproxy's documentation order.
-const TOXIC_TYPES: [ToxicType; 6] = [
+pub(super) const TOXIC_TYPES: [ToxicType; 6] = [
     ToxicType {
         name: "latency",
         attributes: &["latency", "jitter"],
