@@ -18,6 +18,7 @@ pub mod gate;
 pub mod listener;
 pub mod load;
 pub mod otlp;
+pub mod outcome;
 pub mod policy;
 pub mod record;
 pub mod reference;

@@ -18,8 +18,9 @@ use dagger_sdk::errors::DaggerError;
 use dagger_sdk::{ContainerWithExecOptsBuilder, Query, ReturnType, Selection};
 
 use super::client::{EngineLink, StepClient};
+use crate::load::StepReply;
 use crate::load::samples::{FailureSamples, redact, tail};
-use crate::load::{OutcomeClass, StepReply};
+use crate::outcome::OutcomeClass;
 use crate::scenario::{CachePolicy, DaggerCall, DaggerOutput, Step, Template};
 
 /// Environment variable that makes each exec unique when the cache is busted.

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::flow::StepReply;
-use super::outcome::OutcomeClass;
 use super::samples::{FailureSamples, redact, tail};
+use crate::outcome::OutcomeClass;
 use crate::scenario::{CommandTarget, Step};
 
 /// Most stdout kept per command (the rest is read and dropped so the child never blocks).

@@ -8,26 +8,8 @@ use super::flow::IterationContext;
 use super::open::run_open;
 use super::schedule::RateCurve;
 use super::stop::StopSignal;
+use crate::outcome::DriverReport;
 use crate::scenario::{Flow, LoadModel, LoadSpec};
-
-/// How the driver itself did while driving one path once (the outcomes are in the recorder).
-#[derive(Debug)]
-pub struct DriverReport {
-    /// Wall time from the start of the run (warmup included) to the end.
-    pub elapsed: Duration,
-    /// True when the stop signal ended the run early.
-    pub interrupted: bool,
-    /// Arrivals per second this run's schedule asked for in the measured window (open model).
-    pub target_rate: Option<f64>,
-    /// Iterations started per second in the measured window.
-    pub achieved_rate: f64,
-    /// 99th percentile of how late the generator started arrivals, in µs (open model).
-    pub dispatch_lag_p99_us: Option<u64>,
-    /// Arrivals refused because `max_in_flight` were running (measured window).
-    pub dropped: u64,
-    /// What the driver wants the reader of the record to know.
-    pub notes: Vec<String>,
-}
 
 /// Called about once a second with the time since the run started.
 pub type ProgressHook = Arc<dyn Fn(Duration) + Send + Sync>;

@@ -11,10 +11,10 @@ use bytes::Bytes;
 use super::command::CommandExecutor;
 use super::events::{EventLog, RequestEvent};
 use super::http::HttpClient;
-use super::outcome::{Outcome, OutcomeClass};
 use super::tally::{CheckTally, Rejected};
 use super::target::{HttpExecutor, ResolvedTarget};
 use crate::dagger::DaggerExecutor;
+use crate::outcome::{Outcome, OutcomeClass};
 use crate::record::SharedRecorder;
 use crate::scenario::{Flow, Step};
 

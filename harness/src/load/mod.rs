@@ -1,5 +1,5 @@
 //! Load drivers: the open model (arrival rate), the closed model (users, via goose),
-//! and the outcome every request produces.
+//! feeding one [`Outcome`](crate::outcome::Outcome) per request to the recorder.
 
 pub mod closed;
 pub mod command;
@@ -9,7 +9,6 @@ pub mod flow;
 mod h1;
 pub mod http;
 pub mod open;
-pub mod outcome;
 pub mod pick;
 pub(crate) mod samples;
 pub mod schedule;
@@ -19,10 +18,12 @@ mod tally;
 pub mod target;
 
 pub use command::CommandExecutor;
-pub use driver::{Drive, DriverReport, ProgressHook, drive};
+pub use driver::{Drive, ProgressHook, drive};
 pub use events::{EventLog, RequestEvent};
 pub use flow::{Executor, IterationContext, StepReply};
 pub use http::HttpClient;
-pub use outcome::{Outcome, OutcomeClass, REQUEST_ID_HEADER, StepIndex};
+// Re-exported for the tests and benches that name them here; library code imports
+// them from `crate::outcome`.
+pub use crate::outcome::{DriverReport, Outcome, OutcomeClass, StepIndex};
 pub use stop::StopSignal;
 pub use target::{HttpExecutor, ResolvedTarget, TargetError};

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use super::flow::StepReply;
 use super::http::{HttpClient, OutgoingRequest};
-use super::outcome::OutcomeClass;
+use crate::outcome::OutcomeClass;
 use crate::scenario::{ExtractSource, Flow, Header, Step, Template};
 use crate::tls::TlsConfig;
 

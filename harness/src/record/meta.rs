@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::env::Environment;
 use super::run::{LoadModelKind, ScenarioRef};
-use crate::load::DriverReport;
+use crate::outcome::DriverReport;
 use crate::scenario::{LoadModel, Scenario};
 
 /// What the driver knows about the load it generated; the recording supplies the counts.

@@ -1,6 +1,6 @@
 //! Recording outcomes: HDR histograms per step, the per-second timeline, run records.
 //!
-//! Drivers feed [`Outcome`](crate::load::Outcome)s into a [`Recorder`] (one worker) or a
+//! Drivers feed [`Outcome`](crate::outcome::Outcome)s into a [`Recorder`] (one worker) or a
 //! [`SharedRecorder`] (many threads), finish it into a [`Recording`], and turn that into a
 //! [`RunRecord`] (`harness-run/v1`) with the run's metadata. Histograms travel in files as
 //! base64 of the HdrHistogram V2 + DEFLATE encoding ([`codec`]).

@@ -19,7 +19,7 @@ use super::meta::RunMeta;
 use super::recorder::{Recording, StepStats};
 use super::timeline::TimelinePoint;
 use crate::atomic_file::{self, Existing};
-use crate::load::OutcomeClass;
+use crate::outcome::OutcomeClass;
 
 /// The schema name every run record carries.
 pub const RUN_SCHEMA: &str = "harness-run/v1";
@@ -546,7 +546,7 @@ fn check_schema(bytes: &[u8], origin: &Path) -> Result<(), RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{Outcome, StepIndex};
+    use crate::outcome::{Outcome, StepIndex};
     use crate::record::meta::LoadPlan;
     use crate::record::recorder::Recorder;
     use std::time::{Duration, SystemTime};

@@ -8,7 +8,7 @@ use std::path::Path;
 use http::HeaderValue;
 use serde_spanned::Spanned;
 
-use crate::load::StepIndex;
+use crate::outcome::StepIndex;
 
 use super::checks::{Check, ExtractSource, RawExtract, check, extract_source};
 use super::error::{Problem, closest, locate};

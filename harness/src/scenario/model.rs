@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::compare::expectations::ExpectSpec;
 use crate::fault::FaultSpec;
-use crate::load::StepIndex;
+use crate::outcome::StepIndex;
 use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
 use crate::tls::TlsConfig;
