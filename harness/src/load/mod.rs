@@ -1,29 +1,23 @@
 //! Load drivers: the open model (arrival rate), the closed model (users, via goose),
-//! feeding one [`Outcome`](crate::outcome::Outcome) per request to the recorder.
+//! feeding one [`Outcome`](crate::outcome::Outcome) per request to the recorder. What a
+//! step does on a path is the business of its kind ([`crate::kinds`]); the drivers see
+//! only [`crate::kinds::PathExecutor`].
 
 pub mod closed;
-pub mod command;
 pub mod driver;
 pub mod events;
 pub mod flow;
-mod h1;
-pub mod http;
 pub mod open;
 pub mod pick;
-pub(crate) mod samples;
 pub mod schedule;
 pub mod stop;
-mod stream;
 mod tally;
-pub mod target;
 
-pub use command::CommandExecutor;
 pub use driver::{Drive, ProgressHook, drive};
 pub use events::{EventLog, RequestEvent};
-pub use flow::{Executor, IterationContext, StepReply};
-pub use http::HttpClient;
+pub use flow::IterationContext;
+pub use stop::StopSignal;
+
 // Re-exported for the tests and benches that name them here; library code imports
 // them from `crate::outcome`.
 pub use crate::outcome::{DriverReport, Outcome, OutcomeClass, StepIndex};
-pub use stop::StopSignal;
-pub use target::{HttpExecutor, ResolvedTarget, TargetError};

@@ -11,9 +11,9 @@ use http::uri::Authority;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use super::h1::{Connection, Failure, RequestHead};
-use super::samples::FailureSamples;
 use super::stream::{OpenError, Stream};
 use crate::correlation::Correlation;
+use crate::kinds::samples::FailureSamples;
 use crate::outcome::OutcomeClass;
 use crate::tls::{TlsConfig, TlsConnector, server_name};
 

@@ -18,8 +18,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::stream::Stream;
-use crate::correlation::REQUEST_ID_HEADER;
-use crate::correlation::{Correlation, TRACEPARENT_HEADER};
+use crate::correlation::{Correlation, REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::outcome::OutcomeClass;
 
 /// The longest answer head (status line and headers) accepted.
