@@ -15,14 +15,13 @@ pub mod timeline;
 
 pub use codec::CodecError;
 pub use env::Environment;
-pub use meta::{LoadPlan, RunMeta};
+pub use meta::{LoadModelKind, LoadPlan, RunMeta, ScenarioRef};
 pub use recorder::{
     LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGNIFICANT_DIGITS, Recorder, Recording, StepStats,
     Totals, latency_histogram,
 };
 pub use run::{
-    FaultRecord, LoadModelKind, LoadSummary, RUN_SCHEMA, RecordError, RunRecord, ScenarioRef,
-    StepRecord, check_summary,
+    FaultRecord, LoadSummary, RUN_SCHEMA, RecordError, RunRecord, StepRecord, check_summary,
 };
 pub use shared::{Progress, SharedRecorder};
 pub use timeline::TimelinePoint;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::CORRUPT_PREFIX;
 use super::env::Environment;
-use super::meta::RunMeta;
+use super::meta::{LoadModelKind, RunMeta, ScenarioRef};
 use super::recorder::{Recording, StepStats};
 use super::timeline::TimelinePoint;
 use crate::atomic_file::{self, Existing};
@@ -23,27 +23,6 @@ use crate::outcome::OutcomeClass;
 
 /// The schema name every run record carries.
 pub const RUN_SCHEMA: &str = "harness-run/v1";
-
-/// Which scenario a run measured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScenarioRef {
-    /// Scenario name.
-    pub name: String,
-    /// SHA-256 of the canonical scenario; runs compare only when it agrees.
-    pub hash: String,
-    /// Scenario file the run was started from.
-    pub file: String,
-}
-
-/// Workload model of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LoadModelKind {
-    /// Arrivals at a rate (open model).
-    Open,
-    /// Users looping over flows (closed model).
-    Closed,
-}
 
 /// The load a run generated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
