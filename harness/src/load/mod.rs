@@ -4,6 +4,7 @@
 //! only [`crate::kinds::PathExecutor`].
 
 pub mod closed;
+pub mod drive_common;
 pub mod driver;
 pub mod events;
 pub mod flow;
@@ -13,7 +14,8 @@ pub mod schedule;
 pub mod stop;
 mod tally;
 
-pub use driver::{Drive, ProgressHook, drive};
+pub use drive_common::{Drive, ProgressHook};
+pub use driver::drive;
 pub use events::{EventLog, RequestEvent};
 pub use flow::IterationContext;
 pub use stop::StopSignal;

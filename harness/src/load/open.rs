@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::driver::{Drive, spawn_ticker};
+use super::drive_common::{Drive, spawn_ticker};
 use super::flow::IterationContext;
 use super::pick::FlowPicker;
 use super::schedule::{ArrivalSchedule, RateCurve};
