@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 use crate::chaos::ChaosRun;
 use crate::correlation::Correlation;
 use crate::kinds::samples::redact;
-use crate::kinds::{self, DriveSetup, PathError, ReadyPath};
+use crate::kinds::{self, DriveSetup, PathError, ReadyPath, Shared};
 use crate::load::{Drive, EventLog, IterationContext, ProgressHook, StopSignal, drive};
 use crate::outcome::DriverReport;
 use crate::record::{RunMeta, RunRecord, SharedRecorder};
@@ -117,16 +117,23 @@ pub async fn run_scenario(
     } else {
         None
     };
+    let reference_url = reference.as_ref().map(|r| r.url());
+    let shared = Shared::default();
     let mut specs = Vec::new();
+    let mut ready = Vec::new();
     for name in &plan.paths {
         let path = scenario
             .path(name)
             .ok_or_else(|| RunError::UnknownPath(name.clone()))?;
+        let made = kinds::ready(path, &shared, reference_url.as_deref())
+            .map_err(|e| path_error(name.clone(), e))?;
         specs.push(path);
+        ready.push(made);
     }
-    let (ready, shared) = kinds::ready(scenario, &specs, reference.as_ref().map(|r| r.url()))
+    shared
+        .start(scenario)
         .await
-        .map_err(|(path, e)| path_error(path, e))?;
+        .map_err(|e| path_error(String::new(), e))?;
 
     let mut results = Vec::new();
     'repetitions: for repetition in 1..=plan.repetitions {

@@ -4,7 +4,8 @@
 //! A kind gives a [`ReadyPath`] (made once per scenario, before any drive: where a fault
 //! proxy in front of it forwards, what it needs started) that makes a [`PathExecutor`]
 //! per drive. The runner and the load drivers know only these two traits; [`ready`] is
-//! the one place that maps a path's [`Target`] to its kind.
+//! the one place that maps a path's [`Target`] to its kind, and [`Shared`] starts what
+//! the kinds share across paths.
 
 pub mod command;
 pub mod dagger;
@@ -147,46 +148,37 @@ pub enum PathError {
     Unavailable(String),
 }
 
-/// What the scenario's paths share, started once (the Dagger engine).
+/// What the scenario's paths share (the Dagger engine): asked for by [`ready`], started
+/// once by [`Shared::start`] after every path's target was checked.
 #[derive(Debug, Default)]
 pub struct Shared {
     engine: dagger::EngineSlot,
 }
 
 impl Shared {
-    /// Stops what was started.
+    /// Starts what the paths made ready so far asked for.
+    pub async fn start(&self, scenario: &Scenario) -> Result<(), PathError> {
+        self.engine.open(scenario).await
+    }
+
+    /// Stops what was started, once every path made ready with it is gone.
     pub async fn close(self) {
         self.engine.close().await;
     }
 }
 
-/// Makes each of `paths` ready, in order (`reference` is the embedded reference
-/// platform's URL, when it runs). Every target is checked before any service is
-/// started; a path whose target fails is named with the error.
-pub async fn ready(
-    scenario: &Scenario,
-    paths: &[&PathSpec],
-    reference: Option<String>,
-) -> Result<(Vec<Box<dyn ReadyPath>>, Shared), (String, PathError)> {
-    let shared = Shared::default();
-    let mut ready: Vec<Box<dyn ReadyPath>> = Vec::new();
-    for path in paths {
-        let named = |e: PathError| (path.name.clone(), e);
-        ready.push(match &path.target {
-            Target::Url(url) => Box::new(http::HttpPath::new(path, &url.resolved).map_err(named)?),
-            Target::Reference => Box::new(
-                http::HttpPath::new(path, reference.as_deref().unwrap_or_default())
-                    .map_err(named)?,
-            ),
-            Target::Command(target) => Box::new(command::CommandPath::new(target)),
-            Target::Dagger(target) => Box::new(dagger::DaggerPath::new(target, &shared.engine)),
-        });
-    }
-    for path in paths {
-        if let Target::Dagger(target) = &path.target {
-            let opened = shared.engine.open(scenario, target).await;
-            opened.map_err(|e| (path.name.clone(), e))?;
-        }
-    }
-    Ok((ready, shared))
+/// Makes `path` ready to drive: the one place a path's [`Target`] picks its kind
+/// (`reference` is the embedded reference platform's URL, when it runs). What the path
+/// needs started is asked of `shared`.
+pub fn ready(
+    path: &PathSpec,
+    shared: &Shared,
+    reference: Option<&str>,
+) -> Result<Box<dyn ReadyPath>, PathError> {
+    Ok(match &path.target {
+        Target::Url(url) => Box::new(http::HttpPath::new(path, &url.resolved)?),
+        Target::Reference => Box::new(http::HttpPath::new(path, reference.unwrap_or_default())?),
+        Target::Command(target) => Box::new(command::CommandPath::new(target)),
+        Target::Dagger(target) => Box::new(dagger::DaggerPath::new(target, &shared.engine)),
+    })
 }

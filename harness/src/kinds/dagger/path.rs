@@ -12,31 +12,47 @@ use crate::kinds::http::HttpClient;
 use crate::kinds::{DriveExtras, DriveSetup, PathError, PathExecutor, ReadyPath};
 use crate::scenario::{DaggerTarget, Scenario};
 
-/// The engine session the scenario's Dagger paths share, opened once.
+/// The engine session the scenario's Dagger paths share: asked for by the first Dagger
+/// path (its connection settings are used), opened once.
 #[derive(Debug, Clone, Default)]
-pub struct EngineSlot(Arc<OnceLock<DaggerEngine>>);
+pub struct EngineSlot(Arc<Slot>);
+
+#[derive(Debug, Default)]
+struct Slot {
+    wanted: OnceLock<DaggerTarget>,
+    engine: OnceLock<DaggerEngine>,
+}
 
 impl EngineSlot {
-    /// Opens the session (once) for `target`; when no engine is reachable the path is
-    /// skipped.
-    pub async fn open(&self, scenario: &Scenario, target: &DaggerTarget) -> Result<(), PathError> {
-        if self.0.get().is_some() {
+    /// Asks for an engine with `target`'s settings, unless a path asked first.
+    fn want(&self, target: &DaggerTarget) {
+        let _ = self.0.wanted.set(target.clone());
+    }
+
+    /// Opens the session, when a path asked for one; when no engine is reachable the
+    /// Dagger paths are skipped.
+    pub async fn open(&self, scenario: &Scenario) -> Result<(), PathError> {
+        let Some(target) = self.0.wanted.get() else {
+            return Ok(());
+        };
+        if self.0.engine.get().is_some() {
             return Ok(());
         }
         let engine = DaggerEngine::open(scenario, target)
             .await
             .map_err(no_engine)?;
-        let _ = self.0.set(engine);
+        let _ = self.0.engine.set(engine);
         Ok(())
     }
 
     fn get(&self) -> Option<&DaggerEngine> {
-        self.0.get()
+        self.0.engine.get()
     }
 
     /// Closes the session, once every path holding the slot is gone.
     pub async fn close(self) {
-        if let Some(engine) = Arc::try_unwrap(self.0).ok().and_then(OnceLock::into_inner) {
+        let slot = Arc::try_unwrap(self.0).ok();
+        if let Some(engine) = slot.and_then(|s| s.engine.into_inner()) {
             engine.close().await;
         }
     }
@@ -57,6 +73,7 @@ pub struct DaggerPath {
 impl DaggerPath {
     /// A path whose steps run on the engine `engine` will hold.
     pub fn new(target: &DaggerTarget, engine: &EngineSlot) -> Self {
+        engine.want(target);
         Self {
             target: target.clone(),
             engine: engine.clone(),
