@@ -22,4 +22,4 @@ pub use stop::StopSignal;
 
 // Re-exported for the tests and benches that name them here; library code imports
 // them from `crate::outcome`.
-pub use crate::outcome::{DriverReport, Outcome, OutcomeClass, StepIndex};
+pub use crate::outcome::{Outcome, OutcomeClass, StepIndex};
