@@ -7,15 +7,13 @@ use std::time::{Instant, SystemTime};
 
 use crate::chaos::ChaosRun;
 use crate::correlation::Correlation;
-use crate::dagger::{DaggerEngine, DaggerExecutor, EngineLink};
-use crate::load::samples::redact;
-use crate::load::{
-    CommandExecutor, Drive, DriverReport, EventLog, Executor, HttpClient, HttpExecutor,
-    IterationContext, ProgressHook, ResolvedTarget, StopSignal, drive,
-};
+use crate::kinds::samples::redact;
+use crate::kinds::{self, DriveSetup, PathError, ReadyPath, Shared};
+use crate::load::{Drive, EventLog, IterationContext, ProgressHook, StopSignal, drive};
+use crate::outcome::DriverReport;
 use crate::record::{RunMeta, RunRecord, SharedRecorder};
 use crate::reference::ReferencePlatform;
-use crate::scenario::{CommandTarget, DaggerTarget, PathSpec, Scenario, Target};
+use crate::scenario::{PathSpec, Scenario, Target};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -85,7 +83,7 @@ pub enum RunError {
         /// The path.
         path: String,
         /// Why.
-        source: crate::load::TargetError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A path named in the plan is not in the scenario.
     #[error("the scenario has no path `{0}`")]
@@ -93,10 +91,11 @@ pub enum RunError {
     /// A fault proxy did not start.
     #[error("the fault proxy did not start: {0}")]
     Chaos(std::io::Error),
-    /// A Dagger path needs an engine and none is reachable: skipped, never passed.
-    #[error("skipped: no Dagger engine: {why}; {}", crate::dagger::HOW_TO_PROVIDE)]
+    /// A path needs a service (a Dagger path, its engine) and none is reachable:
+    /// skipped, never passed.
+    #[error("skipped: {why}")]
     NoEngine {
-        /// What was looked at and not found.
+        /// What is missing, what was looked at, and how to provide it.
         why: String,
     },
     /// A record could not be written.
@@ -120,53 +119,41 @@ pub async fn run_scenario(
     } else {
         None
     };
-    let mut targets = Vec::new();
+    let reference_url = reference.as_ref().map(|r| r.url());
+    let shared = Shared::default();
+    let mut specs = Vec::new();
+    let mut ready = Vec::new();
     for name in &plan.paths {
         let path = scenario
             .path(name)
             .ok_or_else(|| RunError::UnknownPath(name.clone()))?;
-        let http = |base: String| {
-            ResolvedTarget::new(&base, &path.headers)
-                .map(|target| Route::Http(target.with_tls(path.tls.clone())))
-                .map_err(|source| RunError::Target {
-                    path: name.clone(),
-                    source,
-                })
-        };
-        let route = match &path.target {
-            Target::Url(url) => http(url.resolved.clone())?,
-            Target::Reference => http(reference.as_ref().map(|r| r.url()).unwrap_or_default())?,
-            Target::Command(c) => Route::Command(c),
-            Target::Dagger(d) => Route::Dagger(d),
-        };
-        targets.push((path, route));
+        let made = kinds::ready(path, &shared, reference_url.as_deref())
+            .map_err(|e| path_error(name.clone(), e))?;
+        specs.push(path);
+        ready.push(made);
     }
-    let dagger = targets.iter().find_map(|(_, r)| match r {
-        Route::Dagger(d) => Some(*d),
-        _ => None,
-    });
-    let engine = match dagger {
-        Some(d) => Some(
-            DaggerEngine::open(scenario, d)
-                .await
-                .map_err(|why| RunError::NoEngine { why })?,
-        ),
-        None => None,
-    };
+    shared
+        .start(scenario)
+        .await
+        .map_err(|e| path_error(String::new(), e))?;
 
     let mut results = Vec::new();
     'repetitions: for repetition in 1..=plan.repetitions {
-        for (path, route) in &targets {
+        for (path, ready) in specs.iter().zip(&ready) {
             let leg = Leg {
                 path,
-                route: route.clone(),
+                ready: ready.as_ref(),
                 repetition,
             };
-            let services = Services {
-                reference: reference.as_ref(),
-                engine: engine.as_ref(),
-            };
-            let result = run_once(scenario, plan, leg, services, stop, observer.clone()).await?;
+            let result = run_once(
+                scenario,
+                plan,
+                leg,
+                reference.as_ref(),
+                stop,
+                observer.clone(),
+            )
+            .await?;
             let complete = result.record.complete;
             observer.finished(&result);
             results.push(result);
@@ -178,10 +165,17 @@ pub async fn run_scenario(
     if let Some(reference) = reference {
         reference.shutdown().await;
     }
-    if let Some(engine) = engine {
-        engine.close().await;
-    }
+    drop(ready);
+    shared.close().await;
     Ok(results)
+}
+
+/// The run error of a path that cannot be driven.
+fn path_error(path: String, error: PathError) -> RunError {
+    match error {
+        PathError::Target(source) => RunError::Target { path, source },
+        PathError::Unavailable(why) => RunError::NoEngine { why },
+    }
 }
 
 /// The seed of one repetition: the same for every path, so both paths face the same
@@ -194,39 +188,24 @@ pub fn repetition_seed(seed: u64, repetition: u32) -> u64 {
     z ^ (z >> 31)
 }
 
-/// How a path's steps are carried out.
-#[derive(Debug, Clone)]
-enum Route<'a> {
-    Http(ResolvedTarget),
-    Command(&'a CommandTarget),
-    Dagger(&'a DaggerTarget),
-}
-
-/// One drive: a path, its route and the repetition number.
+/// One drive: a path, what its kind made ready and the repetition number.
 struct Leg<'a> {
     path: &'a PathSpec,
-    route: Route<'a>,
+    ready: &'a dyn ReadyPath,
     repetition: u32,
-}
-
-/// What the harness started for the whole scenario.
-#[derive(Clone, Copy)]
-struct Services<'a> {
-    reference: Option<&'a ReferencePlatform>,
-    engine: Option<&'a DaggerEngine>,
 }
 
 async fn run_once(
     scenario: &Scenario,
     plan: &RunPlan,
     leg: Leg<'_>,
-    services: Services<'_>,
+    reference: Option<&ReferencePlatform>,
     stop: &StopSignal,
     observer: Arc<dyn RunObserver>,
 ) -> Result<RunResult, RunError> {
     let Leg {
         path,
-        route,
+        ready,
         repetition,
     } = leg;
     let load = &scenario.load;
@@ -248,49 +227,28 @@ async fn run_once(
     let correlation = Correlation::for_run(seed, &path.name, named);
     let started_at = SystemTime::now();
     let epoch = Instant::now();
-    let engine_base = services.engine.map(DaggerEngine::base_url);
-    let upstream = match &route {
-        Route::Http(target) => Some(target.base()),
-        Route::Command(_) => None,
-        Route::Dagger(_) => engine_base.as_deref(),
+    let upstream = ready.upstream();
+    let chaos = ChaosRun::start(
+        scenario,
+        upstream.as_deref(),
+        ready.upstream_tls(),
+        reference,
+        seed,
+        epoch,
+    )
+    .map_err(RunError::Chaos)?;
+    let setup = DriveSetup {
+        flows: &scenario.flows,
+        proxy_url: chaos.client_url(),
+        correlation,
+        max_idle,
+        seed,
+        timeout: load.timeout,
     };
-    let tls = match &route {
-        Route::Http(target) => target.tls(),
-        _ => None,
-    };
-    let chaos = ChaosRun::start(scenario, upstream, tls, services.reference, seed, epoch)
-        .map_err(RunError::Chaos)?;
-    let executor = match route {
-        Route::Http(target) => {
-            let target = match chaos.client_url() {
-                Some(url) => target.with_base(&url).map_err(|source| RunError::Target {
-                    path: path.name.clone(),
-                    source,
-                })?,
-                None => target,
-            };
-            let client = target.client(max_idle).with_correlation(correlation);
-            Executor::Http(HttpExecutor::new(client, target, &scenario.flows))
-        }
-        Route::Command(c) => Executor::Command(CommandExecutor::new(c)),
-        Route::Dagger(d) => {
-            let engine = services.engine.ok_or_else(|| RunError::NoEngine {
-                why: "the engine session was not opened".into(),
-            })?;
-            let base = chaos.client_url().unwrap_or_else(|| engine.base_url());
-            let client = HttpClient::new(max_idle).with_correlation(correlation);
-            let link = EngineLink::new(client, &base, engine.token(), load.timeout)
-                .map_err(|why| RunError::NoEngine { why })?;
-            Executor::Dagger(DaggerExecutor::new(link, d.cache, seed))
-        }
-    };
-    let dagger_engine = match &path.target {
-        Target::Dagger(_) => services.engine,
-        _ => None,
-    };
-    if let Some(engine) = dagger_engine {
-        engine.telemetry_start();
-    }
+    let executor = ready
+        .executor(&setup)
+        .map_err(|e| path_error(path.name.clone(), e))?;
+    ready.drive_starting();
     let events = (!chaos.is_idle()).then(|| Arc::new(EventLog::new()));
     let mut ctx = IterationContext::with_executor(
         executor,
@@ -331,20 +289,12 @@ async fn run_once(
         Err(shared) => shared.snapshot(),
     };
     let chaos = chaos
-        .finish(
-            scenario,
-            events.as_ref(),
-            report.elapsed,
-            services.reference,
-        )
+        .finish(scenario, events.as_ref(), report.elapsed, reference)
         .await;
     let mut meta = run_meta(scenario, path, repetition, plan.seed, started_at, &report);
     meta.notes.extend(chaos.notes);
-    let mut telemetry = None;
-    if let Some(engine) = dagger_engine {
-        meta.notes.extend(engine.notes().iter().cloned());
-        telemetry = engine.telemetry_end().await;
-    }
+    let extras = ready.drive_finished().await;
+    meta.notes.extend(extras.notes);
     let secrets = path_secrets(path);
     meta.notes.extend(
         samples
@@ -359,7 +309,7 @@ async fn run_once(
     record.warnings = scenario.warnings(&path.name);
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;
-    record.telemetry = telemetry;
+    record.telemetry = extras.telemetry;
     let file = record_file(&plan.out, &path.name, repetition);
     record.write_atomic(&file)?;
     Ok(RunResult { file, record })

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dagger_double::{Behaviour, Call, EngineDouble, TOKEN, chain_of, parse_query};
-use harness::dagger::{DaggerEngine, DaggerExecutor, EngineLink};
-use harness::load::{Executor, HttpClient, IterationContext, OutcomeClass, StepReply};
+use harness::kinds::StepReply;
+use harness::kinds::dagger::{DaggerEngine, DaggerExecutor, EngineLink};
+use harness::kinds::http::HttpClient;
+use harness::load::{IterationContext, OutcomeClass};
 use harness::record::SharedRecorder;
 use harness::scenario::{CachePolicy, DaggerTarget, Flow, Scenario, Step, Target, parse_str};
 
@@ -170,7 +172,7 @@ async fn an_extraction_reads_the_stdout_and_feeds_the_next_step() {
     let double = EngineDouble::start().await;
     let recorder = Arc::new(SharedRecorder::new(s.step_count(), Duration::ZERO, 1));
     let ctx = IterationContext::with_executor(
-        Executor::Dagger(executor(&double)),
+        Arc::new(executor(&double)),
         &s.flows,
         STEP_TIMEOUT,
         Instant::now(),

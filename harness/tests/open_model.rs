@@ -194,7 +194,8 @@ async fn warmup_arrivals_are_not_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_counts_from_the_intended_start_not_from_the_send() {
-    use harness::load::{HttpClient, IterationContext, ResolvedTarget};
+    use harness::kinds::http::{HttpClient, HttpExecutor, ResolvedTarget};
+    use harness::load::IterationContext;
     use harness::record::SharedRecorder;
 
     let addr = serve(Behaviour {
@@ -207,9 +208,8 @@ async fn latency_counts_from_the_intended_start_not_from_the_send() {
     let target = ResolvedTarget::new(&format!("http://{addr}"), &[]).expect("target");
     // The run started 2 s ago and this arrival was due 1.5 s ago: the generator was late.
     let epoch = Instant::now() - Duration::from_secs(2);
-    let ctx = IterationContext::new(
-        HttpClient::new(4),
-        target,
+    let ctx = IterationContext::with_executor(
+        Arc::new(HttpExecutor::new(HttpClient::new(4), target, &s.flows)),
         &s.flows,
         Duration::from_secs(5),
         epoch,

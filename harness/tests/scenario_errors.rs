@@ -1074,7 +1074,7 @@ fn full_open_model_scenario_parses_into_the_plan() {
     let execute_step = &flow.steps[0];
     assert_eq!(execute_step.index, 0);
     assert!(execute_step.accepts(202) && !execute_step.accepts(201));
-    let execute = execute_step.http.as_ref().expect("an HTTP step");
+    let execute = execute_step.http().expect("an HTTP step");
     assert_eq!(execute.method, http::Method::POST);
     assert_eq!(execute.expect_status, [200, 202]);
     assert!(execute.accepts(202) && !execute.accepts(201));
@@ -1106,7 +1106,7 @@ fn full_open_model_scenario_parses_into_the_plan() {
     );
     assert_eq!(execute.headers[0].0.as_str(), "content-type");
 
-    let status = flow.steps[1].http.as_ref().expect("an HTTP step");
+    let status = flow.steps[1].http().expect("an HTTP step");
     assert_eq!(flow.steps[1].index, 1);
     assert_eq!(status.method, http::Method::GET);
     assert_eq!(
@@ -1134,20 +1134,12 @@ fn full_open_model_scenario_parses_into_the_plan() {
     assert_eq!(health.steps[0].index, 2);
     assert!(
         health.steps[0]
-            .http
-            .as_ref()
+            .http()
             .expect("http")
             .expect_status
             .is_empty()
     );
-    assert!(
-        health.steps[0]
-            .http
-            .as_ref()
-            .expect("http")
-            .path
-            .is_static()
-    );
+    assert!(health.steps[0].http().expect("http").path.is_static());
     assert!(health.vars.is_empty());
     assert_eq!(s.step_count(), 3);
 
@@ -1212,7 +1204,7 @@ fn closed_model_scenario_parses_with_defaults() {
         .collect();
     assert_eq!(steps, [("get", "one", 0), ("get", "two", 1)]);
     assert_eq!(
-        s.flows[0].steps[1].http.as_ref().expect("http").method,
+        s.flows[0].steps[1].http().expect("http").method,
         http::Method::DELETE
     );
     assert_eq!(s.reference, harness::reference::ReferenceConfig::default());
@@ -1232,7 +1224,7 @@ fn open_model_defaults() {
     }
     assert_eq!(s.load.max_in_flight, 10_000);
     assert_eq!(
-        s.flows[0].steps[0].http.as_ref().expect("http").method,
+        s.flows[0].steps[0].http().expect("http").method,
         http::Method::GET
     );
 }
@@ -1426,17 +1418,16 @@ fn a_command_path_and_a_dagger_path_share_their_steps() {
     assert_eq!(d.cache, CachePolicy::Bust);
     assert_eq!(d.connect_timeout, Duration::from_secs(5));
     let step = &s.flows[0].steps[0];
-    assert!(step.http.is_none());
+    assert!(step.http().is_none());
     let argv: Vec<&str> = step
-        .command
-        .as_ref()
+        .command()
         .expect("command")
         .iter()
         .map(|t| t.source.as_str())
         .collect();
     assert_eq!(argv, ["sh", "-c", "make test"]);
-    let Some(DaggerCall::Exec(exec)) = &step.dagger else {
-        panic!("an exec: {:?}", step.dagger);
+    let Some(DaggerCall::Exec(exec)) = step.dagger() else {
+        panic!("an exec: {:?}", step.dagger());
     };
     assert_eq!(exec.from.source, "alpine:3.20");
     assert_eq!(exec.output, DaggerOutput::Stdout);

@@ -171,7 +171,7 @@ impl Baseline {
         let ok: u64 = self.summary.iter().fold(0u64, |sum, s| {
             let ok = s
                 .classes
-                .get(&crate::load::OutcomeClass::Ok)
+                .get(&crate::outcome::OutcomeClass::Ok)
                 .copied()
                 .unwrap_or(0);
             sum.saturating_add(ok)

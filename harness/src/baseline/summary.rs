@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::load::OutcomeClass;
+use crate::outcome::OutcomeClass;
 use crate::record::recorder::add_histogram;
 use crate::record::{RunRecord, latency_histogram};
 

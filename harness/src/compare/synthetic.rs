@@ -26,7 +26,7 @@ use super::noise::Noise;
 use super::stats::{Interval, wilson};
 use super::verdict::Verdict;
 use crate::baseline::{NoiseModel, NoiseSource};
-use crate::load::OutcomeClass;
+use crate::outcome::OutcomeClass;
 use crate::policy::Policy;
 use crate::record::{
     Environment, LoadModelKind, LoadSummary, RUN_SCHEMA, RunRecord, ScenarioRef, StepRecord,

@@ -13,9 +13,10 @@ use goose::goose::{GooseUser, Scenario as GooseScenario, Transaction, Transactio
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::driver::{Drive, DriverReport, spawn_ticker};
+use super::drive_common::{Drive, spawn_ticker};
 use super::flow::IterationContext;
 use super::pick::FlowPicker;
+use crate::outcome::DriverReport;
 use crate::units::Rate;
 
 /// Per-user state kept in goose's session data.

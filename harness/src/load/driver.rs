@@ -1,61 +1,12 @@
-//! What every driver returns, and the choice of driver for a load model.
-
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+//! The choice of driver for a load model: the top of `load`, which only dispatches to
+//! the open and the closed driver (what they share is in [`super::drive_common`]).
 
 use super::closed::{Users, run_closed};
-use super::flow::IterationContext;
+use super::drive_common::Drive;
 use super::open::run_open;
 use super::schedule::RateCurve;
-use super::stop::StopSignal;
-use crate::scenario::{Flow, LoadModel, LoadSpec};
-
-/// How the driver itself did while driving one path once (the outcomes are in the recorder).
-#[derive(Debug)]
-pub struct DriverReport {
-    /// Wall time from the start of the run (warmup included) to the end.
-    pub elapsed: Duration,
-    /// True when the stop signal ended the run early.
-    pub interrupted: bool,
-    /// Arrivals per second this run's schedule asked for in the measured window (open model).
-    pub target_rate: Option<f64>,
-    /// Iterations started per second in the measured window.
-    pub achieved_rate: f64,
-    /// 99th percentile of how late the generator started arrivals, in µs (open model).
-    pub dispatch_lag_p99_us: Option<u64>,
-    /// Arrivals refused because `max_in_flight` were running (measured window).
-    pub dropped: u64,
-    /// What the driver wants the reader of the record to know.
-    pub notes: Vec<String>,
-}
-
-/// Called about once a second with the time since the run started.
-pub type ProgressHook = Arc<dyn Fn(Duration) + Send + Sync>;
-
-/// One drive of one path: what every driver needs.
-pub struct Drive {
-    /// Where requests go and where outcomes are recorded.
-    pub ctx: Arc<IterationContext>,
-    /// The scenario's flows.
-    pub flows: Arc<[Flow]>,
-    /// Duration, warmup, timeout and limits (the model's parameters are passed apart).
-    pub load: LoadSpec,
-    /// Seed of this repetition.
-    pub seed: u64,
-    /// Ends the drive early.
-    pub stop: StopSignal,
-    /// Called about once a second.
-    pub progress: Option<ProgressHook>,
-}
-
-impl std::fmt::Debug for Drive {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Drive")
-            .field("load", &self.load)
-            .field("seed", &self.seed)
-            .finish_non_exhaustive()
-    }
-}
+use crate::outcome::DriverReport;
+use crate::scenario::LoadModel;
 
 /// Drives the flows as the load model says, until done or the stop signal fires.
 pub async fn drive(drive: Drive) -> DriverReport {
@@ -81,23 +32,4 @@ pub async fn drive(drive: Drive) -> DriverReport {
             .await
         }
     }
-}
-
-/// Calls `recorder.tick` and the progress hook once a second until dropped.
-pub(crate) fn spawn_ticker(
-    ctx: Arc<IterationContext>,
-    progress: Option<ProgressHook>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(1));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
-            let elapsed = Instant::now().saturating_duration_since(ctx.epoch());
-            ctx.recorder().tick(elapsed);
-            if let Some(hook) = &progress {
-                hook(elapsed);
-            }
-        }
-    })
 }

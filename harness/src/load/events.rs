@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::outcome::OutcomeClass;
+use crate::outcome::OutcomeClass;
 
 /// Entries kept at most (about 32 MB); later requests are counted but not kept.
 pub const EVENT_LOG_CAPACITY: usize = 1_000_000;

@@ -1,74 +1,22 @@
-//! One iteration of a flow: its steps in order, each a timed action (an HTTP request, a
-//! command, a Dagger pipeline), with variables extracted from JSON answers feeding later
-//! steps.
+//! One iteration of a flow: its steps in order, each a timed action run by the path's
+//! [`PathExecutor`] (whatever its kind), with variables extracted from answers feeding
+//! later steps.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use super::command::CommandExecutor;
 use super::events::{EventLog, RequestEvent};
-use super::http::HttpClient;
-use super::outcome::{Outcome, OutcomeClass};
 use super::tally::{CheckTally, Rejected};
-use super::target::{HttpExecutor, ResolvedTarget};
-use crate::dagger::DaggerExecutor;
+use crate::kinds::PathExecutor;
+use crate::outcome::{Outcome, OutcomeClass};
 use crate::record::SharedRecorder;
 use crate::scenario::{Flow, Step};
-
-/// What a step's action returned: a failure class, or the answer whose body the step's
-/// extractions read (the HTTP body, or a command's stdout).
-#[derive(Debug, Default)]
-pub struct StepReply {
-    /// Why the step failed, when it did.
-    pub failure: Option<OutcomeClass>,
-    /// The HTTP status, or the exit code.
-    pub status: Option<u16>,
-    /// The answer headers the step asked for (HTTP).
-    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
-    /// The answer.
-    pub body: Bytes,
-}
-
-impl StepReply {
-    /// A failure of `class`, with the status or exit code when one is known.
-    pub fn failed(class: OutcomeClass, status: Option<u16>) -> Self {
-        Self {
-            failure: Some(class),
-            status,
-            headers: Vec::new(),
-            body: Bytes::new(),
-        }
-    }
-
-    /// A success whose answer is `body`.
-    pub fn ok(status: Option<u16>, body: Bytes) -> Self {
-        Self {
-            failure: None,
-            status,
-            headers: Vec::new(),
-            body,
-        }
-    }
-}
-
-/// What runs a step on one kind of path.
-#[derive(Debug)]
-pub enum Executor {
-    /// HTTP requests.
-    Http(HttpExecutor),
-    /// Local commands.
-    Command(CommandExecutor),
-    /// Dagger pipelines.
-    Dagger(DaggerExecutor),
-}
 
 /// Everything a worker needs to run iterations of one path.
 #[derive(Debug)]
 pub struct IterationContext {
-    executor: Executor,
+    executor: Arc<dyn PathExecutor>,
     timeout: Duration,
     epoch: Instant,
     ids: AtomicU64,
@@ -81,22 +29,10 @@ pub struct IterationContext {
 const NO_HTTP_BASE: &str = "http://127.0.0.1";
 
 impl IterationContext {
-    /// A context for `flows` against `target`; `epoch` is the start of the run (warmup included).
-    pub fn new(
-        client: HttpClient,
-        target: ResolvedTarget,
-        flows: &[Flow],
-        timeout: Duration,
-        epoch: Instant,
-        recorder: Arc<SharedRecorder>,
-    ) -> Self {
-        let executor = Executor::Http(HttpExecutor::new(client, target, flows));
-        Self::with_executor(executor, flows, timeout, epoch, recorder)
-    }
-
-    /// A context whose steps run on `executor`.
+    /// A context whose steps of `flows` run on `executor`; `epoch` is the start of the
+    /// run (warmup included).
     pub fn with_executor(
-        executor: Executor,
+        executor: Arc<dyn PathExecutor>,
         flows: &[Flow],
         timeout: Duration,
         epoch: Instant,
@@ -126,20 +62,13 @@ impl IterationContext {
 
     /// The base URL requests go to (a placeholder for paths that send no HTTP).
     pub fn target_base(&self) -> &str {
-        match &self.executor {
-            Executor::Http(http) => http.base(),
-            Executor::Command(_) | Executor::Dagger(_) => NO_HTTP_BASE,
-        }
+        self.executor.base_url().unwrap_or(NO_HTTP_BASE)
     }
 
     /// Descriptions of the run's first failures, for the record's notes (command and
     /// Dagger paths; for HTTP, how TLS failed: a class and a status say the rest).
     pub fn failure_samples(&self) -> Vec<String> {
-        match &self.executor {
-            Executor::Http(http) => http.failure_samples(),
-            Executor::Command(command) => command.failure_samples(),
-            Executor::Dagger(dagger) => dagger.failure_samples(),
-        }
+        self.executor.failure_samples()
     }
 
     /// How often each step's checks and extractions failed: per step index, (name,
@@ -200,11 +129,10 @@ impl IterationContext {
         let request_id = self.ids.fetch_add(1, Ordering::Relaxed);
         let offset = intended.saturating_duration_since(self.epoch);
         self.recorder.record_sent(offset);
-        let reply = match &self.executor {
-            Executor::Http(http) => http.run(step, vars, request_id, self.timeout).await,
-            Executor::Command(command) => command.run(step, vars, self.timeout).await,
-            Executor::Dagger(dagger) => dagger.run(step, vars, request_id, self.timeout).await,
-        };
+        let reply = self
+            .executor
+            .run(step, vars, request_id, self.timeout)
+            .await;
         let class = match reply.failure {
             Some(class) => class,
             None => match self.tally.judge(

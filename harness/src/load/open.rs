@@ -14,11 +14,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::driver::{Drive, DriverReport, spawn_ticker};
+use super::drive_common::{Drive, spawn_ticker};
 use super::flow::IterationContext;
 use super::pick::FlowPicker;
 use super::schedule::{ArrivalSchedule, RateCurve};
 use super::stop::StopSignal;
+use crate::outcome::DriverReport;
 use crate::scenario::{Flow, Spacing};
 
 /// Longest single sleep, so that a stop is noticed quickly.

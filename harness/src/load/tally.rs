@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::samples::FailureSamples;
+use crate::kinds::samples::FailureSamples;
 use crate::scenario::{AnswerView, CheckFailure, ExtractSource, Flow, Step};
 
 /// Failure counts of every step's checks and extractions.
@@ -188,9 +188,7 @@ mod tests {
         Step {
             name: "s".into(),
             index: 0,
-            http: None,
-            command: None,
-            dagger: None,
+            actions: vec![],
             expect_exit: vec![],
             extract,
             checks,

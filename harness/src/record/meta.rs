@@ -1,13 +1,37 @@
 //! What a run record says about a run besides its measurements: which scenario and path,
 //! when, where, and what load the driver generated. [`RunMeta::new`] gathers it from the
 //! validated scenario and the driver's report.
+//!
+//! The run record ([`super::run`]) is built on top of this; nothing here imports it.
 
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::env::Environment;
-use super::run::{LoadModelKind, ScenarioRef};
-use crate::load::DriverReport;
+use crate::outcome::DriverReport;
 use crate::scenario::{LoadModel, Scenario};
+
+/// Which scenario a run measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioRef {
+    /// Scenario name.
+    pub name: String,
+    /// SHA-256 of the canonical scenario; runs compare only when it agrees.
+    pub hash: String,
+    /// Scenario file the run was started from.
+    pub file: String,
+}
+
+/// Workload model of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadModelKind {
+    /// Arrivals at a rate (open model).
+    Open,
+    /// Users looping over flows (closed model).
+    Closed,
+}
 
 /// What the driver knows about the load it generated; the recording supplies the counts.
 #[derive(Debug, Clone, PartialEq)]

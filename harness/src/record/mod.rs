@@ -1,6 +1,6 @@
 //! Recording outcomes: HDR histograms per step, the per-second timeline, run records.
 //!
-//! Drivers feed [`Outcome`](crate::load::Outcome)s into a [`Recorder`] (one worker) or a
+//! Drivers feed [`Outcome`](crate::outcome::Outcome)s into a [`Recorder`] (one worker) or a
 //! [`SharedRecorder`] (many threads), finish it into a [`Recording`], and turn that into a
 //! [`RunRecord`] (`harness-run/v1`) with the run's metadata. Histograms travel in files as
 //! base64 of the HdrHistogram V2 + DEFLATE encoding ([`codec`]).
@@ -15,14 +15,14 @@ pub mod timeline;
 
 pub use codec::CodecError;
 pub use env::Environment;
-pub use meta::{LoadPlan, RunMeta};
+pub use meta::{LoadModelKind, LoadPlan, RunMeta, ScenarioRef};
 pub use recorder::{
     LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGNIFICANT_DIGITS, Recorder, Recording, StepStats,
     Totals, latency_histogram,
 };
 pub use run::{
-    FaultRecord, LoadModelKind, LoadSummary, RUN_SCHEMA, RecordError, RecordName, Recorded,
-    RunRecord, ScenarioRef, StepRecord, check_summary,
+    FaultRecord, LoadSummary, RUN_SCHEMA, RecordError, RecordName, Recorded, RunRecord, StepRecord,
+    check_summary,
 };
 pub use shared::{Progress, SharedRecorder};
 pub use timeline::TimelinePoint;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::timeline::{MAX_SECOND, Timeline, TimelinePoint};
-use crate::load::{Outcome, OutcomeClass, StepIndex};
+use crate::outcome::{Outcome, OutcomeClass, StepIndex};
 
 /// Lowest latency the histograms distinguish, in µs.
 pub const LATENCY_LOW_US: u64 = 1;

@@ -15,36 +15,15 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::CORRUPT_PREFIX;
 use super::env::Environment;
-use super::meta::RunMeta;
+use super::meta::{LoadModelKind, RunMeta, ScenarioRef};
 use super::recorder::{Recording, StepStats};
 use super::timeline::TimelinePoint;
 use crate::atomic_file::{self, Existing};
 use crate::fault::{FaultKind, FaultSite, FaultUnit};
-use crate::load::OutcomeClass;
+use crate::outcome::OutcomeClass;
 
 /// The schema name every run record carries.
 pub const RUN_SCHEMA: &str = "harness-run/v1";
-
-/// Which scenario a run measured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScenarioRef {
-    /// Scenario name.
-    pub name: String,
-    /// SHA-256 of the canonical scenario; runs compare only when it agrees.
-    pub hash: String,
-    /// Scenario file the run was started from.
-    pub file: String,
-}
-
-/// Workload model of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LoadModelKind {
-    /// Arrivals at a rate (open model).
-    Open,
-    /// Users looping over flows (closed model).
-    Closed,
-}
 
 /// The load a run generated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -650,6 +629,7 @@ fn check_schema(bytes: &[u8], origin: &Path) -> Result<(), RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::{Outcome, StepIndex};
 
     #[test]
     fn fault_names_read_as_known_values_and_unknown_ones_round_trip() {
@@ -665,7 +645,6 @@ mod tests {
         assert_eq!(record.kind.to_string(), "gremlin");
         assert_eq!(serde_json::to_string(&record).expect("writes"), newer);
     }
-    use crate::load::{Outcome, StepIndex};
     use crate::record::meta::LoadPlan;
     use crate::record::recorder::Recorder;
     use std::time::{Duration, SystemTime};

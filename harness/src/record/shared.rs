@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::recorder::{Recorder, Recording, completion_second, second_of};
 use super::timeline::{OpenSecond, TimelinePoint, densify, insert_point};
-use crate::load::Outcome;
+use crate::outcome::Outcome;
 
 /// Seconds a second stays open after it ends, for outcomes recorded a little late.
 pub const GRACE: u32 = 2;
@@ -283,7 +283,7 @@ fn merge_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{OutcomeClass, StepIndex};
+    use crate::outcome::{OutcomeClass, StepIndex};
     use crate::record::timeline::RING;
     use std::sync::Arc;
 

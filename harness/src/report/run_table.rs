@@ -4,7 +4,7 @@ use super::format::{fault_line, ms};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
-use crate::load::OutcomeClass;
+use crate::outcome::OutcomeClass;
 use crate::record::{RunRecord, StepRecord, check_summary};
 
 #[derive(Tabled)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::load::OutcomeClass;
+use crate::outcome::OutcomeClass;
 
 /// One client request as the harness saw it (the first step of each iteration is enough).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

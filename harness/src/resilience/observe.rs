@@ -58,7 +58,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::events::{ClientEvent, FaultWindow, UpstreamEvent};
-use crate::load::OutcomeClass;
+use crate::outcome::OutcomeClass;
 
 /// Length of a sliding window.
 /// The shortest `after` phase, so that recovery from a short fault can be seen.

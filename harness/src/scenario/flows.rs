@@ -8,13 +8,13 @@ use std::path::Path;
 use http::HeaderValue;
 use serde_spanned::Spanned;
 
-use crate::load::StepIndex;
+use crate::outcome::StepIndex;
 
 use super::checks::{Check, ExtractSource, RawExtract, check, extract_source};
 use super::error::{Problem, closest, locate};
 use super::explain::key_span;
 use super::interpolate::{Binding, InterpolationError, is_name, template};
-use super::model::{Extraction, Flow, HttpCall, PathKind, Step, Template};
+use super::model::{Extraction, Flow, HttpCall, PathKind, Step, StepAction, Template};
 use super::raw::{RawFlow, RawStep};
 use super::validate::Checker;
 
@@ -161,24 +161,8 @@ impl Checker<'_> {
         context: &StepContext<'_>,
         kinds: &[PathKind],
     ) -> Result<Step, Problem> {
-        let http = match &s.path {
-            Some(path) => Some(self.http_call(s, path, context)?),
-            None => None,
-        };
-        let command = match &s.command {
-            Some(argv) => Some(self.argv(argv, "command", context)?),
-            None => None,
-        };
-        let dagger = match &s.dagger {
-            Some(d) => Some(self.dagger_call(d, context)?),
-            None => None,
-        };
-        self.actions_match_kinds(
-            s,
-            span,
-            kinds,
-            [http.is_some(), command.is_some(), dagger.is_some()],
-        )?;
+        let actions = self.actions(s, context)?;
+        self.actions_match_kinds(s, span, kinds, &actions)?;
         let expect_exit = match &s.expect_exit {
             Some(codes) => self.exit_codes(codes)?,
             None => Vec::new(),
@@ -186,13 +170,27 @@ impl Checker<'_> {
         Ok(Step {
             name: s.name.get_ref().clone(),
             index,
-            http,
-            command,
-            dagger,
+            actions,
             expect_exit,
             extract: Vec::new(),
             checks: Vec::new(),
         })
+    }
+
+    /// The step's actions, one per kind whose key the raw step has (`path` for HTTP,
+    /// `command`, `dagger`), in [`PathKind::ALL`] order.
+    fn actions(&self, s: &RawStep, context: &StepContext<'_>) -> Result<Vec<StepAction>, Problem> {
+        let mut actions = Vec::new();
+        if let Some(path) = &s.path {
+            actions.push(StepAction::Http(self.http_call(s, path, context)?));
+        }
+        if let Some(argv) = &s.command {
+            actions.push(StepAction::Command(self.argv(argv, "command", context)?));
+        }
+        if let Some(d) = &s.dagger {
+            actions.push(StepAction::Dagger(self.dagger_call(d, context)?));
+        }
+        Ok(actions)
     }
 
     /// The HTTP request of a step that has a `path`.
@@ -318,23 +316,12 @@ impl Checker<'_> {
         s: &RawStep,
         span: Range<usize>,
         kinds: &[PathKind],
-        present: [bool; 3],
+        actions: &[StepAction],
     ) -> Result<(), Problem> {
         let name = s.name.get_ref();
-        let actions = [
-            (PathKind::Http, "path", "path = \"/api/workflows/execute\""),
-            (
-                PathKind::Command,
-                "command",
-                "command = [\"sh\", \"-c\", \"make test\"]",
-            ),
-            (
-                PathKind::Dagger,
-                "dagger",
-                "dagger = { from = \"alpine:3.20\", exec = [\"sh\", \"-c\", \"make test\"] }",
-            ),
-        ];
-        for ((kind, key, example), has) in actions.into_iter().zip(present) {
+        for kind in PathKind::ALL {
+            let (key, example) = action_key(kind);
+            let has = actions.iter().any(|a| a.kind() == kind);
             let needed = kinds.contains(&kind);
             if needed && !has {
                 return Err(Problem::new(
@@ -347,12 +334,7 @@ impl Checker<'_> {
                 ));
             }
             if has && !needed {
-                let span = match kind {
-                    PathKind::Http => s.path.as_ref().map(Spanned::span),
-                    PathKind::Command => s.command.as_ref().map(Spanned::span),
-                    PathKind::Dagger => s.dagger.as_ref().map(Spanned::span),
-                }
-                .unwrap_or_else(|| s.name.span());
+                let span = action_span(s, kind).unwrap_or_else(|| s.name.span());
                 return Err(Problem::new(
                     key_span(self.text, &span),
                     format!(
@@ -578,6 +560,27 @@ pub(crate) fn is_json_pointer(p: &str) -> bool {
         .iter()
         .enumerate()
         .all(|(i, b)| *b != b'~' || matches!(bytes.get(i + 1), Some(b'0' | b'1')))
+}
+
+/// The step key that holds the action of `kind` in the scenario file, and an example.
+fn action_key(kind: PathKind) -> (&'static str, &'static str) {
+    match kind {
+        PathKind::Http => ("path", "path = \"/api/workflows/execute\""),
+        PathKind::Command => ("command", "command = [\"sh\", \"-c\", \"make test\"]"),
+        PathKind::Dagger => (
+            "dagger",
+            "dagger = { from = \"alpine:3.20\", exec = [\"sh\", \"-c\", \"make test\"] }",
+        ),
+    }
+}
+
+/// Where the raw step's action of `kind` is written, when it is.
+fn action_span(s: &RawStep, kind: PathKind) -> Option<Range<usize>> {
+    match kind {
+        PathKind::Http => s.path.as_ref().map(Spanned::span),
+        PathKind::Command => s.command.as_ref().map(Spanned::span),
+        PathKind::Dagger => s.dagger.as_ref().map(Spanned::span),
+    }
 }
 
 /// Headers exist only on HTTP answers: refuse `what` when a path of another kind runs

@@ -233,9 +233,9 @@ impl<'a> From<&'a Flow> for CanonicalFlow<'a> {
                 expect_exit.sort_unstable();
                 CanonicalStep {
                     name: &s.name,
-                    http: s.http.as_ref().map(CanonicalHttp::from),
-                    command: s.command.as_deref().map(sources),
-                    dagger: s.dagger.as_ref().map(CanonicalDagger::from),
+                    http: s.http().map(CanonicalHttp::from),
+                    command: s.command().map(sources),
+                    dagger: s.dagger().map(CanonicalDagger::from),
                     expect_exit,
                     extract: s
                         .extract

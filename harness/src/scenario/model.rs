@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::expect::ExpectSpec;
 use crate::fault::FaultSpec;
-use crate::load::StepIndex;
+use crate::outcome::StepIndex;
 use crate::policy::Policy;
 use crate::reference::ReferenceConfig;
 use crate::tls::TlsConfig;
@@ -182,6 +182,9 @@ pub enum PathKind {
 }
 
 impl PathKind {
+    /// Every kind, in the order steps list their actions.
+    pub const ALL: [PathKind; 3] = [PathKind::Http, PathKind::Command, PathKind::Dagger];
+
     /// The name used in scenario files and reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -363,12 +366,9 @@ pub struct Step {
     pub name: String,
     /// Position in the scenario's flattened step list.
     pub index: StepIndex,
-    /// The request, on HTTP paths.
-    pub http: Option<HttpCall>,
-    /// The argv, on command paths.
-    pub command: Option<Vec<Template>>,
-    /// The pipeline, on Dagger paths.
-    pub dagger: Option<DaggerCall>,
+    /// What the step does on each kind of path the scenario has, at most one per kind
+    /// (see [`Step::action`]).
+    pub actions: Vec<StepAction>,
     /// Accepted exit codes of commands and Dagger execs; empty means 0.
     pub expect_exit: Vec<i32>,
     /// Values taken from the answer (a JSON pointer into the HTTP body or stdout, or an
@@ -379,9 +379,38 @@ pub struct Step {
 }
 
 impl Step {
+    /// What the step does on a path of `kind`, when the scenario has such a path.
+    pub fn action(&self, kind: PathKind) -> Option<&StepAction> {
+        self.actions.iter().find(|a| a.kind() == kind)
+    }
+
+    /// The request, on HTTP paths.
+    pub fn http(&self) -> Option<&HttpCall> {
+        match self.action(PathKind::Http)? {
+            StepAction::Http(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    /// The argv, on command paths.
+    pub fn command(&self) -> Option<&[Template]> {
+        match self.action(PathKind::Command)? {
+            StepAction::Command(argv) => Some(argv),
+            _ => None,
+        }
+    }
+
+    /// The pipeline, on Dagger paths.
+    pub fn dagger(&self) -> Option<&DaggerCall> {
+        match self.action(PathKind::Dagger)? {
+            StepAction::Dagger(call) => Some(call),
+            _ => None,
+        }
+    }
+
     /// True when `status` passes this step's HTTP status check.
     pub fn accepts(&self, status: u16) -> bool {
-        self.http.as_ref().is_none_or(|h| h.accepts(status))
+        self.http().is_none_or(|h| h.accepts(status))
     }
 
     /// True when a command or Dagger exec ending with `code` passes.
@@ -390,6 +419,28 @@ impl Step {
             code == 0
         } else {
             self.expect_exit.contains(&code)
+        }
+    }
+}
+
+/// What a step does on one kind of path.
+#[derive(Debug, Clone)]
+pub enum StepAction {
+    /// One HTTP request (`path`, `method`, `body`, `headers`, `expect_status`).
+    Http(HttpCall),
+    /// One local command: its argv (`command = [...]`).
+    Command(Vec<Template>),
+    /// One Dagger pipeline (`dagger = { ... }`).
+    Dagger(DaggerCall),
+}
+
+impl StepAction {
+    /// The kind of path this action runs on.
+    pub fn kind(&self) -> PathKind {
+        match self {
+            StepAction::Http(_) => PathKind::Http,
+            StepAction::Command(_) => PathKind::Command,
+            StepAction::Dagger(_) => PathKind::Dagger,
         }
     }
 }

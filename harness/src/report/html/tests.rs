@@ -7,7 +7,7 @@ use super::spectrum::{Curve, percentile_label, spectrum_points, spectrum_svg};
 use super::timeline::{Shade, fault_shades, span, timeline_svg};
 use super::{escape, render_html};
 use crate::compare::{ExpectationRow, Invalidity, Noise, Side, Verdict, compare};
-use crate::load::{Outcome, OutcomeClass};
+use crate::outcome::{Outcome, OutcomeClass};
 use crate::policy::Policy;
 use crate::record::{
     Environment, FaultRecord, LoadModelKind, LoadPlan, Recorder, RunMeta, RunRecord, ScenarioRef,

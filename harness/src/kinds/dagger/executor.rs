@@ -18,8 +18,9 @@ use dagger_sdk::errors::DaggerError;
 use dagger_sdk::{ContainerWithExecOptsBuilder, Query, ReturnType, Selection};
 
 use super::client::{EngineLink, StepClient};
-use crate::load::samples::{FailureSamples, redact, tail};
-use crate::load::{OutcomeClass, StepReply};
+use crate::kinds::samples::{FailureSamples, redact, tail};
+use crate::kinds::{PathExecutor, StepReply};
+use crate::outcome::OutcomeClass;
 use crate::scenario::{CachePolicy, DaggerCall, DaggerOutput, Step, Template};
 
 /// Environment variable that makes each exec unique when the cache is busted.
@@ -87,7 +88,7 @@ impl DaggerExecutor {
         request_id: u64,
         timeout: Duration,
     ) -> StepReply {
-        let Some(plan) = step.dagger.as_ref().and_then(|call| self.plan(call, vars)) else {
+        let Some(plan) = step.dagger().and_then(|call| self.plan(call, vars)) else {
             return StepReply::failed(OutcomeClass::CheckFailed, None);
         };
         let client = Arc::new(StepClient::new(self.link.clone(), request_id));
@@ -146,7 +147,7 @@ impl DaggerExecutor {
             && step.accepts_exit(code)
         {
             // The answer is the stream the step reads, as for an exit code of 0.
-            let answer = match &step.dagger {
+            let answer = match step.dagger() {
                 Some(DaggerCall::Exec(e)) if e.output == DaggerOutput::Stderr => detail.stderr,
                 _ => detail.stdout,
             };
@@ -193,6 +194,23 @@ impl DaggerExecutor {
                 select: select.clone(),
             },
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl PathExecutor for DaggerExecutor {
+    async fn run(
+        &self,
+        step: &Step,
+        vars: &[Option<String>],
+        request_id: u64,
+        timeout: Duration,
+    ) -> StepReply {
+        DaggerExecutor::run(self, step, vars, request_id, timeout).await
+    }
+
+    fn failure_samples(&self) -> Vec<String> {
+        DaggerExecutor::failure_samples(self)
     }
 }
 

@@ -11,10 +11,10 @@ use http::uri::Authority;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use super::h1::{Connection, Failure, RequestHead};
-use super::outcome::OutcomeClass;
-use super::samples::FailureSamples;
 use super::stream::{OpenError, Stream};
 use crate::correlation::Correlation;
+use crate::kinds::samples::FailureSamples;
+use crate::outcome::OutcomeClass;
 use crate::tls::{TlsConfig, TlsConnector, server_name};
 
 /// A pooled HTTP/1.1 client shared by every worker of a run, for `http://` and

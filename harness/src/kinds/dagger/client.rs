@@ -17,8 +17,8 @@ use dagger_sdk::core::gql_client::GraphQLErrorMessage;
 use dagger_sdk::core::graphql_client::{GraphQLClient, GraphQLError};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use crate::load::http::OutgoingRequest;
-use crate::load::{HttpClient, OutcomeClass};
+use crate::kinds::http::{HttpClient, OutgoingRequest};
+use crate::outcome::OutcomeClass;
 
 /// Where the engine's `/query` is and how to authenticate (shared by every step).
 pub struct EngineLink {

@@ -17,9 +17,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use super::outcome::{OutcomeClass, REQUEST_ID_HEADER};
 use super::stream::Stream;
-use crate::correlation::{Correlation, TRACEPARENT_HEADER};
+use crate::correlation::{Correlation, REQUEST_ID_HEADER, TRACEPARENT_HEADER};
+use crate::outcome::OutcomeClass;
 
 /// The longest answer head (status line and headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;

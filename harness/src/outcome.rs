@@ -1,4 +1,8 @@
-//! One outcome per request: what every load driver produces and the recorder consumes.
+//! The vocabulary between the load generator and the recorder: one [`Outcome`] per
+//! request (its [`OutcomeClass`] and [`StepIndex`]) and one [`DriverReport`] per drive.
+//!
+//! This module sits at the bottom: it imports nothing from `load`, `record` or
+//! `scenario`, so all of them can use it without importing each other.
 
 use std::fmt;
 use std::time::Duration;
@@ -132,5 +136,21 @@ pub struct Outcome {
     pub request_id: u64,
 }
 
-/// Header that carries the request id, so the fault proxy can join attempts to requests.
-pub use crate::correlation::REQUEST_ID_HEADER;
+/// How the driver itself did while driving one path once (the outcomes are in the recorder).
+#[derive(Debug)]
+pub struct DriverReport {
+    /// Wall time from the start of the run (warmup included) to the end.
+    pub elapsed: Duration,
+    /// True when the stop signal ended the run early.
+    pub interrupted: bool,
+    /// Arrivals per second this run's schedule asked for in the measured window (open model).
+    pub target_rate: Option<f64>,
+    /// Iterations started per second in the measured window.
+    pub achieved_rate: f64,
+    /// 99th percentile of how late the generator started arrivals, in µs (open model).
+    pub dispatch_lag_p99_us: Option<u64>,
+    /// Arrivals refused because `max_in_flight` were running (measured window).
+    pub dropped: u64,
+    /// What the driver wants the reader of the record to know.
+    pub notes: Vec<String>,
+}

@@ -10,14 +10,15 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::flow::StepReply;
-use super::outcome::OutcomeClass;
 use super::samples::{FailureSamples, redact, tail};
+use super::{DriveSetup, PathError, PathExecutor, ReadyPath, StepReply};
+use crate::outcome::OutcomeClass;
 use crate::scenario::{CommandTarget, Step};
 
 /// Most stdout kept per command (the rest is read and dropped so the child never blocks).
@@ -77,8 +78,7 @@ impl CommandExecutor {
         timeout: Duration,
     ) -> StepReply {
         let argv: Option<Vec<String>> = step
-            .command
-            .as_deref()
+            .command()
             .and_then(|parts| parts.iter().map(|p| p.render(vars)).collect());
         let Some((program, args)) = argv.as_deref().and_then(<[String]>::split_first) else {
             return StepReply::failed(OutcomeClass::CheckFailed, None);
@@ -140,6 +140,48 @@ impl CommandExecutor {
     }
 }
 
+#[async_trait::async_trait]
+impl PathExecutor for CommandExecutor {
+    async fn run(
+        &self,
+        step: &Step,
+        vars: &[Option<String>],
+        _request_id: u64,
+        timeout: Duration,
+    ) -> StepReply {
+        CommandExecutor::run(self, step, vars, timeout).await
+    }
+
+    fn failure_samples(&self) -> Vec<String> {
+        CommandExecutor::failure_samples(self)
+    }
+}
+
+/// A `kind = "command"` path.
+#[derive(Debug)]
+pub struct CommandPath {
+    target: CommandTarget,
+}
+
+impl CommandPath {
+    /// A path whose steps run as local commands as `target` says.
+    pub fn new(target: &CommandTarget) -> Self {
+        Self {
+            target: target.clone(),
+        }
+    }
+}
+
+impl ReadyPath for CommandPath {
+    fn upstream(&self) -> Option<String> {
+        None
+    }
+
+    fn executor(&self, _drive: &DriveSetup<'_>) -> Result<Arc<dyn PathExecutor>, PathError> {
+        Ok(Arc::new(CommandExecutor::new(&self.target)))
+    }
+}
+
 /// Reads `reader` to its end, keeping the first `cap` bytes.
 async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
     let mut kept = Vec::new();
@@ -158,15 +200,15 @@ async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Interpolated, Template};
+    use crate::scenario::{Interpolated, StepAction, Template};
 
     fn step(argv: &[&str], expect_exit: Vec<i32>) -> Step {
         Step {
             name: "s".into(),
             index: 0,
-            http: None,
-            command: Some(argv.iter().map(|a| Template::literal(*a)).collect()),
-            dagger: None,
+            actions: vec![StepAction::Command(
+                argv.iter().map(|a| Template::literal(*a)).collect(),
+            )],
             expect_exit,
             extract: vec![],
             checks: vec![],

@@ -59,7 +59,7 @@ impl DaggerEngine {
                 .unwrap_or_default(),
             load_workspace_modules: scenario
                 .steps()
-                .any(|(_, s)| matches!(s.dagger, Some(DaggerCall::Function { .. }))),
+                .any(|(_, s)| matches!(s.dagger(), Some(DaggerCall::Function { .. }))),
         };
         let session = EngineSession::open(&route, target.connect_timeout, &options)
             .await

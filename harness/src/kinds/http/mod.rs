@@ -1,5 +1,12 @@
 //! HTTP paths: where requests go (base URL and headers, secrets resolved) and how a
 //! step becomes a request and its answer a reply.
+//!
+//! The client itself ([`client`], over [`h1`] and [`stream`]) is the load generator's
+//! transport; the Dagger kind sends its queries through it too.
+
+pub mod client;
+mod h1;
+mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +14,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
-use super::flow::StepReply;
-use super::http::{HttpClient, OutgoingRequest};
-use super::outcome::OutcomeClass;
-use crate::scenario::{ExtractSource, Flow, Header, Step, Template};
+pub use client::{Answer, HttpClient, OutgoingRequest};
+
+use super::{DriveSetup, PathError, PathExecutor, ReadyPath, StepReply};
+use crate::outcome::OutcomeClass;
+use crate::scenario::{ExtractSource, Flow, Header, PathSpec, Step, Template};
 use crate::tls::TlsConfig;
 
 /// Where a path's requests go: the base URL (scheme, authority, optional prefix), the
@@ -198,7 +206,7 @@ impl HttpExecutor {
         request_id: u64,
     ) -> Option<OutgoingRequest> {
         let prepared = self.prepared.get(usize::from(step.index))?;
-        let call = step.http.as_ref()?;
+        let call = step.http()?;
         let uri = match &prepared.uri {
             Some(uri) => uri.clone(),
             None => format!("{}{}", self.target.base, call.path.render(vars)?)
@@ -229,8 +237,70 @@ impl HttpExecutor {
     }
 }
 
+#[async_trait::async_trait]
+impl PathExecutor for HttpExecutor {
+    async fn run(
+        &self,
+        step: &Step,
+        vars: &[Option<String>],
+        request_id: u64,
+        timeout: Duration,
+    ) -> StepReply {
+        HttpExecutor::run(self, step, vars, request_id, timeout).await
+    }
+
+    fn failure_samples(&self) -> Vec<String> {
+        HttpExecutor::failure_samples(self)
+    }
+
+    fn base_url(&self) -> Option<&str> {
+        Some(self.base())
+    }
+}
+
+/// An HTTP path (`base_url`, or `target = "reference"`): its target, checked once.
+#[derive(Debug)]
+pub struct HttpPath {
+    target: ResolvedTarget,
+}
+
+impl HttpPath {
+    /// The path `spec`, its requests going to `base_url` (already interpolated).
+    pub fn new(spec: &PathSpec, base_url: &str) -> Result<Self, PathError> {
+        let target = ResolvedTarget::new(base_url, &spec.headers)
+            .map_err(|e| PathError::Target(Box::new(e)))?;
+        Ok(Self {
+            target: target.with_tls(spec.tls.clone()),
+        })
+    }
+}
+
+impl ReadyPath for HttpPath {
+    fn upstream(&self) -> Option<String> {
+        Some(self.target.base().to_owned())
+    }
+
+    fn upstream_tls(&self) -> Option<&TlsConfig> {
+        self.target.tls()
+    }
+
+    fn executor(&self, drive: &DriveSetup<'_>) -> Result<Arc<dyn PathExecutor>, PathError> {
+        let target = match &drive.proxy_url {
+            Some(url) => self
+                .target
+                .with_base(url)
+                .map_err(|e| PathError::Target(Box::new(e)))?,
+            None => self.target.clone(),
+        };
+        let client = target
+            .client(drive.max_idle)
+            .with_correlation(drive.correlation.clone());
+        Ok(Arc::new(HttpExecutor::new(client, target, drive.flows)))
+    }
+}
+
 fn prepare(target: &ResolvedTarget, step: &Step) -> PreparedStep {
-    let Some(call) = &step.http else {
+    let Some(call) = step.http() else {
         return PreparedStep::default();
     };
     let uri = if call.path.is_static() {
