@@ -10,7 +10,7 @@
 
 pub mod cli;
 /// Engine discovery is the harness's own (one implementation for both binaries).
-pub use harness::dagger::engine;
+pub use harness::kinds::dagger::engine;
 pub mod error;
 pub mod exit;
 pub mod logger;

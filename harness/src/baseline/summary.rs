@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::OutcomeClass;
-use crate::record::recorder::add_histogram;
+use crate::record::histogram::add_histogram;
 use crate::record::{RunRecord, latency_histogram};
 
 /// One step of the baseline, pooled over its runs.

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::expectations::ExpectationRow;
 use super::noise::Noise;
-use super::rows::{Row, build_rows};
+use super::row::Row;
+use super::rows::build_rows;
 use super::validity::{Invalidity, check};
 use super::verdict::{Verdict, overall};
 use crate::policy::{POLICY_VERSION, Policy};

@@ -167,7 +167,7 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Histogr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::recorder::latency_histogram;
+    use crate::record::histogram::latency_histogram;
 
     fn sample() -> Histogram<u64> {
         let mut h = latency_histogram();

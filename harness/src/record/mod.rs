@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod env;
+pub mod histogram;
 pub mod meta;
 pub mod recorder;
 pub mod run;
@@ -15,11 +16,12 @@ pub mod timeline;
 
 pub use codec::CodecError;
 pub use env::Environment;
-pub use meta::{LoadModelKind, LoadPlan, RunMeta, ScenarioRef};
-pub use recorder::{
-    LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGNIFICANT_DIGITS, Recorder, Recording, StepStats,
-    Totals, latency_histogram,
+pub use histogram::{
+    LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGNIFICANT_DIGITS, add_histogram, latency_histogram,
+    micros,
 };
+pub use meta::{LoadModelKind, LoadPlan, RunMeta, ScenarioRef};
+pub use recorder::{Recorder, Recording, StepStats, Totals};
 pub use run::{
     FaultRecord, LoadSummary, RUN_SCHEMA, RecordError, RecordName, Recorded, RunRecord, StepRecord,
     check_summary,

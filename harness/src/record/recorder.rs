@@ -11,45 +11,15 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::histogram::{add_histogram, latency_histogram, micros};
 use super::timeline::{MAX_SECOND, Timeline, TimelinePoint};
 use crate::outcome::{Outcome, OutcomeClass, StepIndex};
-
-/// Lowest latency the histograms distinguish, in µs.
-pub const LATENCY_LOW_US: u64 = 1;
-/// Highest latency the histograms track, in µs (1 hour); larger values are saturated.
-pub const LATENCY_HIGH_US: u64 = 3_600_000_000;
-/// Significant digits of the latency histograms.
-pub const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
 
 /// Number of outcome classes (the length of per-class counters).
 pub const CLASS_COUNT: usize = OutcomeClass::ALL.len();
 
 /// Distinct HTTP statuses per step that fit without a reallocation.
 const STATUS_CAPACITY: usize = 16;
-
-/// An empty latency histogram with the recorder's bounds and precision.
-pub fn latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(LATENCY_LOW_US, LATENCY_HIGH_US, LATENCY_SIGNIFICANT_DIGITS)
-        .expect("constant histogram bounds are valid")
-}
-
-/// A duration in whole microseconds, saturated to [`LATENCY_HIGH_US`].
-#[inline]
-pub fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros())
-        .unwrap_or(u64::MAX)
-        .min(LATENCY_HIGH_US)
-}
-
-/// Adds `from` into `into` without ever failing: if the ranges do not fit, values are
-/// re-recorded one by one and saturated at the top.
-pub fn add_histogram(into: &mut Histogram<u64>, from: &Histogram<u64>) {
-    if into.add(from).is_err() {
-        for value in from.iter_recorded() {
-            into.saturating_record_n(value.value_iterated_to(), value.count_at_value());
-        }
-    }
-}
 
 /// Counts per HTTP status: a few distinct values per step, so a flat list beats a map.
 #[derive(Debug, Clone)]
@@ -327,6 +297,7 @@ pub(crate) fn second_of(since_warmup: Duration) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::histogram::LATENCY_HIGH_US;
 
     fn outcome(step: StepIndex, intended_ms: u64, latency_us: u64, class: OutcomeClass) -> Outcome {
         Outcome {

@@ -17,7 +17,7 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::recorder::{LATENCY_HIGH_US, LATENCY_LOW_US, add_histogram};
+use super::histogram::{LATENCY_HIGH_US, LATENCY_LOW_US, add_histogram};
 
 /// Number of open seconds a [`Timeline`] keeps (the ring's slots).
 pub(crate) const RING: usize = 4;

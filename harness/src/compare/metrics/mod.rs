@@ -14,10 +14,10 @@ mod latency;
 mod step;
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
 use super::noise::{Noise, NoisePoint};
-use super::rows::Row;
+pub use super::row::Metric;
+use super::row::Row;
 use super::stats::Interval;
 use super::verdict::{RollbackTest, Verdict};
 use crate::policy::Policy;
@@ -28,20 +28,6 @@ pub use step::StepRuns;
 
 /// Every decision metric, in the order a step's rows appear.
 pub const METRICS: &[&dyn DecisionMetric] = &[&LatencyQuantiles, &ErrorRate];
-
-/// What a row measures: its identity in `result.json` (data only; its meaning is the
-/// [`DecisionMetric`] that [`identifies`](DecisionMetric::identifies) it).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Metric {
-    /// Candidate/base ratio of a latency quantile of successful requests.
-    Latency {
-        /// The quantile, e.g. 0.95.
-        quantile: f64,
-    },
-    /// Candidate − base error rate (every non-ok outcome, dropped arrivals included).
-    ErrorRate,
-}
 
 impl Metric {
     /// The decision metric this row belongs to.

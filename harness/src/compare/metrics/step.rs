@@ -3,7 +3,7 @@
 use hdrhistogram::Histogram;
 
 use super::{Counts, QuantileOf, RunValues};
-use crate::record::recorder::add_histogram;
+use crate::record::histogram::add_histogram;
 use crate::record::{RunRecord, StepRecord, check_summary, latency_histogram};
 
 /// Latencies below this count as this (µs): the histograms' resolution. A cached answer

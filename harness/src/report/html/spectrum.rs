@@ -13,7 +13,7 @@ use plotters::prelude::*;
 use super::chart::{self, BASE, CANDIDATE, GRID, LIVE_BASE, WIDTH};
 use super::escape;
 use crate::compare::SideSummary;
-use crate::record::recorder::add_histogram;
+use crate::record::histogram::add_histogram;
 use crate::record::{RunRecord, latency_histogram};
 use crate::report::ReportDocument;
 
