@@ -19,12 +19,16 @@ impl Reporter for JsonReporter {
     }
 
     fn render(&self, doc: &ReportDocument) -> Result<Vec<u8>, ReportError> {
-        let mut bytes = serde_json::to_vec_pretty(doc).map_err(|source| ReportError::Encode {
-            format: Format::Json,
-            source,
-        })?;
-        // A trailing newline keeps `cat` and diff tools happy.
-        bytes.push(b'\n');
-        Ok(bytes)
+        pretty(doc)
     }
+}
+
+/// `value` pretty-printed, with a trailing newline that keeps `cat` and diff tools happy.
+pub(crate) fn pretty(value: &impl serde::Serialize) -> Result<Vec<u8>, ReportError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| ReportError::Encode {
+        format: Format::Json,
+        source,
+    })?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }

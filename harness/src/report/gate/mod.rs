@@ -31,12 +31,7 @@ impl Reporter<GateResult> for GateJsonReporter {
     }
 
     fn render(&self, doc: &GateResult) -> Result<Vec<u8>, ReportError> {
-        let mut bytes = serde_json::to_vec_pretty(doc).map_err(|source| ReportError::Encode {
-            format: Format::Json,
-            source,
-        })?;
-        bytes.push(b'\n');
-        Ok(bytes)
+        crate::report::json::pretty(doc)
     }
 }
 
