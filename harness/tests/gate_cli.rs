@@ -120,6 +120,7 @@ fn a_passing_phase_and_a_rolling_back_phase_end_to_end() {
     assert_eq!(signal["schema"], "harness-signal/v1");
     assert_eq!(signal["decision"], "GO", "{signal:#}");
     assert_eq!(signal["flags"], serde_json::json!([]));
+    assert_eq!(signal["action"], "advance");
     assert_eq!(signal["phase"], 1);
     assert!(hook_runs(root).is_empty(), "the hook ran on GO");
     let gate = json(&out1.join("gate.json"));
@@ -159,6 +160,7 @@ fn a_passing_phase_and_a_rolling_back_phase_end_to_end() {
         );
     let signal = json(&out2.join("signal.json"));
     assert_eq!(signal["decision"], "ROLLBACK", "{signal:#}");
+    assert_eq!(signal["action"], "rollback");
     assert_eq!(
         signal["flags"],
         serde_json::json!(["USE_DAGGER_WORKFLOW_ENGINE"])
@@ -248,9 +250,15 @@ fn missing_baselines_and_results_are_inconclusive_never_go() {
     assert_eq!(folders.len(), 1);
     let signal = json(&folders[0].join("signal.json"));
     assert_eq!(signal["decision"], "INCONCLUSIVE");
+    assert_eq!(signal["action"], "hold");
     assert_eq!(
         signal["flags"],
-        serde_json::json!(["USE_DAGGER_WORKFLOW_ENGINE"])
+        serde_json::json!([]),
+        "nothing is switched back on a measurement that could not be made"
+    );
+    assert_eq!(
+        signal["reasons"][0]["flag"], "USE_DAGGER_WORKFLOW_ENGINE",
+        "the reason still names the component's flag"
     );
     // A baseline saved before the scenario changed does not fit it: INCONCLUSIVE at
     // once, without running the scenario.

@@ -23,4 +23,4 @@ pub use hook::{HookMode, HookReport};
 pub use outcome::{Attempt, ScenarioOutcome};
 pub use plan::{CriticalThresholds, Phase, Plan, PlanError};
 pub use result::{GATE_SCHEMA, GateResult};
-pub use signal::{SIGNAL_SCHEMA, Signal, SignalReason, build_signal};
+pub use signal::{SIGNAL_SCHEMA, Signal, SignalAction, SignalReason, build_signal};

@@ -2,9 +2,12 @@
 //! act on a phase decision, and nothing else: the decision, one reason per scenario that
 //! is not GO, the feature flags to switch back and the plan's rollback action.
 //!
-//! The flags come from each non-GO scenario's `component` through the plan's `[flags]`
-//! (with the phase's overrides), deduplicated in scenario order; on GO the list is empty,
-//! so a consumer that switches every listed flag off can never act on a pass.
+//! `action` says what to do: `advance` (GO), `hold` (NO-GO or INCONCLUSIVE: stay in the
+//! phase, fix or re-measure, switch nothing) or `rollback`. The flags to switch back are
+//! listed only on ROLLBACK, from each ROLLBACK scenario's `component` through the plan's
+//! `[flags]` (with the phase's overrides), deduplicated in scenario order; otherwise the
+//! list is empty, so a consumer that switches every listed flag off never acts on a
+//! pass, a hold or a measurement it could not make.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +36,29 @@ pub struct SignalReason {
     pub flag: Option<String>,
 }
 
+/// What a phase decision asks of the migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalAction {
+    /// GO: the phase may advance.
+    Advance,
+    /// NO-GO or INCONCLUSIVE: stay where you are; the reasons say what to fix or re-measure.
+    Hold,
+    /// ROLLBACK: switch the listed flags back and follow the rollback action.
+    Rollback,
+}
+
+impl SignalAction {
+    /// The action a phase verdict asks for.
+    pub fn of(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Go => SignalAction::Advance,
+            Verdict::Rollback => SignalAction::Rollback,
+            Verdict::NoGo | Verdict::Inconclusive => SignalAction::Hold,
+        }
+    }
+}
+
 /// The rollback signal of a phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
@@ -44,11 +70,13 @@ pub struct Signal {
     pub phase_name: String,
     /// The phase decision.
     pub decision: Verdict,
+    /// What it asks for: `advance`, `hold` or `rollback`.
+    pub action: SignalAction,
     /// One line saying why.
     pub reason: String,
     /// One per scenario that is not GO.
     pub reasons: Vec<SignalReason>,
-    /// Feature flags to switch back, deduplicated; empty on GO.
+    /// Feature flags to switch back, deduplicated; empty unless the action is `rollback`.
     pub flags: Vec<String>,
     /// What the plan says to do on ROLLBACK.
     pub rollback_action: String,
@@ -78,9 +106,11 @@ pub fn build_signal(
             flag: o.component.as_ref().and_then(|c| flags.get(c)).cloned(),
         })
         .collect();
+    let action = SignalAction::of(decision.verdict);
     let mut switch_back: Vec<String> = Vec::new();
-    if decision.verdict != Verdict::Go {
-        for flag in reasons.iter().filter_map(|r| r.flag.as_ref()) {
+    if action == SignalAction::Rollback {
+        let rolled_back = reasons.iter().filter(|r| r.verdict == Verdict::Rollback);
+        for flag in rolled_back.filter_map(|r| r.flag.as_ref()) {
             if !switch_back.contains(flag) {
                 switch_back.push(flag.clone());
             }
@@ -91,6 +121,7 @@ pub fn build_signal(
         phase: phase.number,
         phase_name: phase.name.clone(),
         decision: decision.verdict,
+        action,
         reason: decision.reason.clone(),
         reasons,
         flags: switch_back,
@@ -153,6 +184,7 @@ mod tests {
         );
         assert_eq!(s.schema, "harness-signal/v1");
         assert_eq!(s.decision, Verdict::Go);
+        assert_eq!(s.action, SignalAction::Advance);
         assert!(s.flags.is_empty());
         assert!(s.reasons.is_empty());
         assert_eq!(s.phase, 2);
@@ -160,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn flags_come_from_the_components_of_non_go_scenarios_deduplicated() {
+    fn flags_come_from_the_components_of_rollback_scenarios_deduplicated() {
         let outcomes = [
             with_component("a", Verdict::Rollback, Some("workflow_engine")),
             with_component("b", Verdict::NoGo, Some("task_manager")),
@@ -170,9 +202,11 @@ mod tests {
         ];
         let s = signal_of(&outcomes, &flags());
         assert_eq!(s.decision, Verdict::Rollback);
+        assert_eq!(s.action, SignalAction::Rollback);
         assert_eq!(
             s.flags,
-            vec!["USE_DAGGER_WORKFLOW_ENGINE", "USE_DAGGER_TASK_MANAGER"]
+            vec!["USE_DAGGER_WORKFLOW_ENGINE"],
+            "a NO-GO scenario's component is held, not switched back"
         );
         let named: Vec<&str> = s.reasons.iter().map(|r| r.scenario.as_str()).collect();
         assert_eq!(
@@ -218,15 +252,20 @@ mod tests {
     }
 
     #[test]
-    fn inconclusive_names_flags_too() {
-        let s = signal_of(
-            &[
-                outcome("a", Verdict::Go),
-                with_component("b", Verdict::Inconclusive, Some("mcp_server")),
-            ],
-            &flags(),
-        );
-        assert_eq!(s.decision, Verdict::Inconclusive);
-        assert_eq!(s.flags, vec!["USE_DAGGER_MCP_SERVER"]);
+    fn inconclusive_and_no_go_hold_and_switch_nothing_back() {
+        for verdict in [Verdict::Inconclusive, Verdict::NoGo] {
+            let s = signal_of(
+                &[
+                    outcome("a", Verdict::Go),
+                    with_component("b", verdict, Some("mcp_server")),
+                ],
+                &flags(),
+            );
+            assert_eq!(s.decision, verdict);
+            assert_eq!(s.action, SignalAction::Hold);
+            assert!(s.flags.is_empty(), "{verdict:?}: {:?}", s.flags);
+            assert_eq!(s.reasons.len(), 1, "the reason is kept");
+            assert_eq!(s.reasons[0].flag.as_deref(), Some("USE_DAGGER_MCP_SERVER"));
+        }
     }
 }

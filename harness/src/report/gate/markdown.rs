@@ -105,7 +105,11 @@ fn render_summary(r: &GateResult) -> String {
         );
     }
     out.push_str("### Flags to switch back\n\n");
-    if r.flags.is_empty() {
+    if r.flags.is_empty() && matches!(r.decision, Verdict::NoGo | Verdict::Inconclusive) {
+        out.push_str(
+            "None: the decision is to hold (stay in the phase, fix or measure again).\n\n",
+        );
+    } else if r.flags.is_empty() {
         out.push_str("None.\n\n");
     } else {
         for flag in &r.flags {
