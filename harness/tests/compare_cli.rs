@@ -271,11 +271,63 @@ fn a_live_candidate_is_compared_with_a_stored_baseline() {
         html.contains("stored baseline") && html.contains("base, live"),
         "three curves"
     );
-    // The live legacy run sat inside the stored noise band: no drift, a valid comparison.
-    assert_eq!(
-        c["invalid"].as_array().map(Vec::len),
-        Some(0),
-        "{}",
-        c["invalid"]
+}
+
+#[test]
+fn a_baseline_from_another_machine_is_context_and_the_live_pair_decides() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), "moved", "");
+    let root = dir.path().join("baselines");
+    let stored = pipeline::save_baseline(&file, "legacy", 2, &root);
+    // The same baseline, as if saved on a runner with another kernel and CPU.
+    let mut baseline = harness::baseline::Baseline::load(&stored).expect("load");
+    for record in &mut baseline.records {
+        record.environment.kernel = "5.15.0-1057-azure".into();
+        record.environment.cpu_model = "Intel Xeon Platinum 8370C".into();
+    }
+    baseline.content_hash = baseline.compute_hash().expect("hash");
+    baseline.save(&root, true).expect("saved");
+
+    // Live: decided on the live pair (GO or NO-GO on the numbers, never INCONCLUSIVE
+    // for the machine), the baseline named as context with the fields that changed.
+    let out = dir.path().join("live");
+    pipeline::compare(&file, &out, Some(&stored), Some(2)).expect("decided");
+    let c = comparison(&out);
+    let invalid = c["invalid"].as_array().expect("invalid list");
+    assert!(
+        invalid.iter().all(|i| i["check"] != "environment"),
+        "{invalid:?}"
+    );
+    assert_eq!(c["base"]["label"], "legacy (live)", "{}", c["base"]);
+    assert_eq!(c["base"]["runs"], 2);
+    let warnings = c["warnings"].to_string();
+    assert!(
+        warnings.contains("another machine")
+            && warnings.contains("kernel 5.15.0-1057-azure → ")
+            && warnings.contains("cpu_model `Intel Xeon Platinum 8370C` → ")
+            && warnings.contains("the live base is wf/execute p50 ×"),
+        "{warnings}"
+    );
+
+    // Offline, with no live pair: INCONCLUSIVE, naming the fields, never two identical
+    // descriptions of the machines.
+    let runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
+        .expect("runs")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("dagger"))
+        .collect();
+    let offline = dir.path().join("offline");
+    let mut offline_compare = harness();
+    offline_compare.args(["compare", "--baseline"]).arg(&stored);
+    for run in &runs {
+        offline_compare.arg("--candidate").arg(run);
+    }
+    offline_compare.arg("--out").arg(&offline).assert().code(5);
+    let c = comparison(&offline);
+    let message = c["invalid"].to_string();
+    assert!(
+        message.contains("environment differs") && message.contains("kernel 5.15.0-1057-azure → "),
+        "{message}"
     );
 }

@@ -12,7 +12,7 @@ use super::error::BaselineError;
 use super::hash::content_hash;
 use super::noise::{NoiseModel, NoiseSource};
 use super::summary::{StepSummary, summarize};
-use crate::record::{Environment, RunRecord, ScenarioRef};
+use crate::record::{RunRecord, ScenarioRef};
 
 /// Where a baseline came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,7 +136,7 @@ impl Baseline {
         }
         if let Some(mine) = self.records.first() {
             if run.fingerprint() != mine.fingerprint() {
-                let detail = environment_diff(&run.environment, &mine.environment);
+                let detail = mine.environment.describe_changes(&run.environment);
                 return Err(mismatch("environment", &detail, "the baseline's machine"));
             }
             let layout = |r: &RunRecord| step_layout(r);
@@ -258,7 +258,7 @@ pub(super) fn check_group(records: &[RunRecord], names: &[String]) -> Result<(),
             return Err(BaselineError::MixedEnvironment {
                 first: name(0),
                 other: name(i),
-                detail: environment_diff(&first.environment, &r.environment),
+                detail: first.environment.describe_changes(&r.environment),
             });
         }
         // Same scenario hash implies the same steps; a hand-made record may still differ.
@@ -285,29 +285,6 @@ fn step_layout(r: &RunRecord) -> String {
         .map(|s| format!("{}/{}", s.flow, s.step))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Which environment fields differ, as `field a vs b; ...`.
-fn environment_diff(a: &Environment, b: &Environment) -> String {
-    let cores = (a.logical_cores.to_string(), b.logical_cores.to_string());
-    let fields = [
-        ("os", &a.os, &b.os),
-        ("arch", &a.arch, &b.arch),
-        ("kernel", &a.kernel, &b.kernel),
-        ("cpu_model", &a.cpu_model, &b.cpu_model),
-        ("logical_cores", &cores.0, &cores.1),
-        ("harness_version", &a.harness_version, &b.harness_version),
-    ];
-    let diffs: Vec<String> = fields
-        .iter()
-        .filter(|(_, x, y)| x != y)
-        .map(|(field, x, y)| format!("{field} `{x}` vs `{y}`"))
-        .collect();
-    if diffs.is_empty() {
-        "fingerprints differ".to_owned()
-    } else {
-        diffs.join("; ")
-    }
 }
 
 /// The scenario validator's rule for names that become file names.

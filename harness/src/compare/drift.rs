@@ -57,6 +57,35 @@ pub fn check_drift(
     problems
 }
 
+/// The live base runs against the stored baseline runs as context, for people: per step
+/// the ratio of the live to the stored `q` quantile (geometric mean over runs), e.g.
+/// `execute/execute p50 ×1.124`; steps without successes on either side are left out.
+pub fn drift_summary(live: &[RunRecord], stored: &[RunRecord], q: f64) -> String {
+    let Some(first) = stored.first() else {
+        return "no stored runs".to_owned();
+    };
+    let parts: Vec<String> = first
+        .steps
+        .iter()
+        .filter_map(|step| {
+            let live_mean = mean_log(live, &step.flow, &step.step, q)?;
+            let stored_mean = mean_log(stored, &step.flow, &step.step, q)?;
+            Some(format!(
+                "{}/{} p{} ×{:.3}",
+                step.flow,
+                step.step,
+                q * 100.0,
+                (live_mean - stored_mean).exp()
+            ))
+        })
+        .collect();
+    if parts.is_empty() {
+        "no step succeeded on both sides".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// Mean over runs of ln(quantile q of the step's successful latencies).
 fn mean_log(records: &[RunRecord], flow: &str, step: &str, q: f64) -> Option<f64> {
     let logs: Vec<f64> = records

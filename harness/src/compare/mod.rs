@@ -18,7 +18,7 @@ pub mod verdict;
 
 pub use calibration::{Calibration, FalseRates, calibrate};
 pub use comparison::{COMPARISON_SCHEMA, Comparison, PathObservations, Side, SideSummary, compare};
-pub use drift::check_drift;
+pub use drift::{check_drift, drift_summary};
 pub use expectations::{ExpectationRow, judge_expectations};
 pub use metrics::{DecisionMetric, METRICS, Metric, Unit};
 pub use noise::{Noise, NoiseFrom, NoisePoint};

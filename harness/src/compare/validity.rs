@@ -154,17 +154,12 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
         problems.push(Invalidity::new(
             InvalidityCheck::Environment,
             format!(
-                "environment differs: {} r{} ran on {} ({} cores, harness {}), {} r{} on {} ({} cores, harness {})",
+                "environment differs: {} r{} and {} r{} were measured on different machines ({}); measure both paths on one machine (a live compare decides on the live pair), or save the baseline again here",
                 first.path,
                 first.repetition,
-                first.environment.cpu_model,
-                first.environment.logical_cores,
-                first.environment.harness_version,
                 other.path,
                 other.repetition,
-                other.environment.cpu_model,
-                other.environment.logical_cores,
-                other.environment.harness_version
+                first.environment.describe_changes(&other.environment)
             ),
         ));
     }

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::compare::{Comparison, Noise, Side, check_drift, compare, judge_expectations};
+use crate::compare::{
+    Comparison, Noise, Side, check_drift, compare, drift_summary, judge_expectations,
+};
 use crate::policy::Policy;
 use crate::record::RunRecord;
 use crate::report::{Format, ReportDocument, ReportManager};
@@ -143,6 +145,17 @@ pub fn decide_offline(inputs: OfflineInputs<'_>) -> Result<Decided, PipelineErro
     })
 }
 
+/// The environment fields that changed between the stored baseline and the runs made
+/// now, when they differ and a live base pair exists to decide on instead.
+fn moved_machine(stored: &Side, live_base: &[RunRecord], candidate: &Side) -> Option<String> {
+    let then = &stored.records.first()?.environment;
+    let now = &candidate.records.first()?.environment;
+    if live_base.is_empty() || then == now {
+        return None;
+    }
+    Some(then.describe_changes(now))
+}
+
 /// The candidate path of a live compare, or how to add one.
 pub fn candidate_of(scenario: &Scenario) -> Result<String, PipelineError> {
     scenario.candidate.clone().ok_or_else(|| {
@@ -166,7 +179,9 @@ pub struct LiveOptions<'a> {
 
 /// Decides one scenario live: the base and candidate paths run interleaved; with a
 /// stored `baseline` the candidate is judged against it and the live base runs only
-/// check for drift. Run records go to `out/runs`; the report folder `out` is prepared
+/// check for drift — unless the baseline was measured on another machine (any
+/// environment field differs), when the decision is made on the live pair and the
+/// baseline is reported as context. Run records go to `out/runs`; the report folder `out` is prepared
 /// before any load starts (the caller writes it from [`Decided::into_report`]).
 pub async fn decide_live(
     scenario: &Scenario,
@@ -214,21 +229,44 @@ pub async fn decide_live(
                 Vec::new(),
             )
         }
-        Some(stored_side) => {
-            let quantiles: Vec<f64> = scenario.policy.quantiles.iter().map(|q| q.get()).collect();
-            let drift = check_drift(
-                &base_runs,
-                &stored_side.records,
-                &stored_side.noise,
-                &quantiles,
-            );
-            let c = compare(&stored_side, &candidate, &scenario.policy, drift);
-            (
-                with_expectations(c, &scenario.expect, &stored_side, &candidate),
-                stored_side,
-                base_runs,
-            )
-        }
+        Some(stored_side) => match moved_machine(&stored_side, &base_runs, &candidate) {
+            Some(changes) => {
+                // A baseline from another machine cannot judge a run made here; the
+                // live interleaved pair can, and the baseline stays as context.
+                let quantile = scenario.policy.quantiles.first().map_or(0.5, |q| q.get());
+                let context = format!(
+                    "the stored baseline {} was measured on another machine ({changes}), so the decision is made on the live interleaved pair measured now; the baseline is context only: the live base is {} of it",
+                    stored_side.label,
+                    drift_summary(&base_runs, &stored_side.records, quantile)
+                );
+                controls.note(&format!("note: {context}"));
+                let base = Side {
+                    label: format!("{} (live)", scenario.base),
+                    records: base_runs,
+                    noise: Noise::default(),
+                };
+                let c = compare(&base, &candidate, &scenario.policy, Vec::new());
+                let mut c = with_expectations(c, &scenario.expect, &base, &candidate);
+                c.warnings.push(context);
+                (c, base, Vec::new())
+            }
+            None => {
+                let quantiles: Vec<f64> =
+                    scenario.policy.quantiles.iter().map(|q| q.get()).collect();
+                let drift = check_drift(
+                    &base_runs,
+                    &stored_side.records,
+                    &stored_side.noise,
+                    &quantiles,
+                );
+                let c = compare(&stored_side, &candidate, &scenario.policy, drift);
+                (
+                    with_expectations(c, &scenario.expect, &stored_side, &candidate),
+                    stored_side,
+                    base_runs,
+                )
+            }
+        },
     };
     Ok(Decided {
         comparison,

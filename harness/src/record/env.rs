@@ -1,6 +1,17 @@
 //! The environment a run was measured in, reduced to stable fields, and its fingerprint:
 //! two records compare only when their fingerprints agree.
 //!
+//! Every field invalidates a comparison of records made on different machines, because
+//! each moves latency by more than the effects a gate must detect: the OS, architecture
+//! and kernel set the cost of every syscall, socket and wake-up (a kernel upgrade alone
+//! can move loopback p99 by tens of percent); the CPU model and the cores available set
+//! the service's and the generator's speed; the harness version sets how the load is
+//! generated and measured. So a stored baseline from another machine is never compared
+//! with a run made now: when the base path is measured live in the same compare, the
+//! decision is made on that live, interleaved pair and the baseline is only context; with
+//! no live pair the comparison is INCONCLUSIVE, naming the fields that changed
+//! ([`Environment::changes`]).
+//!
 //! Only facts about the machine and the harness are kept (OS, architecture, kernel release,
 //! CPU model, logical cores, harness version). Nothing that could be a secret or identify a
 //! person is read: no environment variables, no host name, no user name.
@@ -47,19 +58,51 @@ impl Environment {
         }
     }
 
+    /// The compared fields, by name, in a fixed order.
+    pub fn fields(&self) -> [(&'static str, String); 6] {
+        [
+            ("os", self.os.clone()),
+            ("arch", self.arch.clone()),
+            ("kernel", self.kernel.clone()),
+            ("cpu_model", self.cpu_model.clone()),
+            ("logical_cores", self.logical_cores.to_string()),
+            ("harness_version", self.harness_version.clone()),
+        ]
+    }
+
+    /// The fields that differ from `this` (self) to `to`, in field order.
+    pub fn changes(&self, to: &Environment) -> Vec<EnvironmentChange> {
+        self.fields()
+            .into_iter()
+            .zip(to.fields())
+            .filter(|((_, a), (_, b))| a != b)
+            .map(|((field, before), (_, after))| EnvironmentChange {
+                field,
+                before,
+                after,
+            })
+            .collect()
+    }
+
+    /// The changes to `to` for people: `kernel 6.1.0 → 6.8.0; logical_cores 8 → 2`, or
+    /// `no field differs` when the environments are the same.
+    pub fn describe_changes(&self, to: &Environment) -> String {
+        let changes = self.changes(to);
+        if changes.is_empty() {
+            return "no field differs".to_owned();
+        }
+        changes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// Hex SHA-256 of the stable fields; equal fingerprints mean the same environment.
     pub fn fingerprint(&self) -> String {
         let mut hasher = Sha256::new();
         // Field name and length prefixes keep the encoding unambiguous ("ab"+"c" != "a"+"bc").
-        let cores = self.logical_cores.to_string();
-        for (name, value) in [
-            ("os", self.os.as_str()),
-            ("arch", self.arch.as_str()),
-            ("kernel", self.kernel.as_str()),
-            ("cpu_model", self.cpu_model.as_str()),
-            ("logical_cores", cores.as_str()),
-            ("harness_version", self.harness_version.as_str()),
-        ] {
+        for (name, value) in self.fields() {
             hasher.update(name.as_bytes());
             hasher.update((value.len() as u64).to_be_bytes());
             hasher.update(value.as_bytes());
@@ -69,6 +112,28 @@ impl Environment {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+/// One field that differs between two environments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentChange {
+    /// The field (`kernel`, `cpu_model`, ...).
+    pub field: &'static str,
+    /// Its value in the first environment.
+    pub before: String,
+    /// Its value in the second.
+    pub after: String,
+}
+
+impl std::fmt::Display for EnvironmentChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plain = |v: &str| !v.is_empty() && !v.contains(char::is_whitespace);
+        if plain(&self.before) && plain(&self.after) {
+            write!(f, "{} {} → {}", self.field, self.before, self.after)
+        } else {
+            write!(f, "{} `{}` → `{}`", self.field, self.before, self.after)
+        }
     }
 }
 
@@ -143,6 +208,29 @@ mod tests {
         for v in variants {
             assert_ne!(v.fingerprint(), print, "{v:?}");
         }
+    }
+
+    #[test]
+    fn changes_name_each_differing_field_in_order() {
+        let after = Environment {
+            kernel: "6.8.0".into(),
+            logical_cores: 2,
+            ..sample()
+        };
+        assert_eq!(
+            sample().describe_changes(&after),
+            "kernel 6.1.0 → 6.8.0; logical_cores 8 → 2"
+        );
+        let other_cpu = Environment {
+            cpu_model: "AMD EPYC 7763".into(),
+            ..sample()
+        };
+        assert_eq!(
+            sample().describe_changes(&other_cpu),
+            "cpu_model `Example CPU @ 3.00GHz` → `AMD EPYC 7763`"
+        );
+        assert_eq!(sample().describe_changes(&sample()), "no field differs");
+        assert!(sample().changes(&sample()).is_empty());
     }
 
     #[test]

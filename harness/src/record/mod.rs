@@ -15,7 +15,7 @@ pub mod shared;
 pub mod timeline;
 
 pub use codec::CodecError;
-pub use env::Environment;
+pub use env::{Environment, EnvironmentChange};
 pub use histogram::{
     LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGNIFICANT_DIGITS, add_histogram, latency_histogram,
     micros,
