@@ -273,7 +273,7 @@ fn records_of_different_scenarios_paths_hashes_or_machines_are_refused() {
     );
     let message = err.to_string();
     assert!(
-        message.contains("cpu_model `Test CPU` vs `Other CPU`")
+        message.contains("cpu_model `Test CPU` → `Other CPU`")
             && message.contains("mixes no machines"),
         "{message}"
     );
