@@ -56,6 +56,49 @@ pub struct Policy {
     /// Requests (ok or failed, dropped arrivals excluded) each side needs per step for a
     /// valid comparison; failures count, so a candidate that fails everything rolls back.
     pub min_samples: u64,
+    /// Which rows decide the verdict (default: latency, error rate and the `[expect]`
+    /// rows). The others are still computed and shown. A chaos scenario decides on what
+    /// it tests: `["expectations", "error_rate_outside_faults"]`.
+    pub decide: Vec<RowKind>,
+    /// How long after a fault window ends its effects still count as the fault's (a
+    /// breaker still open, retries draining): the error rate outside fault windows leaves
+    /// out requests started in `[start, end + fault_settle)` of every window.
+    pub fault_settle: HumanDuration,
+}
+
+/// A kind of row, as `[policy] decide` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowKind {
+    /// The latency quantile rows of every step.
+    Latency,
+    /// The error-rate row of every step, over the whole measured window.
+    ErrorRate,
+    /// The error-rate row of every step over the requests started outside fault windows
+    /// (and their settle time); shown only when it decides.
+    ErrorRateOutsideFaults,
+    /// The `[expect]` rows (resilience and SLO expectations).
+    Expectations,
+}
+
+impl RowKind {
+    /// Every kind, in `decide`'s documented order.
+    pub const ALL: [RowKind; 4] = [
+        RowKind::Latency,
+        RowKind::ErrorRate,
+        RowKind::ErrorRateOutsideFaults,
+        RowKind::Expectations,
+    ];
+
+    /// The name in `[policy] decide`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RowKind::Latency => "latency",
+            RowKind::ErrorRate => "error_rate",
+            RowKind::ErrorRateOutsideFaults => "error_rate_outside_faults",
+            RowKind::Expectations => "expectations",
+        }
+    }
 }
 
 fn p(v: f64) -> Probability {
@@ -79,6 +122,8 @@ impl Default for Policy {
             assumed_run_noise: 0.20,
             min_achieved_rate: p(0.98),
             min_samples: 100,
+            decide: vec![RowKind::Latency, RowKind::ErrorRate, RowKind::Expectations],
+            fault_settle: HumanDuration(std::time::Duration::from_secs(1)),
         }
     }
 }
@@ -89,6 +134,11 @@ impl Policy {
     /// rollback means "proven nearer the rollback ratio than the go margin".
     pub fn rollback_proof_ratio(&self) -> f64 {
         (self.go_ratio * self.rollback_ratio).sqrt()
+    }
+
+    /// Whether rows of `kind` decide the verdict.
+    pub fn decides(&self, kind: RowKind) -> bool {
+        self.decide.contains(&kind)
     }
 
     /// The error-rate margin for a base error rate: max(relative × base, floor).
@@ -144,6 +194,18 @@ impl Policy {
                 self.assumed_run_noise
             ));
         }
+        if self.decide.is_empty() {
+            return Err(
+                "decide must name at least one kind of row, e.g. [\"expectations\", \"error_rate_outside_faults\"]"
+                    .into(),
+            );
+        }
+        if let Some(kind) = RowKind::ALL
+            .iter()
+            .find(|k| self.decide.iter().filter(|d| d == k).count() > 1)
+        {
+            return Err(format!("decide names `{}` twice", kind.name()));
+        }
         Ok(())
     }
 
@@ -175,6 +237,24 @@ impl Policy {
             rel = self.error_relative_margin,
             abs = self.error_absolute_floor,
             min_errors = self.min_candidate_errors,
+        ) + &self.describe_decide()
+    }
+
+    /// `; deciding on: expectations, error_rate_outside_faults (settle 1s)` when the
+    /// rows deciding are not the default ones; empty otherwise.
+    fn describe_decide(&self) -> String {
+        if self.decide == Policy::default().decide {
+            return String::new();
+        }
+        let names: Vec<&str> = self.decide.iter().map(|k| k.name()).collect();
+        let settle = if self.decides(RowKind::ErrorRateOutsideFaults) {
+            format!(" (fault windows + {} left out)", self.fault_settle)
+        } else {
+            String::new()
+        };
+        format!(
+            "; deciding on: {}{settle}; other rows are shown only",
+            names.join(", ")
         )
     }
 }

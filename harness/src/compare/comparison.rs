@@ -8,7 +8,7 @@ use super::row::Row;
 use super::rows::build_rows;
 use super::validity::{Invalidity, check};
 use super::verdict::{Verdict, overall};
-use crate::policy::{POLICY_VERSION, Policy};
+use crate::policy::{POLICY_VERSION, Policy, RowKind};
 use crate::record::{FaultRecord, RunRecord, ScenarioRef};
 use crate::resilience::Observation;
 
@@ -104,7 +104,11 @@ pub fn compare(
     let mut invalid = check(&base.records, &candidate.records, policy);
     invalid.extend(extra_invalid);
     let rows = build_rows(&base.records, &candidate.records, &base.noise, policy);
-    let verdicts: Vec<Verdict> = rows.iter().map(|r| r.verdict).collect();
+    let verdicts: Vec<Verdict> = rows
+        .iter()
+        .filter(|r| r.decides)
+        .map(|r| r.verdict)
+        .collect();
     let verdict = overall(&invalid, &verdicts);
     let reason = summarise(verdict, &invalid, &rows);
     let scenario = candidate
@@ -190,22 +194,33 @@ fn warnings(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<String> {
 }
 
 impl Comparison {
-    /// Adds judged resilience expectations; they count in the overall verdict like rows.
+    /// Adds judged resilience expectations; they count in the overall verdict like rows
+    /// (unless `[policy] decide` leaves them out).
     pub fn with_expectations(mut self, expectations: Vec<ExpectationRow>) -> Self {
         self.expectations.extend(expectations);
+        let expectations_decide = self.policy.decides(RowKind::Expectations);
         let verdicts: Vec<Verdict> = self
             .rows
             .iter()
+            .filter(|r| r.decides)
             .map(|r| r.verdict)
-            .chain(self.expectations.iter().map(|e| e.verdict))
+            .chain(
+                self.expectations
+                    .iter()
+                    .filter(|_| expectations_decide)
+                    .map(|e| e.verdict),
+            )
             .collect();
         self.verdict = overall(&self.invalid, &verdicts);
         let unmet: Vec<&ExpectationRow> = self
             .expectations
             .iter()
-            .filter(|e| e.verdict != Verdict::Go)
+            .filter(|e| expectations_decide && e.verdict != Verdict::Go)
             .collect();
-        let row_rollback = self.rows.iter().any(|r| r.verdict == Verdict::Rollback);
+        let row_rollback = self
+            .rows
+            .iter()
+            .any(|r| r.decides && r.verdict == Verdict::Rollback);
         self.reason = match (self.verdict, unmet.first()) {
             (Verdict::Rollback, Some(first)) if !row_rollback => {
                 let critical = unmet
@@ -215,9 +230,13 @@ impl Comparison {
                 format!("critical resilience expectation unmet: {}", critical.reason)
             }
             (Verdict::Go, _) => format!(
-                "all {} rows and {} resilience expectation(s) proven within their margins",
-                self.rows.len(),
-                self.expectations.len()
+                "all {} deciding rows and {} resilience expectation(s) proven within their margins",
+                self.rows.iter().filter(|r| r.decides).count(),
+                if expectations_decide {
+                    self.expectations.len()
+                } else {
+                    0
+                }
             ),
             (Verdict::Inconclusive, Some(_)) if self.invalid.is_empty() => {
                 let unjudged: Vec<&&ExpectationRow> = unmet
@@ -257,7 +276,9 @@ fn summary(side: &Side) -> SideSummary {
     }
 }
 
-fn summarise(verdict: Verdict, invalid: &[Invalidity], rows: &[Row]) -> String {
+/// The reason line of a verdict, over the rows that decide.
+fn summarise(verdict: Verdict, invalid: &[Invalidity], all_rows: &[Row]) -> String {
+    let rows: Vec<&Row> = all_rows.iter().filter(|r| r.decides).collect();
     let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
     match verdict {
         Verdict::Inconclusive => format!(

@@ -109,10 +109,23 @@ pub struct Row {
     pub verdict: Verdict,
     /// One line saying why.
     pub reason: String,
+    /// Whether the row decides the comparison's verdict (`[policy] decide`); a row that
+    /// does not is shown with its verdict but counts for nothing.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub decides: bool,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// What a row measures: its identity in `result.json` (data only; its meaning is the
@@ -127,4 +140,7 @@ pub enum Metric {
     },
     /// Candidate − base error rate (every non-ok outcome, dropped arrivals included).
     ErrorRate,
+    /// Candidate − base error rate of the requests started outside fault windows and
+    /// their settle time.
+    ErrorRateOutsideFaults,
 }

@@ -231,6 +231,7 @@ fn draft<'a>(
             rollback_proven: false,
             verdict: Verdict::NoGo,
             reason: String::new(),
+            decides: policy.decides(metric.kind()),
         },
         metric,
         measured: spec.measured,
@@ -256,13 +257,7 @@ fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
         proven,
     };
     let (verdict, reason) = match &row.interval {
-        None => (
-            Verdict::NoGo,
-            format!(
-                "{}: no interval (no successful requests on a side)",
-                metric.label(&row.metric)
-            ),
-        ),
+        None => metric.without_interval(&row.metric),
         Some(interval) => metric.judge(
             &Judged {
                 row: &row,
@@ -279,6 +274,9 @@ fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
         Some(note) => format!("{reason} ({note})"),
         None => reason,
     };
+    if !row.decides {
+        row.reason = format!("shown only, [policy] decide leaves it out: {}", row.reason);
+    }
     row
 }
 

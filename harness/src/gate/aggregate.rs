@@ -106,8 +106,13 @@ pub fn critical_rollback(c: &Comparison, thresholds: &CriticalThresholds) -> Opt
     if c.verdict != Verdict::Rollback {
         return None;
     }
-    for row in &c.rows {
-        if row.metric == Metric::ErrorRate && row.candidate > thresholds.error_rate {
+    let deciding = || c.rows.iter().filter(|r| r.decides);
+    for row in deciding() {
+        let errors = matches!(
+            row.metric,
+            Metric::ErrorRate | Metric::ErrorRateOutsideFaults
+        );
+        if errors && row.candidate > thresholds.error_rate {
             return Some(format!(
                 "{}: candidate error rate {:.1}% is above the critical {:.1}%",
                 row.step,
@@ -116,17 +121,15 @@ pub fn critical_rollback(c: &Comparison, thresholds: &CriticalThresholds) -> Opt
             ));
         }
     }
-    for row in &c.rows {
+    for row in deciding() {
         let Metric::Latency { quantile } = row.metric else {
             continue;
         };
-        let highest = c
-            .rows
-            .iter()
+        let highest = deciding()
             .filter(|r| r.step == row.step)
             .filter_map(|r| match r.metric {
                 Metric::Latency { quantile } => Some(quantile),
-                Metric::ErrorRate => None,
+                Metric::ErrorRate | Metric::ErrorRateOutsideFaults => None,
             })
             .fold(f64::MIN, f64::max);
         if quantile < highest {
@@ -286,6 +289,7 @@ pub(crate) mod tests {
             rollback_proven: verdict == Verdict::Rollback,
             verdict,
             reason: format!("{} says {verdict}", metric.label()),
+            decides: true,
         }
     }
 

@@ -51,6 +51,9 @@ pub struct StepStats {
     pub(crate) failed: Histogram<u64>,
     pub(crate) classes: [u64; CLASS_COUNT],
     pub(crate) statuses: StatusCounts,
+    /// Per second of intended start since warmup: `[outcomes, failures]` (dropped
+    /// arrivals included), so a decision can count what was sent outside fault windows.
+    pub(crate) seconds: Vec<[u64; 2]>,
 }
 
 impl Default for StepStats {
@@ -67,7 +70,25 @@ impl StepStats {
             failed: latency_histogram(),
             classes: [0; CLASS_COUNT],
             statuses: StatusCounts::new(),
+            seconds: Vec::new(),
         }
+    }
+
+    /// Counts one outcome started in `second` (since warmup), failed or not.
+    #[inline]
+    fn count_second(&mut self, second: u32, failed: bool) {
+        let index = second as usize;
+        if index >= self.seconds.len() {
+            self.seconds.resize(index + 1, [0, 0]);
+        }
+        let slot = &mut self.seconds[index];
+        slot[0] += 1;
+        slot[1] += u64::from(failed);
+    }
+
+    /// Per second of intended start since warmup, `[outcomes, failures]`.
+    pub fn seconds(&self) -> &[[u64; 2]] {
+        &self.seconds
     }
 
     /// Latencies of successful outcomes, µs.
@@ -109,6 +130,13 @@ impl StepStats {
         }
         for &(status, n) in &other.statuses.entries {
             self.statuses.add(status, n);
+        }
+        if other.seconds.len() > self.seconds.len() {
+            self.seconds.resize(other.seconds.len(), [0, 0]);
+        }
+        for (mine, theirs) in self.seconds.iter_mut().zip(other.seconds.iter()) {
+            mine[0] += theirs[0];
+            mine[1] += theirs[1];
         }
     }
 }
@@ -185,9 +213,11 @@ impl Recorder {
         let Some(second) = completion_second(self.warmup, o) else {
             return;
         };
+        let started = second_of(o.intended.saturating_sub(self.warmup));
         let latency_us = micros(o.latency);
         let step = self.step_mut(o.step);
         step.classes[o.class.index()] += 1;
+        step.count_second(started, o.class != OutcomeClass::Ok);
         if let Some(status) = o.status {
             step.statuses.add(status, 1);
         }

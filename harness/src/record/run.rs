@@ -75,6 +75,11 @@ pub struct StepRecord {
     /// (`check_failed`), per check name (`/status equals "done"`, `extract id from /id`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub check_failures: BTreeMap<String, u64>,
+    /// Per second of intended start since the end of warmup: `[outcomes, failures]`
+    /// (dropped arrivals included); what the error rate outside fault windows counts.
+    /// Empty in records made before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seconds: Vec<[u64; 2]>,
 }
 
 impl StepRecord {
@@ -85,6 +90,7 @@ impl StepRecord {
             failed,
             classes: class_counts,
             statuses: status_counts,
+            seconds,
         } = stats;
         let classes = OutcomeClass::ALL
             .iter()
@@ -104,6 +110,7 @@ impl StepRecord {
             classes,
             statuses,
             check_failures: BTreeMap::new(),
+            seconds,
         }
     }
 

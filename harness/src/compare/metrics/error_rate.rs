@@ -8,7 +8,7 @@ use super::{
 use crate::compare::noise::Noise;
 use crate::compare::stats::Interval;
 use crate::compare::verdict::{RollbackTest, Verdict};
-use crate::policy::Policy;
+use crate::policy::{Policy, RowKind};
 
 /// The error rate of a step ([`Metric::ErrorRate`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,6 +17,10 @@ pub struct ErrorRate;
 impl DecisionMetric for ErrorRate {
     fn identifies(&self, metric: &Metric) -> bool {
         matches!(metric, Metric::ErrorRate)
+    }
+
+    fn kind(&self) -> RowKind {
+        RowKind::ErrorRate
     }
 
     fn label(&self, _: &Metric) -> String {

@@ -8,7 +8,7 @@ use super::{
 use crate::compare::noise::Noise;
 use crate::compare::stats::Interval;
 use crate::compare::verdict::{RollbackTest, Verdict};
-use crate::policy::Policy;
+use crate::policy::{Policy, RowKind};
 
 /// Latency quantiles of successful requests ([`Metric::Latency`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,6 +36,10 @@ fn trim(x: f64) -> String {
 impl DecisionMetric for LatencyQuantiles {
     fn identifies(&self, metric: &Metric) -> bool {
         matches!(metric, Metric::Latency { .. })
+    }
+
+    fn kind(&self) -> RowKind {
+        RowKind::Latency
     }
 
     fn label(&self, metric: &Metric) -> String {

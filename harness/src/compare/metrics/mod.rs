@@ -10,6 +10,7 @@
 //! tells reports its label and [`Unit`].
 
 mod error_rate;
+mod error_rate_outside_faults;
 mod latency;
 mod step;
 
@@ -20,14 +21,16 @@ pub use super::row::Metric;
 use super::row::Row;
 use super::stats::Interval;
 use super::verdict::{RollbackTest, Verdict};
-use crate::policy::Policy;
+use crate::policy::{Policy, RowKind};
 
 pub use error_rate::ErrorRate;
+pub use error_rate_outside_faults::ErrorRateOutsideFaults;
 pub use latency::LatencyQuantiles;
 pub use step::StepRuns;
 
 /// Every decision metric, in the order a step's rows appear.
-pub const METRICS: &[&dyn DecisionMetric] = &[&LatencyQuantiles, &ErrorRate];
+pub const METRICS: &[&dyn DecisionMetric] =
+    &[&LatencyQuantiles, &ErrorRate, &ErrorRateOutsideFaults];
 
 impl Metric {
     /// The decision metric this row belongs to.
@@ -58,6 +61,9 @@ pub trait DecisionMetric: Sync {
     /// Whether `metric` names a row of this metric.
     fn identifies(&self, metric: &Metric) -> bool;
 
+    /// The kind `[policy] decide` names this metric's rows by.
+    fn kind(&self) -> RowKind;
+
     /// The row's name in tables: `p95`, `errors`.
     fn label(&self, metric: &Metric) -> String;
 
@@ -81,6 +87,17 @@ pub trait DecisionMetric: Sync {
 
     /// The verdict of a row that has an interval, with one line saying why.
     fn judge(&self, row: &Judged<'_>, policy: &Policy) -> (Verdict, String);
+
+    /// The verdict of a row without an interval (nothing to compare on a side).
+    fn without_interval(&self, metric: &Metric) -> (Verdict, String) {
+        (
+            Verdict::NoGo,
+            format!(
+                "{}: no interval (no successful requests on a side)",
+                self.label(metric)
+            ),
+        )
+    }
 }
 
 /// How a metric's values read, and so how its rows are shown.

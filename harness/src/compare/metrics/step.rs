@@ -4,7 +4,7 @@ use hdrhistogram::Histogram;
 
 use super::{Counts, QuantileOf, RunValues};
 use crate::record::histogram::add_histogram;
-use crate::record::{RunRecord, StepRecord, check_summary, latency_histogram};
+use crate::record::{FaultRecord, RunRecord, StepRecord, check_summary, latency_histogram};
 
 /// Latencies below this count as this (µs): the histograms' resolution. A cached answer
 /// recorded as 0 µs is a latency, not a missing one, and a ratio needs a positive base.
@@ -14,6 +14,8 @@ const RESOLUTION_US: f64 = 1.0;
 #[derive(Debug)]
 pub struct StepRuns<'a> {
     runs: Vec<&'a StepRecord>,
+    /// Per run, aligned with `runs`: its fault windows and warmup.
+    context: Vec<(&'a [FaultRecord], f64)>,
     merged_ok: Histogram<u64>,
     failed: u64,
     total: u64,
@@ -22,10 +24,13 @@ pub struct StepRuns<'a> {
 impl<'a> StepRuns<'a> {
     /// The step `flow`/`step` of every record that has it.
     pub fn collect(records: &'a [RunRecord], flow: &str, step: &str) -> Self {
-        let runs: Vec<&StepRecord> = records
+        let (runs, context): (Vec<&StepRecord>, Vec<(&[FaultRecord], f64)>) = records
             .iter()
-            .filter_map(|r| r.steps.iter().find(|s| s.flow == flow && s.step == step))
-            .collect();
+            .filter_map(|r| {
+                let s = r.steps.iter().find(|s| s.flow == flow && s.step == step)?;
+                Some((s, (r.faults.as_slice(), r.load.warmup_s)))
+            })
+            .unzip();
         let mut merged_ok = latency_histogram();
         for s in &runs {
             add_histogram(&mut merged_ok, &s.ok);
@@ -34,6 +39,7 @@ impl<'a> StepRuns<'a> {
         let total = runs.iter().map(|s| s.count()).sum();
         Self {
             runs,
+            context,
             merged_ok,
             failed,
             total,
@@ -51,6 +57,38 @@ impl<'a> StepRuns<'a> {
             events: self.failed,
             trials: self.total,
         }
+    }
+
+    /// Failed outcomes out of all among the requests started outside every fault window
+    /// and `settle` seconds after it; `None` when a run has outcomes but no per-second
+    /// counts (a record made before they were kept).
+    pub fn failures_outside_faults(&self, settle: f64) -> Option<Counts> {
+        let mut counts = Counts {
+            events: 0,
+            trials: 0,
+        };
+        for (run, (faults, warmup)) in self.runs.iter().zip(&self.context) {
+            if run.seconds.is_empty() && run.count() > 0 {
+                return None;
+            }
+            let windows: Vec<(f64, f64)> = faults
+                .iter()
+                .flat_map(|f| f.windows.iter().map(|&(start, end)| (start, end + settle)))
+                .collect();
+            for (second, [outcomes, failures]) in run.seconds.iter().enumerate() {
+                // The second [warmup + s, warmup + s + 1) since the run started.
+                let from = warmup + second as f64;
+                let to = from + 1.0;
+                if windows
+                    .iter()
+                    .all(|&(start, end)| to <= start || from >= end)
+                {
+                    counts.trials += outcomes;
+                    counts.events += failures;
+                }
+            }
+        }
+        Some(counts)
     }
 
     /// The latency quantile `q` of successful requests: one per run that has successes,
