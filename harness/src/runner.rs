@@ -307,6 +307,7 @@ async fn run_once(
         step.check_failures = failures.into_iter().collect();
     }
     record.warnings = scenario.warnings(&path.name);
+    record.target = path.target_identity();
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;
     record.telemetry = extras.telemetry;

@@ -571,6 +571,7 @@ fn record(path: &str, run: usize, steps: Vec<StepRecord>) -> RunRecord {
         complete: true,
         notes: Vec::new(),
         warnings: Vec::new(),
+        target: String::new(),
         faults: Vec::new(),
         resilience: Vec::new(),
         telemetry: None,

@@ -145,15 +145,28 @@ pub fn decide_offline(inputs: OfflineInputs<'_>) -> Result<Decided, PipelineErro
     })
 }
 
-/// The environment fields that changed between the stored baseline and the runs made
-/// now, when they differ and a live base pair exists to decide on instead.
-fn moved_machine(stored: &Side, live_base: &[RunRecord], candidate: &Side) -> Option<String> {
-    let then = &stored.records.first()?.environment;
-    let now = &candidate.records.first()?.environment;
-    if live_base.is_empty() || then == now {
-        return None;
+/// Why the stored baseline cannot judge the runs made now although a live base pair
+/// exists to decide on instead: it was measured on another machine (the fields that
+/// changed) or of another system (the base path's target changed, e.g. the reference
+/// platform then, a staging service now).
+fn baseline_elsewhere(stored: &Side, live_base: &[RunRecord], candidate: &Side) -> Option<String> {
+    let then = stored.records.first()?;
+    let now = candidate.records.first()?;
+    let live = live_base.first()?;
+    let mut why = Vec::new();
+    if then.environment != now.environment {
+        why.push(format!(
+            "on another machine ({})",
+            then.environment.describe_changes(&now.environment)
+        ));
     }
-    Some(then.describe_changes(now))
+    if !then.target.is_empty() && !live.target.is_empty() && then.target != live.target {
+        why.push(format!(
+            "of another system (its {} measured `{}`, this run `{}`)",
+            then.path, then.target, live.target
+        ));
+    }
+    (!why.is_empty()).then(|| why.join(" and "))
 }
 
 /// The candidate path of a live compare, or how to add one.
@@ -180,8 +193,8 @@ pub struct LiveOptions<'a> {
 /// Decides one scenario live: the base and candidate paths run interleaved; with a
 /// stored `baseline` the candidate is judged against it and the live base runs only
 /// check for drift — unless the baseline was measured on another machine (any
-/// environment field differs), when the decision is made on the live pair and the
-/// baseline is reported as context. Run records go to `out/runs`; the report folder `out` is prepared
+/// environment field differs) or of another target, when the decision is made on the
+/// live pair and the baseline is reported as context. Run records go to `out/runs`; the report folder `out` is prepared
 /// before any load starts (the caller writes it from [`Decided::into_report`]).
 pub async fn decide_live(
     scenario: &Scenario,
@@ -229,13 +242,13 @@ pub async fn decide_live(
                 Vec::new(),
             )
         }
-        Some(stored_side) => match moved_machine(&stored_side, &base_runs, &candidate) {
+        Some(stored_side) => match baseline_elsewhere(&stored_side, &base_runs, &candidate) {
             Some(changes) => {
-                // A baseline from another machine cannot judge a run made here; the
-                // live interleaved pair can, and the baseline stays as context.
+                // A baseline from another machine or system cannot judge a run made
+                // here; the live interleaved pair can, and the baseline stays as context.
                 let quantile = scenario.policy.quantiles.first().map_or(0.5, |q| q.get());
                 let context = format!(
-                    "the stored baseline {} was measured on another machine ({changes}), so the decision is made on the live interleaved pair measured now; the baseline is context only: the live base is {} of it",
+                    "the stored baseline {} was measured {changes}, so the decision is made on the live interleaved pair measured now; the baseline is context only: the live base is {} of it",
                     stored_side.label,
                     drift_summary(&base_runs, &stored_side.records, quantile)
                 );

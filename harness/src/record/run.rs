@@ -209,6 +209,11 @@ pub struct RunRecord {
     /// verify TLS certificates); every report format shows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the path measured (`reference`, `command`, `dagger`, or the base URL as
+    /// written with a digest of the resolved one); empty in records made before it was
+    /// kept. A stored baseline of another target does not judge a run of this one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
     /// Faults injected during the run: what, where, when and how often.
     #[serde(default)]
     pub faults: Vec<FaultRecord>,
@@ -477,6 +482,7 @@ impl RunRecord {
             complete: meta.complete,
             notes: meta.notes,
             warnings: Vec::new(),
+            target: String::new(),
             faults: Vec::new(),
             resilience: Vec::new(),
             telemetry: None,

@@ -66,7 +66,11 @@ pub(super) fn check_chaos(
         .filter(|f| f.get_ref().at == FaultSite::Dependency)
         .collect();
     let running_service = paths.iter().any(|p| matches!(p.target, Target::Url(_)));
+    // When the reference platform stands in for every service, it is also the dependency's
+    // stand-in: a [dependency] table addresses the service's real dependency.
+    let stood_in = !running_service && paths.iter().any(|p| p.stand_in.is_some());
     let dependency = match (dependency, dependency_faults.first()) {
+        (Some(_), _) if stood_in => None,
         (Some((d, tls)), _) => Some(dependency_proxy(
             check,
             d,

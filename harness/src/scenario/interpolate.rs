@@ -1,7 +1,9 @@
 //! `${NAME}` interpolation in scenario strings.
 //!
-//! Syntax: `${NAME}` is replaced, `$${` is a literal `${`, any other `$` is literal, and an
-//! unterminated `${` is an error. Names are `[A-Za-z_][A-Za-z0-9_]*`.
+//! Syntax: `${NAME}` is replaced, `${NAME:-default}` is replaced by `default` when the
+//! name is an environment variable that is unset or empty (as in a shell), `$${` is a
+//! literal `${`, any other `$` is literal, and an unterminated `${` is an error. Names are
+//! `[A-Za-z_][A-Za-z0-9_]*`; a default cannot hold `}`.
 //! What a name means depends on where it is written: in a path's `base_url` and headers
 //! only environment variables apply ([`interpolate_env`]); in a step, a name is a flow
 //! variable when an earlier step extracts it, else an environment variable
@@ -17,8 +19,9 @@ use super::model::{Interpolated, Part, Template};
 pub(crate) enum Piece<'a> {
     /// Literal text (with `$${` already turned into `${`).
     Text(String),
-    /// `${name}`, with its byte range in the string (the `${` and `}` included).
-    Name(&'a str, Range<usize>),
+    /// `${name}` or `${name:-default}`, with its byte range in the string (the `${`
+    /// and `}` included).
+    Name(&'a str, Option<&'a str>, Range<usize>),
 }
 
 /// A problem inside one string, located by byte range within that string.
@@ -78,7 +81,11 @@ pub(crate) fn split(source: &str) -> Result<Vec<Piece<'_>>, InterpolationError> 
                         .into(),
                 });
             };
-            let name = &source[open..open + length];
+            let inside = &source[open..open + length];
+            let (name, default) = match inside.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (inside, None),
+            };
             let range = dollar..open + length + 1;
             if !is_name(name) {
                 return Err(InterpolationError {
@@ -90,7 +97,7 @@ pub(crate) fn split(source: &str) -> Result<Vec<Piece<'_>>, InterpolationError> 
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
             }
-            pieces.push(Piece::Name(name, range.clone()));
+            pieces.push(Piece::Name(name, default, range.clone()));
             rest = range.end;
         } else {
             text.push_str(&source[rest..=dollar]);
@@ -113,9 +120,14 @@ pub(crate) fn template(
     for piece in split(source)? {
         let part = match piece {
             Piece::Text(text) => Part::Literal(text),
-            Piece::Name(name, range) => match bind(name, range)? {
-                Binding::Text(text) => Part::Literal(text),
-                Binding::Slot(slot) => Part::Var(slot),
+            Piece::Name(name, default, range) => match (bind(name, range), default) {
+                (Ok(Binding::Text(text)), Some(default)) if text.is_empty() => {
+                    Part::Literal(default.to_owned())
+                }
+                (Ok(Binding::Text(text)), _) => Part::Literal(text),
+                (Ok(Binding::Slot(slot)), _) => Part::Var(slot),
+                (Err(_), Some(default)) => Part::Literal(default.to_owned()),
+                (Err(e), None) => return Err(e),
             },
         };
         // Adjacent literals are merged so that rendering does the least work.
@@ -142,14 +154,16 @@ pub(crate) fn interpolate_env(
     for piece in split(source)? {
         match piece {
             Piece::Text(text) => resolved.push_str(&text),
-            Piece::Name(name, range) => match env(name) {
-                Some(value) => resolved.push_str(&value),
-                None => {
+            Piece::Name(name, default, range) => match (env(name), default) {
+                (Some(value), Some(default)) if value.is_empty() => resolved.push_str(default),
+                (Some(value), _) => resolved.push_str(&value),
+                (None, Some(default)) => resolved.push_str(default),
+                (None, None) => {
                     return Err(InterpolationError {
                         range,
                         message: format!("environment variable `{name}` is not set"),
                         help: format!(
-                            "export {name} before running (e.g. `export {name}=...`); only environment variables can be used here"
+                            "export {name} before running (e.g. `export {name}=...`), or give a default: `${{{name}:-...}}`; only environment variables can be used here"
                         ),
                     });
                 }
@@ -176,6 +190,44 @@ mod tests {
         assert_eq!(v.resolved, "Bearer s3cret costs $5 and ${NOT}");
         assert_eq!(v.template, "Bearer ${TOKEN} costs $5 and $${NOT}");
         assert!(v.has_secret());
+    }
+
+    #[test]
+    fn defaults_apply_when_unset_or_empty() {
+        let env = |name: &str| match name {
+            "TOKEN" => Some("s3cret".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let v = interpolate_env(
+            "${TOKEN:-x}|${EMPTY:-e}|${UNSET:-http://127.0.0.1:1}|${UNSET:-}",
+            &env,
+        )
+        .expect("valid");
+        assert_eq!(v.resolved, "s3cret|e|http://127.0.0.1:1|");
+        let e = split("${BAD NAME:-x}").expect_err("bad name");
+        assert_eq!(e.range, 0..14);
+        let mut bind = |name: &str, range: Range<usize>| {
+            if name == "id" {
+                Ok(Binding::Slot(0))
+            } else {
+                Err(InterpolationError {
+                    range,
+                    message: "unset".into(),
+                    help: String::new(),
+                })
+            }
+        };
+        let t = template("/a/${id:-0}/${UNSET:-v}", &mut bind).expect("defaults");
+        assert_eq!(
+            t.parts,
+            vec![
+                Part::Literal("/a/".into()),
+                Part::Var(0),
+                Part::Literal("/v".into())
+            ]
+        );
+        assert!(template("/a/${UNSET}", &mut bind).is_err());
     }
 
     #[test]

@@ -76,6 +76,9 @@ impl Scenario {
     /// run record carries these, and every report format shows them.
     pub fn warnings(&self, path: &str) -> Vec<String> {
         let mut warnings = Vec::new();
+        if let Some(why) = self.path(path).and_then(|p| p.stand_in.as_ref()) {
+            warnings.push(why.clone());
+        }
         if self.path(path).is_some_and(PathSpec::skips_verification) {
             warnings.push(format!(
                 "path `{path}`: insecure_skip_verify = true: the service's TLS certificate was not verified, so any server could have answered these requests"
@@ -134,9 +137,30 @@ pub struct PathSpec {
     /// How an `https://` base URL's server is trusted (the system roots unless the path's
     /// `tls` table says otherwise); `None` for plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// Why the reference platform stands in for the service `base_url` names (its
+    /// environment variables are unset); a warning in every record of the path.
+    pub stand_in: Option<String>,
 }
 
 impl PathSpec {
+    /// What the path measures, to tell a baseline of one system from a run of another:
+    /// `reference`, `command`, `dagger`, or the base URL as written with a digest of the
+    /// resolved one (`${ORCH_URL} sha256:1a2b3c4d5e6f`): an interpolated host may be a
+    /// secret, so only its digest is kept.
+    pub fn target_identity(&self) -> String {
+        match &self.target {
+            Target::Reference => "reference".into(),
+            Target::Command(_) => "command".into(),
+            Target::Dagger(_) => "dagger".into(),
+            Target::Url(url) => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::digest(url.resolved.trim_end_matches('/').as_bytes());
+                let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+                format!("{} sha256:{hex}", url.template)
+            }
+        }
+    }
+
     /// True when the path's requests skip certificate verification.
     pub fn skips_verification(&self) -> bool {
         self.tls.as_ref().is_some_and(TlsConfig::is_insecure)

@@ -38,6 +38,7 @@ impl Checker<'_> {
             ));
         }
         let mut drafts = Vec::new();
+        let mut stand_ins: Vec<(String, String)> = Vec::new();
         for (key, path) in &raw.get_ref().0 {
             let name = self.file_name(key, "path name", "[paths.legacy]")?;
             let kind = path
@@ -52,8 +53,16 @@ impl Checker<'_> {
                         Some(h) => self.path_headers(h.get_ref())?,
                         None => Vec::new(),
                     };
-                    let target = self.target(&name, path)?;
-                    let tls = self.path_tls(&name, &target, path.get_ref())?;
+                    let (target, stood_in) = self.target(&name, path)?;
+                    // A stand-in reference platform speaks plain HTTP: the `tls` table
+                    // is for the service the base_url names.
+                    let tls = match stood_in {
+                        Some(why) => {
+                            stand_ins.push((name.clone(), why));
+                            None
+                        }
+                        None => self.path_tls(&name, &target, path.get_ref())?,
+                    };
                     (target, headers, tls)
                 }
                 PathKind::Command => (
@@ -67,11 +76,16 @@ impl Checker<'_> {
                     None,
                 ),
             };
+            let stand_in = stand_ins
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, why)| why.clone());
             drafts.push(PathSpec {
                 name,
                 target,
                 headers,
                 tls,
+                stand_in,
             });
         }
         Ok(drafts)
@@ -224,9 +238,28 @@ impl Checker<'_> {
         }
     }
 
-    /// Exactly one of `target = "reference"` and `base_url`.
-    fn target(&self, name: &str, path: &Spanned<RawPath>) -> Result<Target, Problem> {
+    /// Exactly one of `target = "reference"` and `base_url` — or both, when `base_url`
+    /// is made of environment variables: the service it names when they are set, else the
+    /// reference platform, with why it stood in.
+    fn target(
+        &self,
+        name: &str,
+        path: &Spanned<RawPath>,
+    ) -> Result<(Target, Option<String>), Problem> {
         match (&path.get_ref().target, &path.get_ref().base_url) {
+            (Some(t), Some(u)) if t.get_ref() == "reference" && u.get_ref().contains("${") => {
+                let unset = interpolate_env(u.get_ref(), self.env)
+                    .map_or(true, |v| v.resolved.trim().is_empty());
+                if unset {
+                    let why = format!(
+                        "path `{name}`: base_url `{}` resolves to nothing here (its environment variables are unset or empty), so the embedded reference platform stands in; set them to measure your service",
+                        u.get_ref()
+                    );
+                    Ok((Target::Reference, Some(why)))
+                } else {
+                    self.base_url(u).map(|url| (Target::Url(url), None))
+                }
+            }
             (Some(t), Some(u)) => {
                 // Point at whichever of the two comes second: that is the one to reconsider.
                 let second = if t.span().start > u.span().start {
@@ -237,7 +270,7 @@ impl Checker<'_> {
                 Err(Problem::new(
                     key_span(self.text, &second),
                     format!("path `{name}` has both `target` and `base_url`"),
-                    "keep exactly one: `target = \"reference\"` for the embedded reference platform, or `base_url` for a running service",
+                    "keep exactly one: `target = \"reference\"` for the embedded reference platform, or `base_url` for a running service (both only as a fallback: `base_url = \"${ORCH_URL:-}\"` with `target = \"reference\"` uses the reference platform when ORCH_URL is unset)",
                 ))
             }
             (None, None) => Err(Problem::new(
@@ -245,7 +278,7 @@ impl Checker<'_> {
                 format!("path `{name}` has neither `target` nor `base_url`"),
                 "add `target = \"reference\"` (the embedded reference platform) or `base_url = \"http://127.0.0.1:8080\"`",
             )),
-            (Some(t), None) if t.get_ref() == "reference" => Ok(Target::Reference),
+            (Some(t), None) if t.get_ref() == "reference" => Ok((Target::Reference, None)),
             (Some(t), None) => {
                 let help = if t.get_ref().contains("://") {
                     format!(
@@ -261,7 +294,7 @@ impl Checker<'_> {
                     help,
                 ))
             }
-            (None, Some(u)) => self.base_url(u).map(Target::Url),
+            (None, Some(u)) => self.base_url(u).map(|url| (Target::Url(url), None)),
         }
     }
 
