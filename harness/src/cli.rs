@@ -208,6 +208,30 @@ pub enum BaselineCommand {
         #[arg(long, default_value = "baselines", value_name = "DIR")]
         root: PathBuf,
     },
+    /// Establish the baselines of a phase plan before the migration: every scenario's
+    /// base path run K times, its noise calibrated, the baseline saved where `harness
+    /// gate` looks (the plan's `baselines` folder). Existing baselines are refused, before
+    /// anything runs, unless --force.
+    Establish {
+        /// The phase plan.
+        #[arg(long, default_value = "ci/phases.toml", value_name = "FILE")]
+        plan: PathBuf,
+        /// Only this phase's scenarios (default: every phase's, each once).
+        #[arg(long, value_name = "N")]
+        phase: Option<u8>,
+        /// Runs per base path (at least 2; 5 or more let the gate use the runs' own noise).
+        #[arg(long, default_value_t = crate::pipeline::establish::DEFAULT_REPETITIONS, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=200))]
+        repetitions: u32,
+        /// Replace baselines that exist.
+        #[arg(long)]
+        force: bool,
+        /// Where the run records go (default: reports/establish/<time>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print only the result (and errors).
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// A table of the stored baselines.
     List {
         /// The baselines folder.

@@ -327,3 +327,94 @@ fn a_bad_plan_is_located_and_exits_2() {
         "nothing is written for bad input"
     );
 }
+
+#[test]
+fn baselines_are_established_in_one_command_and_never_overwritten_silently() {
+    let repo = repository();
+    let root = repo.path();
+    // Phase 1 and 2: two scenarios, each base path run twice and calibrated.
+    let out = root.join("establish-runs");
+    harness_in(root)
+        .args([
+            "baseline",
+            "establish",
+            "--repetitions",
+            "2",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--phase", "1"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("established steady / legacy (2 run(s) of reference)")
+                .and(predicate::str::contains("1 baseline(s) in baselines")),
+        );
+    let stored = root.join("baselines/steady/legacy.json");
+    let baseline = json(&stored);
+    assert_eq!(baseline["records"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        baseline["noise"]["steps"][0]["source"], "calibration",
+        "{}",
+        baseline["noise"]
+    );
+    assert_eq!(baseline["noise"]["calibration"]["runs"], 2);
+    assert_eq!(baseline["records"][0]["target"], "reference");
+    let before = std::fs::read(&stored).expect("stored");
+
+    // Again without --force: refused before anything runs, the baseline untouched.
+    let again = root.join("establish-again");
+    harness_in(root)
+        .args([
+            "baseline",
+            "establish",
+            "--phase",
+            "1",
+            "--repetitions",
+            "2",
+            "--out",
+        ])
+        .arg(&again)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("exist already")
+                .and(predicate::str::contains("--force"))
+                .and(predicate::str::contains("nothing was run")),
+        );
+    assert!(!again.exists(), "nothing ran");
+    assert_eq!(std::fs::read(&stored).expect("stored"), before);
+
+    // With --force it is measured again and replaced; the gate then finds it.
+    harness_in(root)
+        .args([
+            "baseline",
+            "establish",
+            "--phase",
+            "1",
+            "--repetitions",
+            "2",
+            "--force",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&again)
+        .assert()
+        .code(0);
+    assert_ne!(std::fs::read(&stored).expect("stored"), before);
+    harness_in(root)
+        .args(["gate", "--phase", "1", "--dry-run", "--quiet", "--out"])
+        .arg(root.join("gate-after-establish"))
+        .assert()
+        .code(predicate::in_iter([0, 3]));
+    let signal = json(&root.join("gate-after-establish/signal.json"));
+    assert_ne!(signal["decision"], "INCONCLUSIVE", "{signal:#}");
+
+    // A phase that does not exist is bad input.
+    harness_in(root)
+        .args(["baseline", "establish", "--phase", "9"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no phase 9"));
+}

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::baseline::{Baseline, BaselineError, baseline_file, list};
 use crate::cli::BaselineCommand;
 use crate::exit::{AppError, ExitStatus};
+use crate::gate::Phase;
+use crate::pipeline::compare::default_out;
+use crate::pipeline::establish::EstablishOptions;
 use crate::policy::POLICY_VERSION;
 use crate::record::RunRecord;
 use crate::report::{baseline_list_table, baseline_show};
@@ -22,6 +25,14 @@ pub(crate) fn baseline_error(e: BaselineError) -> AppError {
 pub(super) fn baseline_command(command: BaselineCommand) -> Result<ExitStatus, AppError> {
     match command {
         BaselineCommand::Save { runs, force, root } => save(&runs, force, &root),
+        BaselineCommand::Establish {
+            plan,
+            phase,
+            repetitions,
+            force,
+            out,
+            quiet,
+        } => establish(&plan, phase, repetitions, force, out, quiet),
         BaselineCommand::List { root } => {
             let entries = list(&root).map_err(baseline_error)?;
             println!("{}", baseline_list_table(&entries));
@@ -63,6 +74,71 @@ fn save(files: &[PathBuf], force: bool, root: &Path) -> Result<ExitStatus, AppEr
         );
     }
     Ok(ExitStatus::Success)
+}
+
+fn establish(
+    plan_file: &Path,
+    phase: Option<u8>,
+    repetitions: u32,
+    force: bool,
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> Result<ExitStatus, AppError> {
+    let plan =
+        crate::gate::plan::load(plan_file, Path::new("")).map_err(super::gate::plan_error)?;
+    let phases: Vec<&Phase> = match phase {
+        Some(n) => vec![plan.phase(n).ok_or_else(|| {
+            AppError::Usage(format!(
+                "{} has no phase {n}; its phases are {}",
+                plan.file.display(),
+                plan.numbers()
+            ))
+        })?],
+        None => plan.phases.iter().collect(),
+    };
+    let options = EstablishOptions {
+        repetitions,
+        force,
+        out: out.unwrap_or_else(|| default_out("establish")),
+    };
+    let controls = super::controls(quiet);
+    let done = super::runtime()?.block_on(crate::pipeline::establish::establish(
+        &plan, &phases, &options, &controls,
+    ))?;
+    for e in &done {
+        let held = e
+            .calibration
+            .single_run
+            .as_ref()
+            .map_or_else(String::new, |r| {
+                format!(
+                    "; A/A run vs run: false NO-GO {:.1}%, false ROLLBACK {:.1}% of {} comparisons",
+                    r.false_no_go * 100.0,
+                    r.false_rollback * 100.0,
+                    r.comparisons
+                )
+            });
+        println!(
+            "established {} / {} ({} run(s) of {}) in {}{held}",
+            printable(&e.scenario),
+            printable(&e.path),
+            e.runs,
+            printable(&e.target),
+            e.file.display()
+        );
+    }
+    println!(
+        "{} baseline(s) in {}; run records in {}",
+        done.len(),
+        plan.baselines.display(),
+        options.out.display()
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// A name as a terminal shows it safely: control characters escaped.
+fn printable(name: &str) -> String {
+    name.chars().flat_map(char::escape_debug).collect()
 }
 
 fn show(scenario: &str, path: Option<&str>, root: &Path) -> Result<ExitStatus, AppError> {

@@ -114,7 +114,7 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
     Ok(exit_of(result.decision))
 }
 
-fn plan_error(e: PlanError) -> AppError {
+pub(super) fn plan_error(e: PlanError) -> AppError {
     match e {
         PlanError::Io { .. } => AppError::Usage(e.to_string()),
         // The diagnostic renders like a scenario error: `error: file:line:col: ...`.

@@ -53,10 +53,7 @@ pub async fn calibrate_path(
         })
         .collect();
 
-    let noise = Noise::from_model(&NoiseModel::from_runs(&runs, NoiseSource::Calibration));
-    let calibration = calibrate(&runs, &noise, &scenario.policy);
-    let block = serde_json::to_value(&calibration)
-        .map_err(|e| PipelineError::Runtime(format!("cannot encode the calibration: {e}")))?;
+    let (calibration, block) = measure_noise(&runs, &scenario.policy)?;
 
     let file = baseline_file(root, &scenario.name, path);
     let (mut baseline, replace) = if file.exists() {
@@ -71,6 +68,19 @@ pub async fn calibrate_path(
     baseline.set_noise_from_calibration(&runs, &sources, Some(block))?;
     let saved = baseline.save(root, replace)?;
     Ok(Calibrated { calibration, saved })
+}
+
+/// The A/A false-decision rates of `runs` under `policy`, with their own noise, and the
+/// same as the JSON block a baseline stores.
+pub(super) fn measure_noise(
+    runs: &[crate::record::RunRecord],
+    policy: &Policy,
+) -> Result<(Calibration, serde_json::Value), PipelineError> {
+    let noise = Noise::from_model(&NoiseModel::from_runs(runs, NoiseSource::Calibration));
+    let calibration = calibrate(runs, &noise, policy);
+    let block = serde_json::to_value(&calibration)
+        .map_err(|e| PipelineError::Runtime(format!("cannot encode the calibration: {e}")))?;
+    Ok((calibration, block))
 }
 
 /// The operating characteristics of `policy`: every standard case, `trials` seeded

@@ -14,6 +14,7 @@
 
 pub mod calibrate;
 pub mod compare;
+pub mod establish;
 pub mod gate;
 pub mod run;
 pub mod sides;
