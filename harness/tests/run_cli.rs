@@ -54,9 +54,12 @@ fn validate_accepts_every_shipped_scenario() {
         harness()
             .arg("validate")
             .arg(&file)
-            // The template for a real service reads its URL and token from the environment.
+            // The templates read the service's URL, token and dependency from the
+            // environment (the phase scenarios fall back to the reference platform
+            // without them: validated as the gate test runs them).
             .env("ORCH_URL", "http://127.0.0.1:8080")
             .env("ORCH_TOKEN", "not-a-secret")
+            .env("DEP_URL", "http://127.0.0.1:9000")
             .assert()
             .success()
             .stdout(

@@ -365,6 +365,12 @@ impl Checker<'_> {
                     "header values are visible ASCII text without line breaks; check the value and any environment variable it uses",
                 ));
             }
+            // A header made of environment variables that resolve to nothing is not sent:
+            // a template's `Authorization = "${ORCH_AUTHORIZATION:-}"` then costs a team
+            // without authentication nothing.
+            if value_text.has_secret() && value_text.resolved.trim().is_empty() {
+                continue;
+            }
             headers.push(Header {
                 name,
                 value: value_text,
