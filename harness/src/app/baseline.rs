@@ -1,4 +1,4 @@
-//! `harness baseline save | list | show`.
+//! `harness baseline establish | save | list | show`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -81,6 +81,7 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
         None => {
             let mut judge = LiveJudge {
                 baselines: &plan.baselines,
+                plan_file: &plan.file,
                 out: &out,
                 command: command_line(),
                 controls: &controls,

@@ -24,7 +24,7 @@ struct ListLine {
 /// One line per baseline file; unusable files are shown with why.
 pub fn baseline_list_table(entries: &[BaselineEntry]) -> String {
     if entries.is_empty() {
-        return "no baselines yet: run `harness run SCENARIO`, then `harness baseline save reports/.../runs/*.json`".into();
+        return "no baselines yet: `harness baseline establish --plan ci/phases.toml` measures every phase scenario's base path, or run `harness run SCENARIO`, then `harness baseline save reports/.../runs/*.json`".into();
     }
     let lines: Vec<ListLine> = entries
         .iter()

@@ -95,11 +95,12 @@ fn stale_baseline(plan: &Plan, s: &Scenario, file: &Path) -> Result<Option<Strin
         return Ok(None);
     }
     Ok(Some(format!(
-        "{} was saved from another version of {} (scenario hash {} ≠ {}); save a new one with `harness baseline save --force`",
+        "{} was saved from another version of {} (scenario hash {} ≠ {}); measure a new one with `harness baseline establish --plan {} --force` (or `harness baseline save --force`)",
         stored.display(),
         file.display(),
         b.scenario.hash.get(..12).unwrap_or(&b.scenario.hash),
-        s.hash.get(..12).unwrap_or(&s.hash)
+        s.hash.get(..12).unwrap_or(&s.hash),
+        plan.file.display()
     )))
 }
 
@@ -110,6 +111,8 @@ fn stale_baseline(plan: &Plan, s: &Scenario, file: &Path) -> Result<Option<Strin
 pub struct LiveJudge<'a> {
     /// The baselines folder.
     pub baselines: &'a Path,
+    /// The plan file, for the messages that say how to establish baselines.
+    pub plan_file: &'a Path,
     /// The gate's report folder.
     pub out: &'a Path,
     /// The command as typed, for each scenario's report.
@@ -153,8 +156,9 @@ impl Judge for LiveJudge<'_> {
             return Ok(Judgement::without_compare(
                 Verdict::Inconclusive,
                 format!(
-                    "no stored baseline at {}; save one with `harness baseline save`",
-                    stored.display()
+                    "no stored baseline at {}; establish the plan's baselines before the migration with `harness baseline establish --plan {}` (or save runs with `harness baseline save`)",
+                    stored.display(),
+                    self.plan_file.display()
                 ),
             ));
         }
