@@ -7,7 +7,8 @@
 # HARNESS_BIN to use a prebuilt binary instead), runs
 # `harness gate --phase PHASE --plan ci/phases.toml ...` from the repository root, prints
 # where the report folder is and exits with the gate's code:
-#   0 GO · 3 NO-GO · 4 ROLLBACK · 5 INCONCLUSIVE · 2 bad input · 1 runtime error · 130 interrupted
+#   0 GO · 3 NO-GO · 4 ROLLBACK · 5 INCONCLUSIVE · 2 bad input · 1 runtime error
+#   130 interrupted (SIGINT) · 143 interrupted (SIGTERM)
 # On GitHub Actions it also sets the step outputs `report` (the folder) and `exit_code`.
 set -uo pipefail
 
@@ -59,7 +60,8 @@ case "$code" in
   4) meaning="ROLLBACK" ;;
   5) meaning="INCONCLUSIVE" ;;
   2) meaning="bad input" ;;
-  130) meaning="interrupted" ;;
+  130) meaning="interrupted (SIGINT)" ;;
+  143) meaning="interrupted (SIGTERM)" ;;
   *) meaning="runtime error" ;;
 esac
 echo "phase ${phase} gate: ${meaning} (exit ${code}); report folder: ${out}"

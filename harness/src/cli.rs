@@ -14,7 +14,9 @@ Exit codes:
   3    NO-GO
   4    ROLLBACK
   5    INCONCLUSIVE (the comparison is not valid)
-  130  interrupted (Ctrl-C); what was measured is kept, marked incomplete";
+  130  interrupted by SIGINT (Ctrl-C); what was measured is kept, marked incomplete,
+       and the reports are written with it (INCONCLUSIVE); a second signal exits at once
+  143  interrupted by SIGTERM (CI runners, docker stop, Kubernetes); as 130";
 
 /// harness: load-test the legacy and the Dagger path of a service, inject faults, and
 /// decide GO / NO-GO / ROLLBACK.
@@ -158,7 +160,8 @@ Writes (default reports/phase-<N>/<timestamp>/): one compare report folder per s
   with `sh -c`, HARNESS_SIGNAL=<path of signal.json> in its environment.
 
 Exit codes: 0 GO, 3 NO-GO, 4 ROLLBACK, 5 INCONCLUSIVE, 2 bad plan, scenario or flag,
-  1 runtime error, 130 interrupted.")]
+  1 runtime error, 130 interrupted (SIGINT), 143 interrupted (SIGTERM): the scenario running
+  keeps what it measured, the others are not run, the reports are written, never GO, no hook.")]
 pub struct GateArgs {
     /// The migration phase to gate (1 to 4).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]

@@ -11,7 +11,8 @@ use std::path::PathBuf;
     version,
     about = "Run `harness gate --phase N` as a Dagger pipeline: build the harness in a container, run the gate, export its reports",
     after_help = "Exit codes: 0 GO, 3 NO-GO, 4 ROLLBACK, 5 INCONCLUSIVE (the gate's own), \
-                  2 bad input, 1 error, 130 interrupted, 69 no Dagger engine reachable."
+                  2 bad input, 1 error, 130 or 143 the gate interrupted (SIGINT, SIGTERM), \
+                  69 no Dagger engine reachable."
 )]
 pub struct Args {
     /// The migration phase to gate (1 to 4, as `harness gate` accepts).

@@ -28,7 +28,8 @@ pub fn verdict_name(code: i64) -> &'static str {
         3 => "NO-GO",
         4 => "ROLLBACK",
         5 => "INCONCLUSIVE",
-        130 => "interrupted",
+        130 => "interrupted (SIGINT)",
+        143 => "interrupted (SIGTERM)",
         _ => "unexpected exit code",
     }
 }
@@ -62,6 +63,8 @@ mod tests {
     fn names() {
         assert_eq!(verdict_name(4), "ROLLBACK");
         assert_eq!(verdict_name(3), "NO-GO");
+        assert_eq!(verdict_name(130), "interrupted (SIGINT)");
+        assert_eq!(verdict_name(143), "interrupted (SIGTERM)");
         assert_eq!(verdict_name(137), "unexpected exit code");
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Parse, validate, describe the pipeline on stderr, run it, mirror the gate's exit code.
 //! The gate's stdout is ours; everything else (the pipeline, engine output, errors) goes
-//! to stderr. Exit codes: 0 GO, 3 NO-GO, 4 ROLLBACK, 5 INCONCLUSIVE, 1, 2 and 130 from
-//! the gate as they are; 2 for a bad command line, 1 for a pipeline error, 69 when no
+//! to stderr. Exit codes: 0 GO, 3 NO-GO, 4 ROLLBACK, 5 INCONCLUSIVE, 1, 2, 130 and 143
+//! from the gate as they are; 2 for a bad command line, 1 for a pipeline error, 69 when no
 //! Dagger engine is reachable (see `harness_dagger_gate::exit`).
 
 use std::io::Write;

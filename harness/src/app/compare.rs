@@ -1,11 +1,12 @@
 //! `harness compare`: live, live against a stored baseline, or offline from files; the
 //! decision ([`crate::pipeline::compare`]) is printed as a table and written as a report
 //! folder (`result.json`, `summary.md`, `junit.xml`, `report.html`) beside the run
-//! records.
+//! records. An interrupted live compare decides with what exists (INCONCLUSIVE), writes
+//! all of that and exits 130 or 143.
 
 use std::path::{Path, PathBuf};
 
-use super::{command_line, controls, runtime};
+use super::{command_line, controls, interrupt, runtime};
 use crate::atomic_file::{self, Existing};
 use crate::cli::CompareArgs;
 use crate::compare::Verdict;
@@ -80,6 +81,12 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
                 AppError::Runtime(format!("cannot write {}: {e}", target.display()))
             })?;
         }
+    }
+    if let Some(signal) = interrupt::interrupted() {
+        eprintln!(
+            "the compare was interrupted ({signal}): the report holds what was measured, the interrupted runs marked incomplete"
+        );
+        return Ok(ExitStatus::Interrupted(signal));
     }
     Ok(exit_of(verdict))
 }

@@ -1,12 +1,12 @@
 //! `harness gate --phase N`: validates the phase plan and every scenario of the phase
 //! before anything runs, judges each scenario ([`crate::pipeline::gate`]) live against
 //! its stored baseline or from saved results, and prints the gate's table; the decision
-//! maps to the exit code.
+//! maps to the exit code (an interrupted gate exits 130 or 143, its reports written).
 
 use std::path::Path;
 
 use super::compare::exit_of;
-use super::{command_line, controls, runtime};
+use super::{command_line, controls, interrupt, runtime};
 use crate::cli::GateArgs;
 use crate::exit::{AppError, ExitStatus};
 use crate::gate::hook::HookMode;
@@ -63,6 +63,7 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
             .chain(std::env::args().skip(1))
             .collect::<Vec<_>>()
             .join(" "),
+        stop: controls.stop.clone(),
     };
     eprintln!(
         "gate: phase {} ({}): {} scenario(s); report in {}",
@@ -112,6 +113,12 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
         _ => {}
     }
     eprintln!("gate report: {}", out.display());
+    if let Some(signal) = interrupt::interrupted() {
+        eprintln!(
+            "the gate was interrupted ({signal}): the reports above hold what was measured; the hook was not run"
+        );
+        return Ok(ExitStatus::Interrupted(signal));
+    }
     Ok(exit_of(result.decision))
 }
 

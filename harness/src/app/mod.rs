@@ -4,7 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,6 +13,7 @@ mod baseline;
 mod calibrate;
 mod compare;
 mod gate;
+pub(crate) mod interrupt;
 mod proxy;
 mod report;
 mod run;
@@ -47,55 +48,22 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
         .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))
 }
 
-/// Ctrl-C once: stop cleanly and keep what was measured. Twice: exit at once.
-pub(crate) fn install_interrupt(stop: &StopSignal) {
-    let stop = stop.clone();
-    let result = ctrlc::set_handler(move || {
-        if stop.is_triggered() {
-            eprintln!("interrupted again: exiting without waiting");
-            std::process::exit(i32::from(ExitStatus::Interrupted.code()));
-        }
-        eprintln!(
-            "interrupted: stopping, keeping what was measured (Ctrl-C again to exit at once)"
-        );
-        stop.trigger();
-        // The closed model runs inside goose, which stops on its own killswitch.
-        goose::trigger_killswitch("interrupted by Ctrl-C");
-    });
-    if let Err(e) = result {
-        eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
-    }
-}
-
 /// The pipeline's controls at the terminal: progress bars on stderr (unless `quiet` or
-/// not a terminal), notes on stderr, and the process's interrupt signal.
+/// not a terminal), notes on stderr, and the process's stop signal (SIGINT, SIGTERM).
 pub(crate) fn controls(quiet: bool) -> Controls {
     let show_progress = !quiet && std::io::stderr().is_terminal();
     Controls {
         observer: Arc::new(TerminalObserver::new(show_progress)),
-        stop: interrupt_signal(),
+        stop: interrupt::stop_signal(),
     }
 }
 
-/// Controls that only print notes, for work that Ctrl-C ends at once (no run to keep).
+/// Controls that only print notes, for work that a signal ends at once (no run to keep).
 pub(crate) fn notes_only() -> Controls {
     Controls {
         observer: Arc::new(TerminalObserver::new(false)),
         stop: StopSignal::new(),
     }
-}
-
-/// The process's interrupt signal. A Ctrl-C handler can be installed only once per
-/// process and a gate makes many live compares, so they all share one signal: Ctrl-C
-/// stops the compare running and every one after it.
-pub(crate) fn interrupt_signal() -> StopSignal {
-    static STOP: OnceLock<StopSignal> = OnceLock::new();
-    STOP.get_or_init(|| {
-        let stop = StopSignal::new();
-        install_interrupt(&stop);
-        stop
-    })
-    .clone()
 }
 
 /// The command as typed, for the report: arguments only (never environment values),

@@ -5,12 +5,13 @@
 //! warnings go to stderr, and nothing listens until the whole file has validated.
 //!
 //! Once both listen, stdout gets exactly two lines, `proxy: http://ADDR` and
-//! `control: http://ADDR`, for scripts to read; Ctrl-C stops both and exits 0.
+//! `control: http://ADDR`, for scripts to read; Ctrl-C (SIGINT) or SIGTERM stops both
+//! and exits 0.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{install_interrupt, runtime};
+use super::{interrupt, runtime};
 use crate::cli::ProxyArgs;
 use crate::exit::{AppError, ExitStatus};
 use crate::fault::control::{Control, ControlServer, ProxyMode};
@@ -19,7 +20,7 @@ use crate::fault::{FaultProxy, ProxyOptions};
 use crate::load::StopSignal;
 use crate::tls::TlsConfig;
 
-/// Runs the proxy and its control API until Ctrl-C.
+/// Runs the proxy and its control API until Ctrl-C or SIGTERM.
 pub(super) fn proxy_command(args: ProxyArgs) -> Result<ExitStatus, AppError> {
     // A file error is reported like a scenario error (exit 2).
     let plan = load_plan(&args.config)?;
@@ -42,8 +43,7 @@ pub(super) fn proxy_command(args: ProxyArgs) -> Result<ExitStatus, AppError> {
             "warning: insecure_skip_verify = true: the proxy does not verify the upstream's TLS certificate"
         );
     }
-    let stop = StopSignal::new();
-    install_interrupt(&stop);
+    let stop = interrupt::stop_signal();
     runtime()?.block_on(serve(plan, &args.config, &stop, args.quiet))?;
     Ok(ExitStatus::Success)
 }

@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{controls, install_interrupt, runtime};
+use super::{controls, interrupt, runtime};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::exit::{AppError, ExitStatus};
-use crate::load::StopSignal;
 use crate::pipeline::compare::default_out;
 use crate::reference::{ReferenceConfig, ReferencePlatform};
 use crate::report::run_summary_table;
@@ -68,8 +67,9 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
     warn_about_unreachable_targets(&results);
     eprintln!("run records: {}", plan.out.join("runs").display());
     if controls.stop.is_triggered() || results.iter().any(|r| !r.record.complete) {
-        eprintln!("the run was interrupted: the records above are marked incomplete");
-        return Ok(ExitStatus::Interrupted);
+        let signal = interrupt::received();
+        eprintln!("the run was interrupted ({signal}): the records above are marked incomplete");
+        return Ok(ExitStatus::Interrupted(signal));
     }
     Ok(ExitStatus::Success)
 }
@@ -97,8 +97,7 @@ pub(super) fn serve_reference(
         }
         None => (ReferenceConfig::default(), 1),
     };
-    let stop = StopSignal::new();
-    install_interrupt(&stop);
+    let stop = interrupt::stop_signal();
     runtime()?.block_on(async move {
         let platform = ReferencePlatform::start_with(config, seed, bind, None)
             .await

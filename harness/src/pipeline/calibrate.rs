@@ -24,7 +24,7 @@ pub struct Calibrated {
 
 /// Runs `path` of `scenario` `repetitions` times (records under `out`), and stores the
 /// runs' noise model in the path's baseline under `root` (the runs become the baseline
-/// when there is none yet).
+/// when there is none yet). Interrupted, it saves nothing and keeps the run records.
 pub async fn calibrate_path(
     scenario: &Scenario,
     path: &str,
@@ -44,6 +44,13 @@ pub async fn calibrate_path(
     plan.paths = vec![path.to_string()];
     plan.repetitions = repetitions;
     let runs = run_records(scenario, &plan, controls).await?;
+    if controls.stop.is_triggered() {
+        // Fewer runs than asked, one of them cut short: never a baseline or a noise model.
+        return Err(PipelineError::Interrupted(format!(
+            "interrupted: the runs so far are in {} (incomplete); no baseline was saved",
+            plan.out.join("runs").display()
+        )));
+    }
     let sources: Vec<String> = runs
         .iter()
         .map(|r| {

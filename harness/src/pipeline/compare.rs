@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::compare::{
-    Comparison, Noise, Side, check_drift, compare, drift_summary, judge_expectations,
+    Comparison, Invalidity, InvalidityCheck, Noise, Side, check_drift, compare, drift_summary,
+    judge_expectations,
 };
 use crate::policy::Policy;
 use crate::record::RunRecord;
@@ -179,6 +180,18 @@ pub fn candidate_of(scenario: &Scenario) -> Result<String, PipelineError> {
     })
 }
 
+/// Why a compare the stop signal ended early decides nothing: how far its runs got.
+fn interruption(plan: &RunPlan, records: &[RunRecord]) -> Invalidity {
+    let planned = plan.paths.len() * plan.repetitions as usize;
+    let complete = records.iter().filter(|r| r.complete).count();
+    Invalidity::new(
+        InvalidityCheck::Incomplete,
+        format!(
+            "the compare was interrupted: {complete} of {planned} planned run(s) complete; what was measured is kept, but a partial compare decides nothing"
+        ),
+    )
+}
+
 /// How a live decision runs and what it writes.
 #[derive(Debug, Clone, Copy)]
 pub struct LiveOptions<'a> {
@@ -196,6 +209,10 @@ pub struct LiveOptions<'a> {
 /// environment field differs) or of another target, when the decision is made on the
 /// live pair and the baseline is reported as context. Run records go to `out/runs`; the report folder `out` is prepared
 /// before any load starts (the caller writes it from [`Decided::into_report`]).
+///
+/// When the stop signal ends the runs early, the decision is made with what exists and
+/// is INCONCLUSIVE: an `incomplete` validity problem says how far the runs got, so
+/// neither the rows nor `[expect]` can make a partial compare GO (or NO-GO).
 pub async fn decide_live(
     scenario: &Scenario,
     baseline: Option<&Path>,
@@ -219,6 +236,12 @@ pub async fn decide_live(
         plan.seed = seed;
     }
     let records = run_records(scenario, &plan, controls).await?;
+    let interrupted: Vec<Invalidity> = controls
+        .stop
+        .is_triggered()
+        .then(|| interruption(&plan, &records))
+        .into_iter()
+        .collect();
     let (base_runs, candidate_runs): (Vec<RunRecord>, Vec<RunRecord>) =
         records.into_iter().partition(|r| r.path == scenario.base);
     let candidate = Side {
@@ -235,7 +258,7 @@ pub async fn decide_live(
                 records: base_runs,
                 noise: Noise::default(),
             };
-            let c = compare(&base, &candidate, &scenario.policy, Vec::new());
+            let c = compare(&base, &candidate, &scenario.policy, interrupted);
             (
                 with_expectations(c, &scenario.expect, &base, &candidate),
                 base,
@@ -258,7 +281,7 @@ pub async fn decide_live(
                     records: base_runs,
                     noise: Noise::default(),
                 };
-                let c = compare(&base, &candidate, &scenario.policy, Vec::new());
+                let c = compare(&base, &candidate, &scenario.policy, interrupted);
                 let mut c = with_expectations(c, &scenario.expect, &base, &candidate);
                 c.warnings.push(context);
                 (c, base, Vec::new())
@@ -266,13 +289,14 @@ pub async fn decide_live(
             None => {
                 let quantiles: Vec<f64> =
                     scenario.policy.quantiles.iter().map(|q| q.get()).collect();
-                let drift = check_drift(
+                let mut extra = check_drift(
                     &base_runs,
                     &stored_side.records,
                     &stored_side.noise,
                     &quantiles,
                 );
-                let c = compare(&stored_side, &candidate, &scenario.policy, drift);
+                extra.extend(interrupted);
+                let c = compare(&stored_side, &candidate, &scenario.policy, extra);
                 (
                     with_expectations(c, &scenario.expect, &stored_side, &candidate),
                     stored_side,

@@ -106,21 +106,46 @@ pub async fn establish(
             s.base,
             options.repetitions
         ));
-        done.push(establish_one(s, &plan.baselines, options, controls).await?);
+        match establish_one(s, &plan.baselines, options, controls).await? {
+            Some(e) => done.push(e),
+            None => {
+                let saved: Vec<String> =
+                    done.iter().map(|e| e.file.display().to_string()).collect();
+                return Err(PipelineError::Interrupted(format!(
+                    "interrupted while establishing `{}`: its runs so far are in {} (incomplete) and no baseline was saved for it or the scenarios after it; {} saved before: {}",
+                    s.name,
+                    options.out.join(&s.name).join("runs").display(),
+                    saved.len(),
+                    if saved.is_empty() {
+                        "none".to_string()
+                    } else {
+                        saved.join(", ")
+                    }
+                )));
+            }
+        }
     }
     Ok(done)
 }
 
+/// The baseline of one scenario, or `None` when the stop signal came first or cut its
+/// runs short (nothing is saved from incomplete runs).
 async fn establish_one(
     s: &Scenario,
     root: &Path,
     options: &EstablishOptions,
     controls: &Controls,
-) -> Result<Established, PipelineError> {
+) -> Result<Option<Established>, PipelineError> {
+    if controls.stop.is_triggered() {
+        return Ok(None);
+    }
     let mut plan = RunPlan::for_scenario(s, options.out.join(&s.name));
     plan.paths = vec![s.base.clone()];
     plan.repetitions = options.repetitions;
     let runs = run_records(s, &plan, controls).await?;
+    if controls.stop.is_triggered() {
+        return Ok(None);
+    }
     let sources: Vec<String> = runs
         .iter()
         .map(|r| {
@@ -135,12 +160,12 @@ async fn establish_one(
     let mut baseline = Baseline::from_records(runs.clone(), sources.clone(), POLICY_VERSION)?;
     baseline.set_noise_from_calibration(&runs, &sources, Some(block))?;
     let file = baseline.save(root, options.force)?;
-    Ok(Established {
+    Ok(Some(Established {
         scenario: s.name.clone(),
         path: s.base.clone(),
         target,
         file,
         runs: count,
         calibration,
-    })
+    }))
 }

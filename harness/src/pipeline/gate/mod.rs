@@ -2,6 +2,11 @@
 //! ROLLBACK by re-running it), aggregate, write `signal.json`, run the hook on ROLLBACK
 //! and write the gate's report files.
 //!
+//! When the stop signal fires, the scenario running ends with what it measured (its
+//! compare INCONCLUSIVE), the scenarios not started are INCONCLUSIVE "not run", no
+//! confirming re-run starts (an unconfirmed ROLLBACK does not stand), the decision is
+//! never GO, the hook does not run, and the gate's files are written with what exists.
+//!
 //! How one scenario is judged is behind the [`Judge`] trait: [`LiveJudge`] runs the
 //! compare pipeline against the stored baseline, [`SavedResults`] reads saved results;
 //! the confirmation rules are tested here with scripted verdicts.
@@ -23,12 +28,14 @@ use serde::Serialize;
 use super::PipelineError;
 use crate::atomic_file::{self, Existing};
 use crate::compare::{Comparison, Verdict};
+use crate::gate::PhaseDecision;
 use crate::gate::aggregate::{aggregate, critical_rollback, rows_behind};
 use crate::gate::hook::{Hook, HookMode, run_hook};
 use crate::gate::outcome::{Attempt, ScenarioOutcome};
 use crate::gate::plan::{CriticalThresholds, Phase, Plan};
 use crate::gate::signal::{Signal, build_signal};
-use crate::gate::{GATE_SCHEMA, GateResult};
+use crate::gate::{GATE_SCHEMA, GateResult, HookReport};
+use crate::load::StopSignal;
 use crate::report::{GATE_FILES, ReportManager, gate_reporter};
 use crate::scenario::Scenario;
 
@@ -90,18 +97,25 @@ pub trait Judge {
     fn can_rerun(&self) -> bool;
 }
 
+/// The reason of a scenario the gate did not start because it was interrupted.
+pub const NOT_RUN: &str = "not run: the gate was interrupted";
+
 /// Judges `scenario`, confirming a non-critical ROLLBACK with up to `confirm` re-runs:
 /// it stands only if every re-run says ROLLBACK too; the first re-run that does not
-/// replaces it. A critical ROLLBACK (see [`critical_rollback`]) stands at once.
+/// replaces it. A critical ROLLBACK (see [`critical_rollback`]) stands at once. Once
+/// `stop` fires no re-run starts, and the ROLLBACK they would have confirmed becomes
+/// INCONCLUSIVE.
 pub async fn judge_scenario(
     scenario: &Scenario,
     judge: &mut impl Judge,
     confirm: u32,
     critical: &CriticalThresholds,
+    stop: &StopSignal,
 ) -> Result<ScenarioOutcome, PipelineError> {
     let mut attempts = vec![judge_once(scenario, judge, 0).await?];
     let mut critical_why = None;
     let mut confirmation = None;
+    let mut unconfirmed = false;
     let is_critical = |j: &Judgement| {
         j.comparison
             .as_ref()
@@ -117,6 +131,13 @@ pub async fn judge_scenario(
             ));
         } else if confirm > 0 {
             for k in 1..=confirm {
+                if stop.is_triggered() {
+                    unconfirmed = true;
+                    confirmation = Some(format!(
+                        "ROLLBACK not confirmed: the gate was interrupted before re-run {k} of {confirm}"
+                    ));
+                    break;
+                }
                 let next = judge_once(scenario, judge, k).await?;
                 let verdict = next.verdict;
                 critical_why = is_critical(&next);
@@ -142,12 +163,23 @@ pub async fn judge_scenario(
     let last = attempts.last().cloned().unwrap_or_else(|| {
         Judgement::without_compare(Verdict::Inconclusive, "no compare was made")
     });
+    let (verdict, reason) = if unconfirmed {
+        (
+            Verdict::Inconclusive,
+            format!(
+                "ROLLBACK not confirmed (the gate was interrupted): {}",
+                last.reason
+            ),
+        )
+    } else {
+        (last.verdict, last.reason.clone())
+    };
     Ok(ScenarioOutcome {
         scenario: scenario.name.clone(),
         file: scenario.source.display().to_string(),
         component: scenario.component.clone(),
-        verdict: last.verdict,
-        reason: last.reason.clone(),
+        verdict,
+        reason,
         rows: last
             .comparison
             .as_ref()
@@ -195,9 +227,12 @@ pub struct GateRun<'a> {
     pub source: String,
     /// The command as typed, for the report.
     pub command: String,
+    /// Stops the gate: the scenario running ends with what it measured, no other starts.
+    pub stop: StopSignal,
 }
 
-/// Judges every scenario of the phase in order and concludes.
+/// Judges every scenario of the phase in order and concludes; once the stop signal
+/// fires, the scenarios not started are INCONCLUSIVE, [`NOT_RUN`].
 pub async fn run_gate(
     run: &GateRun<'_>,
     scenarios: &[Scenario],
@@ -205,12 +240,23 @@ pub async fn run_gate(
 ) -> Result<GateResult, PipelineError> {
     let mut outcomes = Vec::with_capacity(scenarios.len());
     for scenario in scenarios {
+        if run.stop.is_triggered() {
+            outcomes.push(ScenarioOutcome::without_compare(
+                &scenario.name,
+                &scenario.source.display().to_string(),
+                scenario.component.as_deref(),
+                Verdict::Inconclusive,
+                NOT_RUN,
+            ));
+            continue;
+        }
         outcomes.push(
             judge_scenario(
                 scenario,
                 judge,
                 run.plan.confirm_rollback,
                 &run.plan.critical,
+                &run.stop,
             )
             .await?,
         );
@@ -218,13 +264,39 @@ pub async fn run_gate(
     conclude(run, outcomes)
 }
 
-/// Aggregates `outcomes`, writes `signal.json`, runs the hook (only on ROLLBACK), and
-/// writes `gate.json`, `summary.md` and `junit.xml` into the report folder.
+/// The decision of a gate the stop signal interrupted: never GO (a GO of every scenario
+/// judged before the signal becomes INCONCLUSIVE), and the reason says so.
+fn interrupted(decision: PhaseDecision, outcomes: &[ScenarioOutcome]) -> PhaseDecision {
+    let not_run = outcomes.iter().filter(|o| o.reason == NOT_RUN).count();
+    let what = format!(
+        "the gate was interrupted ({not_run} of {} scenario(s) not run)",
+        outcomes.len()
+    );
+    if decision.verdict == Verdict::Go {
+        return PhaseDecision {
+            verdict: Verdict::Inconclusive,
+            reason: format!("{what}: an interrupted gate never passes"),
+            causes: Vec::new(),
+        };
+    }
+    PhaseDecision {
+        reason: format!("{what}: {}", decision.reason),
+        ..decision
+    }
+}
+
+/// Aggregates `outcomes`, writes `signal.json`, runs the hook (only on ROLLBACK, never
+/// once the stop signal fired), and writes `gate.json`, `summary.md` and `junit.xml`
+/// into the report folder.
 pub fn conclude(
     run: &GateRun<'_>,
     outcomes: Vec<ScenarioOutcome>,
 ) -> Result<GateResult, PipelineError> {
-    let decision = aggregate(&outcomes);
+    let stopped = run.stop.is_triggered();
+    let mut decision = aggregate(&outcomes);
+    if stopped {
+        decision = interrupted(decision, &outcomes);
+    }
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let flags = run.plan.flags_for(run.phase);
     let signal = build_signal(run.phase, &flags, &decision, &outcomes, now.clone());
@@ -234,6 +306,13 @@ pub fn conclude(
     let signal_abs = std::path::absolute(&signal_file).unwrap_or_else(|_| signal_file.clone());
     let report_abs = std::path::absolute(run.out).unwrap_or_else(|_| run.out.to_path_buf());
     let hook = run.phase.hook.as_deref().map(|command| {
+        if stopped {
+            return HookReport::Skipped {
+                command: command.to_string(),
+                reason: "the gate was interrupted; the hook never runs on an interrupted gate"
+                    .into(),
+            };
+        }
         let hook = Hook {
             command,
             timeout: run.plan.hook_timeout,
@@ -357,6 +436,15 @@ steps = [{ name = "h", path = "/healthz" }]
     }
 
     fn judged(verdicts: Vec<Comparison>, confirm: u32, rerun: bool) -> (ScenarioOutcome, u32) {
+        judged_until(verdicts, confirm, rerun, &StopSignal::new())
+    }
+
+    fn judged_until(
+        verdicts: Vec<Comparison>,
+        confirm: u32,
+        rerun: bool,
+        stop: &StopSignal,
+    ) -> (ScenarioOutcome, u32) {
         let mut judge = Scripted {
             verdicts,
             calls: 0,
@@ -367,6 +455,7 @@ steps = [{ name = "h", path = "/healthz" }]
             &mut judge,
             confirm,
             &CriticalThresholds::default(),
+            stop,
         ))
         .expect("judged");
         (o, judge.calls)
@@ -458,6 +547,7 @@ steps = [{ name = "h", path = "/healthz" }]
             &mut Failing,
             1,
             &CriticalThresholds::default(),
+            &StopSignal::new(),
         ))
         .expect("judged");
         assert_eq!(o.verdict, Verdict::Inconclusive);
@@ -490,6 +580,14 @@ steps = [{ name = "h", path = "/healthz" }]
     }
 
     fn conclude_with(verdict: Verdict, mode: HookMode) -> (GateResult, bool, tempfile::TempDir) {
+        conclude_stopped(verdict, mode, &StopSignal::new())
+    }
+
+    fn conclude_stopped(
+        verdict: Verdict,
+        mode: HookMode,
+        stop: &StopSignal,
+    ) -> (GateResult, bool, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let marker = dir.path().join("hook-ran");
         let plan = plan(
@@ -503,6 +601,7 @@ steps = [{ name = "h", path = "/healthz" }]
             hook_mode: mode,
             source: "live".into(),
             command: "harness gate --phase 1".into(),
+            stop: stop.clone(),
         };
         let (o, _) = judged(vec![says(verdict, verdict == Verdict::Rollback)], 1, true);
         let result = conclude(&run, vec![o]).expect("concluded");
@@ -537,5 +636,88 @@ steps = [{ name = "h", path = "/healthz" }]
         assert!(!ran, "a dry run ran the hook");
         assert!(result.dry_run);
         assert!(matches!(result.hook, Some(HookReport::DryRun { .. })));
+    }
+
+    #[test]
+    fn no_confirming_rerun_starts_once_stopped_and_the_rollback_does_not_stand() {
+        let stop = StopSignal::new();
+        stop.trigger();
+        let (o, calls) = judged_until(
+            vec![
+                says(Verdict::Rollback, false),
+                says(Verdict::Rollback, false),
+            ],
+            1,
+            true,
+            &stop,
+        );
+        assert_eq!((o.verdict, calls), (Verdict::Inconclusive, 1));
+        assert_eq!(o.attempts.len(), 1);
+        assert_eq!(o.attempts[0].verdict, Verdict::Rollback);
+        assert!(o.reason.contains("interrupted"), "{}", o.reason);
+        let note = o.confirmation.expect("said");
+        assert!(note.contains("before re-run 1 of 1"), "{note}");
+        // A critical ROLLBACK needs no re-run: it stands.
+        let (o, calls) = judged_until(vec![says(Verdict::Rollback, true)], 1, true, &stop);
+        assert_eq!((o.verdict, calls), (Verdict::Rollback, 1));
+    }
+
+    #[test]
+    fn an_interrupted_gate_never_passes_and_never_runs_the_hook() {
+        let stop = StopSignal::new();
+        stop.trigger();
+        let (result, ran, dir) = conclude_stopped(Verdict::Go, HookMode::Run, &stop);
+        assert_eq!(result.decision, Verdict::Inconclusive);
+        assert!(result.reason.contains("interrupted"), "{}", result.reason);
+        assert!(!ran);
+        let signal = std::fs::read_to_string(dir.path().join("signal.json")).expect("signal");
+        assert!(signal.contains("\"INCONCLUSIVE\""), "{signal}");
+        let (result, ran, _dir) = conclude_stopped(Verdict::Rollback, HookMode::Run, &stop);
+        assert_eq!(
+            result.decision,
+            Verdict::Rollback,
+            "a proven ROLLBACK stays"
+        );
+        assert!(!ran, "the hook ran on an interrupted gate");
+        let Some(HookReport::Skipped { reason, .. }) = &result.hook else {
+            panic!("{:?}", result.hook)
+        };
+        assert!(reason.contains("interrupted"), "{reason}");
+    }
+
+    #[test]
+    fn scenarios_not_started_before_the_stop_are_not_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plan = plan(dir.path(), "true");
+        let stop = StopSignal::new();
+        stop.trigger();
+        let run = GateRun {
+            plan: &plan,
+            phase: &plan.phases[0],
+            out: dir.path(),
+            hook_mode: HookMode::Run,
+            source: "live".into(),
+            command: "harness gate --phase 1".into(),
+            stop,
+        };
+        let mut judge = Scripted {
+            verdicts: vec![says(Verdict::Go, false)],
+            calls: 0,
+            rerun: true,
+        };
+        let result =
+            block_on(run_gate(&run, &[scenario(), scenario()], &mut judge)).expect("concluded");
+        assert_eq!(judge.calls, 0, "nothing starts once stopped");
+        assert_eq!(result.decision, Verdict::Inconclusive);
+        assert!(
+            result.scenarios.iter().all(|o| o.reason == NOT_RUN),
+            "{:?}",
+            result.scenarios
+        );
+        assert!(
+            result.reason.contains("2 of 2 scenario(s) not run"),
+            "{}",
+            result.reason
+        );
     }
 }
