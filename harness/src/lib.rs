@@ -14,6 +14,7 @@ pub mod correlation;
 pub mod exit;
 pub mod fault;
 pub mod gate;
+pub mod input;
 pub mod kinds;
 pub mod listener;
 pub mod load;

@@ -25,6 +25,7 @@ use toml::Spanned;
 use super::control::{ProxyInfo, ProxyMode};
 use super::{DEFAULT_LISTEN, FaultKind, FaultSpec, Upstream, kind_list};
 // The `tls` table is the scenario format's, so both files take the same tls keys.
+use crate::input;
 use crate::scenario::{RawTls, tls_files};
 use crate::tls::TlsConfig;
 use crate::toml_diagnostics::{FileError, Problem};
@@ -83,7 +84,7 @@ pub struct ProxyPlan {
 
 /// Reads and validates the proxy file at `file`.
 pub fn load_plan(file: &Path) -> Result<ProxyPlan, ProxyFileError> {
-    let text = std::fs::read_to_string(file).map_err(|error| ProxyFileError::Io {
+    let text = input::read_text(file, input::PROXY_FILE).map_err(|error| ProxyFileError::Io {
         file: file.to_path_buf(),
         error,
     })?;

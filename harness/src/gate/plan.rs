@@ -154,10 +154,11 @@ struct RawPhase {
 /// Reads and validates the plan at `file`; scenario paths and the baselines folder are
 /// resolved against `root` (the repository root; an empty path means the current folder).
 pub fn load(file: &Path, root: &Path) -> Result<Plan, PlanError> {
-    let text = std::fs::read_to_string(file).map_err(|error| PlanError::Io {
-        file: file.to_path_buf(),
-        error,
-    })?;
+    let text =
+        crate::input::read_text(file, crate::input::PLAN).map_err(|error| PlanError::Io {
+            file: file.to_path_buf(),
+            error,
+        })?;
     parse_str(&text, file, root)
 }
 

@@ -508,10 +508,14 @@ fn no_test(raw: &RawCheck, span: Range<usize>, subject: &str) -> Result<(), Prob
 /// SHA-256 of its text.
 fn schema(file: &Spanned<String>, dir: &Path) -> Result<(jsonschema::Validator, String), Problem> {
     let path = dir.join(file.get_ref());
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = crate::input::read_text(&path, crate::input::SCHEMA).map_err(|e| {
         Problem::new(
             file.span(),
-            format!("cannot read the schema {}: {e}", path.display()),
+            format!(
+                "cannot read the schema {}: {}",
+                path.display(),
+                crate::toml_diagnostics::io_reason(&e)
+            ),
             "the path is relative to the scenario file's folder; check it",
         )
     })?;
