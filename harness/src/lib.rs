@@ -29,6 +29,7 @@ pub mod resilience;
 pub mod runner;
 pub mod scenario;
 pub mod server;
+pub mod text;
 pub mod tls;
 pub mod toml_diagnostics;
 pub mod units;

@@ -413,8 +413,22 @@ pub(crate) fn check(raw: &RawCheck, span: Range<usize>, dir: &Path) -> Result<Ch
                 "name it, or drop `name` to use the made-up one",
             ));
         }
-        Some(n) => n.get_ref().clone(),
-        None => made_name,
+        Some(n) => {
+            crate::toml_diagnostics::check_name(n.get_ref(), n.span(), "check name")?;
+            n.get_ref().clone()
+        }
+        None => {
+            // The made-up name quotes the check's pointer or pattern; it must print too.
+            crate::toml_diagnostics::check_name(&made_name, span.clone(), "the check's name")
+                .map_err(|p| {
+                    Problem::new(
+                        p.span,
+                        p.message,
+                        format!("{}; or give the check a printable `name = \"...\"`", p.help),
+                    )
+                })?;
+            made_name
+        }
     };
     Ok(Check { name, kind })
 }
