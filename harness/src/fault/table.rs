@@ -11,6 +11,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
+use serde_spanned::Spanned;
 
 use super::byte_size::ByteSize;
 use super::delay::{Delay, Distribution};
@@ -110,6 +111,30 @@ fn name_problem(name: &str, separator: &str) -> Option<String> {
         "the fault name `{}` holds a character that does not print{separator}use printable characters; found {hidden}",
         text::printable(name)
     ))
+}
+
+/// Where a `[[fault]]` table's `name` and `start` are written: for the checks that look at
+/// all the faults of a file at once (two faults with one name, a window outside the run),
+/// which then point at the key rather than at the table.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FaultKeySpans {
+    /// The `name` value.
+    pub name: Option<Spanned<String>>,
+    /// The `start` value.
+    pub start: Option<Spanned<toml::Value>>,
+}
+
+/// The key spans of every `[[fault]]` of a TOML file that parsed, in file order; empty
+/// when the text does not parse (the caller then falls back to the table's span).
+pub(crate) fn fault_key_spans(text: &str) -> Vec<FaultKeySpans> {
+    #[derive(Deserialize)]
+    struct Faults {
+        #[serde(default)]
+        fault: Vec<FaultKeySpans>,
+    }
+    toml::from_str::<Faults>(text)
+        .map(|f| f.fault)
+        .unwrap_or_default()
 }
 
 impl RawFault {

@@ -104,6 +104,7 @@ pub(crate) fn validate(
         raw.dependency.map(|d| (d, dependency_tls)),
         &paths,
         candidate.as_deref(),
+        load.warmup + load.duration,
     )?;
     Ok(Scenario {
         name,
