@@ -5,7 +5,9 @@
 //! and a help line saying how to fix it; [`Diagnostic::locate`] turns it into the file,
 //! the 1-based line and column and the offending source line, and `Display` renders
 //! `file:line:column: message`, the line with a caret under the place, and the help.
-//! Columns count characters, not bytes, and nothing here panics on any span.
+//! Columns count characters, not bytes, and nothing here panics on any span. A value
+//! quoted in a message and the source line are shown with hidden characters escaped
+//! (`text`), and [`check_name`] is the one located check of the name rule.
 //!
 //! This is a bottom layer: it knows TOML and serde messages, not any one file format;
 //! each format words its own explanations through [`toml_problem`].
@@ -14,6 +16,12 @@ use std::fmt;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use crate::text;
+
+/// Separator between message and help in custom serde errors, so that the help survives
+/// the trip through the TOML parser: `"what is wrong\nhelp: how to fix it"`.
+pub const HELP_SEPARATOR: &str = "\nhelp: ";
 
 /// A TOML file (a scenario, a proxy file) that could not be read or is not valid.
 ///
@@ -133,19 +141,21 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let number = self.line.to_string();
         let gutter = " ".repeat(number.len() + 1);
+        // Messages may quote a value from the file: hidden characters are escaped.
         writeln!(
             f,
             "{}:{}:{}: {}",
             self.file.display(),
             self.line,
             self.column,
-            self.message
+            text::printable_lines(&self.message)
         )?;
         writeln!(f, "{gutter}|")?;
-        writeln!(f, "{number} | {}", printable(&self.source_line))?;
+        writeln!(f, "{number} | {}", source_line(&self.source_line))?;
         let pad = " ".repeat(self.column.saturating_sub(1));
         writeln!(f, "{gutter}| {pad}{}", "^".repeat(self.width))?;
-        let mut help = self.help.lines();
+        let help = text::printable_lines(&self.help);
+        let mut help = help.lines();
         if let Some(first) = help.next() {
             write!(f, "{gutter}= help: {first}")?;
             // Multi-line help (a TOML example) stays aligned under the first line.
@@ -158,21 +168,50 @@ impl fmt::Display for Diagnostic {
 }
 
 /// The source line as shown: one character per character, so the caret stays aligned,
-/// no control characters that would upset a terminal, and no byte-order mark (which
-/// `locate` does not count either).
-fn printable(line: &str) -> String {
+/// no hidden character that would upset a terminal (a control, a bidirectional override:
+/// see [`text::is_hidden`]), and no byte-order mark (which `locate` does not count either).
+fn source_line(line: &str) -> String {
     line.chars()
         .filter(|c| *c != '\u{feff}')
         .map(|c| {
             if c == '\t' {
                 ' '
-            } else if c.is_control() {
+            } else if text::is_hidden(c) {
                 '\u{fffd}'
             } else {
                 c
             }
         })
         .collect()
+}
+
+/// Refuses a name with a hidden character (see [`text::check_name`]): `what` says which
+/// name (`flow name`), `span` is where its value is written.
+pub fn check_name(value: &str, span: Range<usize>, what: &str) -> Result<(), Problem> {
+    text::check_name(value).map_err(|hidden| {
+        Problem::new(
+            span,
+            format!(
+                "{what} `{}` holds a character that does not print",
+                text::printable(value)
+            ),
+            format!(
+                "use printable characters; found {hidden} (names show in terminals, CI logs and reports, where such a character can hide or rewrite text)"
+            ),
+        )
+    })
+}
+
+/// Refuses free text (a description, a command) with a hidden character other than a
+/// line break or a tab (see [`text::check_text`]).
+pub fn check_text(value: &str, span: Range<usize>, what: &str) -> Result<(), Problem> {
+    text::check_text(value).map_err(|hidden| {
+        Problem::new(
+            span,
+            format!("{what} holds a character that does not print"),
+            format!("use printable characters (line breaks and tabs are fine); found {hidden}"),
+        )
+    })
 }
 
 /// The largest char boundary of `text` at or before `offset` (clamped to the text).
@@ -289,6 +328,38 @@ mod tests {
         assert_eq!((d.line, d.column, d.width), (2, 6, 3));
         let expected = "f.toml:2:6: bad b\n  |\n2 |  b = \"x\"\n  |      ^^^\n  = help: write it like\n          b = 1";
         assert_eq!(d.to_string(), expected);
+    }
+
+    #[test]
+    fn hidden_characters_never_reach_the_rendering() {
+        let text = "name = \"a\u{202e}b\"\n";
+        let at = text.find('"').expect("quote");
+        let problem = check_name("a\u{1b}[2J\u{202e}b", at..text.len() - 1, "flow name")
+            .expect_err("refused");
+        assert_eq!(
+            problem.message,
+            "flow name `a\\u{1b}[2J\\u{202e}b` holds a character that does not print"
+        );
+        assert!(
+            problem.help.starts_with(
+                "use printable characters; found U+001B (ESC, a control character) at character 2"
+            ),
+            "{}",
+            problem.help
+        );
+        let mut raw = problem.clone();
+        raw.message = "raw \u{1b}[31m\r in a message".into();
+        let shown = Diagnostic::locate(Path::new("f.toml"), text, raw).to_string();
+        assert!(
+            !shown.chars().any(|c| text::is_hidden(c) && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("raw \\u{1b}[31m\\r in a message"), "{shown}");
+        // The source line keeps one character per character, the caret stays aligned.
+        assert!(shown.contains("1 | name = \"a\u{fffd}b\""), "{shown}");
+        assert!(check_name("déploiement", 0..1, "flow name").is_ok());
+        assert!(check_text("two\nlines", 0..1, "description").is_ok());
+        assert!(check_text("a\u{1b}", 0..1, "description").is_err());
     }
 
     #[test]

@@ -412,6 +412,47 @@ fn strip_ansi(text: &str) -> String {
 // Escaping
 // ---------------------------------------------------------------------------------------
 
+/// A step name with terminal controls: an escape sequence (clear the screen), a carriage
+/// return and a right-to-left override, as a hand-edited record could carry.
+const TERMINAL_STEP: &str = "exec\u{1b}[2J\rute\u{202e}gnp.exe";
+
+/// Whether `text` holds a character that would act on a terminal (line breaks aside).
+fn acts_on_a_terminal(text: &str) -> bool {
+    text.chars()
+        .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+}
+
+#[test]
+fn terminal_controls_in_names_reach_the_terminal_escaped() {
+    let hash = "ab".repeat(32);
+    let steps: Steps = &[("wf", TERMINAL_STEP, 300, 10_000.0)];
+    let scenario = "demo\u{1b}]0;title\u{7}";
+    let base = vec![record(meta(scenario, &hash, "legacy"), steps, 1)];
+    let candidate = vec![record(meta(scenario, &hash, "dagger"), steps, 2)];
+    let comparison = compare(
+        &base_side("legacy", base.clone()),
+        &side("dagger", candidate.clone()),
+        &Policy::default(),
+        Vec::new(),
+    );
+    let doc = pinned(comparison, base, candidate);
+    let plain = render(Format::Table, &doc);
+    assert!(!acts_on_a_terminal(&plain), "{plain:?}");
+    assert!(
+        plain.contains("wf/exec\\u{1b}[2J\\rute\\u{202e}gnp.exe"),
+        "{plain}"
+    );
+    // With colour, the verdict colours are the only escape sequences.
+    let coloured = String::from_utf8(reporter(Format::Table, true).render(&doc).expect("renders"))
+        .expect("UTF-8");
+    assert_eq!(strip_ansi(&coloured), plain);
+    let runs = harness::report::run_summary_table(&doc.base_runs.iter().collect::<Vec<_>>());
+    assert!(!acts_on_a_terminal(&runs), "{runs:?}");
+    assert!(runs.contains("\\u{1b}[2J"), "{runs}");
+    let md = render(Format::Markdown, &doc);
+    assert!(!acts_on_a_terminal(&md), "{md:?}");
+}
+
 #[test]
 fn hostile_names_render_inert_in_markdown() {
     let md = render(Format::Markdown, &hostile_doc());

@@ -142,7 +142,7 @@ impl RunObserver for TerminalObserver {
     }
 
     fn note(&self, line: &str) {
-        eprintln!("{line}");
+        eprintln!("{}", crate::text::printable_lines(line));
     }
 
     fn finished(&self, result: &RunResult) {

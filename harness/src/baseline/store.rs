@@ -71,15 +71,18 @@ impl Baseline {
 
     /// Reads the baseline at `file`, checking its schema and content hash.
     pub fn load(file: &Path) -> Result<Baseline, BaselineError> {
-        let bytes = fs::read(file).map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => BaselineError::NotFound {
-                path: file.to_path_buf(),
-            },
-            _ => BaselineError::Read {
-                path: file.to_path_buf(),
-                source,
-            },
-        })?;
+        let bytes =
+            crate::input::read(file, crate::input::RESULT).map_err(|source| {
+                match source.kind() {
+                    io::ErrorKind::NotFound => BaselineError::NotFound {
+                        path: file.to_path_buf(),
+                    },
+                    _ => BaselineError::Read {
+                        path: file.to_path_buf(),
+                        source,
+                    },
+                }
+            })?;
         Self::from_json(&bytes, file)
     }
 

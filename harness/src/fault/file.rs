@@ -25,9 +25,10 @@ use toml::Spanned;
 use super::control::{ProxyInfo, ProxyMode};
 use super::{DEFAULT_LISTEN, FaultKind, FaultSpec, Upstream, kind_list};
 // The `tls` table is the scenario format's, so both files take the same tls keys.
+use crate::input;
 use crate::scenario::{RawTls, tls_files};
 use crate::tls::TlsConfig;
-use crate::toml_diagnostics::{FileError, Problem};
+use crate::toml_diagnostics::{FileError, HELP_SEPARATOR, Problem};
 
 /// A proxy file that could not be read or is not valid, worded like a scenario error.
 pub type ProxyFileError = FileError;
@@ -83,7 +84,7 @@ pub struct ProxyPlan {
 
 /// Reads and validates the proxy file at `file`.
 pub fn load_plan(file: &Path) -> Result<ProxyPlan, ProxyFileError> {
-    let text = std::fs::read_to_string(file).map_err(|error| ProxyFileError::Io {
+    let text = input::read_text(file, input::PROXY_FILE).map_err(|error| ProxyFileError::Io {
         file: file.to_path_buf(),
         error,
     })?;
@@ -128,6 +129,7 @@ pub fn parse_plan_in(text: &str, folder: &Path) -> Result<ProxyPlan, Problem> {
         Some(name) => {
             let span = name.span();
             let name = name.into_inner();
+            crate::toml_diagnostics::check_name(&name, span.clone(), "the proxy name")?;
             if name.trim().is_empty() || name.contains(['/', '%']) {
                 return Err(Problem::new(
                     span,
@@ -287,6 +289,9 @@ fn address(
 /// A TOML or serde error as a problem with a help line.
 fn toml_problem(error: &toml::de::Error) -> Problem {
     let problem = crate::toml_diagnostics::toml_problem(error, |message, _| {
+        if let Some((message, help)) = message.split_once(HELP_SEPARATOR) {
+            return (message.to_owned(), help.to_owned());
+        }
         let help = if message.starts_with("unknown field") {
             format!(
                 "remove the key or fix its spelling; the keys accepted here are listed (a proxy file takes {KEYS})"
@@ -391,6 +396,28 @@ status = 503
             "{head}[[fault]]\nkind = \"http_error\"\nstatus = 700\n"
         ));
         assert!(e.contains("between 100 and 599"), "{e}");
+    }
+
+    #[test]
+    fn names_that_would_not_print_are_refused_at_the_value() {
+        let head = "mode = \"http\"\nupstream = \"http://127.0.0.1:1\"\n";
+        let e = problem(&format!("{head}name = \"ex\\u001bec\"\n"));
+        assert!(
+            e.contains("p.toml:3:8: the proxy name `ex\\u{1b}ec` holds a character"),
+            "{e}"
+        );
+        let e = problem(&format!(
+            "{head}[[fault]]\nname = \"a\u{200d}b\"\nkind = \"abort\"\n"
+        ));
+        assert!(
+            e.contains("p.toml:4:8: the fault name `a\\u{200d}b` holds a character"),
+            "{e}"
+        );
+        assert!(
+            e.contains("help: use printable characters; found U+200D (ZWJ"),
+            "{e}"
+        );
+        assert!(!e.contains('\u{200d}'), "{e}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub use spec::{
     DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultFile, FaultSite, FaultSpec, HeaderMatch,
     RequestMatch,
 };
+pub(crate) use table::fault_key_spans;
 pub use tcp_proxy::{End, Shaper, Shaping, pump, relay};
 
 /// The default listen address: loopback, a port the OS picks.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
+use serde_spanned::Spanned;
 
 use super::byte_size::ByteSize;
 use super::delay::{Delay, Distribution};
@@ -19,6 +20,8 @@ use super::schedule::Schedule;
 use super::spec::{
     DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultSite, FaultSpec, RequestMatch, certain,
 };
+use crate::text;
+use crate::toml_diagnostics::HELP_SEPARATOR;
 use crate::units::{HumanDuration, NonZeroDuration, Probability};
 
 /// An HTTP status accepted by `http_error`: 100..=599.
@@ -42,7 +45,11 @@ impl<'de> Deserialize<'de> for Status {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFault {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "printable_name",
+        skip_serializing_if = "Option::is_none"
+    )]
     name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     at: Option<FaultSite>,
@@ -85,6 +92,49 @@ pub(super) struct RawFault {
     delay: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     direction: Option<Direction>,
+}
+
+/// A fault's `name`, refused at its value when a character would not print as itself (it
+/// labels the fault in the attempt log, the control API, terminal tables and reports).
+fn printable_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    match name_problem(&name, HELP_SEPARATOR) {
+        Some(why) => Err(de::Error::custom(why)),
+        None => Ok(Some(name)),
+    }
+}
+
+/// Why `name` cannot name a fault, with `separator` between what is wrong and the fix.
+fn name_problem(name: &str, separator: &str) -> Option<String> {
+    let hidden = text::check_name(name).err()?;
+    Some(format!(
+        "the fault name `{}` holds a character that does not print{separator}use printable characters; found {hidden}",
+        text::printable(name)
+    ))
+}
+
+/// Where a `[[fault]]` table's `name` and `start` are written: for the checks that look at
+/// all the faults of a file at once (two faults with one name, a window outside the run),
+/// which then point at the key rather than at the table.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FaultKeySpans {
+    /// The `name` value.
+    pub name: Option<Spanned<String>>,
+    /// The `start` value.
+    pub start: Option<Spanned<toml::Value>>,
+}
+
+/// The key spans of every `[[fault]]` of a TOML file that parsed, in file order; empty
+/// when the text does not parse (the caller then falls back to the table's span).
+pub(crate) fn fault_key_spans(text: &str) -> Vec<FaultKeySpans> {
+    #[derive(Deserialize)]
+    struct Faults {
+        #[serde(default)]
+        fault: Vec<FaultKeySpans>,
+    }
+    toml::from_str::<Faults>(text)
+        .map(|f| f.fault)
+        .unwrap_or_default()
 }
 
 impl RawFault {
@@ -254,6 +304,9 @@ impl TryFrom<RawFault> for FaultSpec {
             && name.trim().is_empty()
         {
             return Err("`name` cannot be empty; remove it to use the kind as the label".into());
+        }
+        if let Some(why) = raw.name.as_deref().and_then(|n| name_problem(n, "; ")) {
+            return Err(why);
         }
         let schedule = Schedule {
             start: raw.start.map(HumanDuration::get).unwrap_or_default(),

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 
-use crate::toml_diagnostics::{Diagnostic, Problem, backticked};
+use crate::toml_diagnostics::{Diagnostic, Problem, backticked, check_name, check_text};
 use crate::units::HumanDuration;
 
 /// The migration's phases are numbered 1 to 4.
@@ -154,10 +154,11 @@ struct RawPhase {
 /// Reads and validates the plan at `file`; scenario paths and the baselines folder are
 /// resolved against `root` (the repository root; an empty path means the current folder).
 pub fn load(file: &Path, root: &Path) -> Result<Plan, PlanError> {
-    let text = std::fs::read_to_string(file).map_err(|error| PlanError::Io {
-        file: file.to_path_buf(),
-        error,
-    })?;
+    let text =
+        crate::input::read_text(file, crate::input::PLAN).map_err(|error| PlanError::Io {
+            file: file.to_path_buf(),
+            error,
+        })?;
     parse_str(&text, file, root)
 }
 
@@ -226,7 +227,10 @@ fn validate(raw: RawPlan, file: &Path, root: &Path) -> Result<Plan, Problem> {
                 "name the baselines folder, e.g. `baselines = \"baselines\"`",
             ));
         }
-        Some(b) => root.join(b.get_ref()),
+        Some(b) => {
+            check_name(b.get_ref(), b.span(), "the baselines folder")?;
+            root.join(b.get_ref())
+        }
     };
     let flags = flag_map(raw.flags)?;
     if raw.phase.is_empty() {
@@ -283,16 +287,25 @@ fn validate_phase(raw: RawPhase, root: &Path) -> Result<(Phase, Range<usize>), P
                 "the migration has phases 1 to 4, e.g. `number = 1`",
             )
         })?;
+    check_name(raw.name.get_ref(), raw.name.span(), "the phase name")?;
     let name = non_empty(
         raw.name,
         "name",
         "name = \"Foundation and critical components\"",
+    )?;
+    check_text(
+        raw.rollback_action.get_ref(),
+        raw.rollback_action.span(),
+        "rollback_action",
     )?;
     let rollback_action = non_empty(
         raw.rollback_action,
         "rollback_action",
         "rollback_action = \"Switch back to the previous orchestration engine using feature flags\"",
     )?;
+    if let Some(h) = &raw.hook {
+        check_text(h.get_ref(), h.span(), "the hook")?;
+    }
     let hook = raw
         .hook
         .map(|h| non_empty(h, "hook", "hook = \"ci/rollback.sh\""))
@@ -311,6 +324,7 @@ fn validate_phase(raw: RawPhase, root: &Path) -> Result<(Phase, Range<usize>), P
     let mut scenarios: Vec<PathBuf> = Vec::new();
     for entry in raw.scenarios {
         let written = entry.get_ref();
+        check_name(written, entry.span(), "the scenario path")?;
         let file = root.join(written);
         if scenarios.contains(&file) {
             return Err(Problem::new(
@@ -366,6 +380,7 @@ fn flag_map(
 ) -> Result<BTreeMap<String, String>, Problem> {
     let mut out = BTreeMap::new();
     for (component, flag) in raw {
+        check_name(component.get_ref(), component.span(), "the component")?;
         let name = flag.get_ref();
         let well_formed = name
             .chars()
@@ -523,6 +538,43 @@ flags = { task_manager = "USE_LEGACY_OFF" }
         let e = error(&format!("confirm = 2\n{GOOD}"), dir.path());
         assert!(
             e.starts_with("ci/phases.toml:1:1: unknown key `confirm`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn names_must_print_and_free_text_may_break_lines() {
+        let dir = root();
+        let e = error(
+            &GOOD.replace("name = \"Foundation\"", "name = \"Found\\u001bation\""),
+            dir.path(),
+        );
+        assert!(
+            e.starts_with(
+                "ci/phases.toml:11:8: the phase name `Found\\u{1b}ation` holds a character"
+            ),
+            "{e}"
+        );
+        let e = error(
+            &GOOD.replace("workflow_engine = \"USE", "\"work\\u202eflow\" = \"USE"),
+            dir.path(),
+        );
+        assert!(e.starts_with("ci/phases.toml:6:1: the component"), "{e}");
+        let text = GOOD.replace(
+            "rollback_action = \"Revert\"",
+            "rollback_action = \"\"\"Revert:\n\tswitch the flags back\"\"\"",
+        );
+        let plan = parse(&text, dir.path()).expect("line breaks and tabs are fine");
+        assert!(plan.phases[0].rollback_action.contains('\n'));
+        let e = error(
+            &GOOD.replace(
+                "rollback_action = \"Revert\"",
+                "rollback_action = \"Re\\rvert\"",
+            ),
+            dir.path(),
+        );
+        assert!(
+            e.contains("rollback_action holds a character that does not print"),
             "{e}"
         );
     }

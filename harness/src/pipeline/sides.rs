@@ -25,7 +25,7 @@ pub fn load_side(files: &[PathBuf]) -> Result<LoadedSide, PipelineError> {
     let mut noise = Noise::default();
     let mut labels = Vec::new();
     for file in files {
-        let bytes = std::fs::read(file)
+        let bytes = crate::input::read(file, crate::input::RESULT)
             .map_err(|e| PipelineError::Input(format!("cannot read {}: {e}", file.display())))?;
         let schema = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()

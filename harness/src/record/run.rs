@@ -7,7 +7,6 @@
 //! schema is not `harness-run/v1`.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
@@ -540,15 +539,18 @@ impl RunRecord {
     /// Reads and checks the record at `path`.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, RecordError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => RecordError::NotFound {
-                path: path.to_path_buf(),
-            },
-            _ => RecordError::Read {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+        let bytes =
+            crate::input::read(path, crate::input::RESULT).map_err(|source| {
+                match source.kind() {
+                    std::io::ErrorKind::NotFound => RecordError::NotFound {
+                        path: path.to_path_buf(),
+                    },
+                    _ => RecordError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    },
+                }
+            })?;
         Self::from_json(&bytes, path)
     }
 
@@ -782,7 +784,7 @@ mod tests {
         assert_eq!(RunRecord::read(&path).expect("reads"), r);
         // Overwriting works and leaves no temp files behind.
         r.write_atomic(&path).expect("overwrites");
-        let names: Vec<_> = fs::read_dir(path.parent().expect("parent"))
+        let names: Vec<_> = std::fs::read_dir(path.parent().expect("parent"))
             .expect("lists")
             .collect();
         assert_eq!(names.len(), 1);

@@ -1,7 +1,13 @@
 //! Settings of the embedded reference platform, as written in a scenario's `[reference]` table.
+//!
+//! A zero that makes the breaker or the retry policy meaningless is refused as the table
+//! is read: `failure_threshold`, `half_open_probes` and `max_attempts` are at least 1,
+//! `open_for` and `dependency_timeout` longer than zero.
 
+use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use crate::toml_diagnostics::HELP_SEPARATOR;
 use crate::units::{HumanDuration, Probability};
 
 /// How the reference platform behaves; every field has a default.
@@ -22,7 +28,8 @@ pub struct ReferenceConfig {
     pub legacy_error_rate: Probability,
     /// Probability that the Dagger path fails (500) on its own.
     pub dagger_error_rate: Probability,
-    /// Timeout of one call from the service to the executor.
+    /// Timeout of one call from the service to the executor; greater than zero.
+    #[serde(deserialize_with = "dependency_timeout")]
     pub dependency_timeout: HumanDuration,
     /// The Dagger path's circuit breaker.
     pub breaker: BreakerConfig,
@@ -34,11 +41,14 @@ pub struct ReferenceConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
-    /// Consecutive failed calls that open the breaker.
+    /// Consecutive failed calls that open the breaker; at least 1.
+    #[serde(deserialize_with = "failure_threshold")]
     pub failure_threshold: u32,
-    /// How long the breaker stays open before letting a probe through.
+    /// How long the breaker stays open before letting a probe through; greater than zero.
+    #[serde(deserialize_with = "open_for")]
     pub open_for: HumanDuration,
-    /// Probes allowed while half-open; that many successes close the breaker.
+    /// Probes allowed while half-open; that many successes close the breaker. At least 1.
+    #[serde(deserialize_with = "half_open_probes")]
     pub half_open_probes: u32,
 }
 
@@ -46,12 +56,81 @@ pub struct BreakerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
-    /// Attempts per request, the first included (1 = no retry).
+    /// Attempts per request, the first included (1 = no retry); at least 1.
+    #[serde(deserialize_with = "max_attempts")]
     pub max_attempts: u32,
     /// Backoff before the first retry; doubles each retry, with full jitter.
     pub base_backoff: HumanDuration,
     /// Upper bound of one backoff.
     pub max_backoff: HumanDuration,
+}
+
+// A zero that would make the breaker or the retry policy meaningless is refused when the
+// file is read, at the value (the TOML parser locates a serde error there). The backoffs
+// may be zero: retrying at once is a policy.
+
+fn failure_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    at_least_one(
+        d,
+        "breaker.failure_threshold",
+        "it is how many consecutive failed calls open the breaker; write e.g. `breaker = { failure_threshold = 5 }` (1 opens on the first failure)",
+    )
+}
+
+fn half_open_probes<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    at_least_one(
+        d,
+        "breaker.half_open_probes",
+        "a half-open breaker lets this many probes through and closes after as many successes, so with none it could never close; write e.g. `breaker = { half_open_probes = 1 }`",
+    )
+}
+
+fn max_attempts<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    at_least_one(
+        d,
+        "retry.max_attempts",
+        "it counts attempts per request, the first included; write `retry = { max_attempts = 1 }` for no retry, or e.g. `max_attempts = 3`",
+    )
+}
+
+fn open_for<'de, D: Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+    positive(
+        d,
+        "breaker.open_for",
+        "an open breaker that reopens at once lets every call through: it is no breaker; write e.g. `breaker = { open_for = \"1s\" }`",
+    )
+}
+
+fn dependency_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+    positive(
+        d,
+        "dependency_timeout",
+        "every call to the executor would time out at once; write e.g. `dependency_timeout = \"500ms\"`",
+    )
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D, key: &str, help: &str) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n == 0 {
+        return Err(de::Error::custom(format!(
+            "[reference] {key} must be at least 1, got 0{HELP_SEPARATOR}{help}"
+        )));
+    }
+    Ok(n)
+}
+
+fn positive<'de, D: Deserializer<'de>>(
+    d: D,
+    key: &str,
+    help: &str,
+) -> Result<HumanDuration, D::Error> {
+    let v = HumanDuration::deserialize(d)?;
+    if v.get().is_zero() {
+        return Err(de::Error::custom(format!(
+            "[reference] {key} must be greater than 0{HELP_SEPARATOR}{help}"
+        )));
+    }
+    Ok(v)
 }
 
 fn ms(n: u64) -> HumanDuration {
@@ -96,5 +175,41 @@ impl Default for RetryConfig {
             base_backoff: ms(10),
             max_backoff: ms(200),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ReferenceConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn zeros_that_make_the_breaker_or_retry_meaningless_are_refused() {
+        for (text, key) in [
+            (
+                "breaker = { failure_threshold = 0 }",
+                "breaker.failure_threshold",
+            ),
+            (
+                "breaker = { half_open_probes = 0 }",
+                "breaker.half_open_probes",
+            ),
+            ("breaker = { open_for = \"0s\" }", "breaker.open_for"),
+            ("retry = { max_attempts = 0 }", "retry.max_attempts"),
+            ("dependency_timeout = \"0ms\"", "dependency_timeout"),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.contains(&format!("[reference] {key} must be")), "{e}");
+            assert!(e.contains(HELP_SEPARATOR), "{e}");
+        }
+        let ok = parse(
+            "breaker = { failure_threshold = 1, half_open_probes = 1, open_for = \"1ms\" }\nretry = { max_attempts = 1, base_backoff = \"0s\", max_backoff = \"0s\" }",
+        )
+        .expect("ones and zero backoffs are fine");
+        assert_eq!(ok.retry.max_attempts, 1);
+        assert_eq!(parse("").expect("defaults"), ReferenceConfig::default());
     }
 }

@@ -5,6 +5,7 @@ use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
 use crate::baseline::{Baseline, BaselineEntry, EntryStatus};
+use crate::text::printable_lines;
 
 #[derive(Tabled)]
 struct ListLine {
@@ -55,7 +56,7 @@ pub fn baseline_list_table(entries: &[BaselineEntry]) -> String {
         .collect();
     let mut table = Table::new(lines);
     table.with(Style::rounded());
-    table.to_string()
+    printable_lines(&table.to_string()).into_owned()
 }
 
 #[derive(Tabled)]
@@ -130,7 +131,7 @@ pub fn baseline_show(b: &Baseline) -> String {
     if let Some(cal) = &b.noise.calibration {
         out.push_str(&format!("\ncalibration: {cal}"));
     }
-    out
+    printable_lines(&out).into_owned()
 }
 
 fn first_line(text: &str) -> String {

@@ -8,6 +8,7 @@ use tabled::{Table, Tabled};
 
 use crate::compare::{Comparison, ExpectationRow, Row};
 use crate::resilience::describe;
+use crate::text::printable_lines;
 
 #[derive(Tabled)]
 struct Line {
@@ -31,7 +32,8 @@ struct Line {
     verdict: String,
 }
 
-/// The decision table, the invalidity reasons, the verdict and the policy.
+/// The decision table, the invalidity reasons, the verdict and the policy; hidden
+/// characters (see [`crate::text`]) escaped.
 pub fn comparison_table(c: &Comparison) -> String {
     let lines: Vec<Line> = c.rows.iter().map(line).collect();
     let mut out = String::new();
@@ -89,7 +91,8 @@ pub fn comparison_table(c: &Comparison) -> String {
     }
     out.push_str(&format!("\n{}: {}\n", c.verdict, c.reason));
     out.push_str(&format!("policy {}", c.policy.describe()));
-    out
+    // Names and reasons come from files: nothing hidden reaches the terminal.
+    printable_lines(&out).into_owned()
 }
 
 #[derive(Tabled)]

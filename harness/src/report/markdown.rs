@@ -47,7 +47,8 @@ pub fn escape(text: &str) -> String {
             '\n' => out.push_str("<br>"),
             // A lone carriage return would also end a table row.
             '\r' => {}
-            c if c.is_control() => out.push(' '),
+            // Other controls, bidirectional overrides, zero-width characters.
+            c if crate::text::is_hidden(c) => out.push(' '),
             c => out.push(c),
         }
     }

@@ -6,6 +6,7 @@ use tabled::{Table, Tabled};
 
 use crate::outcome::OutcomeClass;
 use crate::record::{RunRecord, StepRecord, check_summary};
+use crate::text::printable_lines;
 
 #[derive(Tabled)]
 struct Row {
@@ -92,7 +93,8 @@ pub fn run_summary_table(records: &[&RunRecord]) -> String {
             out.push_str(&format!("\n  warning: {warning}"));
         }
     }
-    out
+    // Names and notes come from files: nothing hidden reaches the terminal.
+    printable_lines(&out).into_owned()
 }
 
 fn row(record: &RunRecord, step: &StepRecord) -> Row {

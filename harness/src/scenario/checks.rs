@@ -413,8 +413,22 @@ pub(crate) fn check(raw: &RawCheck, span: Range<usize>, dir: &Path) -> Result<Ch
                 "name it, or drop `name` to use the made-up one",
             ));
         }
-        Some(n) => n.get_ref().clone(),
-        None => made_name,
+        Some(n) => {
+            crate::toml_diagnostics::check_name(n.get_ref(), n.span(), "check name")?;
+            n.get_ref().clone()
+        }
+        None => {
+            // The made-up name quotes the check's pointer or pattern; it must print too.
+            crate::toml_diagnostics::check_name(&made_name, span.clone(), "the check's name")
+                .map_err(|p| {
+                    Problem::new(
+                        p.span,
+                        p.message,
+                        format!("{}; or give the check a printable `name = \"...\"`", p.help),
+                    )
+                })?;
+            made_name
+        }
     };
     Ok(Check { name, kind })
 }
@@ -508,10 +522,14 @@ fn no_test(raw: &RawCheck, span: Range<usize>, subject: &str) -> Result<(), Prob
 /// SHA-256 of its text.
 fn schema(file: &Spanned<String>, dir: &Path) -> Result<(jsonschema::Validator, String), Problem> {
     let path = dir.join(file.get_ref());
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = crate::input::read_text(&path, crate::input::SCHEMA).map_err(|e| {
         Problem::new(
             file.span(),
-            format!("cannot read the schema {}: {e}", path.display()),
+            format!(
+                "cannot read the schema {}: {}",
+                path.display(),
+                crate::toml_diagnostics::io_reason(&e)
+            ),
             "the path is relative to the scenario file's folder; check it",
         )
     })?;

@@ -10,9 +10,7 @@ use std::ops::Range;
 use super::error::{Problem, closest};
 use crate::toml_diagnostics::backticked;
 
-/// Separator between message and help in the custom serde errors of this module's
-/// siblings, so that help survives the trip through the TOML parser.
-pub(crate) const HELP_SEPARATOR: &str = "\nhelp: ";
+pub(crate) use crate::toml_diagnostics::HELP_SEPARATOR;
 
 /// A located, explained problem from a TOML parse or deserialisation error.
 pub(crate) fn toml_problem(error: &toml::de::Error, text: &str) -> Problem {

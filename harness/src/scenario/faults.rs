@@ -1,9 +1,12 @@
 //! Validation of the chaos parts of a scenario: `[[fault]]` placement and protocol,
 //! `[dependency]` for running services, and `[expect]`.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use serde_spanned::Spanned;
 
-use super::error::Problem;
+use super::error::{Problem, locate};
 use super::expect::ExpectSpec;
 use super::interpolate::interpolate_env;
 use super::model::{DependencyProxy, PathSpec, Target};
@@ -11,13 +14,14 @@ use super::paths::is_https;
 use super::raw::RawDependency;
 use super::validate::Checker;
 use crate::correlation::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
-use crate::fault::{FaultKind, FaultSite, FaultSpec, Layer, kind_list};
+use crate::fault::{FaultKind, FaultSite, FaultSpec, Layer, fault_key_spans, kind_list};
 use crate::tls::TlsConfig;
 
 /// The validated chaos parts.
 pub(super) type Chaos = (Vec<FaultSpec>, ExpectSpec, Option<DependencyProxy>);
 
-/// Checks faults, the dependency proxy and expectations against the paths.
+/// Checks faults, the dependency proxy and expectations against the paths; `run` is how
+/// long one run lasts, warmup included (fault windows count from the run's start).
 pub(super) fn check_chaos(
     check: &Checker<'_>,
     faults: Vec<Spanned<FaultSpec>>,
@@ -25,7 +29,9 @@ pub(super) fn check_chaos(
     dependency: Option<(Spanned<RawDependency>, Option<TlsConfig>)>,
     paths: &[PathSpec],
     candidate: Option<&str>,
+    run: Duration,
 ) -> Result<Chaos, Problem> {
+    check_fault_names_and_windows(check.text, &faults, run)?;
     for site in [FaultSite::Client, FaultSite::Dependency] {
         let mut first: Option<Layer> = None;
         for f in faults.iter().filter(|f| f.get_ref().at == site) {
@@ -126,6 +132,62 @@ pub(super) fn check_chaos(
         expect,
         dependency,
     ))
+}
+
+/// Every fault has its own label (its `name`, else its kind), and every window opens
+/// before the run ends.
+fn check_fault_names_and_windows(
+    text: &str,
+    faults: &[Spanned<FaultSpec>],
+    run: Duration,
+) -> Result<(), Problem> {
+    let spans = fault_key_spans(text);
+    // The spans of fault `i`, when the second reading found the same number of faults.
+    let keys = |i: usize| spans.get(i).filter(|_| spans.len() == faults.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, fault) in faults.iter().enumerate() {
+        let spec = fault.get_ref();
+        let label = spec.label();
+        let name_span = keys(i)
+            .and_then(|k| k.name.as_ref())
+            .map_or_else(|| fault.span(), Spanned::span);
+        if let Some(first) = seen.insert(label.clone(), i) {
+            let (line, _, _) = locate(text, faults[first].span().start);
+            let help = if spec.name.is_some() {
+                format!(
+                    "the first is the [[fault]] on line {line}; give each fault its own `name`: reports, the attempt log and the control API tell faults apart by name"
+                )
+            } else {
+                format!(
+                    "the first is the [[fault]] on line {line}; a fault without `name` is called by its kind, so name one or both, e.g. `name = \"{label}-2\"`"
+                )
+            };
+            return Err(Problem::new(
+                name_span,
+                format!("two faults are called `{label}`"),
+                help,
+            ));
+        }
+        let start = spec.schedule.start;
+        if start >= run {
+            let start_span = keys(i)
+                .and_then(|k| k.start.as_ref())
+                .map_or_else(|| fault.span(), Spanned::span);
+            return Err(Problem::new(
+                start_span,
+                format!(
+                    "fault `{label}` starts at {}, after the run has ended ({} = warmup + duration): it would never be active",
+                    humantime::format_duration(start),
+                    humantime::format_duration(run)
+                ),
+                format!(
+                    "`start` counts from the start of the run, warmup included: make it less than {}, or lengthen [load] duration",
+                    humantime::format_duration(run)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn site_name(site: FaultSite) -> &'static str {

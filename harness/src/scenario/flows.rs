@@ -9,6 +9,7 @@ use http::HeaderValue;
 use serde_spanned::Spanned;
 
 use crate::outcome::StepIndex;
+use crate::toml_diagnostics::check_name;
 
 use super::checks::{Check, ExtractSource, RawExtract, check, extract_source};
 use super::error::{Problem, closest, locate};
@@ -50,6 +51,7 @@ impl Checker<'_> {
                     "name the flow, e.g. `name = \"execute-and-poll\"`",
                 ));
             }
+            check_name(name, f.name.span(), "flow name")?;
             if let Some(first) = seen.insert(name, f.name.span()) {
                 let (line, _, _) = locate(self.text, first.start);
                 return Err(Problem::new(
@@ -107,6 +109,7 @@ impl Checker<'_> {
                     "name the step, e.g. `name = \"execute\"`",
                 ));
             }
+            check_name(name, s.name.span(), "step name")?;
             if let Some(first) = seen.insert(name, s.name.span()) {
                 let (line, _, _) = locate(self.text, first.start);
                 return Err(Problem::new(

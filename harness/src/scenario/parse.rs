@@ -12,10 +12,14 @@ use super::hash::scenario_hash;
 use super::model::Scenario;
 use super::raw::RawScenario;
 use super::validate::validate;
+use crate::input;
 
 /// Reads, parses and validates the scenario at `path`, with the process environment.
+///
+/// Only a regular file of at most [`input::TEXT_CAP`] bytes is read: a FIFO or a device
+/// is refused before it is opened.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let bytes = std::fs::read(path).map_err(|error| ScenarioError::Io {
+    let bytes = input::read(path, input::SCENARIO).map_err(|error| ScenarioError::Io {
         file: path.to_path_buf(),
         error,
     })?;

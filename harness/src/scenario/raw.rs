@@ -27,7 +27,7 @@ use super::model::{CachePolicy, DaggerOutput, PathKind, Spacing};
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawScenario {
     pub name: Spanned<String>,
-    pub description: Option<String>,
+    pub description: Option<Spanned<String>>,
     pub phases: Option<Vec<Spanned<i64>>>,
     pub component: Option<Spanned<String>>,
     pub seed: Option<u64>,

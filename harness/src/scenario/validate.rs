@@ -17,6 +17,7 @@ use serde_spanned::Spanned;
 
 use crate::correlation::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 use crate::policy::Policy;
+use crate::toml_diagnostics::{check_name, check_text};
 use crate::units::{HumanDuration, Rate};
 
 use super::error::Problem;
@@ -49,6 +50,13 @@ pub(crate) fn validate(
     let check = Checker { text, env, source };
     let name = check.file_name(&raw.name, "scenario name", "name = \"workflow-execute\"")?;
     let phases = check.phases(raw.phases.as_deref().unwrap_or_default())?;
+    let description = match raw.description {
+        Some(d) => {
+            check_text(d.get_ref(), d.span(), "the description")?;
+            d.into_inner()
+        }
+        None => String::new(),
+    };
     let component = match raw.component {
         Some(c) if c.get_ref().trim().is_empty() => {
             return Err(Problem::new(
@@ -57,7 +65,11 @@ pub(crate) fn validate(
                 "name the platform component, e.g. `component = \"workflow_engine\"`, or remove the key",
             ));
         }
-        other => other.map(Spanned::into_inner),
+        Some(c) => {
+            check_name(c.get_ref(), c.span(), "component")?;
+            Some(c.into_inner())
+        }
+        None => None,
     };
     let drafts = check.paths(&raw.paths)?;
     let (base, candidate, paths) = check.order_paths(
@@ -92,10 +104,11 @@ pub(crate) fn validate(
         raw.dependency.map(|d| (d, dependency_tls)),
         &paths,
         candidate.as_deref(),
+        load.warmup + load.duration,
     )?;
     Ok(Scenario {
         name,
-        description: raw.description.unwrap_or_default(),
+        description,
         phases,
         component,
         seed: raw.seed.unwrap_or(DEFAULT_SEED),

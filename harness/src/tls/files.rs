@@ -127,7 +127,7 @@ impl TlsFiles {
     }
 
     fn read(&self, key: &str, file: &TlsFile) -> Result<Vec<u8>, TlsFilesError> {
-        std::fs::read(&file.path).map_err(|e| {
+        crate::input::read(&file.path, crate::input::PEM).map_err(|e| {
             let reason = e.to_string();
             let reason = reason.split(" (os error").next().unwrap_or(&reason).to_string();
             TlsFilesError::new(

@@ -139,7 +139,8 @@ fn newest(folder: &Path) -> Newest {
 }
 
 fn read(file: &Path) -> Result<Saved, String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let bytes = crate::input::read(file, crate::input::RESULT)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| {
         format!(
             "{} is not a result written by `harness compare` ({e}); compare again",

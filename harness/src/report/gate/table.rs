@@ -9,6 +9,7 @@ use tabled::{Table, Tabled};
 use crate::compare::Verdict;
 use crate::gate::GateResult;
 use crate::report::reporter::{Format, ReportError, Reporter};
+use crate::text::printable_lines;
 
 /// The gate's table, printed on standard output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,7 +25,10 @@ impl Reporter<GateResult> for GateTableReporter {
     }
 
     fn render(&self, doc: &GateResult) -> Result<Vec<u8>, ReportError> {
-        Ok(render_table(doc).into_bytes())
+        // Names come from the plan and scenarios: nothing hidden reaches the terminal.
+        Ok(printable_lines(&render_table(doc))
+            .into_owned()
+            .into_bytes())
     }
 }
 
