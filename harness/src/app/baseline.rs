@@ -12,6 +12,7 @@ use crate::pipeline::establish::EstablishOptions;
 use crate::policy::POLICY_VERSION;
 use crate::record::RunRecord;
 use crate::report::{baseline_list_table, baseline_show};
+use crate::text::printable;
 
 /// A baseline error at the command line: bad input (2) or a failed write (1).
 pub(crate) fn baseline_error(e: BaselineError) -> AppError {
@@ -134,11 +135,6 @@ fn establish(
         options.out.display()
     );
     Ok(ExitStatus::Success)
-}
-
-/// A name as a terminal shows it safely: control characters escaped.
-fn printable(name: &str) -> String {
-    name.chars().flat_map(char::escape_debug).collect()
 }
 
 fn show(scenario: &str, path: Option<&str>, root: &Path) -> Result<ExitStatus, AppError> {

@@ -253,7 +253,7 @@ impl Checker<'_> {
                 if unset {
                     let why = format!(
                         "path `{name}`: base_url `{}` resolves to nothing here (its environment variables are unset or empty), so the embedded reference platform stands in; set them to measure your service",
-                        u.get_ref()
+                        crate::text::printable(u.get_ref())
                     );
                     Ok((Target::Reference, Some(why)))
                 } else {
