@@ -25,7 +25,7 @@ headers = { "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "true", Authorization = "Be
 [load]
 model = "open"
 rate = 50
-duration = "1s"
+duration = "3s"
 
 [[flow]]
 name = "wf"
