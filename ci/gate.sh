@@ -98,6 +98,26 @@ fi
 # below are still written. (A trap, not an ignored signal, so harness gets it as usual.)
 trap ':' INT TERM
 
+# Runs harness and sets `code` to its exit status. A SIGTERM sent to this script alone
+# (`docker stop` or Kubernetes with the script as PID 1) is passed on to harness, which
+# then stops cleanly; SIGINT is not passed on, because a Ctrl-C at a terminal reaches
+# harness itself already (a second one would make it exit at once).
+run_harness() {
+  "$bin" "$@" &
+  local child=$!
+  trap 'kill -TERM "$child" 2>/dev/null' TERM
+  while :; do
+    code=0
+    wait "$child" || code=$?
+    # A trapped signal interrupts `wait` (status > 128) while harness still runs.
+    if [ "$code" -gt 128 ] && kill -0 "$child" 2>/dev/null; then
+      continue
+    fi
+    break
+  done
+  trap ':' INT TERM
+}
+
 interrupted() {
   case "$1" in
     130) echo "interrupted (SIGINT)" ;;
@@ -110,8 +130,7 @@ if [ "$mode" = establish ]; then
   # The plan's baselines folder (`baselines = "..."`, default baselines).
   baselines=$(sed -n 's/^[[:space:]]*baselines[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' ci/phases.toml | head -n 1)
   baselines="${baselines:-baselines}"
-  "$bin" baseline establish --plan ci/phases.toml "$@"
-  code=$?
+  run_harness baseline establish --plan ci/phases.toml "$@"
   case "$code" in
     0) meaning="established" ;;
     2) meaning="bad input, or baselines exist already (--force replaces them)" ;;
@@ -149,8 +168,7 @@ if [ -z "$out" ]; then
   extra=(--out "$out")
 fi
 
-"$bin" gate --phase "$phase" --plan ci/phases.toml "${extra[@]}" "$@"
-code=$?
+run_harness gate --phase "$phase" --plan ci/phases.toml "${extra[@]}" "$@"
 
 case "$code" in
   0) decision="GO" meaning="GO" ;;
