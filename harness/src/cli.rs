@@ -79,7 +79,9 @@ pub struct RunArgs {
     /// Folder for the run records (default: reports/<scenario>/<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// No progress bar.
+    /// Only the result (standard output) and errors: no progress bars, no notes. Warnings
+    /// that bear on the result (the generator could not keep up, a target unreachable)
+    /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -136,7 +138,9 @@ pub struct CompareArgs {
     /// Also write the result document (`harness-result/v1`) to this file (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// No progress bar.
+    /// Only the result (standard output) and errors: no progress bars, no notes. Warnings
+    /// that bear on the result (the generator could not keep up, a target unreachable)
+    /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -175,7 +179,9 @@ pub struct GateArgs {
     /// Decide as usual, but never run the hook: print what would run on ROLLBACK.
     #[arg(long)]
     pub dry_run: bool,
-    /// No progress bars.
+    /// Only the result (standard output) and errors: no progress bars, no notes. Warnings
+    /// that bear on the result (the generator could not keep up, a target unreachable)
+    /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -260,7 +266,9 @@ pub struct CalibrateArgs {
     /// Folder for the run records (default: reports/<scenario>/<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// No progress bar.
+    /// Only the result (standard output) and errors: no progress bars, no notes. Warnings
+    /// that bear on the result (the generator could not keep up, a target unreachable)
+    /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{command_line, controls, runtime};
+use super::{command_line, controls, notes_only, runtime};
 use crate::atomic_file::{self, Existing};
 use crate::cli::CompareArgs;
 use crate::compare::Verdict;
@@ -66,8 +66,9 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
     let written = reports
         .write(&doc)
         .map_err(|e| AppError::Runtime(e.to_string()))?;
+    let notes = notes_only(args.quiet);
     for file in &written {
-        eprintln!("report: {}", file.display());
+        notes.note(&format!("report: {}", file.display()));
     }
     if let Some(target) = args.json.as_deref() {
         let json = JsonReporter

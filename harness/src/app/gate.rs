@@ -64,13 +64,13 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
             .collect::<Vec<_>>()
             .join(" "),
     };
-    eprintln!(
+    controls.note(&format!(
         "gate: phase {} ({}): {} scenario(s); report in {}",
         phase.number,
         phase.name,
         scenarios.len(),
         out.display()
-    );
+    ));
     let runtime = runtime()?;
     let result = match &args.from {
         Some(dir) => runtime.block_on(run_gate(
@@ -98,19 +98,19 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
     match &result.hook {
         Some(HookReport::DryRun { argv, env, .. }) => {
             let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            eprintln!(
+            controls.note(&format!(
                 "dry run: would run {:?} with {}; nothing was run",
                 argv,
                 env.join(" ")
-            );
+            ));
         }
         Some(hook @ HookReport::Ran { success: false, .. })
         | Some(hook @ HookReport::FailedToStart { .. }) => {
-            eprintln!("warning: {} (see gate.json)", hook.describe());
+            controls.warn(&format!("{} (see gate.json)", hook.describe()));
         }
         _ => {}
     }
-    eprintln!("gate report: {}", out.display());
+    controls.note(&format!("gate report: {}", out.display()));
     Ok(exit_of(result.decision))
 }
 

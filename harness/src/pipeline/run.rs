@@ -7,7 +7,7 @@ use crate::scenario::Scenario;
 
 use super::{Controls, PipelineError};
 
-/// Runs `plan`; notes the scenario's warnings for each path first. An interrupted run
+/// Runs `plan`; warns the scenario's warnings for each path first. An interrupted run
 /// returns what it measured, its records marked incomplete.
 pub async fn run(
     scenario: &Scenario,
@@ -16,7 +16,7 @@ pub async fn run(
 ) -> Result<Vec<RunResult>, PipelineError> {
     for path in &plan.paths {
         for warning in scenario.warnings(path) {
-            controls.note(&format!("warning: {warning}"));
+            controls.warn(&warning);
         }
     }
     Ok(run_scenario(scenario, plan, &controls.stop, controls.observer.clone()).await?)
