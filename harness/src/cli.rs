@@ -64,6 +64,14 @@ pub enum Command {
 
 /// Arguments of `harness run`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every run finished, 130 interrupted (the records are kept, marked
+  incomplete), 2 bad input, 1 runtime error. A run decides nothing, so a run whose
+  generator could not keep up (below 98% of its target rate) still exits 0: it says
+  `warning: <path> r<K>: the generator could not keep up: achieved X/s of Y/s (N dropped)`
+  on standard error (also with --quiet) and in the summary; a compare of its records says
+  it again, and is INCONCLUSIVE below the policy's min_achieved_rate."
+)]
 pub struct RunArgs {
     /// The scenario file (TOML).
     pub scenario: PathBuf,

@@ -90,12 +90,15 @@ fn offline(args: &CompareArgs) -> Result<Decided, AppError> {
         Some(file) => Some((scenario::load(file)?, file.as_path())),
         None => None,
     };
-    Ok(decide_offline(OfflineInputs {
-        policy: policy.as_ref().map(|(s, f)| (s, *f)),
-        baseline: &args.baseline,
-        candidate: &args.candidate,
-        out: args.out.as_deref(),
-    })?)
+    Ok(decide_offline(
+        OfflineInputs {
+            policy: policy.as_ref().map(|(s, f)| (s, *f)),
+            baseline: &args.baseline,
+            candidate: &args.candidate,
+            out: args.out.as_deref(),
+        },
+        &notes_only(args.quiet),
+    )?)
 }
 
 fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {

@@ -91,6 +91,14 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
             runtime.block_on(run_gate(&run, &scenarios, &mut judge))?
         }
     };
+    // A live gate warned as its runs were made; saved results warn now.
+    if args.from.is_some() {
+        for s in &result.scenarios {
+            for warning in &s.warnings {
+                controls.warn(&format!("{}: {warning}", s.scenario));
+            }
+        }
+    }
     let table = gate_reporter(Format::Table, false)
         .render(&result)
         .map_err(|e| AppError::Runtime(e.to_string()))?;

@@ -65,6 +65,9 @@ pub fn run_summary_table(records: &[&RunRecord]) -> String {
                 "  [INCOMPLETE]"
             }
         ));
+        if let Some(shortfall) = load.shortfall() {
+            out.push_str(&format!("\n  warning: {shortfall}"));
+        }
         for fault in &record.faults {
             out.push_str(&format!("\n  {}", fault_line(fault)));
         }
@@ -143,5 +146,26 @@ fn errors(step: &StepRecord) -> String {
         "0".to_string()
     } else {
         parts.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_load_line_says_when_the_generator_fell_behind() {
+        let mut r = crate::record::run::tests::record();
+        let text = run_summary_table(&[&r]);
+        assert!(!text.contains("could not keep up"), "{text}");
+        r.load.achieved_rate = 19_827.0;
+        r.load.target_rate = Some(1_000_000.0);
+        let text = run_summary_table(&[&r]);
+        assert!(
+            text.contains(
+                "\n  warning: the generator could not keep up: achieved 19827.0/s of 1000000.0/s (30 dropped)"
+            ),
+            "{text}"
+        );
     }
 }
