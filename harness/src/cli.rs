@@ -121,7 +121,12 @@ pub enum ReferenceCommand {
   compare SCENARIO                                 base and candidate live, interleaved A B A B
   compare SCENARIO --baseline FILE                 candidate live against a stored baseline
                                                    (the base path also runs live, to check drift)
-  compare --baseline FILE --candidate FILE...      offline, from run records or baselines")]
+  compare --baseline FILE --candidate FILE...      offline, from run records or baselines
+
+On GitHub Actions (GITHUB_ACTIONS=true): appends summary.md to the file named by
+  $GITHUB_STEP_SUMMARY, and prints workflow commands on standard output (unless --json -):
+  ::error for each ROLLBACK row, ::warning for each NO-GO row, an INCONCLUSIVE result
+  and each warning.")]
 pub struct CompareArgs {
     /// The scenario file (live modes).
     pub scenario: Option<PathBuf>,
@@ -168,6 +173,10 @@ Writes (default reports/phase-<N>/<timestamp>/): one compare report folder per s
   gate.json, summary.md, junit.xml and signal.json (harness-signal/v1: decision, reasons,
   feature flags to switch back, rollback action). On ROLLBACK only, runs the phase's hook
   with `sh -c`, HARNESS_SIGNAL=<path of signal.json> in its environment.
+
+On GitHub Actions (GITHUB_ACTIONS=true): appends summary.md to the file named by
+  $GITHUB_STEP_SUMMARY, and prints workflow commands on standard output: ::error for
+  each ROLLBACK scenario, ::warning for each NO-GO or INCONCLUSIVE one and each warning.
 
 Exit codes: 0 GO, 3 NO-GO, 4 ROLLBACK, 5 INCONCLUSIVE, 2 bad plan, scenario or flag,
   1 runtime error, 130 interrupted.")]

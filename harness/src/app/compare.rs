@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{command_line, controls, notes_only, runtime};
+use super::{command_line, controls, github, notes_only, runtime};
 use crate::atomic_file::{self, Existing};
 use crate::cli::CompareArgs;
 use crate::compare::Verdict;
@@ -13,6 +13,7 @@ use crate::exit::{AppError, ExitStatus};
 use crate::pipeline::compare::{
     Decided, LiveOptions, OfflineInputs, candidate_of, decide_live, decide_offline, default_out,
 };
+use crate::report::github::compare_annotations;
 use crate::report::json::JsonReporter;
 use crate::report::{Format, Reporter};
 use crate::scenario;
@@ -69,6 +70,17 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
     let notes = notes_only(args.quiet);
     for file in &written {
         notes.note(&format!("report: {}", file.display()));
+    }
+    if github::on_actions() {
+        if !json_on_stdout {
+            github::annotate(&compare_annotations(&doc.comparison));
+        }
+        if let Some(summary) = written
+            .iter()
+            .find(|f| f.file_name().is_some_and(|n| n == "summary.md"))
+        {
+            github::append_step_summary(summary, &notes);
+        }
     }
     if let Some(target) = args.json.as_deref() {
         let json = JsonReporter

@@ -6,13 +6,14 @@
 use std::path::Path;
 
 use super::compare::exit_of;
-use super::{command_line, controls, runtime};
+use super::{command_line, controls, github, runtime};
 use crate::cli::GateArgs;
 use crate::exit::{AppError, ExitStatus};
 use crate::gate::hook::HookMode;
 use crate::gate::{HookReport, PlanError};
 use crate::pipeline::compare::default_out;
 use crate::pipeline::gate::{GateRun, LiveJudge, SavedResults, load_scenarios, run_gate};
+use crate::report::github::gate_annotations;
 use crate::report::{Format, gate_reporter};
 
 pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
@@ -103,6 +104,10 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
         .render(&result)
         .map_err(|e| AppError::Runtime(e.to_string()))?;
     print!("{}", String::from_utf8_lossy(&table));
+    if github::on_actions() {
+        github::annotate(&gate_annotations(&result));
+        github::append_step_summary(&out.join("summary.md"), &controls);
+    }
     match &result.hook {
         Some(HookReport::DryRun { argv, env, .. }) => {
             let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();

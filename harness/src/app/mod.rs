@@ -13,6 +13,7 @@ mod baseline;
 mod calibrate;
 mod compare;
 mod gate;
+mod github;
 mod proxy;
 mod report;
 mod run;
