@@ -66,6 +66,14 @@ pub enum Command {
 
 /// Arguments of `harness run`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every run finished, 130 interrupted (the records are kept, marked
+  incomplete), 2 bad input, 1 runtime error. A run decides nothing, so a run whose
+  generator could not keep up (below 98% of its target rate) still exits 0: it says
+  `warning: <path> r<K>: the generator could not keep up: achieved X/s of Y/s (N dropped)`
+  on standard error (also with --quiet) and in the summary; a compare of its records says
+  it again, and is INCONCLUSIVE below the policy's min_achieved_rate."
+)]
 pub struct RunArgs {
     /// The scenario file (TOML).
     pub scenario: PathBuf,
@@ -81,7 +89,9 @@ pub struct RunArgs {
     /// Folder for the run records (default: reports/<scenario>/<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// No progress bar.
+    /// Only the result (standard output) and errors: no progress bars, no notes. Warnings
+    /// that bear on the result (the generator could not keep up, a target unreachable)
+    /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -113,7 +123,12 @@ pub enum ReferenceCommand {
   compare SCENARIO                                 base and candidate live, interleaved A B A B
   compare SCENARIO --baseline FILE                 candidate live against a stored baseline
                                                    (the base path also runs live, to check drift)
-  compare --baseline FILE --candidate FILE...      offline, from run records or baselines")]
+  compare --baseline FILE --candidate FILE...      offline, from run records or baselines
+
+On GitHub Actions (GITHUB_ACTIONS=true): appends summary.md to the file named by
+  $GITHUB_STEP_SUMMARY, and prints workflow commands on standard output (unless --json -):
+  ::error for each ROLLBACK row, ::warning for each NO-GO row, an INCONCLUSIVE result
+  and each warning.")]
 pub struct CompareArgs {
     /// The scenario file (live modes).
     pub scenario: Option<PathBuf>,
@@ -138,7 +153,9 @@ pub struct CompareArgs {
     /// Also write the result document (`harness-result/v1`) to this file (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// No progress bar.
+    /// Only the result (standard output) and errors: no progress bars, no notes. Warnings
+    /// that bear on the result (the generator could not keep up, a target unreachable)
+    /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -159,6 +176,10 @@ Writes (default reports/phase-<N>/<timestamp>/): one compare report folder per s
   feature flags to switch back, rollback action). On ROLLBACK only, runs the phase's hook
   with `sh -c`, HARNESS_SIGNAL=<path of signal.json> in its environment.
 
+On GitHub Actions (GITHUB_ACTIONS=true): appends summary.md to the file named by
+  $GITHUB_STEP_SUMMARY, and prints workflow commands on standard output: ::error for
+  each ROLLBACK scenario, ::warning for each NO-GO or INCONCLUSIVE one and each warning.
+
 Exit codes: 0 GO, 3 NO-GO, 4 ROLLBACK, 5 INCONCLUSIVE, 2 bad plan, scenario or flag,
   1 runtime error, 130 interrupted (SIGINT), 143 interrupted (SIGTERM): the scenario running
   keeps what it measured, the others are not run, the reports are written, never GO, no hook.")]
@@ -178,7 +199,9 @@ pub struct GateArgs {
     /// Decide as usual, but never run the hook: print what would run on ROLLBACK.
     #[arg(long)]
     pub dry_run: bool,
-    /// No progress bars.
+    /// Only the result (standard output) and errors: no progress bars, no notes. Warnings
+    /// that bear on the result (the generator could not keep up, a target unreachable)
+    /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -287,7 +310,9 @@ pub struct CalibrateArgs {
     /// Folder for the run records (default: reports/<scenario>/<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// No progress bar.
+    /// Only the result (standard output) and errors: no progress bars, no notes. Warnings
+    /// that bear on the result (the generator could not keep up, a target unreachable)
+    /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
 }

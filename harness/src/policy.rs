@@ -223,7 +223,7 @@ impl Policy {
              or proves under {floor} added; differences under {floor} never roll back; \
              intervals from ≥5 runs a side by Hodges–Lehmann/Mann–Whitney, else Student t on per-run quantiles \
              with noise from the runs or the baseline, or {assumed} assumed (then never GO); \
-             errors: margin max({rel}×base, {abs}), ROLLBACK when proven above it (Holm over all error rows) with ≥{min_errors} candidate errors",
+             errors: margin max({rel}×base, {abs:.3}pp), ROLLBACK when proven above it (Holm over all error rows) with ≥{min_errors} candidate errors",
             quantiles = qs.join("/"),
             tail = self.tail_quantile.get() * 100.0,
             tail_n = self.tail_min_samples,
@@ -235,7 +235,7 @@ impl Policy {
             floor = self.latency_floor,
             assumed = self.assumed_run_noise,
             rel = self.error_relative_margin,
-            abs = self.error_absolute_floor,
+            abs = self.error_absolute_floor * 100.0,
             min_errors = self.min_candidate_errors,
         ) + &self.describe_decide()
     }

@@ -57,8 +57,14 @@ pub trait RunObserver: Send + Sync {
     fn tick(&self, elapsed: std::time::Duration, sent: u64, failed: u64);
     /// The drive ended and its record was written.
     fn finished(&self, result: &RunResult);
-    /// One line for people: what is about to run, a warning (default: dropped).
+    /// One line of progress or information for people: what is about to run, where the
+    /// records went (default: dropped). A quiet terminal drops notes.
     fn note(&self, _line: &str) {}
+    /// One line that bears on how far the result can be trusted: the generator could not
+    /// keep up, a target was unreachable, a path skips TLS verification (default:
+    /// dropped). Without the `warning: ` prefix, which the observer adds. A quiet
+    /// terminal still says warnings.
+    fn warn(&self, _line: &str) {}
 }
 
 /// An observer that ignores everything.

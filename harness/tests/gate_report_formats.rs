@@ -29,6 +29,10 @@ fn result() -> GateResult {
             report: Some("reports/phase-1/workflow-execute".into()),
         }],
         report: Some("reports/phase-1/workflow-execute".into()),
+        warnings: vec![
+            "dagger r1: the generator could not keep up: achieved 1470.2/s of 1500.0/s (0 dropped)"
+                .into(),
+        ],
     };
     let rollback = ScenarioOutcome {
         scenario: "task-manager".into(),
@@ -52,6 +56,7 @@ fn result() -> GateResult {
             },
         ],
         report: Some("reports/phase-1/task-manager/confirm-1".into()),
+        warnings: Vec::new(),
     };
     let hostile = ScenarioOutcome::without_compare(
         "mcp|<script>alert(1)</script>",

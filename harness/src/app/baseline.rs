@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::notes_only;
 use crate::baseline::{Baseline, BaselineError, baseline_file, list};
 use crate::cli::BaselineCommand;
 use crate::exit::{AppError, ExitStatus};
@@ -52,6 +53,11 @@ fn save(files: &[PathBuf], force: bool, root: &Path) -> Result<ExitStatus, AppEr
     let mut groups: BTreeMap<(String, String), (Vec<RunRecord>, Vec<String>)> = BTreeMap::new();
     for file in files {
         let record = RunRecord::read(file).map_err(|e| AppError::Usage(e.to_string()))?;
+        // Saved all the same (the operator chose these runs), but never silently: every
+        // comparison against this baseline will say it again.
+        if let Some(shortfall) = record.shortfall() {
+            notes_only(false).warn(&format!("{}: {shortfall}", file.display()));
+        }
         let group = groups
             .entry((record.scenario.name.clone(), record.path.clone()))
             .or_default();

@@ -51,7 +51,7 @@ fn synthetic(args: &CalibrateArgs) -> Result<ExitStatus, AppError> {
         None => Policy::default(),
     };
     let trials = args.trials as usize;
-    let results = synthetic_cases(&policy, trials, args.seed, &notes_only());
+    let results = synthetic_cases(&policy, trials, args.seed, &notes_only(args.quiet));
     let table = format!(
         "Operating characteristics of {POLICY_VERSION} ({} trials a row, seed {}; Wilson 95% intervals):\n\n{}\npolicy {}\n",
         trials,

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{command_line, controls, interrupt, runtime};
+use super::{command_line, controls, github, interrupt, notes_only, runtime};
 use crate::atomic_file::{self, Existing};
 use crate::cli::CompareArgs;
 use crate::compare::Verdict;
@@ -14,6 +14,7 @@ use crate::exit::{AppError, ExitStatus};
 use crate::pipeline::compare::{
     Decided, LiveOptions, OfflineInputs, candidate_of, decide_live, decide_offline, default_out,
 };
+use crate::report::github::compare_annotations;
 use crate::report::json::JsonReporter;
 use crate::report::{Format, Reporter};
 use crate::scenario;
@@ -67,8 +68,20 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
     let written = reports
         .write(&doc)
         .map_err(|e| AppError::Runtime(e.to_string()))?;
+    let notes = notes_only(args.quiet);
     for file in &written {
-        eprintln!("report: {}", file.display());
+        notes.note(&format!("report: {}", file.display()));
+    }
+    if github::on_actions() {
+        if !json_on_stdout {
+            github::annotate(&compare_annotations(&doc.comparison));
+        }
+        if let Some(summary) = written
+            .iter()
+            .find(|f| f.file_name().is_some_and(|n| n == "summary.md"))
+        {
+            github::append_step_summary(summary, &notes);
+        }
     }
     if let Some(target) = args.json.as_deref() {
         let json = JsonReporter
@@ -96,12 +109,15 @@ fn offline(args: &CompareArgs) -> Result<Decided, AppError> {
         Some(file) => Some((scenario::load(file)?, file.as_path())),
         None => None,
     };
-    Ok(decide_offline(OfflineInputs {
-        policy: policy.as_ref().map(|(s, f)| (s, *f)),
-        baseline: &args.baseline,
-        candidate: &args.candidate,
-        out: args.out.as_deref(),
-    })?)
+    Ok(decide_offline(
+        OfflineInputs {
+            policy: policy.as_ref().map(|(s, f)| (s, *f)),
+            baseline: &args.baseline,
+            candidate: &args.candidate,
+            out: args.out.as_deref(),
+        },
+        &notes_only(args.quiet),
+    )?)
 }
 
 fn live(file: &Path, args: &CompareArgs) -> Result<Decided, AppError> {

@@ -6,13 +6,14 @@
 use std::path::Path;
 
 use super::compare::exit_of;
-use super::{command_line, controls, interrupt, runtime};
+use super::{command_line, controls, github, interrupt, runtime};
 use crate::cli::GateArgs;
 use crate::exit::{AppError, ExitStatus};
 use crate::gate::hook::HookMode;
 use crate::gate::{HookReport, PlanError};
 use crate::pipeline::compare::default_out;
 use crate::pipeline::gate::{GateRun, LiveJudge, SavedResults, load_scenarios, run_gate};
+use crate::report::github::gate_annotations;
 use crate::report::{Format, gate_reporter};
 
 pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
@@ -65,13 +66,13 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
             .join(" "),
         stop: controls.stop.clone(),
     };
-    eprintln!(
+    controls.note(&format!(
         "gate: phase {} ({}): {} scenario(s); report in {}",
         phase.number,
         phase.name,
         scenarios.len(),
         out.display()
-    );
+    ));
     let runtime = runtime()?;
     let result = match &args.from {
         Some(dir) => runtime.block_on(run_gate(
@@ -93,26 +94,38 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
             runtime.block_on(run_gate(&run, &scenarios, &mut judge))?
         }
     };
+    // A live gate warned as its runs were made; saved results warn now.
+    if args.from.is_some() {
+        for s in &result.scenarios {
+            for warning in &s.warnings {
+                controls.warn(&format!("{}: {warning}", s.scenario));
+            }
+        }
+    }
     let table = gate_reporter(Format::Table, false)
         .render(&result)
         .map_err(|e| AppError::Runtime(e.to_string()))?;
     print!("{}", String::from_utf8_lossy(&table));
+    if github::on_actions() {
+        github::annotate(&gate_annotations(&result));
+        github::append_step_summary(&out.join("summary.md"), &controls);
+    }
     match &result.hook {
         Some(HookReport::DryRun { argv, env, .. }) => {
             let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            eprintln!(
+            controls.note(&format!(
                 "dry run: would run {:?} with {}; nothing was run",
                 argv,
                 env.join(" ")
-            );
+            ));
         }
         Some(hook @ HookReport::Ran { success: false, .. })
         | Some(hook @ HookReport::FailedToStart { .. }) => {
-            eprintln!("warning: {} (see gate.json)", hook.describe());
+            controls.warn(&format!("{} (see gate.json)", hook.describe()));
         }
         _ => {}
     }
-    eprintln!("gate report: {}", out.display());
+    controls.note(&format!("gate report: {}", out.display()));
     if let Some(signal) = interrupt::interrupted() {
         eprintln!(
             "the gate was interrupted ({signal}): the reports above hold what was measured; the hook was not run"

@@ -13,6 +13,7 @@ mod baseline;
 mod calibrate;
 mod compare;
 mod gate;
+mod github;
 pub(crate) mod interrupt;
 mod proxy;
 mod report;
@@ -49,19 +50,21 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
 }
 
 /// The pipeline's controls at the terminal: progress bars on stderr (unless `quiet` or
-/// not a terminal), notes on stderr, and the process's stop signal (SIGINT, SIGTERM).
+/// not a terminal), notes on stderr (unless `quiet`), warnings on stderr always, and the
+/// process's stop signal (SIGINT, SIGTERM).
 pub(crate) fn controls(quiet: bool) -> Controls {
     let show_progress = !quiet && std::io::stderr().is_terminal();
     Controls {
-        observer: Arc::new(TerminalObserver::new(show_progress)),
+        observer: Arc::new(TerminalObserver::new(show_progress, quiet)),
         stop: interrupt::stop_signal(),
     }
 }
 
-/// Controls that only print notes, for work that a signal ends at once (no run to keep).
-pub(crate) fn notes_only() -> Controls {
+/// Controls that only print notes (unless `quiet`) and warnings, for work that a signal
+/// ends at once (no run to keep).
+pub(crate) fn notes_only(quiet: bool) -> Controls {
     Controls {
-        observer: Arc::new(TerminalObserver::new(false)),
+        observer: Arc::new(TerminalObserver::new(false, quiet)),
         stop: StopSignal::new(),
     }
 }
@@ -100,17 +103,31 @@ fn quote(arg: String) -> String {
     }
 }
 
-/// Progress on a terminal: one bar per drive, on stderr.
+/// Progress on a terminal, on stderr: one bar per drive (when `enabled`), notes (unless
+/// `quiet`) and warnings, one line each, `warning: ` first.
 pub(crate) struct TerminalObserver {
     enabled: bool,
+    quiet: bool,
     bar: std::sync::Mutex<Option<ProgressBar>>,
 }
 
 impl TerminalObserver {
-    pub(crate) fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool, quiet: bool) -> Self {
         Self {
             enabled,
+            quiet,
             bar: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// One line on stderr above the bar, if one is drawn.
+    /// One line on stderr, names escaped, above the progress bar when there is one.
+    fn say(&self, line: &str) {
+        let line = crate::text::printable_lines(line);
+        let slot = self.bar.lock();
+        match slot.as_ref().ok().and_then(|bar| bar.as_ref()) {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
         }
     }
 }
@@ -142,7 +159,13 @@ impl RunObserver for TerminalObserver {
     }
 
     fn note(&self, line: &str) {
-        eprintln!("{}", crate::text::printable_lines(line));
+        if !self.quiet {
+            self.say(line);
+        }
+    }
+
+    fn warn(&self, line: &str) {
+        self.say(&format!("warning: {line}"));
     }
 
     fn finished(&self, result: &RunResult) {

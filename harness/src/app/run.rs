@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::{controls, interrupt, runtime};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::exit::{AppError, ExitStatus};
+use crate::pipeline::Controls;
 use crate::pipeline::compare::default_out;
 use crate::reference::{ReferenceConfig, ReferencePlatform};
 use crate::report::run_summary_table;
@@ -51,7 +52,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
         plan.seed = seed;
     }
     let controls = controls(args.quiet);
-    eprintln!(
+    controls.note(&format!(
         "running `{}`: path(s) {} × {} repetition(s), {} + {} warmup each; records in {}",
         scenario.name,
         plan.paths.join(", "),
@@ -59,29 +60,32 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
         humantime::format_duration(scenario.load.duration),
         humantime::format_duration(scenario.load.warmup),
         plan.out.display()
-    );
+    ));
     let results = runtime()?.block_on(crate::pipeline::run::run(&scenario, &plan, &controls))?;
 
     let records: Vec<_> = results.iter().map(|r| &r.record).collect();
     println!("{}", run_summary_table(&records));
-    warn_about_unreachable_targets(&results);
-    eprintln!("run records: {}", plan.out.join("runs").display());
+    warn_about_unreachable_targets(&results, &controls);
+    controls.note(&format!("run records: {}", plan.out.join("runs").display()));
     if controls.stop.is_triggered() || results.iter().any(|r| !r.record.complete) {
         let signal = interrupt::received();
         eprintln!("the run was interrupted ({signal}): the records above are marked incomplete");
         return Ok(ExitStatus::Interrupted(signal));
     }
+    // A run decides nothing, so a run whose generator could not keep up still exits 0:
+    // the pipeline warned about it on stderr and the summary above says it too; the
+    // comparison that uses the records judges whether they are good enough.
     Ok(ExitStatus::Success)
 }
 
-fn warn_about_unreachable_targets(results: &[RunResult]) {
+fn warn_about_unreachable_targets(results: &[RunResult], controls: &Controls) {
     for r in results {
         let (connect, total) = r.record.connect_failures();
         if total > 0 && connect == total {
-            eprintln!(
-                "warning: path `{}` (repetition {}): every request failed to connect; is the service running at the path's base_url?",
+            controls.warn(&format!(
+                "path `{}` (repetition {}): every request failed to connect; is the service running at the path's base_url?",
                 r.record.path, r.record.repetition
-            );
+            ));
         }
     }
 }

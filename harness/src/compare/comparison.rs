@@ -81,7 +81,8 @@ pub struct Comparison {
     #[serde(default)]
     pub resilience: Vec<PathObservations>,
     /// What a reader must not miss about how the runs were made (a path that did not
-    /// verify TLS certificates), from both sides' records, each once.
+    /// verify TLS certificates, a run whose generator could not keep up), from both
+    /// sides' records, each once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// The first answers that failed a check or an extraction, per side (which check,
@@ -185,15 +186,29 @@ fn check_samples(side: &str, records: &[RunRecord]) -> Vec<String> {
 /// The warnings of every record, in order, each once.
 fn warnings(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<String> {
     let mut all: Vec<String> = Vec::new();
-    for warning in base.iter().chain(candidate).flat_map(|r| &r.warnings) {
-        if !all.contains(warning) {
-            all.push(warning.clone());
-        }
-    }
+    add_warnings(&mut all, base.iter().chain(candidate));
     all
 }
 
+/// Adds what `records` warn about to `all`, each once: each record's own warnings, then
+/// whether its generator could not keep up ([`RunRecord::shortfall`]).
+fn add_warnings<'a>(all: &mut Vec<String>, records: impl IntoIterator<Item = &'a RunRecord>) {
+    for record in records {
+        for warning in record.warnings.iter().cloned().chain(record.shortfall()) {
+            if !all.contains(&warning) {
+                all.push(warning);
+            }
+        }
+    }
+}
+
 impl Comparison {
+    /// Adds what `records` warn about (runs shown beside the comparison, such as the base
+    /// path's live runs that checked a stored baseline for drift), each once.
+    pub fn add_warnings(&mut self, records: &[RunRecord]) {
+        add_warnings(&mut self.warnings, records);
+    }
+
     /// Adds judged resilience expectations; they count in the overall verdict like rows
     /// (unless `[policy] decide` leaves them out).
     pub fn with_expectations(mut self, expectations: Vec<ExpectationRow>) -> Self {

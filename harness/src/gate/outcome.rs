@@ -40,6 +40,11 @@ pub struct ScenarioOutcome {
     pub attempts: Vec<Attempt>,
     /// The decisive compare report folder.
     pub report: Option<String>,
+    /// What a reader must not miss about how the decisive compare's runs were made (a
+    /// run whose generator could not keep up, a path that did not verify TLS), from its
+    /// comparison.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ScenarioOutcome {
@@ -66,6 +71,7 @@ impl ScenarioOutcome {
                 report: None,
             }],
             report: None,
+            warnings: Vec::new(),
             reason,
         }
     }

@@ -106,8 +106,12 @@ pub struct OfflineInputs<'a> {
     pub out: Option<&'a Path>,
 }
 
-/// Decides from files: each run may be given once.
-pub fn decide_offline(inputs: OfflineInputs<'_>) -> Result<Decided, PipelineError> {
+/// Decides from files: each run may be given once. Warns, through `controls`, about
+/// each run whose generator could not keep up.
+pub fn decide_offline(
+    inputs: OfflineInputs<'_>,
+    controls: &Controls,
+) -> Result<Decided, PipelineError> {
     let default_expect = ExpectSpec::default();
     let (policy, expect) = match inputs.policy {
         Some((s, _)) => (s.policy.clone(), &s.expect),
@@ -117,6 +121,8 @@ pub fn decide_offline(inputs: OfflineInputs<'_>) -> Result<Decided, PipelineErro
     let candidate = load_side(inputs.candidate)?;
     refuse_duplicates(&[&base, &candidate])?;
     let (base, candidate) = (base.side, candidate.side);
+    warn_shortfalls(&base.records, controls);
+    warn_shortfalls(&candidate.records, controls);
     let name = candidate
         .records
         .first()
@@ -168,6 +174,14 @@ fn baseline_elsewhere(stored: &Side, live_base: &[RunRecord], candidate: &Side) 
         ));
     }
     (!why.is_empty()).then(|| why.join(" and "))
+}
+
+/// Warns about each of `records` (read from files) whose generator could not keep up;
+/// live runs are warned about as they are made.
+fn warn_shortfalls(records: &[RunRecord], controls: &Controls) {
+    for shortfall in records.iter().filter_map(RunRecord::shortfall) {
+        controls.warn(&shortfall);
+    }
 }
 
 /// The candidate path of a live compare, or how to add one.
@@ -225,6 +239,9 @@ pub async fn decide_live(
         Some(b) => Some(load_side(&[b.to_path_buf()])?.side),
         None => None,
     };
+    if let Some(stored) = &stored {
+        warn_shortfalls(&stored.records, controls);
+    }
     // Before any load: a bad --out must not cost a whole run to discover.
     let reports = report_manager(out, options.formats)?;
     let mut plan = RunPlan::for_scenario(scenario, out.to_path_buf());
@@ -275,7 +292,7 @@ pub async fn decide_live(
                     stored_side.label,
                     drift_summary(&base_runs, &stored_side.records, quantile)
                 );
-                controls.note(&format!("note: {context}"));
+                controls.warn(&context);
                 let base = Side {
                     label: format!("{} (live)", scenario.base),
                     records: base_runs,
@@ -296,7 +313,8 @@ pub async fn decide_live(
                     &quantiles,
                 );
                 extra.extend(interrupted);
-                let c = compare(&stored_side, &candidate, &scenario.policy, extra);
+                let mut c = compare(&stored_side, &candidate, &scenario.policy, extra);
+                c.add_warnings(&base_runs);
                 (
                     with_expectations(c, &scenario.expect, &stored_side, &candidate),
                     stored_side,

@@ -32,7 +32,7 @@ pub use sides::{LoadedSide, load_side};
 /// What a pipeline is given besides its inputs: where progress goes and what stops it.
 #[derive(Clone)]
 pub struct Controls {
-    /// Progress of each drive, and one-line notes for people.
+    /// Progress of each drive, one-line notes and warnings for people.
     pub observer: Arc<dyn RunObserver>,
     /// Stops the running drive cleanly; what was measured is kept.
     pub stop: StopSignal,
@@ -47,9 +47,16 @@ impl Controls {
         }
     }
 
-    /// Says one line to whoever watches (the terminal, in the binary).
+    /// Says one line of progress to whoever watches (the terminal, in the binary);
+    /// `--quiet` drops it.
     pub fn note(&self, line: &str) {
         self.observer.note(line);
+    }
+
+    /// Says one warning (without its `warning: ` prefix): a fact that bears on how far
+    /// the result can be trusted; said even under `--quiet`.
+    pub fn warn(&self, line: &str) {
+        self.observer.warn(line);
     }
 }
 

@@ -7,8 +7,9 @@ use crate::scenario::Scenario;
 
 use super::{Controls, PipelineError};
 
-/// Runs `plan`; notes the scenario's warnings for each path first. An interrupted run
-/// returns what it measured, its records marked incomplete.
+/// Runs `plan`; warns the scenario's warnings for each path first, and after the runs,
+/// each run whose generator could not keep up. An interrupted run returns what it
+/// measured, its records marked incomplete.
 pub async fn run(
     scenario: &Scenario,
     plan: &RunPlan,
@@ -16,10 +17,14 @@ pub async fn run(
 ) -> Result<Vec<RunResult>, PipelineError> {
     for path in &plan.paths {
         for warning in scenario.warnings(path) {
-            controls.note(&format!("warning: {warning}"));
+            controls.warn(&warning);
         }
     }
-    Ok(run_scenario(scenario, plan, &controls.stop, controls.observer.clone()).await?)
+    let results = run_scenario(scenario, plan, &controls.stop, controls.observer.clone()).await?;
+    for shortfall in results.iter().filter_map(|r| r.record.shortfall()) {
+        controls.warn(&shortfall);
+    }
+    Ok(results)
 }
 
 /// Runs `plan` for a decision and returns the records. When the stop signal ended the

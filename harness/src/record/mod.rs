@@ -23,8 +23,8 @@ pub use histogram::{
 pub use meta::{LoadModelKind, LoadPlan, RunMeta, ScenarioRef};
 pub use recorder::{Recorder, Recording, StepStats, Totals};
 pub use run::{
-    FaultRecord, LoadSummary, RUN_SCHEMA, RecordError, RecordName, Recorded, RunRecord, StepRecord,
-    check_summary,
+    FaultRecord, KEEP_UP_SHARE, LoadSummary, RUN_SCHEMA, RecordError, RecordName, Recorded,
+    RunRecord, StepRecord, check_summary,
 };
 pub use shared::{Progress, SharedRecorder};
 pub use timeline::TimelinePoint;

@@ -53,6 +53,26 @@ pub struct LoadSummary {
     pub dispatch_lag_p99_us: Option<u64>,
 }
 
+/// Below this share of its target rate, an open-model run says "the generator could not
+/// keep up" beside its result, on the terminal and in every report. A warning only: the
+/// comparison's own floor, `policy.min_achieved_rate`, is what makes it INCONCLUSIVE.
+pub const KEEP_UP_SHARE: f64 = 0.98;
+
+impl LoadSummary {
+    /// `the generator could not keep up: achieved 19827.0/s of 1000000.0/s (12 dropped)`
+    /// when an open-model run achieved less than [`KEEP_UP_SHARE`] of its target rate
+    /// (rates with one decimal); `None` otherwise, and for the closed model (no target).
+    pub fn shortfall(&self) -> Option<String> {
+        let target = self.target_rate.filter(|t| t.is_finite() && *t > 0.0)?;
+        (self.achieved_rate < KEEP_UP_SHARE * target).then(|| {
+            format!(
+                "the generator could not keep up: achieved {:.1}/s of {target:.1}/s ({} dropped)",
+                self.achieved_rate, self.dropped
+            )
+        })
+    }
+}
+
 /// What one step measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -499,6 +519,14 @@ impl RunRecord {
         })
     }
 
+    /// [`LoadSummary::shortfall`] naming the run: `legacy r2: the generator could not
+    /// keep up: ...`.
+    pub fn shortfall(&self) -> Option<String> {
+        self.load
+            .shortfall()
+            .map(|s| format!("{} r{}: {s}", self.path, self.repetition))
+    }
+
     /// The environment fingerprint (see [`Environment::fingerprint`]).
     pub fn fingerprint(&self) -> String {
         self.environment.fingerprint()
@@ -642,7 +670,7 @@ fn check_schema(bytes: &[u8], origin: &Path) -> Result<(), RecordError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::outcome::{Outcome, StepIndex};
 
@@ -722,8 +750,30 @@ mod tests {
         }
     }
 
-    fn record() -> RunRecord {
+    /// `demo`/`legacy` r1, open model at 100/s for 3 s: 300 arrivals, 30 dropped.
+    pub(crate) fn record() -> RunRecord {
         RunRecord::build(recording(), meta())
+    }
+
+    #[test]
+    fn a_run_below_98_percent_of_its_target_says_the_generator_could_not_keep_up() {
+        let mut r = record();
+        // 100/s asked for, 100/s achieved: nothing to say.
+        assert_eq!(r.shortfall(), None);
+        r.load.achieved_rate = 98.0;
+        assert_eq!(r.shortfall(), None, "98% exactly keeps up");
+        r.load.target_rate = Some(1_000_000.0);
+        r.load.achieved_rate = 19_827.04;
+        r.load.dropped = 12;
+        assert_eq!(
+            r.shortfall().as_deref(),
+            Some(
+                "legacy r1: the generator could not keep up: achieved 19827.0/s of 1000000.0/s (12 dropped)"
+            )
+        );
+        // The closed model has no target rate, so nothing to fall short of.
+        r.load.target_rate = None;
+        assert_eq!(r.shortfall(), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod compare_table;
 pub mod document;
 pub mod format;
 pub mod gate;
+pub mod github;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -113,7 +113,7 @@ pub(crate) struct RowCells {
     pub base: String,
     /// Candidate value with its unit.
     pub candidate: String,
-    /// Ratio (latency) or difference (errors).
+    /// Ratio (latency, `×`) or difference (errors, percentage points).
     pub effect: String,
     /// The interval.
     pub interval: String,
@@ -130,12 +130,12 @@ pub(crate) fn row_cells(row: &Row) -> RowCells {
             format!("{} ms", ms(row.base as u64)),
             format!("{} ms", ms(row.candidate as u64)),
             row.interval
-                .map(|i| format!("{:.3}", i.estimate))
+                .map(|i| format!("{:.3}×", i.estimate))
                 .unwrap_or_else(|| "-".into()),
             row.interval
-                .map(|i| format!("[{:.3}, {:.3}]", i.low, i.high))
+                .map(|i| format!("[{:.3}, {:.3}]×", i.low, i.high))
                 .unwrap_or_else(|| "-".into()),
-            format!("≤{} / ≥{}", row.go_threshold, row.rollback_threshold),
+            format!("≤{}× / ≥{}×", row.go_threshold, row.rollback_threshold),
         ),
         Unit::Share => (
             percent(row.base),

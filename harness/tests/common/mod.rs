@@ -12,8 +12,13 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+/// The binary, off GitHub Actions even when the tests run there: a test's gate must not
+/// annotate the job or append to its summary (tests that want Actions set both again).
 pub fn harness() -> Command {
-    Command::cargo_bin("harness").expect("the harness binary is built")
+    let mut cmd = Command::cargo_bin("harness").expect("the harness binary is built");
+    cmd.env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    cmd
 }
 
 /// The binary, run in `dir` (a repository root, for the gate).

@@ -95,27 +95,34 @@ pub fn judge_errors(
     candidate_errors: u64,
     policy: &Policy,
 ) -> (Verdict, String) {
+    // Differences of shares, in percentage points, like the tables.
     let shown = format!(
-        "{label} Δ {:+.4} [{:+.4}, {:+.4}]",
-        difference.estimate, difference.low, difference.high
+        "{label} Δ {:+.3}pp [{:+.3}, {:+.3}]pp",
+        difference.estimate * 100.0,
+        difference.low * 100.0,
+        difference.high * 100.0
     );
+    let margin_pp = margin * 100.0;
     // Proven by the test and shown by the interval, so the reason agrees with both.
     let proven = test.proven && difference.low > margin;
     if proven && candidate_errors >= policy.min_candidate_errors {
         (
             Verdict::Rollback,
             format!(
-                "{shown}: proven above the margin {margin:.4} ({candidate_errors} candidate errors; {})",
+                "{shown}: proven above the margin {margin_pp:.3}pp ({candidate_errors} candidate errors; {})",
                 test.describe()
             ),
         )
     } else if difference.high <= margin {
-        (Verdict::Go, format!("{shown}: proven ≤ margin {margin:.4}"))
+        (
+            Verdict::Go,
+            format!("{shown}: proven ≤ margin {margin_pp:.3}pp"),
+        )
     } else if proven {
         (
             Verdict::NoGo,
             format!(
-                "{shown}: proven above the margin {margin:.4} but only {candidate_errors} candidate errors (< {}) to roll back on",
+                "{shown}: proven above the margin {margin_pp:.3}pp but only {candidate_errors} candidate errors (< {}) to roll back on",
                 policy.min_candidate_errors
             ),
         )
@@ -123,7 +130,7 @@ pub fn judge_errors(
         (
             Verdict::NoGo,
             format!(
-                "{shown}: the interval lies above the margin {margin:.4}, but Holm's adjustment holds the rollback back ({}); run more repetitions",
+                "{shown}: the interval lies above the margin {margin_pp:.3}pp, but Holm's adjustment holds the rollback back ({}); run more repetitions",
                 test.describe()
             ),
         )
@@ -131,7 +138,7 @@ pub fn judge_errors(
         (
             Verdict::NoGo,
             format!(
-                "{shown}: interval reaches past the margin {margin:.4}; not proven either way, run more repetitions"
+                "{shown}: interval reaches past the margin {margin_pp:.3}pp; not proven either way, run more repetitions"
             ),
         )
     }

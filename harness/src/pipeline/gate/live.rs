@@ -67,8 +67,8 @@ pub fn load_scenarios(
             })?;
         }
         if !s.phases.is_empty() && !s.phases.contains(&phase.number) {
-            controls.note(&format!(
-                "warning: {} lists phases {:?}, not {}; the plan gates it in phase {} anyway",
+            controls.warn(&format!(
+                "{} lists phases {:?}, not {}; the plan gates it in phase {} anyway",
                 file.display(),
                 s.phases,
                 phase.number,

@@ -189,6 +189,11 @@ pub async fn judge_scenario(
         confirmation,
         attempts: attempts.iter().map(Judgement::attempt).collect(),
         report: last.report.as_ref().map(|p| p.display().to_string()),
+        warnings: last
+            .comparison
+            .as_ref()
+            .map(|c| c.warnings.clone())
+            .unwrap_or_default(),
     })
 }
 

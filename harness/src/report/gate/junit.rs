@@ -97,11 +97,28 @@ fn render_junit(r: &GateResult) -> String {
             xml(&details.join("\n"))
         );
     }
+    // CI views show a suite's stderr beside its results.
+    let warnings: Vec<String> = r
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            s.warnings
+                .iter()
+                .map(move |w| format!("{}: warning: {w}", s.scenario))
+        })
+        .collect();
     if empty {
         let _ = writeln!(
             out,
             "    <testcase classname=\"{classname}\" name=\"scenarios\">\n      <error type=\"INCONCLUSIVE\" message=\"{}\"/>\n    </testcase>",
             xml(&r.reason)
+        );
+    }
+    if !warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "    <system-err>{}</system-err>",
+            xml(&warnings.join("\n"))
         );
     }
     out.push_str("  </testsuite>\n</testsuites>\n");

@@ -71,6 +71,27 @@ fn render_summary(r: &GateResult) -> String {
         }
         out.push('\n');
     }
+    let warnings: Vec<String> = r
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            s.warnings
+                .iter()
+                .map(move |w| format!("> **Warning:** **{}**: {}", md(&s.scenario), md(w)))
+        })
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}
+",
+            warnings.join(
+                "
+>
+"
+            )
+        );
+    }
     let notes: Vec<String> = r
         .scenarios
         .iter()

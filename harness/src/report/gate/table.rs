@@ -72,6 +72,9 @@ fn render_table(r: &GateResult) -> String {
         out.push('\n');
     }
     for s in &r.scenarios {
+        for warning in &s.warnings {
+            let _ = writeln!(out, "  {}: warning: {warning}", s.scenario);
+        }
         if let Some(note) = &s.confirmation {
             let _ = writeln!(out, "  {}: {note}", s.scenario);
         }
