@@ -200,7 +200,8 @@ fn a_second_sigterm_exits_at_once_with_143() {
     let out = dir.path().join("out");
     let mut running = Running::start(
         dir.path(),
-        &["run", "--quiet", "--path", "legacy", "--out"],
+        // Not --quiet: the test waits for the "running" note.
+        &["run", "--path", "legacy", "--out"],
         &[out.as_path(), file.as_path()],
     );
     running.wait_for("the run starting", Duration::from_secs(30), |r| {
