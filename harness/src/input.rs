@@ -80,9 +80,10 @@ pub fn read(path: &Path, input: Input) -> io::Result<Vec<u8>> {
     if metadata.len() > input.cap {
         return Err(too_large(Some(metadata.len()), input));
     }
-    let file = File::open(path)?;
+    let file = open_nonblocking(path)?;
     // The path may have been swapped between the look and the open: look again at what
-    // was opened. (A FIFO swapped in would block the open itself; that race stays open.)
+    // was opened. The open itself never blocks (a FIFO swapped in is opened without
+    // waiting for a writer, then refused here); reads of a regular file ignore the flag.
     let opened = file.metadata()?;
     if !opened.is_file() {
         return Err(not_regular(&opened, input));
@@ -94,6 +95,18 @@ pub fn read(path: &Path, input: Input) -> io::Result<Vec<u8>> {
         return Err(too_large(None, input));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without blocking on a FIFO or device.
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 /// The text of the regular file at `path` (UTF-8), at most `input.cap` bytes.

@@ -369,3 +369,15 @@ fn run_meta(
 pub fn record_file(out: &Path, path: &str, repetition: u32) -> PathBuf {
     out.join("runs").join(format!("{path}-r{repetition}.json"))
 }
+
+/// The files of `records` under `out`, as a baseline's provenance names them.
+pub fn record_files(out: &Path, records: &[RunRecord]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| {
+            record_file(out, &r.path, r.repetition)
+                .display()
+                .to_string()
+        })
+        .collect()
+}

@@ -8,7 +8,7 @@ use crate::baseline::{Baseline, NoiseModel, NoiseSource, baseline_file};
 use crate::compare::synthetic::{CaseResult, run_case, standard_cases};
 use crate::compare::{Calibration, Noise, calibrate};
 use crate::policy::{POLICY_VERSION, Policy};
-use crate::runner::{RunPlan, record_file};
+use crate::runner::{RunPlan, record_files};
 use crate::scenario::Scenario;
 
 use super::{Controls, PipelineError, run_records};
@@ -51,14 +51,7 @@ pub async fn calibrate_path(
             plan.out.join("runs").display()
         )));
     }
-    let sources: Vec<String> = runs
-        .iter()
-        .map(|r| {
-            record_file(&plan.out, &r.path, r.repetition)
-                .display()
-                .to_string()
-        })
-        .collect();
+    let sources = record_files(&plan.out, &runs);
 
     let (calibration, block) = measure_noise(&runs, &scenario.policy)?;
 

@@ -9,7 +9,7 @@ use crate::baseline::{Baseline, baseline_file};
 use crate::compare::Calibration;
 use crate::gate::{Phase, Plan};
 use crate::policy::POLICY_VERSION;
-use crate::runner::{RunPlan, record_file};
+use crate::runner::{RunPlan, record_files};
 use crate::scenario::{self, Scenario};
 
 use super::calibrate::measure_noise;
@@ -146,14 +146,7 @@ async fn establish_one(
     if controls.stop.is_triggered() {
         return Ok(None);
     }
-    let sources: Vec<String> = runs
-        .iter()
-        .map(|r| {
-            record_file(&plan.out, &r.path, r.repetition)
-                .display()
-                .to_string()
-        })
-        .collect();
+    let sources = record_files(&plan.out, &runs);
     let (calibration, block) = measure_noise(&runs, &s.policy)?;
     let target = runs.first().map(|r| r.target.clone()).unwrap_or_default();
     let count = runs.len();

@@ -3,7 +3,8 @@
 //! error rows of the whole comparison.
 
 use super::{
-    DecisionMetric, HolmFamily, Judged, Measured, Metric, RowSpec, StepRuns, Thresholds, Unit,
+    Counts, DecisionMetric, HolmFamily, Judged, Measured, Metric, RowSpec, StepRuns, Thresholds,
+    Unit,
 };
 use crate::compare::noise::Noise;
 use crate::compare::stats::Interval;
@@ -45,25 +46,17 @@ impl DecisionMetric for ErrorRate {
         _: &Noise,
         policy: &Policy,
     ) -> Vec<RowSpec<'a>> {
-        let (b, c) = (base.failures(), candidate.failures());
-        let margin = policy.error_margin(b.rate());
         let notes: Vec<String> = [candidate.check_note("candidate"), base.check_note("base")]
             .into_iter()
             .flatten()
             .collect();
-        vec![RowSpec {
-            metric: Metric::ErrorRate,
-            measured: Measured::Proportion {
-                base: b,
-                candidate: c,
-            },
-            thresholds: Thresholds {
-                go: margin,
-                rollback: margin,
-                proof: margin,
-            },
-            note: (!notes.is_empty()).then(|| notes.join("; ")),
-        }]
+        vec![error_row(
+            Metric::ErrorRate,
+            base.failures(),
+            candidate.failures(),
+            policy,
+            (!notes.is_empty()).then(|| notes.join("; ")),
+        )]
     }
 
     fn judge(&self, judged: &Judged<'_>, policy: &Policy) -> (Verdict, String) {
@@ -81,6 +74,28 @@ impl DecisionMetric for ErrorRate {
             candidate_errors,
             policy,
         )
+    }
+}
+
+/// An error-rate row of `metric`: failures out of requests on each side, the margin
+/// from the base's rate (go, rollback and proof alike).
+pub(super) fn error_row<'a>(
+    metric: Metric,
+    base: Counts,
+    candidate: Counts,
+    policy: &Policy,
+    note: Option<String>,
+) -> RowSpec<'a> {
+    let margin = policy.error_margin(base.rate());
+    RowSpec {
+        metric,
+        measured: Measured::Proportion { base, candidate },
+        thresholds: Thresholds {
+            go: margin,
+            rollback: margin,
+            proof: margin,
+        },
+        note,
     }
 }
 

@@ -5,9 +5,9 @@
 //! candidate − base, Holm over the comparison's rows of this metric. Its rows exist only
 //! when `[policy] decide` names it.
 
-use super::error_rate::judge_errors;
+use super::error_rate::{error_row, judge_errors};
 use super::{
-    DecisionMetric, HolmFamily, Judged, Measured, Metric, RowSpec, StepRuns, Thresholds, Unit,
+    Counts, DecisionMetric, HolmFamily, Judged, Measured, Metric, RowSpec, StepRuns, Unit,
 };
 use crate::compare::noise::Noise;
 use crate::compare::verdict::Verdict;
@@ -56,18 +56,26 @@ impl DecisionMetric for ErrorRateOutsideFaults {
         ) else {
             // Records made before per-second counts were kept: nothing to count, and
             // `judge` says so rather than deciding on zero requests.
-            let empty = super::Counts {
+            let empty = Counts {
                 events: 0,
                 trials: 0,
             };
-            return vec![spec(
+            let note = "the records have no per-second counts; record the runs again";
+            return vec![error_row(
+                Metric::ErrorRateOutsideFaults,
                 empty,
                 empty,
                 policy,
-                Some("the records have no per-second counts; record the runs again".into()),
+                Some(note.into()),
             )];
         };
-        vec![spec(b, c, policy, None)]
+        vec![error_row(
+            Metric::ErrorRateOutsideFaults,
+            b,
+            c,
+            policy,
+            None,
+        )]
     }
 
     /// No request outside fault windows on a side: nothing was measured, so nothing is
@@ -113,24 +121,5 @@ impl DecisionMetric for ErrorRateOutsideFaults {
                 base.trials, candidate.trials
             ),
         )
-    }
-}
-
-fn spec<'a>(
-    base: super::Counts,
-    candidate: super::Counts,
-    policy: &Policy,
-    note: Option<String>,
-) -> RowSpec<'a> {
-    let margin = policy.error_margin(base.rate());
-    RowSpec {
-        metric: Metric::ErrorRateOutsideFaults,
-        measured: Measured::Proportion { base, candidate },
-        thresholds: Thresholds {
-            go: margin,
-            rollback: margin,
-            proof: margin,
-        },
-        note,
     }
 }
