@@ -965,14 +965,14 @@ fn drift_runs(path: &str, latency_us: f64, seed: u64) -> Vec<RunRecord> {
 fn a_live_base_equal_to_the_stored_one_has_no_drift() {
     let stored = reps("legacy", 5, &[ok(REP_N, 10_000.0)], 10);
     let live = reps("legacy", 5, &[ok(REP_N, 10_000.0)], 50);
-    assert!(check_drift(&live, &stored, &noise(0.01, 0.01), &QS).is_empty());
+    assert!(check_drift(&live, &stored, &noise(0.01, 0.01), &QS, Duration::ZERO).is_empty());
 }
 
 #[test]
 fn a_live_base_half_again_as_slow_drifts_naming_step_and_quantile() {
     let stored = drift_runs("legacy", 10_000.0, 10);
     let live = drift_runs("legacy", 15_000.0, 50);
-    let problems = check_drift(&live, &stored, &noise(0.01, 0.01), &QS);
+    let problems = check_drift(&live, &stored, &noise(0.01, 0.01), &QS, Duration::ZERO);
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(problems.iter().all(|p| p.check == "base_drift"));
     assert!(
@@ -998,20 +998,64 @@ fn the_drift_band_is_never_narrower_than_ten_percent() {
     let stored = drift_runs("legacy", 10_000.0, 10);
     for quiet in [Noise::default(), noise(0.0, 0.0), noise(0.001, 0.001)] {
         for inside in [9_100.0, 9_600.0, 10_400.0, 10_900.0] {
-            let found = check_drift(&drift_runs("legacy", inside, 50), &stored, &quiet, &QS);
+            let found = check_drift(
+                &drift_runs("legacy", inside, 50),
+                &stored,
+                &quiet,
+                &QS,
+                Duration::ZERO,
+            );
             assert!(found.is_empty(), "{inside} is within ±10%: {found:#?}");
         }
         for outside in [8_900.0, 11_100.0] {
-            let found = check_drift(&drift_runs("legacy", outside, 50), &stored, &quiet, &QS);
+            let found = check_drift(
+                &drift_runs("legacy", outside, 50),
+                &stored,
+                &quiet,
+                &QS,
+                Duration::ZERO,
+            );
             assert_eq!(found.len(), 2, "{outside} is outside ±10%");
         }
     }
     // A noisy baseline widens the band beyond 10%: 4 · 0.1 · √(2/5) ≈ 0.25 in log, ×1.29.
     let noisy = noise(0.1, 0.1);
-    let found = check_drift(&drift_runs("legacy", 12_000.0, 50), &stored, &noisy, &QS);
+    let found = check_drift(
+        &drift_runs("legacy", 12_000.0, 50),
+        &stored,
+        &noisy,
+        &QS,
+        Duration::ZERO,
+    );
     assert!(found.is_empty(), "{found:#?}");
-    let found = check_drift(&drift_runs("legacy", 13_500.0, 50), &stored, &noisy, &QS);
+    let found = check_drift(
+        &drift_runs("legacy", 13_500.0, 50),
+        &stored,
+        &noisy,
+        &QS,
+        Duration::ZERO,
+    );
     assert_eq!(found.len(), 2, "{found:#?}");
+}
+
+#[test]
+fn a_drift_smaller_than_the_latency_floor_is_timer_noise() {
+    // A 15 µs step at 25 µs is ×1.67, but 10 µs moved: under a 250 µs floor, no drift.
+    let stored = drift_runs("legacy", 15.0, 10);
+    let live = drift_runs("legacy", 25.0, 50);
+    let floor = Duration::from_micros(250);
+    assert!(check_drift(&live, &stored, &noise(0.01, 0.01), &QS, floor).is_empty());
+    // Without the floor it is drift, and a slow step moved by more than the floor is too.
+    assert_eq!(
+        check_drift(&live, &stored, &noise(0.01, 0.01), &QS, Duration::ZERO).len(),
+        2
+    );
+    let slow = drift_runs("legacy", 10_000.0, 10);
+    let slower = drift_runs("legacy", 15_000.0, 50);
+    assert_eq!(
+        check_drift(&slower, &slow, &noise(0.01, 0.01), &QS, floor).len(),
+        2
+    );
 }
 
 // ---------------------------------------------------------------------------------------

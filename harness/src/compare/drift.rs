@@ -15,12 +15,14 @@ const MIN_BAND: f64 = 0.10;
 const SIGMAS: f64 = 4.0;
 
 /// Drift problems of the `live` base runs against the `stored` baseline runs, at each of
-/// `quantiles`, using the stored runs' noise.
+/// `quantiles`, using the stored runs' noise; a shift of less than `floor` (the policy's
+/// latency floor) is never drift.
 pub fn check_drift(
     live: &[RunRecord],
     stored: &[RunRecord],
     noise: &Noise,
     quantiles: &[f64],
+    floor: std::time::Duration,
 ) -> Vec<Invalidity> {
     let mut problems = Vec::new();
     let Some(first) = stored.first() else {
@@ -40,7 +42,10 @@ pub fn check_drift(
             let band =
                 (SIGMAS * sd * (1.0 / k_live + 1.0 / k_stored).sqrt()).max((1.0 + MIN_BAND).ln());
             let shift = live_mean - stored_mean;
-            if shift.abs() > band {
+            // A shift of fewer microseconds than the latency floor is timer noise on a
+            // fast step (a 15 µs status poll at 25 µs is ×1.6), not a changed machine.
+            let moved_us = (live_mean.exp() - stored_mean.exp()).abs();
+            if shift.abs() > band && moved_us >= floor.as_secs_f64() * 1e6 {
                 problems.push(Invalidity::new(
                     InvalidityCheck::BaseDrift,
                     format!(

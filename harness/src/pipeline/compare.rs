@@ -311,6 +311,7 @@ pub async fn decide_live(
                     &stored_side.records,
                     &stored_side.noise,
                     &quantiles,
+                    scenario.policy.latency_floor.0,
                 );
                 extra.extend(interrupted);
                 let mut c = compare(&stored_side, &candidate, &scenario.policy, extra);
