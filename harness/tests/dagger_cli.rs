@@ -339,7 +339,9 @@ fn an_engine_that_goes_away_mid_run_is_connect_failed_from_then_on() {
 }
 
 /// A stand-in `dagger` CLI for `dagger session`: it records its arguments and the OTLP
-/// endpoint it was given, prints the double's connect parameters, and half a second later
+/// endpoint, protocol and export schedule it was given (the traces-specific protocol
+/// winning over the generic one, as in OpenTelemetry SDKs; it posts nothing unless that
+/// is OTLP/HTTP), prints the double's connect parameters, and half a second later
 /// posts three OTLP/JSON span batches to that endpoint (each a cached and an executed
 /// operation), through bash's /dev/tcp; then it waits for its stdin to close.
 fn fake_cli(dir: &Path, port: u16) -> PathBuf {
@@ -349,7 +351,9 @@ fn fake_cli(dir: &Path, port: u16) -> PathBuf {
     let script = format!(
         r#"#!/bin/bash
 echo "$@" > "{dir}/cli-args"
-echo "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT $OTEL_EXPORTER_OTLP_PROTOCOL" > "{dir}/cli-otel"
+# As OpenTelemetry SDKs do: the traces-specific protocol wins over the generic one.
+protocol="${{OTEL_EXPORTER_OTLP_TRACES_PROTOCOL:-$OTEL_EXPORTER_OTLP_PROTOCOL}}"
+echo "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT $protocol every ${{OTEL_BSP_SCHEDULE_DELAY:-5000}}ms" > "{dir}/cli-otel"
 echo "engine starting" >&2
 echo '{{"port": {port}, "session_token": "{token}"}}'
 hostport="${{OTEL_EXPORTER_OTLP_TRACES_ENDPOINT#http://}}"; hostport="${{hostport%%/*}}"
@@ -361,7 +365,11 @@ post() {{
   printf 'POST /v1/traces HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$hostport" "${{#body}}" "$body" >&3
   cat <&3 >/dev/null; exec 3>&-
 }}
-( sleep 0.5; for _ in 1 2 3; do post; sleep 0.2; done ) &
+# Spans go out only over OTLP/HTTP (an exporter told to speak gRPC would not reach the
+# harness's receiver).
+if [ "$protocol" = "http/protobuf" ]; then
+  ( sleep 0.5; for _ in 1 2 3; do post; sleep 0.2; done ) &
+fi
 cat >/dev/null
 "#,
         dir = dir.display(),
@@ -397,6 +405,10 @@ fn a_session_the_harness_starts_exports_its_spans_into_each_dagger_run() {
         .env_remove("DAGGER_SESSION_TOKEN")
         .env_remove("_EXPERIMENTAL_DAGGER_CLI_BIN")
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        // Inherited from the user's shell, they would send the spans nowhere or late;
+        // the harness sets them for the session it starts.
+        .env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "30000")
         .args(["run", "--quiet", "--path", "dagger", "--out"])
         .arg(&out)
         .arg(&file)
@@ -406,7 +418,10 @@ fn a_session_the_harness_starts_exports_its_spans_into_each_dagger_run() {
     assert!(args.starts_with("session "), "{args}");
     let otel = std::fs::read_to_string(dir.path().join("cli-otel")).expect("otel env");
     assert!(otel.starts_with("http://127.0.0.1:"), "{otel}");
-    assert!(otel.contains("/v1/traces http/protobuf"), "{otel}");
+    assert!(
+        otel.contains("/v1/traces http/protobuf every 1000ms"),
+        "{otel}"
+    );
     // Each run takes the spans that arrived while it ran (warmup included): the three
     // batches are counted once in all, not once per run.
     let mut total = 0;

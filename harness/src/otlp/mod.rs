@@ -1,8 +1,10 @@
 //! An OTLP/HTTP trace receiver for Dagger sessions: per-step latency and cache-hit ratio.
 //!
 //! The harness starts an [`OtlpReceiver`], hands [`OtlpReceiver::otel_env`] to the
-//! `dagger session` it spawns (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
-//! `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`), and reads a [`TelemetrySummary`] at any
+//! `dagger session` it spawns (the traces endpoint, the protocol under both the generic
+//! and the traces-specific name, and the batch processor's schedule and queue, so that an
+//! `OTEL_*` variable inherited from the user's environment cannot send the spans
+//! elsewhere, in another protocol, or late), and reads a [`TelemetrySummary`] at any
 //! time or when it stops. The engine's OpenTelemetry exporter posts
 //! `ExportTraceServiceRequest`s; every finished span is counted and grouped by name, and
 //! spans carrying `dagger.io/dag.digest` count as DAG operations, cached when they also
@@ -67,11 +69,23 @@ impl OtlpReceiver {
         traces_endpoint_for(self.local_addr())
     }
 
-    /// The environment a `dagger session` needs to export its traces here.
-    pub fn otel_env(&self) -> [(&'static str, String); 2] {
+    /// The environment a `dagger session` needs to export its traces here, set
+    /// explicitly so that inherited `OTEL_*` variables cannot override it: the
+    /// traces-specific protocol wins over the generic one in OpenTelemetry SDKs, so both
+    /// are set; the batch span processor exports every second (the SDK default is 5 s,
+    /// longer than the quiet time the harness waits for a run's last spans) and queues
+    /// up to 65 536 spans before dropping (default 2 048).
+    pub fn otel_env(&self) -> [(&'static str, String); 6] {
         [
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", self.traces_endpoint()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "http/protobuf".to_owned(),
+            ),
+            ("OTEL_TRACES_EXPORTER", "otlp".to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "1000".to_owned()),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "65536".to_owned()),
         ]
     }
 
@@ -176,10 +190,19 @@ mod tests {
         );
         let env = receiver.otel_env();
         assert_eq!(env[0].1, receiver.traces_endpoint());
+        let value = |name: &str| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        // Both protocol names: an inherited OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc
+        // would otherwise win over the generic one.
+        assert_eq!(value("OTEL_EXPORTER_OTLP_PROTOCOL"), Some("http/protobuf"));
         assert_eq!(
-            env[1],
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned())
+            value("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+            Some("http/protobuf")
         );
+        assert_eq!(value("OTEL_BSP_SCHEDULE_DELAY"), Some("1000"));
         let summary = receiver.stop().await;
         assert_eq!((summary.spans, summary.groups.len()), (0, 0));
         assert_eq!(summary.cache_hit_ratio, None);
