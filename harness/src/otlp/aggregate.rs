@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use hdrhistogram::Histogram;
 
-use super::wire::SpanRecord;
+use super::wire::{CACHE_OUTCOME_ATTR, DAG_CACHED_ATTR, SpanRecord};
 use super::{SpanGroup, TelemetrySummary};
 
 /// Distinct span names tracked before further names are folded into [`OTHER_GROUP`]: a
@@ -34,6 +34,10 @@ pub(crate) struct Aggregator {
     rejected_requests: u64,
     operations: u64,
     cached: u64,
+    /// Operations that say something about the cache (not `uncached`).
+    cacheable: u64,
+    /// Of those, the ones judged by `cache.outcome` rather than `dag.cached`.
+    by_outcome: u64,
     groups: HashMap<String, GroupStats>,
     other: GroupStats,
 }
@@ -48,8 +52,10 @@ impl Aggregator {
         self.spans += 1;
         if span.dag_digest {
             self.operations += 1;
-            if span.dag_cached {
-                self.cached += 1;
+            if span.cacheable() {
+                self.cacheable += 1;
+                self.by_outcome += u64::from(span.cache_outcome.is_some());
+                self.cached += u64::from(span.cache_hit());
             }
         }
         self.group_for(&span.name).record(span);
@@ -79,9 +85,22 @@ impl Aggregator {
             rejected_requests: self.rejected_requests,
             operations: self.operations,
             cached: self.cached,
-            cache_hit_ratio: (self.operations > 0)
-                .then(|| self.cached as f64 / self.operations as f64),
+            cache_hit_ratio: (self.cacheable > 0)
+                .then(|| self.cached as f64 / self.cacheable as f64),
+            cache_attribute: self.cache_attribute(),
             groups: self.groups(),
+        }
+    }
+
+    /// Which attribute the cache-hit ratio rests on.
+    fn cache_attribute(&self) -> Option<String> {
+        match (self.by_outcome, self.cacheable) {
+            (_, 0) => None,
+            (0, _) => Some(DAG_CACHED_ATTR.to_owned()),
+            (n, all) if n == all => Some(CACHE_OUTCOME_ATTR.to_owned()),
+            (n, all) => Some(format!(
+                "{CACHE_OUTCOME_ATTR} ({n} of {all} operations), {DAG_CACHED_ATTR} for the rest"
+            )),
         }
     }
 
@@ -149,7 +168,7 @@ impl GroupStats {
     fn record(&mut self, span: &SpanRecord<'_>) {
         let duration = span.duration_us();
         self.count += 1;
-        self.cached += u64::from(span.dag_cached);
+        self.cached += u64::from(span.cache_hit());
         self.errors += u64::from(span.is_error());
         self.max_us = self.max_us.max(duration);
         // Cannot fail: the histogram auto-resizes and the value is clamped.
@@ -233,6 +252,51 @@ mod tests {
             (b.name.as_str(), b.count, b.cached, b.errors),
             ("b", 2, 1, 1)
         );
+    }
+
+    #[test]
+    fn cache_outcome_decides_over_dag_cached_and_says_so() {
+        use super::super::wire::CacheOutcome;
+        let op = |outcome: Option<CacheOutcome>, cached: bool| SpanRecord {
+            dag_digest: true,
+            dag_cached: cached,
+            cache_outcome: outcome,
+            ..span("Container.withExec", 10)
+        };
+        // Only `cache.outcome`: hit counts, executed and joined do not, uncached is left
+        // out of the ratio; a stale `dag.cached` beside an outcome is ignored.
+        let mut agg = Aggregator::default();
+        agg.record(&op(Some(CacheOutcome::Hit), false));
+        agg.record(&op(Some(CacheOutcome::Executed), true));
+        agg.record(&op(Some(CacheOutcome::Joined), false));
+        agg.record(&op(Some(CacheOutcome::Uncached), false));
+        let s = agg.summary();
+        assert_eq!((s.operations, s.cached), (4, 1));
+        assert_eq!(s.cache_hit_ratio, Some(1.0 / 3.0));
+        assert_eq!(
+            s.cache_attribute.as_deref(),
+            Some("dagger.io/cache.outcome")
+        );
+        // Only `dag.cached` (an older engine).
+        let mut old = Aggregator::default();
+        old.record(&op(None, true));
+        old.record(&op(None, false));
+        let s = old.summary();
+        assert_eq!(s.cache_hit_ratio, Some(0.5));
+        assert_eq!(s.cache_attribute.as_deref(), Some("dagger.io/dag.cached"));
+        // Both: named with the counts.
+        old.record(&op(Some(CacheOutcome::Hit), false));
+        let s = old.summary();
+        assert_eq!(s.cache_hit_ratio, Some(2.0 / 3.0));
+        assert_eq!(
+            s.cache_attribute.as_deref(),
+            Some("dagger.io/cache.outcome (1 of 3 operations), dagger.io/dag.cached for the rest")
+        );
+        // Only uncached operations: no ratio, and nothing to name.
+        let mut none = Aggregator::default();
+        none.record(&op(Some(CacheOutcome::Uncached), false));
+        assert_eq!(none.summary().cache_hit_ratio, None);
+        assert_eq!(none.summary().cache_attribute, None);
     }
 
     #[test]

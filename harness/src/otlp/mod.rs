@@ -133,10 +133,16 @@ pub struct TelemetrySummary {
     pub rejected_requests: u64,
     /// Spans that are DAG operations (carry `dagger.io/dag.digest`).
     pub operations: u64,
-    /// Of those, the ones with `dagger.io/dag.cached = true`.
+    /// Of those, the cache hits: `dagger.io/cache.outcome = hit` where the span carries
+    /// it, else `dagger.io/dag.cached = true`.
     pub cached: u64,
-    /// `cached / operations`; `None` before any operation.
+    /// `cached` over the operations that say something about the cache (those with
+    /// `cache.outcome = uncached` do not); `None` before any such operation.
     pub cache_hit_ratio: Option<f64>,
+    /// Which attribute the ratio rests on (`dagger.io/cache.outcome`,
+    /// `dagger.io/dag.cached`, or both with the counts); absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_attribute: Option<String>,
     /// Spans by name, most frequent first (ties by name), at most 100; names beyond that
     /// or beyond the tracking cap are summed into a last `"(other)"` group.
     pub groups: Vec<SpanGroup>,
@@ -149,7 +155,7 @@ pub struct SpanGroup {
     pub name: String,
     /// Finished spans with this name.
     pub count: u64,
-    /// Of those, spans with `dagger.io/dag.cached = true` (DAG operation or not).
+    /// Of those, cache hits (`cache.outcome = hit`, else `dag.cached = true`), DAG operation or not.
     pub cached: u64,
     /// Of those, spans with status code ERROR.
     pub errors: u64,
@@ -226,6 +232,7 @@ mod tests {
             operations: 2,
             cached: 1,
             cache_hit_ratio: Some(0.5),
+            cache_attribute: Some("dagger.io/cache.outcome".into()),
             groups: vec![SpanGroup {
                 name: "withExec".into(),
                 count: 3,

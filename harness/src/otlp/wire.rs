@@ -28,6 +28,37 @@ use std::borrow::Cow;
 pub const DAG_DIGEST_ATTR: &str = "dagger.io/dag.digest";
 /// The attribute Dagger sets (bool `true`) when an operation's result came from cache.
 pub const DAG_CACHED_ATTR: &str = "dagger.io/dag.cached";
+/// The engine's cache outcome of an operation (engine 1.0 line): `hit`, `executed`,
+/// `joined` (waited for the same operation run by another call) or `uncached` (cannot be
+/// cached). Where present it decides over [`DAG_CACHED_ATTR`].
+pub const CACHE_OUTCOME_ATTR: &str = "dagger.io/cache.outcome";
+
+/// A value of [`CACHE_OUTCOME_ATTR`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Answered from the cache.
+    Hit,
+    /// Run.
+    Executed,
+    /// Waited for the same operation run by another call.
+    Joined,
+    /// Cannot be cached: says nothing about the cache.
+    Uncached,
+    /// A value this harness does not know.
+    Other,
+}
+
+impl CacheOutcome {
+    fn parse(value: &str) -> Self {
+        match value {
+            "hit" => CacheOutcome::Hit,
+            "executed" => CacheOutcome::Executed,
+            "joined" => CacheOutcome::Joined,
+            "uncached" => CacheOutcome::Uncached,
+            _ => CacheOutcome::Other,
+        }
+    }
+}
 /// `Status.code` value `STATUS_CODE_ERROR`.
 pub const STATUS_CODE_ERROR: i32 = 2;
 
@@ -105,6 +136,8 @@ pub struct SpanRecord<'a> {
     pub dag_digest: bool,
     /// The span carries [`DAG_CACHED_ATTR`] = `true`.
     pub dag_cached: bool,
+    /// The span's [`CACHE_OUTCOME_ATTR`], when it carries one.
+    pub cache_outcome: Option<CacheOutcome>,
 }
 
 impl SpanRecord<'_> {
@@ -113,8 +146,25 @@ impl SpanRecord<'_> {
         match (attribute.key.as_ref(), &attribute.value) {
             (DAG_DIGEST_ATTR, AnyValue::String(digest)) => self.dag_digest = !digest.is_empty(),
             (DAG_CACHED_ATTR, AnyValue::Bool(cached)) => self.dag_cached = *cached,
+            (CACHE_OUTCOME_ATTR, AnyValue::String(outcome)) => {
+                self.cache_outcome = Some(CacheOutcome::parse(outcome));
+            }
             _ => {}
         }
+    }
+
+    /// Whether the operation was answered from the cache: its cache outcome where it has
+    /// one (`hit`), else its `dag.cached` flag.
+    pub fn cache_hit(&self) -> bool {
+        match self.cache_outcome {
+            Some(outcome) => outcome == CacheOutcome::Hit,
+            None => self.dag_cached,
+        }
+    }
+
+    /// Whether the operation says anything about the cache (`uncached` ones do not).
+    pub fn cacheable(&self) -> bool {
+        self.cache_outcome != Some(CacheOutcome::Uncached)
     }
 
     /// Whether the span has ended (live exporters also send spans that are still open).
@@ -433,6 +483,24 @@ pub(crate) mod tests {
         }
     }
 
+    #[test]
+    fn the_cache_outcome_attribute_is_read() {
+        let mut span = SpanRecord::default();
+        for (value, expected) in [
+            ("hit", CacheOutcome::Hit),
+            ("executed", CacheOutcome::Executed),
+            ("joined", CacheOutcome::Joined),
+            ("uncached", CacheOutcome::Uncached),
+            ("later", CacheOutcome::Other),
+        ] {
+            span.observe(&KeyValue {
+                key: Cow::Borrowed(CACHE_OUTCOME_ATTR),
+                value: AnyValue::String(Cow::Borrowed(value)),
+            });
+            assert_eq!(span.cache_outcome, Some(expected), "{value}");
+        }
+    }
+
     fn collect(buf: &[u8]) -> Result<Vec<SpanRecord<'static>>, DecodeError> {
         let mut spans = Vec::new();
         decode_export_request(buf, &mut |span: &SpanRecord<'_>| {
@@ -443,6 +511,7 @@ pub(crate) mod tests {
                 status_code: span.status_code,
                 dag_digest: span.dag_digest,
                 dag_cached: span.dag_cached,
+                cache_outcome: span.cache_outcome,
             });
         })?;
         Ok(spans)
