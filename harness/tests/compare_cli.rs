@@ -331,3 +331,29 @@ fn a_baseline_from_another_machine_is_context_and_the_live_pair_decides() {
         "{message}"
     );
 }
+
+#[test]
+fn a_baseline_of_a_service_never_judges_the_stand_in_reference_platform() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), "standin", "");
+    let root = dir.path().join("baselines");
+    let stored = pipeline::save_baseline(&file, "legacy", 2, &root);
+    // As if established against the team's staging service (ORCH_URL set then).
+    let mut baseline = harness::baseline::Baseline::load(&stored).expect("load");
+    for record in &mut baseline.records {
+        record.target = "${ORCH_URL} sha256:0123456789ab".into();
+    }
+    baseline.content_hash = baseline.compute_hash().expect("hash");
+    baseline.save(&root, true).expect("saved");
+    // Now the runs measure the reference platform (ORCH_URL unset or misspelt): a GO
+    // would be about the demo platform, so the comparison is not valid.
+    let out = dir.path().join("live");
+    pipeline::compare(&file, &out, Some(&stored), Some(1)).expect("decided");
+    let c = comparison(&out);
+    assert_eq!(c["verdict"], "INCONCLUSIVE", "{}", c["reason"]);
+    let invalid = c["invalid"].to_string();
+    assert!(
+        invalid.contains("\"stand_in\"") && invalid.contains("${ORCH_URL} sha256:0123456789ab"),
+        "{invalid}"
+    );
+}

@@ -31,6 +31,9 @@ pub enum InvalidityCheck {
     DuplicateRun,
     /// A step some run has and another lacks.
     StepMissing,
+    /// The stored baseline measured a running service, and the runs made now measured
+    /// the reference platform standing in for it (its environment variables unset).
+    StandIn,
     /// A check this version does not know, kept verbatim (read from a newer file).
     #[serde(untagged)]
     Other(String),
@@ -38,7 +41,7 @@ pub enum InvalidityCheck {
 
 impl InvalidityCheck {
     /// Every check this version makes.
-    pub const ALL: [InvalidityCheck; 11] = [
+    pub const ALL: [InvalidityCheck; 12] = [
         InvalidityCheck::ScenarioHash,
         InvalidityCheck::Environment,
         InvalidityCheck::Incomplete,
@@ -50,6 +53,7 @@ impl InvalidityCheck {
         InvalidityCheck::MixedPaths,
         InvalidityCheck::DuplicateRun,
         InvalidityCheck::StepMissing,
+        InvalidityCheck::StandIn,
     ];
 
     /// The short machine name: `scenario_hash`, `step_missing`, ...
@@ -66,6 +70,7 @@ impl InvalidityCheck {
             InvalidityCheck::MixedPaths => "mixed_paths",
             InvalidityCheck::DuplicateRun => "duplicate_run",
             InvalidityCheck::StepMissing => "step_missing",
+            InvalidityCheck::StandIn => "stand_in",
             InvalidityCheck::Other(name) => name,
         }
     }

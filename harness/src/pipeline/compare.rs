@@ -152,6 +152,23 @@ pub fn decide_offline(
     })
 }
 
+/// The invalidity of runs made on the reference platform standing in for a service the
+/// stored baseline measured.
+fn stood_in_for(stored: &Side, live_base: &[RunRecord]) -> Option<Invalidity> {
+    let then = stored.records.first()?;
+    let now = live_base.first()?;
+    let real_then = !then.target.is_empty() && then.target != "reference";
+    (real_then && now.target == "reference").then(|| {
+        Invalidity::new(
+            InvalidityCheck::StandIn,
+            format!(
+                "the stored baseline measured `{}`, but this run measured the embedded reference platform standing in for it (the path's base_url variables are unset or empty): set them, or establish baselines for the reference platform",
+                then.target
+            ),
+        )
+    })
+}
+
 /// Why the stored baseline cannot judge the runs made now although a live base pair
 /// exists to decide on instead: it was measured on another machine (the fields that
 /// changed) or of another system (the base path's target changed, e.g. the reference
@@ -283,6 +300,18 @@ pub async fn decide_live(
             )
         }
         Some(stored_side) => match baseline_elsewhere(&stored_side, &base_runs, &candidate) {
+            // The baseline is of the team's service, the runs of the stand-in: a GO would
+            // be about the demo platform (an unset or misspelt variable), so nothing is.
+            _ if stood_in_for(&stored_side, &base_runs).is_some() => {
+                let mut extra = interrupted;
+                extra.extend(stood_in_for(&stored_side, &base_runs));
+                let c = compare(&stored_side, &candidate, &scenario.policy, extra);
+                (
+                    with_expectations(c, &scenario.expect, &stored_side, &candidate),
+                    stored_side,
+                    base_runs,
+                )
+            }
             Some(changes) => {
                 // A baseline from another machine or system cannot judge a run made
                 // here; the live interleaved pair can, and the baseline stays as context.
