@@ -33,6 +33,11 @@ pub struct Correlation {
     pub trace_prefix: u64,
     /// A further header carrying the request id (decimal), when the scenario names one.
     pub extra_header: Option<HeaderName>,
+    /// Whether the traceparent's sampled flag is set. Off for services (a load test
+    /// should not make them record a trace per request); on for Dagger engines, which
+    /// sample children of a remote parent as the parent says (OpenTelemetry's default
+    /// ParentBased sampler): an unsampled parent would silence every span of the query.
+    pub sampled: bool,
 }
 
 impl Correlation {
@@ -47,6 +52,7 @@ impl Correlation {
         Self {
             trace_prefix: mix(seed ^ path_hash) | 1 << 63,
             extra_header,
+            sampled: false,
         }
     }
 
@@ -59,8 +65,14 @@ impl Correlation {
         out[35] = b'-';
         // The span id only has to be non-zero and differ between requests.
         hex(mix(request_id ^ self.trace_prefix) | 1, &mut out[36..52]);
-        out[52..].copy_from_slice(b"-00");
+        out[52..].copy_from_slice(if self.sampled { b"-01" } else { b"-00" });
         out
+    }
+
+    /// The same correlation with the sampled flag set (see [`Correlation::sampled`]).
+    pub fn sampled(mut self) -> Self {
+        self.sampled = true;
+        self
     }
 }
 
@@ -144,6 +156,11 @@ mod tests {
         assert_ne!(&value[3..19], &other[3..19]);
         let other_path = Correlation::for_run(42, "legacy", None).traceparent(1234);
         assert_ne!(&value[3..19], &other_path[3..19]);
+        // Sampled (for Dagger engines): the same ids, the flag set, still joinable.
+        let sampled = c.clone().sampled().traceparent(1234);
+        assert_eq!(&sampled[..52], &value[..52]);
+        assert_eq!(&sampled[52..], b"-01");
+        assert_eq!(id_from_traceparent(&sampled), Some(1234));
     }
 
     #[test]

@@ -47,11 +47,19 @@ pub enum OutcomeClass {
     /// The TLS handshake failed (certificate not trusted, expired or for another name, an
     /// alert from the server, a server that does not speak TLS); the run's notes say which.
     Tls,
+    /// The Dagger engine could not serve the query: it is shutting down, the session is
+    /// closing, or its modules failed to load (HTTP 503 or 500 with a GraphQL error). The
+    /// engine, not the pipeline, failed.
+    EngineUnavailable,
+    /// The Dagger engine refused the query as invalid GraphQL (HTTP 422, or another 4xx
+    /// with a GraphQL error): a field or argument its schema lacks. A harness or scenario
+    /// bug, not a failing pipeline; a comparison holding one is INCONCLUSIVE.
+    QueryInvalid,
 }
 
 impl OutcomeClass {
     /// Every class, in a stable order (used for fixed-size counters).
-    pub const ALL: [OutcomeClass; 15] = [
+    pub const ALL: [OutcomeClass; 17] = [
         OutcomeClass::Ok,
         OutcomeClass::Http4xx,
         OutcomeClass::Http5xx,
@@ -67,6 +75,8 @@ impl OutcomeClass {
         OutcomeClass::Panic,
         OutcomeClass::ConnectFailed,
         OutcomeClass::Tls,
+        OutcomeClass::EngineUnavailable,
+        OutcomeClass::QueryInvalid,
     ];
 
     /// Position in [`OutcomeClass::ALL`].
@@ -97,6 +107,8 @@ impl OutcomeClass {
             OutcomeClass::Panic => "panic",
             OutcomeClass::ConnectFailed => "connect_failed",
             OutcomeClass::Tls => "tls",
+            OutcomeClass::EngineUnavailable => "engine_unavailable",
+            OutcomeClass::QueryInvalid => "query_invalid",
         }
     }
 

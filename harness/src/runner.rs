@@ -254,7 +254,7 @@ async fn run_once(
     let executor = ready
         .executor(&setup)
         .map_err(|e| path_error(path.name.clone(), e))?;
-    ready.drive_starting();
+    ready.drive_starting(&setup);
     let events = (!chaos.is_idle()).then(|| Arc::new(EventLog::new()));
     let mut ctx = IterationContext::with_executor(
         executor,
@@ -313,6 +313,7 @@ async fn run_once(
         step.check_failures = failures.into_iter().collect();
     }
     record.warnings = scenario.warnings(&path.name);
+    record.warnings.extend(extras.warnings);
     record.target = path.target_identity();
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::expectations::ExpectationRow;
+use super::explain::{SpanExplanation, explain};
 use super::noise::Noise;
 use super::row::Row;
 use super::rows::build_rows;
@@ -89,6 +90,10 @@ pub struct Comparison {
     /// expected, actual; secrets redacted): what the error rows' counts are made of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub check_failures: Vec<String>,
+    /// Where a NO-GO or ROLLBACK latency row's time went, by the engine's spans (both
+    /// sides carried Dagger telemetry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<SpanExplanation>,
     /// The overall decision.
     pub verdict: Verdict,
     /// One line saying why.
@@ -112,6 +117,7 @@ pub fn compare(
         .collect();
     let verdict = overall(&invalid, &verdicts);
     let reason = summarise(verdict, &invalid, &rows);
+    let explanation = explain(&base.records, &candidate.records, &rows);
     let scenario = candidate
         .records
         .first()
@@ -161,6 +167,7 @@ pub fn compare(
             .into_iter()
             .flat_map(|(name, side)| check_samples(name, &side.records))
             .collect(),
+        explanation,
         verdict,
         reason,
     }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::OutcomeClass;
+
 use crate::policy::Policy;
 use crate::record::RunRecord;
 
@@ -34,6 +36,10 @@ pub enum InvalidityCheck {
     /// The stored baseline measured a running service, and the runs made now measured
     /// the reference platform standing in for it (its environment variables unset).
     StandIn,
+    /// The Dagger engine refused some of a run's queries as invalid GraphQL
+    /// (`query_invalid`): the harness or the scenario asked for something the engine's
+    /// schema lacks, so the path's errors say nothing about the pipeline.
+    QueryInvalid,
     /// A check this version does not know, kept verbatim (read from a newer file).
     #[serde(untagged)]
     Other(String),
@@ -41,7 +47,7 @@ pub enum InvalidityCheck {
 
 impl InvalidityCheck {
     /// Every check this version makes.
-    pub const ALL: [InvalidityCheck; 12] = [
+    pub const ALL: [InvalidityCheck; 13] = [
         InvalidityCheck::ScenarioHash,
         InvalidityCheck::Environment,
         InvalidityCheck::Incomplete,
@@ -54,6 +60,7 @@ impl InvalidityCheck {
         InvalidityCheck::DuplicateRun,
         InvalidityCheck::StepMissing,
         InvalidityCheck::StandIn,
+        InvalidityCheck::QueryInvalid,
     ];
 
     /// The short machine name: `scenario_hash`, `step_missing`, ...
@@ -71,6 +78,7 @@ impl InvalidityCheck {
             InvalidityCheck::DuplicateRun => "duplicate_run",
             InvalidityCheck::StepMissing => "step_missing",
             InvalidityCheck::StandIn => "stand_in",
+            InvalidityCheck::QueryInvalid => "query_invalid",
             InvalidityCheck::Other(name) => name,
         }
     }
@@ -167,6 +175,22 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
                 first.environment.describe_changes(&other.environment)
             ),
         ));
+    }
+    for r in all() {
+        let refused: u64 = r
+            .steps
+            .iter()
+            .filter_map(|s| s.classes.get(&OutcomeClass::QueryInvalid))
+            .sum();
+        if refused > 0 {
+            problems.push(Invalidity::new(
+                InvalidityCheck::QueryInvalid,
+                format!(
+                    "{} r{}: the Dagger engine refused {refused} queries as invalid GraphQL (query_invalid): a field, function or argument its schema lacks — a harness or scenario bug, not a failing pipeline; the run's notes quote the engine",
+                    r.path, r.repetition
+                ),
+            ));
+        }
     }
     for r in all().filter(|r| !r.complete) {
         problems.push(Invalidity::new(

@@ -109,6 +109,8 @@ pub struct DriveSetup<'a> {
 pub struct DriveExtras {
     /// Notes for the record.
     pub notes: Vec<String>,
+    /// What a reader of the record must not miss (spans that did not arrive).
+    pub warnings: Vec<String>,
     /// Telemetry received during the drive.
     pub telemetry: Option<TelemetrySummary>,
 }
@@ -128,8 +130,10 @@ pub trait ReadyPath: Send + Sync + fmt::Debug {
     /// The executor of one drive.
     fn executor(&self, drive: &DriveSetup<'_>) -> Result<Arc<dyn PathExecutor>, PathError>;
 
-    /// A drive of this path is about to start.
-    fn drive_starting(&self) {}
+    /// A drive of this path is about to start, with the executor made from `drive`.
+    fn drive_starting(&self, drive: &DriveSetup<'_>) {
+        let _ = drive;
+    }
 
     /// A drive of this path ended: what its record should add.
     async fn drive_finished(&self) -> DriveExtras {

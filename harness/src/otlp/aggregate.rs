@@ -26,6 +26,9 @@ pub const OTHER_GROUP: &str = "(other)";
 pub const UNNAMED_GROUP: &str = "(unnamed)";
 /// Latencies above one hour are recorded as one hour (`max_us` stays exact).
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Distinct trace ids counted per aggregate (8 MiB at most); beyond it the count is a
+/// lower bound.
+pub const MAX_TRACES: usize = 1 << 19;
 
 /// Running totals; owned by the receiver behind a mutex.
 #[derive(Debug, Default)]
@@ -40,9 +43,34 @@ pub(crate) struct Aggregator {
     by_outcome: u64,
     groups: HashMap<String, GroupStats>,
     other: GroupStats,
+    /// Low 64 bits of the trace ids seen (the request ids of a run's steps).
+    traces: std::collections::HashSet<u64>,
+    /// Spans attributed to the run by their start time rather than their trace id.
+    by_time: u64,
+    /// Spans of lazy calls (`dagger.io/dag.pending`).
+    pending: u64,
 }
 
 impl Aggregator {
+    /// Counts a span whose trace id names the run; `request` is its low 64 bits.
+    pub(crate) fn record_traced(&mut self, span: &SpanRecord<'_>, request: u64) {
+        if span.is_finished() && self.traces.len() < MAX_TRACES {
+            self.traces.insert(request);
+        }
+        self.record(span);
+    }
+
+    /// Counts a span attributed to the run by its start time.
+    pub(crate) fn record_by_time(&mut self, span: &SpanRecord<'_>) {
+        self.by_time += u64::from(span.is_finished());
+        self.record(span);
+    }
+
+    /// Distinct traces of the run with at least one finished span.
+    pub(crate) fn traces(&self) -> u64 {
+        self.traces.len() as u64
+    }
+
     /// Counts one finished span; spans still open (end time 0, sent by live exporters
     /// before they end) are ignored: the same span arrives again once it has ended.
     pub(crate) fn record(&mut self, span: &SpanRecord<'_>) {
@@ -50,6 +78,7 @@ impl Aggregator {
             return;
         }
         self.spans += 1;
+        self.pending += u64::from(span.pending);
         if span.dag_digest {
             self.operations += 1;
             if span.cacheable() {
@@ -89,6 +118,10 @@ impl Aggregator {
                 .then(|| self.cached as f64 / self.cacheable as f64),
             cache_attribute: self.cache_attribute(),
             groups: self.groups(),
+            pending: self.pending,
+            traces: self.traces.len() as u64,
+            by_time: self.by_time,
+            ..TelemetrySummary::default()
         }
     }
 
@@ -144,6 +177,7 @@ fn group_name(name: &str) -> &str {
 #[derive(Debug, Clone)]
 struct GroupStats {
     count: u64,
+    pending: u64,
     cached: u64,
     errors: u64,
     max_us: u64,
@@ -154,6 +188,7 @@ impl Default for GroupStats {
     fn default() -> Self {
         Self {
             count: 0,
+            pending: 0,
             cached: 0,
             errors: 0,
             max_us: 0,
@@ -170,6 +205,12 @@ impl GroupStats {
         self.count += 1;
         self.cached += u64::from(span.cache_hit());
         self.errors += u64::from(span.is_error());
+        if span.pending {
+            // A lazy call's span ends before its work runs: its duration is routing,
+            // and the leaf that forced the work carries the time.
+            self.pending += 1;
+            return;
+        }
         self.max_us = self.max_us.max(duration);
         // Cannot fail: the histogram auto-resizes and the value is clamped.
         let _ = self.latency_us.record(duration.min(MAX_LATENCY_US));
@@ -177,6 +218,7 @@ impl GroupStats {
 
     fn merge(&mut self, other: &GroupStats) {
         self.count += other.count;
+        self.pending += other.pending;
         self.cached += other.cached;
         self.errors += other.errors;
         self.max_us = self.max_us.max(other.max_us);
@@ -189,6 +231,7 @@ impl GroupStats {
         SpanGroup {
             name: name.to_owned(),
             count: self.count,
+            pending: self.pending,
             cached: self.cached,
             errors: self.errors,
             p50_us: at(0.50),
@@ -297,6 +340,38 @@ mod tests {
         none.record(&op(Some(CacheOutcome::Uncached), false));
         assert_eq!(none.summary().cache_hit_ratio, None);
         assert_eq!(none.summary().cache_attribute, None);
+    }
+
+    #[test]
+    fn lazy_spans_are_counted_but_carry_no_latency() {
+        let mut agg = Aggregator::default();
+        // withExec returns at once (pending); stdout runs the exec and carries its time.
+        agg.record(&SpanRecord {
+            pending: true,
+            dag_digest: true,
+            ..span("Container.withExec", 40)
+        });
+        agg.record(&SpanRecord {
+            dag_digest: true,
+            ..span("Container.stdout", 900_000)
+        });
+        let s = agg.summary();
+        assert_eq!((s.spans, s.pending, s.operations), (2, 1, 2));
+        let exec = s
+            .groups
+            .iter()
+            .find(|g| g.name == "Container.withExec")
+            .expect("withExec group");
+        assert_eq!(
+            (exec.count, exec.pending, exec.p50_us, exec.max_us),
+            (1, 1, 0, 0)
+        );
+        let stdout = s
+            .groups
+            .iter()
+            .find(|g| g.name == "Container.stdout")
+            .expect("stdout group");
+        assert_eq!((stdout.pending, stdout.max_us), (0, 900_000));
     }
 
     #[test]

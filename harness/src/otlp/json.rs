@@ -165,6 +165,8 @@ impl<'de, F: FnMut(&SpanRecord<'_>)> Visitor<'de> for List<'_, F> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct JsonSpan {
+    #[serde(alias = "trace_id")]
+    trace_id: Option<String>,
     name: Option<String>,
     #[serde(alias = "start_time_unix_nano")]
     start_time_unix_nano: Option<JsonU64>,
@@ -181,6 +183,10 @@ impl JsonSpan {
             start_time_unix_nano: self.start_time_unix_nano.map_or(0, |t| t.0),
             end_time_unix_nano: self.end_time_unix_nano.map_or(0, |t| t.0),
             status_code: self.status.as_ref().and_then(|s| s.code).map_or(0, |c| c.0),
+            trace_id: self
+                .trace_id
+                .as_deref()
+                .map_or(0, super::wire::trace_id_hex),
             ..SpanRecord::default()
         };
         for attribute in self.attributes.iter().flatten() {
@@ -401,7 +407,7 @@ impl Visitor<'_> for StatusCodeVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::wire::{DAG_CACHED_ATTR, DAG_DIGEST_ATTR};
+    use crate::otlp::wire::{DAG_CACHED_ATTR, DAG_DIGEST_ATTR, DAG_PENDING_ATTR};
     use proptest::prelude::*;
 
     #[derive(Debug, PartialEq)]
@@ -466,6 +472,25 @@ mod tests {
                 },
             ]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn reads_the_trace_id_and_the_pending_flag() -> Result<(), DecodeError> {
+        let body = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[
+                {{"traceId":"8000000000000007000000000000002a","name":"Container.withExec",
+                  "startTimeUnixNano":"1","endTimeUnixNano":"2",
+                  "attributes":[{{"key":"{DAG_PENDING_ATTR}","value":{{"boolValue":true}}}}]}},
+                {{"traceId":"not hex","name":"x","startTimeUnixNano":"1","endTimeUnixNano":"2"}}
+            ]}}]}}]}}"#
+        );
+        let mut seen = Vec::new();
+        decode_export_request_json(body.as_bytes(), &mut |span: &SpanRecord<'_>| {
+            seen.push((span.trace_id, span.pending));
+        })?;
+        let run = 0x8000_0000_0000_0007_u128 << 64;
+        assert_eq!(seen, [(run | 42, true), (0, false)]);
         Ok(())
     }
 

@@ -15,6 +15,7 @@
 pub mod aggregate;
 pub mod json;
 pub mod receiver;
+pub mod runs;
 pub mod wire;
 
 use std::fmt;
@@ -25,7 +26,12 @@ use tokio::net::TcpListener;
 
 use crate::server::ServerHandle;
 
-use receiver::{Shared, TRACES_PATH, with_aggregate};
+use receiver::{Shared, TRACES_PATH, with_router};
+pub use runs::RunProgress;
+
+/// The export interval given to the session's batch span processor
+/// (`OTEL_BSP_SCHEDULE_DELAY`; the OpenTelemetry default is 5 s).
+pub const EXPORT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1_000);
 
 /// Where [`OtlpReceiver::start`] binds by default: loopback, any free port.
 pub const DEFAULT_BIND: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
@@ -84,24 +90,46 @@ impl OtlpReceiver {
                 "http/protobuf".to_owned(),
             ),
             ("OTEL_TRACES_EXPORTER", "otlp".to_owned()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "1000".to_owned()),
+            (
+                "OTEL_BSP_SCHEDULE_DELAY",
+                EXPORT_INTERVAL.as_millis().to_string(),
+            ),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "65536".to_owned()),
         ]
     }
 
     /// A snapshot of everything received so far.
     pub fn summary(&self) -> TelemetrySummary {
-        with_aggregate(&self.shared, |aggregate| aggregate.summary())
+        with_router(&self.shared, |router| router.all.summary())
     }
 
     /// Everything received since the last call (or the start), and a fresh start: the
     /// per-run summary when one session serves several runs.
     pub fn take(&self) -> TelemetrySummary {
-        with_aggregate(&self.shared, |aggregate| {
-            let summary = aggregate.summary();
-            *aggregate = aggregate::Aggregator::default();
-            summary
+        with_router(&self.shared, |router| {
+            std::mem::take(&mut router.all).summary()
         })
+    }
+
+    /// A run whose steps' trace ids start with `prefix` (see
+    /// [`crate::correlation::Correlation`]) begins now: its spans are routed to it.
+    pub fn begin_run(&self, prefix: u64) {
+        with_router(&self.shared, |router| router.begin(prefix, unix_nanos()));
+    }
+
+    /// The run ended now: spans starting later are not attributed to it by time.
+    pub fn end_run(&self, prefix: u64) {
+        with_router(&self.shared, |router| router.end(prefix, unix_nanos()));
+    }
+
+    /// How far the run's spans have arrived.
+    pub fn run_progress(&self, prefix: u64) -> RunProgress {
+        with_router(&self.shared, |router| router.progress(prefix))
+    }
+
+    /// The run's spans: later ones count as late in the next run's summary.
+    pub fn take_run(&self, prefix: u64) -> TelemetrySummary {
+        with_router(&self.shared, |router| router.take(prefix))
     }
 
     /// Stops listening, ends every connection (requests in flight included) and returns
@@ -110,6 +138,13 @@ impl OtlpReceiver {
         self.server.stop().await;
         self.summary()
     }
+}
+
+/// Now, in Unix nanoseconds (the clock span times use).
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// The traces URL for a receiver bound to `addr`, unspecified addresses as loopback.
@@ -122,8 +157,9 @@ fn traces_endpoint_for(addr: SocketAddr) -> String {
     format!("http://{}{TRACES_PATH}", SocketAddr::new(ip, addr.port()))
 }
 
-/// What the receiver saw of a Dagger session's traces.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the receiver saw of a Dagger session's traces (of one run, when the receiver
+/// routes spans to runs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TelemetrySummary {
     /// Finished spans received (spans still open, sent by live exporters, are skipped:
     /// they are sent again when they end).
@@ -146,6 +182,64 @@ pub struct TelemetrySummary {
     /// Spans by name, most frequent first (ties by name), at most 100; names beyond that
     /// or beyond the tracking cap are summed into a last `"(other)"` group.
     pub groups: Vec<SpanGroup>,
+    /// Spans of lazy calls (`dagger.io/dag.pending`, such as `withExec`): counted, but
+    /// their durations are left out of the latencies (the leaf that forced the work,
+    /// such as `stdout`, carries its time).
+    #[serde(default)]
+    pub pending: u64,
+    /// Distinct traces of the run (one per step, by the `traceparent` the harness sends)
+    /// with at least one span.
+    #[serde(default)]
+    pub traces: u64,
+    /// Spans attributed to the run by their start time (they carried no trace id of the
+    /// run's steps: engine work outside a query).
+    #[serde(default)]
+    pub by_time: u64,
+    /// Steps the engine ran during the run (each should leave a trace); `None` when not
+    /// known (older records, or a summary of the whole session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traced_steps: Option<u64>,
+    /// How long the harness waited after the run for its last spans, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
+    /// Spans of earlier runs that arrived after those runs' records were written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub late_from_earlier_runs: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl TelemetrySummary {
+    /// Steps the engine ran whose spans never arrived (dropped by the exporter's queue,
+    /// or not flushed before the harness stopped waiting); `None` when not known.
+    pub fn missing_traces(&self) -> Option<u64> {
+        self.traced_steps.map(|n| n.saturating_sub(self.traces))
+    }
+
+    /// What a reader must know when spans are missing, or `None` when all arrived.
+    pub fn loss_warning(&self) -> Option<String> {
+        let expected = self.traced_steps?;
+        let missing = self.missing_traces()?;
+        if missing == 0 {
+            return None;
+        }
+        let waited = self
+            .waited_ms
+            .map(|ms| format!(" within {:.1} s", ms as f64 / 1000.0))
+            .unwrap_or_default();
+        Some(if self.traces == 0 {
+            format!(
+                "telemetry: no spans of this run's {expected} engine steps arrived{waited}: is the session exporting to the harness (OTEL_* variables of `dagger session`) and is the engine recording (a sampled traceparent, repeat-telemetry baggage)?"
+            )
+        } else {
+            format!(
+                "telemetry: the spans of {missing} of {expected} engine steps did not arrive{waited} (dropped by the exporter's queue or not yet flushed): span latencies and the cache-hit ratio cover the other {} only",
+                self.traces
+            )
+        })
+    }
 }
 
 /// Counts and latency of the spans sharing one name (cut to 200 characters).
@@ -155,6 +249,10 @@ pub struct SpanGroup {
     pub name: String,
     /// Finished spans with this name.
     pub count: u64,
+    /// Of those, spans of lazy calls (`dagger.io/dag.pending`), left out of the
+    /// latencies below.
+    #[serde(default)]
+    pub pending: u64,
     /// Of those, cache hits (`cache.outcome = hit`, else `dag.cached = true`), DAG operation or not.
     pub cached: u64,
     /// Of those, spans with status code ERROR.
@@ -233,9 +331,15 @@ mod tests {
             cached: 1,
             cache_hit_ratio: Some(0.5),
             cache_attribute: Some("dagger.io/cache.outcome".into()),
+            traces: 2,
+            traced_steps: Some(3),
+            ..TelemetrySummary::default()
+        };
+        let summary = TelemetrySummary {
             groups: vec![SpanGroup {
                 name: "withExec".into(),
                 count: 3,
+                pending: 0,
                 cached: 1,
                 errors: 0,
                 p50_us: 10,
@@ -243,7 +347,16 @@ mod tests {
                 p99_us: 30,
                 max_us: 31,
             }],
+            ..summary
         };
+        assert_eq!(summary.missing_traces(), Some(1));
+        assert!(
+            summary
+                .loss_warning()
+                .is_some_and(|w| w.contains("1 of 3 engine steps")),
+            "{:?}",
+            summary.loss_warning()
+        );
         let text = serde_json::to_string(&summary)?;
         assert_eq!(serde_json::from_str::<TelemetrySummary>(&text)?, summary);
         Ok(())

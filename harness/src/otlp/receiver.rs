@@ -24,8 +24,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::aggregate::Aggregator;
 use super::json::decode_export_request_json;
+use super::runs::Router;
 use super::wire::{DecodeError, SpanRecord, decode_export_request};
 use crate::listener::accept_until;
 
@@ -34,11 +34,11 @@ pub const TRACES_PATH: &str = "/v1/traces";
 /// The largest request body accepted, before and after gzip decompression.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// The aggregate every connection writes into.
-pub(crate) type Shared = Arc<Mutex<Aggregator>>;
+/// The router every connection writes into.
+pub(crate) type Shared = Arc<Mutex<Router>>;
 
 /// Runs `f` on the aggregate, whether or not a previous holder panicked.
-pub(crate) fn with_aggregate<T>(shared: &Shared, f: impl FnOnce(&mut Aggregator) -> T) -> T {
+pub(crate) fn with_router<T>(shared: &Shared, f: impl FnOnce(&mut Router) -> T) -> T {
     f(&mut shared.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
@@ -115,7 +115,7 @@ async fn handle(shared: Shared, request: Request<Incoming>) -> Response<Full<Byt
     match accept(Arc::clone(&shared), request).await {
         Ok(format) => success(format),
         Err(refusal) => {
-            with_aggregate(&shared, Aggregator::reject);
+            with_router(&shared, Router::reject);
             refusal.response()
         }
     }
@@ -155,9 +155,9 @@ fn ingest(shared: &Shared, format: Format, encoding: Encoding, body: &[u8]) -> R
         }
     };
     decode(format, payload, &mut |_: &SpanRecord<'_>| {}).map_err(Refusal::Malformed)?;
-    with_aggregate(shared, |aggregate| {
+    with_router(shared, |router| {
         decode(format, payload, &mut |span: &SpanRecord<'_>| {
-            aggregate.record(span)
+            router.record(span)
         })
     })
     .map_err(Refusal::Malformed)
@@ -319,6 +319,6 @@ mod tests {
             result,
             Err(Refusal::Malformed(DecodeError::Truncated))
         ));
-        assert_eq!(with_aggregate(&shared, |a| a.summary().spans), 0);
+        assert_eq!(with_router(&shared, |r| r.all.summary().spans), 0);
     }
 }

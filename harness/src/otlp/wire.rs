@@ -10,6 +10,7 @@
 //! | `ResourceSpans` | `scope_spans` | 2 | length-delimited |
 //! | `ResourceSpans` | `instrumentation_library_spans` (pre-1.0 senders) | 1000 | length-delimited |
 //! | `ScopeSpans` | `spans` | 2 | length-delimited |
+//! | `Span` | `trace_id` | 1 | length-delimited (16 bytes) |
 //! | `Span` | `name` | 5 | length-delimited |
 //! | `Span` | `start_time_unix_nano` / `end_time_unix_nano` | 7 / 8 | fixed64 |
 //! | `Span` | `attributes` (`KeyValue`) | 9 | length-delimited |
@@ -32,6 +33,10 @@ pub const DAG_CACHED_ATTR: &str = "dagger.io/dag.cached";
 /// `joined` (waited for the same operation run by another call) or `uncached` (cannot be
 /// cached). Where present it decides over [`DAG_CACHED_ATTR`].
 pub const CACHE_OUTCOME_ATTR: &str = "dagger.io/cache.outcome";
+/// The attribute Dagger sets (bool `true`) on a lazy call whose work has not run yet
+/// (`withExec` returns at once; the exec runs when a leaf such as `stdout` is read), so
+/// its duration is routing time, not the operation's (engine `core/telemetry.go`).
+pub const DAG_PENDING_ATTR: &str = "dagger.io/dag.pending";
 
 /// A value of [`CACHE_OUTCOME_ATTR`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +143,10 @@ pub struct SpanRecord<'a> {
     pub dag_cached: bool,
     /// The span's [`CACHE_OUTCOME_ATTR`], when it carries one.
     pub cache_outcome: Option<CacheOutcome>,
+    /// The span carries [`DAG_PENDING_ATTR`] = `true`: a lazy call that did no work.
+    pub pending: bool,
+    /// The trace id (big-endian, 0 when absent or not 16 bytes).
+    pub trace_id: u128,
 }
 
 impl SpanRecord<'_> {
@@ -146,6 +155,7 @@ impl SpanRecord<'_> {
         match (attribute.key.as_ref(), &attribute.value) {
             (DAG_DIGEST_ATTR, AnyValue::String(digest)) => self.dag_digest = !digest.is_empty(),
             (DAG_CACHED_ATTR, AnyValue::Bool(cached)) => self.dag_cached = *cached,
+            (DAG_PENDING_ATTR, AnyValue::Bool(pending)) => self.pending = *pending,
             (CACHE_OUTCOME_ATTR, AnyValue::String(outcome)) => {
                 self.cache_outcome = Some(CacheOutcome::parse(outcome));
             }
@@ -331,6 +341,7 @@ pub fn decode_span(buf: &[u8]) -> Result<SpanRecord<'_>, DecodeError> {
     let mut reader = Reader::new(buf);
     while let Some((number, value)) = reader.field()? {
         match number {
+            1 => span.trace_id = trace_id(bytes(number, value)?),
             5 => span.name = String::from_utf8_lossy(bytes(number, value)?),
             7 => span.start_time_unix_nano = fixed64(number, value)?,
             8 => span.end_time_unix_nano = fixed64(number, value)?,
@@ -340,6 +351,19 @@ pub fn decode_span(buf: &[u8]) -> Result<SpanRecord<'_>, DecodeError> {
         }
     }
     Ok(span)
+}
+
+/// A 16-byte trace id, big-endian; anything else is no trace id (0).
+fn trace_id(bytes: &[u8]) -> u128 {
+    <[u8; 16]>::try_from(bytes).map_or(0, u128::from_be_bytes)
+}
+
+/// A trace id as OTLP/JSON spells it (32 hex digits); anything else is 0.
+pub fn trace_id_hex(text: &str) -> u128 {
+    if text.len() != 32 {
+        return 0;
+    }
+    u128::from_str_radix(text, 16).unwrap_or(0)
 }
 
 fn decode_status_code(buf: &[u8]) -> Result<i32, DecodeError> {
@@ -512,6 +536,8 @@ pub(crate) mod tests {
                 dag_digest: span.dag_digest,
                 dag_cached: span.dag_cached,
                 cache_outcome: span.cache_outcome,
+                pending: span.pending,
+                trace_id: span.trace_id,
             });
         })?;
         Ok(spans)

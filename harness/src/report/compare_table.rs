@@ -77,6 +77,18 @@ pub fn comparison_table(c: &Comparison) -> String {
             }
         }
     }
+    if let Some(e) = &c.explanation {
+        out.push_str(&format!(
+            "why it is slower, by the engine's spans ({}):\n",
+            e.rows.join("; ")
+        ));
+        for operation in &e.operations {
+            out.push_str(&format!("  {}\n", operation.describe()));
+        }
+        for caveat in &e.caveats {
+            out.push_str(&format!("  ({caveat})\n"));
+        }
+    }
     if !c.check_failures.is_empty() {
         out.push_str("failed checks (first answers):\n");
         for sample in &c.check_failures {

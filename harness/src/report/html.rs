@@ -36,6 +36,7 @@ pub fn render_html(doc: &ReportDocument) -> String {
     body.push_str(&warnings(c));
     body.push_str(&contents());
     body.push_str(&tables::decision_section(c));
+    body.push_str(&span_explanation(c));
     body.push_str(&check_failures(c));
     body.push_str(&spectrum::spectrum_section(doc));
     body.push_str(&timeline::timeline_section(doc));
@@ -152,6 +153,41 @@ fn banner(doc: &ReportDocument) -> String {
         candidate = side_line(&c.candidate),
         base = side_line(&c.base),
         generated = escape(&doc.generated_at),
+    )
+}
+
+/// Where a slower latency row's time went, by the engine's spans.
+fn span_explanation(c: &crate::compare::Comparison) -> String {
+    let Some(e) = &c.explanation else {
+        return String::new();
+    };
+    let rows: String = e
+        .operations
+        .iter()
+        .map(|o| {
+            let p50 = crate::compare::explain::duration;
+            let hits = |s: Option<f64>| s.map_or_else(|| "–".to_string(), |s| format!("{:.0}%", s * 100.0));
+            format!(
+                "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td><td>{:.1} → {:.1}</td><td>{} → {}</td></tr>\n",
+                escape(&o.name),
+                if o.lazy { " <em>(lazy: its time is in the leaf that ran it)</em>" } else { "" },
+                escape(&p50(o.base_p50_us)),
+                escape(&p50(o.candidate_p50_us)),
+                o.base_per_run,
+                o.candidate_per_run,
+                escape(&hits(o.base_cache_hits)),
+                escape(&hits(o.candidate_cache_hits)),
+            )
+        })
+        .collect();
+    let caveats: String = e
+        .caveats
+        .iter()
+        .map(|c| format!("<p class=\"note\">{}</p>\n", escape(c)))
+        .collect();
+    format!(
+        "<section id=\"spans\">\n<h2>Why it is slower: the engine's spans</h2>\n<p>For {}, the operations whose time or cache-hit share changed most:</p>\n<table>\n<thead><tr><th>operation</th><th>base p50</th><th>candidate p50</th><th>spans per run</th><th>cache hits</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n{caveats}</section>\n",
+        escape(&e.rows.join("; "))
     )
 }
 

@@ -75,6 +75,20 @@ fn render_markdown(doc: &ReportDocument) -> String {
     let _ = writeln!(out, "**Why:** {}\n", escape(&c.reason));
     decision_table(&mut out, c);
     expectation_table(&mut out, c);
+    if let Some(e) = &c.explanation {
+        let _ = writeln!(
+            out,
+            "### Why it is slower: the engine's spans\n\nFor {}, the operations whose time or cache-hit share changed most (base → candidate):\n",
+            escape(&e.rows.join("; "))
+        );
+        for operation in &e.operations {
+            let _ = writeln!(out, "- {}", escape(&operation.describe()));
+        }
+        for caveat in &e.caveats {
+            let _ = writeln!(out, "- _{}_", escape(caveat));
+        }
+        out.push('\n');
+    }
     if !c.check_failures.is_empty() {
         out.push_str("### Failed checks (first answers)\n\n");
         for sample in &c.check_failures {

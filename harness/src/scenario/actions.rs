@@ -133,7 +133,7 @@ impl Checker<'_> {
                 ));
             }
         }
-        let name = self.graphql_name(call, "function")?;
+        let name = self.call_path(call)?;
         let args = self.call_args(&d.args, context)?;
         let mut select = Vec::new();
         if let Some(fields) = &d.select {
@@ -163,6 +163,23 @@ impl Checker<'_> {
             out.push((arg, self.step_template(value, context)?));
         }
         Ok(out)
+    }
+
+    /// A function's path from the query root: `hello` (a function of the workspace's
+    /// entrypoint module) or `myMod.fn` (a function of another module, reached through
+    /// the module's field); every segment a GraphQL name. Kept as written, dots and all.
+    fn call_path(&self, raw: &Spanned<String>) -> Result<String, Problem> {
+        for segment in raw.get_ref().split('.') {
+            if segment.is_empty() {
+                return Err(Problem::new(
+                    raw.span(),
+                    format!("`{}` has an empty segment", raw.get_ref()),
+                    "write `function` or `module.function`, e.g. `call = \"greeter.greet\"`",
+                ));
+            }
+            self.graphql_name(&Spanned::new(raw.span(), segment.to_string()), "function")?;
+        }
+        Ok(raw.get_ref().clone())
     }
 
     /// A GraphQL name: `[_A-Za-z][_0-9A-Za-z]*` (Dagger functions in camelCase).

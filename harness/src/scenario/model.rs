@@ -502,7 +502,9 @@ pub enum DaggerCall {
     Exec(DaggerExec),
     /// A module function called by name, then fields selected down to a leaf.
     Function {
-        /// The function (a field of the query root), e.g. `hello`.
+        /// The function's path from the query root as written: `hello` (the entrypoint
+        /// module's), or `myMod.fn` (a function of another module, through its field);
+        /// the arguments go to the last segment.
         name: String,
         /// String arguments of the function.
         args: Vec<(String, Template)>,

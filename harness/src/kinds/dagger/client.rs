@@ -26,6 +26,7 @@ pub struct EngineLink {
     uri: Uri,
     auth: HeaderValue,
     timeout: Duration,
+    baggage: Option<HeaderValue>,
 }
 
 impl std::fmt::Debug for EngineLink {
@@ -57,9 +58,22 @@ impl EngineLink {
             uri,
             auth,
             timeout,
+            baggage: None,
         })
     }
+
+    /// Asks the engine to record every query's spans, not only the first occurrence of
+    /// each call in the session: the engine emits a call's span once per session unless
+    /// the request's W3C baggage carries `repeat-telemetry` (engine/server/session.go),
+    /// and a load test repeats the same calls in every run.
+    pub fn with_repeated_telemetry(mut self) -> Self {
+        self.baggage = Some(HeaderValue::from_static(REPEAT_TELEMETRY));
+        self
+    }
 }
+
+/// The W3C baggage that makes the engine emit spans for calls it has already seen.
+pub const REPEAT_TELEMETRY: &str = "repeat-telemetry=true";
 
 /// The client one step's queries go through: its request id, and the class of the
 /// first transport-level failure it saw.
@@ -67,6 +81,7 @@ pub struct StepClient {
     link: Arc<EngineLink>,
     request_id: u64,
     failure: Mutex<Option<OutcomeClass>>,
+    answered: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for StepClient {
@@ -84,7 +99,14 @@ impl StepClient {
             link,
             request_id,
             failure: Mutex::new(None),
+            answered: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the engine ran at least one of the step's queries (a 2xx GraphQL reply,
+    /// data or errors): such a step leaves spans in the engine's telemetry.
+    pub fn answered(&self) -> bool {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The class of the first failure below GraphQL (transport, status, unreadable reply).
@@ -140,6 +162,9 @@ impl GraphQLClient for StepClient {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(baggage) = &self.link.baggage {
+            headers.insert(http::HeaderName::from_static("baggage"), baggage.clone());
+        }
         let request = OutgoingRequest {
             method: Method::POST,
             uri: self.link.uri.clone(),
@@ -183,7 +208,27 @@ impl GraphQLClient for StepClient {
                 ));
             }
         };
+        if (200..300).contains(&status) {
+            self.answered
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         match reply.errors {
+            // The engine refused the query before running anything: 422 (or another 4xx)
+            // is a validation failure, 503/500 an engine that cannot serve it now
+            // (shutting down, session closing, modules that failed to load).
+            Some(errors) if !errors.is_empty() && !(200..300).contains(&status) => {
+                let message = errors
+                    .into_iter()
+                    .next()
+                    .map(|e| error_message(e).message)
+                    .unwrap_or_default();
+                let class = if (400..500).contains(&status) {
+                    OutcomeClass::QueryInvalid
+                } else {
+                    OutcomeClass::EngineUnavailable
+                };
+                Err(self.fail(class, format!("HTTP {status} from the engine: {message}")))
+            }
             Some(errors) if !errors.is_empty() => {
                 let errors: Vec<GraphQLErrorMessage> =
                     errors.into_iter().map(error_message).collect();

@@ -34,6 +34,9 @@ pub struct DaggerExecutor {
     nonce: AtomicU64,
     run_tag: u64,
     samples: FailureSamples,
+    /// Steps the engine ran (answered at least one of their queries with a GraphQL
+    /// reply): each leaves a trace in the engine's telemetry.
+    traced: AtomicU64,
 }
 
 /// A step's pipeline with every template rendered.
@@ -72,7 +75,13 @@ impl DaggerExecutor {
             nonce: AtomicU64::new(0),
             run_tag,
             samples: FailureSamples::default(),
+            traced: AtomicU64::new(0),
         }
+    }
+
+    /// Steps the engine ran so far (see the field).
+    pub fn traced_steps(&self) -> u64 {
+        self.traced.load(Ordering::Relaxed)
     }
 
     /// Descriptions of the first failures (engine message, exec stderr tail).
@@ -116,6 +125,9 @@ impl DaggerExecutor {
             }
             Ok(Ok(ended)) => ended,
         };
+        if client.answered() {
+            self.traced.fetch_add(1, Ordering::Relaxed);
+        }
         match ended {
             Ended::Leaf(body, code) => StepReply::ok(code, body),
             Ended::ExitCode(code) if step.accepts_exit(code) => {
@@ -281,7 +293,13 @@ async fn run_plan(query: Query, plan: Plan) -> Ended {
             }
         }
         Plan::Function { name, args, select } => {
-            let mut selection = query.selection.select(&name);
+            // `myMod.fn`: the module's field, then its function with the arguments.
+            let (modules, function) = name.rsplit_once('.').unwrap_or(("", name.as_str()));
+            let mut selection = query.selection;
+            for module in modules.split('.').filter(|m| !m.is_empty()) {
+                selection = selection.select(module);
+            }
+            let mut selection = selection.select(function);
             for (arg, value) in &args {
                 selection = selection.arg(arg, value.as_str());
             }

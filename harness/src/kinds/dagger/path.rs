@@ -2,7 +2,7 @@
 //! and per drive an executor whose queries go to the engine (or to the fault proxy in
 //! front of it).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::client::EngineLink;
 use super::executor::DaggerExecutor;
@@ -68,6 +68,9 @@ fn no_engine(why: String) -> PathError {
 pub struct DaggerPath {
     target: DaggerTarget,
     engine: EngineSlot,
+    /// The executor of the drive under way and its runs' trace prefix, to count the
+    /// steps whose spans the telemetry should hold.
+    drive: Mutex<Option<(Arc<DaggerExecutor>, u64)>>,
 }
 
 impl DaggerPath {
@@ -77,6 +80,7 @@ impl DaggerPath {
         Self {
             target: target.clone(),
             engine: engine.clone(),
+            drive: Mutex::new(None),
         }
     }
 }
@@ -93,29 +97,45 @@ impl ReadyPath for DaggerPath {
             .get()
             .ok_or_else(|| no_engine("the engine session was not opened".into()))?;
         let base = drive.proxy_url.clone().unwrap_or_else(|| engine.base_url());
-        let client = HttpClient::new(drive.max_idle).with_correlation(drive.correlation.clone());
-        let link =
+        // Sampled, so that the engine records the query's spans in the step's trace as
+        // it would for any SDK client (an unsampled parent silences them all).
+        let correlation = drive.correlation.clone().sampled();
+        let client = HttpClient::new(drive.max_idle).with_correlation(correlation);
+        let mut link =
             EngineLink::new(client, &base, engine.token(), drive.timeout).map_err(no_engine)?;
-        Ok(Arc::new(DaggerExecutor::new(
-            link,
-            self.target.cache,
-            drive.seed,
-        )))
+        if self.target.telemetry {
+            link = link.with_repeated_telemetry();
+        }
+        let executor = Arc::new(DaggerExecutor::new(link, self.target.cache, drive.seed));
+        if let Ok(mut slot) = self.drive.lock() {
+            *slot = Some((executor.clone(), drive.correlation.trace_prefix));
+        }
+        Ok(executor)
     }
 
-    fn drive_starting(&self) {
+    fn drive_starting(&self, drive: &DriveSetup<'_>) {
         if let Some(engine) = self.engine.get() {
-            engine.telemetry_start();
+            engine.telemetry_start(drive.correlation.trace_prefix);
         }
     }
 
     async fn drive_finished(&self) -> DriveExtras {
-        match self.engine.get() {
-            Some(engine) => DriveExtras {
-                notes: engine.notes().to_vec(),
-                telemetry: engine.telemetry_end().await,
-            },
-            None => DriveExtras::default(),
+        let Some(engine) = self.engine.get() else {
+            return DriveExtras::default();
+        };
+        let drive = self.drive.lock().ok().and_then(|mut d| d.take());
+        let telemetry = match drive {
+            Some((executor, prefix)) => engine.telemetry_end(prefix, executor.traced_steps()).await,
+            None => None,
+        };
+        DriveExtras {
+            notes: engine.notes().to_vec(),
+            warnings: telemetry
+                .as_ref()
+                .and_then(crate::otlp::TelemetrySummary::loss_warning)
+                .into_iter()
+                .collect(),
+            telemetry,
         }
     }
 }

@@ -8,11 +8,15 @@ use super::session::{CliOptions, EngineSession};
 use crate::otlp::{DEFAULT_BIND, OtlpReceiver, TelemetrySummary};
 use crate::scenario::{DaggerCall, DaggerTarget, Scenario, Target};
 
-/// How long the exporter may stay quiet before a run's spans count as all received (the
-/// OpenTelemetry batch exporter flushes every few seconds).
-const TELEMETRY_QUIET: Duration = Duration::from_secs(2);
-/// The longest wait for a run's spans after the run.
-const TELEMETRY_DRAIN: Duration = Duration::from_secs(12);
+/// How long a run's spans must have stopped arriving before they count as all there:
+/// one export interval of the session's exporter and a margin (a query's spans can
+/// straddle two batches).
+const TELEMETRY_QUIET: Duration =
+    Duration::from_millis(crate::otlp::EXPORT_INTERVAL.as_millis() as u64 + 500);
+/// The longest wait for a run's spans after the run: bounded, whatever the exporter does.
+const TELEMETRY_DRAIN: Duration = Duration::from_secs(10);
+/// How often the wait looks at what arrived.
+const TELEMETRY_POLL: Duration = Duration::from_millis(100);
 
 /// An open engine session for the runs of a scenario.
 #[derive(Debug)]
@@ -87,29 +91,40 @@ impl DaggerEngine {
         &self.notes
     }
 
-    /// Forgets the spans received so far (call when a Dagger run starts).
-    pub fn telemetry_start(&self) {
+    /// A run whose steps' trace ids start with `prefix` begins: spans are routed to it
+    /// by trace id (or, lacking one, by time).
+    pub fn telemetry_start(&self, prefix: u64) {
         if let Some(receiver) = &self.telemetry {
-            receiver.take();
+            receiver.begin_run(prefix);
         }
     }
 
-    /// The spans of the run that just ended: waits until the exporter has been quiet for
-    /// a moment (it sends in batches), then takes what arrived since
-    /// [`telemetry_start`](Self::telemetry_start), warmup included.
-    pub async fn telemetry_end(&self) -> Option<TelemetrySummary> {
+    /// The spans of the run that just ended, `traced_steps` being the steps the engine
+    /// ran (each leaves a trace). Waits, at most [`TELEMETRY_DRAIN`], until every step's
+    /// trace has spans and none arrived for [`TELEMETRY_QUIET`] (or, when some never
+    /// come, until the deadline); the summary says how long it waited and how many
+    /// steps' spans are missing.
+    pub async fn telemetry_end(&self, prefix: u64, traced_steps: u64) -> Option<TelemetrySummary> {
         let receiver = self.telemetry.as_ref()?;
-        let deadline = tokio::time::Instant::now() + TELEMETRY_DRAIN;
-        let mut seen = receiver.summary().spans;
-        while tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(TELEMETRY_QUIET).await;
-            let now = receiver.summary().spans;
-            if now == seen {
+        receiver.end_run(prefix);
+        let ended = tokio::time::Instant::now();
+        let deadline = ended + TELEMETRY_DRAIN;
+        loop {
+            let now = tokio::time::Instant::now();
+            let progress = receiver.run_progress(prefix);
+            let since_last = progress
+                .last_arrival
+                .map_or(now - ended, |at| at.elapsed().min(now - ended));
+            let complete = progress.traces >= traced_steps;
+            if now >= deadline || (complete && since_last >= TELEMETRY_QUIET) {
                 break;
             }
-            seen = now;
+            tokio::time::sleep(TELEMETRY_POLL).await;
         }
-        Some(receiver.take())
+        let mut summary = receiver.take_run(prefix);
+        summary.traced_steps = Some(traced_steps);
+        summary.waited_ms = Some(u64::try_from(ended.elapsed().as_millis()).unwrap_or(u64::MAX));
+        Some(summary)
     }
 
     /// Ends the session if the harness started it, and the telemetry receiver.
