@@ -1540,6 +1540,32 @@ fn a_function_name_that_is_not_a_graphql_name() {
 }
 
 #[test]
+fn a_module_function_path_with_a_bad_segment() {
+    // `module.function` reaches a function of a module that is not the entrypoint.
+    let ok = pipeline_with(
+        r#"{ from = "alpine:3.20", exec = ["sh", "-c", "make test"] }"#,
+        r#"{ call = "greeter.greet", args = { name = "x" } }"#,
+    );
+    valid(&ok);
+    let text = pipeline_with(
+        r#"{ from = "alpine:3.20", exec = ["sh", "-c", "make test"] }"#,
+        r#"{ call = "greeter..greet" }"#,
+    );
+    assert_invalid(&text, 12, 82, "has an empty segment", "module.function");
+    let text = pipeline_with(
+        r#"{ from = "alpine:3.20", exec = ["sh", "-c", "make test"] }"#,
+        r#"{ call = "my-mod.greet" }"#,
+    );
+    assert_invalid(
+        &text,
+        12,
+        82,
+        "`my-mod` cannot be a function name",
+        "camelCase",
+    );
+}
+
+#[test]
 fn a_relative_mount_point_and_a_missing_host_folder() {
     let text = pipeline_with(
         r#"from = "alpine:3.20", "#,
