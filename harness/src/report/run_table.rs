@@ -32,6 +32,25 @@ struct Row {
     errors: String,
 }
 
+/// One line on a Dagger run's spans: how many arrived of the steps the engine ran, and
+/// the cache-hit ratio with the attribute it rests on.
+fn telemetry_line(t: &crate::otlp::TelemetrySummary) -> String {
+    let traces = match t.traced_steps {
+        Some(steps) => format!(", spans of {} of {steps} engine steps", t.traces),
+        None => String::new(),
+    };
+    let cache = match (t.cache_hit_ratio, &t.cache_attribute) {
+        (Some(r), Some(attr)) => format!(", cache hits {:.0}% ({attr})", r * 100.0),
+        (Some(r), None) => format!(", cache hits {:.0}%", r * 100.0),
+        _ => String::new(),
+    };
+    let waited = t
+        .waited_ms
+        .map(|ms| format!(", waited {:.1} s for the last batch", ms as f64 / 1000.0))
+        .unwrap_or_default();
+    format!("telemetry: {} spans{traces}{cache}{waited}", t.spans)
+}
+
 /// A table of every step of every record (latencies of successful requests).
 pub fn run_summary_table(records: &[&RunRecord]) -> String {
     let rows: Vec<Row> = records
@@ -71,6 +90,9 @@ pub fn run_summary_table(records: &[&RunRecord]) -> String {
         }
         for fault in &record.faults {
             out.push_str(&format!("\n  {}", fault_line(fault)));
+        }
+        if let Some(t) = &record.telemetry {
+            out.push_str(&format!("\n  {}", telemetry_line(t)));
         }
         for step in &record.steps {
             for line in check_summary(&step.check_failures, step.count()) {
