@@ -2,32 +2,43 @@
 //!
 //! A real HTTP/1.1 server on 127.0.0.1 that speaks what dagger-sdk speaks (DESIGN.md §11):
 //! `POST /query`, `Authorization: Basic base64(token + ":")` (anything else: 401 with an
-//! empty body, as the engine answers), a JSON body `{"query": ..., "variables": null}`,
-//! and a reply `{"data": ...}` or `{"data": null, "errors": [...]}`.
+//! empty body, as the session answers), a JSON body `{"query": ..., "variables": null}`,
+//! and a reply `{"data": ...}` or `{"errors": [...], "data": null}`.
 //!
-//! It parses each query (GraphQL selection sets, arguments as GraphQL literals), records
-//! it with its `x-harness-request-id`, and evaluates the chain the SDK builds the way the
-//! engine would: `container.from.(withEnvVariable|withMountedDirectory|withWorkdir)*
-//! .withExec(args, expect).stdout|stderr|exitCode`, `host.directory(path).id`, and two
-//! module functions (`hello(name)` is a string, `greeting(name)` an object whose fields
-//! are selected). An exec is simulated, not run: `echo`, `true`, `false` and a small
-//! `sh -c` (`echo ... [>&2]`, `$VAR` from the container's environment, `exit N`, `pwd`,
-//! `ls`/`cat` of mounted host folders, `sleep S` which delays the reply, `;`/`&&`); any
-//! other program "prints" its argv. A non-zero exit fails the query with an `EXEC_ERROR`
-//! unless the exec was given `expect: ANY`.
+//! It parses each query as gqlparser does and validates it against its schema
+//! ([`graphql`]: a query that does not parse or validate is refused with a 422 before
+//! anything runs), records it with its `x-harness-request-id`, and evaluates the chain
+//! the SDK builds the way the engine would: `container.from.(withEnvVariable|
+//! withMountedDirectory|withWorkdir)*.withExec(args, expect).stdout|stderr|exitCode`,
+//! `host.directory(path).id`, and a module's functions (`hello(name)` a string,
+//! `greeting(name)` an object whose fields are selected, and the object `greeter` with
+//! `greet` and `shout`). An exec is simulated ([`exec`]), lazily as in the engine: a
+//! `withExec` returns at once and runs when a field needs its output. Results are cached
+//! by call key for the double's life, as the engine caches them. A non-zero exit fails the
+//! query with an `EXEC_ERROR` unless the exec was given `expect: ANY`.
 //!
-//! [`Behaviour`] makes the double misbehave, switchable at any time: a 502 with a text
-//! body, slow replies, dropped connections, `{"data": null}`, a reply that is not JSON,
-//! a leaf of the wrong type, and the engine going away after some queries. [`stop`]
-//! takes it away at once (the listener and every open connection are closed).
+//! Every evaluated field ends a span ([`telemetry`]), exported like the session CLI does
+//! once told where ([`EngineDouble::export_spans`], or `POST /_double/session` from the
+//! stand-in CLI of [`stand_in_cli`]).
+//!
+//! [`Behaviour`] makes the double misbehave, switchable at any time: the engine's own
+//! refusals (shutting down, session closing, modules failing to load), a 502 from the
+//! session when the engine is gone, slow replies, dropped connections, `{"data": null}`,
+//! a reply that is not JSON, a leaf of the wrong type, and the engine going away after
+//! some queries. [`stop`] takes it away at once (the listener and every open connection
+//! are closed).
 //!
 //! [`stop`]: EngineDouble::stop
 
 #![allow(dead_code)] // each test binary uses a different part of the double
 
-use std::collections::BTreeMap;
+mod exec;
+pub mod graphql;
+pub mod telemetry;
+
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,17 +50,33 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
+
+use exec::{Container, Exec, PendingExec};
+// What tests may name; each test binary uses a different part.
+#[allow(unused_imports)]
+pub use exec::{MAX_EXEC_ERROR_OUTPUT_BYTES, exec_error_output};
+#[allow(unused_imports)]
+pub use graphql::{Field, GqlError, Literal, Node, Position, Refusal, chain_of, parse_query};
+#[allow(unused_imports)]
+pub use telemetry::{AttrValue, ExportConfig, Exported, SpanData, TraceContext};
 
 /// The session token the double accepts unless told otherwise.
 pub const TOKEN: &str = "double-session-token-5f1e";
+
+/// The platform the double's engine runs on (what `container.from` resolves for).
+pub const PLATFORM: &str = "linux/amd64";
 
 /// How the double answers, switchable per test ([`EngineDouble::set`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Behaviour {
     /// As the engine does.
     Engine,
-    /// `502 Bad Gateway` with a `text/plain` body, as a proxy in front of the engine.
+    /// `502 Bad Gateway` with a `text/plain` body: what the session port answers when the
+    /// engine died but the session CLI lives (`engine/client/client.go` ServeHTTP: the
+    /// proxied request fails and the CLI writes 502 with `http do: <error>`; see
+    /// [`engine_unreachable`]), or what a proxy in front of the engine answers.
     BadGateway(String),
     /// As the engine does, after a delay.
     Slow(Duration),
@@ -64,59 +91,20 @@ pub enum Behaviour {
     /// Answer this many queries as the engine does, then go away: the next query's
     /// connection is dropped, the listener closes and every open connection with it.
     GoneAfter(usize),
+    /// The engine is shutting down: 503, GraphQL errors `engine is shutting down`
+    /// (`engine/server/session.go` serveHTTPToClient, errServerShuttingDown).
+    ShuttingDown,
+    /// The session is closing: 503, `session is closing` (errSessionClosing).
+    SessionClosing,
+    /// The session's modules failed to load: 500, `loading modules: <message>`.
+    ModulesFailed(String),
 }
 
-/// A GraphQL value as sent: strings, numbers, booleans, null, lists, objects; an enum
-/// value (a bare word such as `ANY`) is kept as a string.
-pub type Literal = Value;
-
-/// One field of a query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Field {
-    /// The alias, when the SDK sent one.
-    pub alias: Option<String>,
-    /// The field name.
-    pub name: String,
-    /// The arguments, decoded.
-    pub args: BTreeMap<String, Literal>,
-    /// The fields selected on its result.
-    pub selection: Vec<Node>,
-}
-
-impl Field {
-    /// The key of this field in the reply.
-    pub fn key(&self) -> &str {
-        self.alias.as_deref().unwrap_or(&self.name)
-    }
-
-    /// A string argument.
-    pub fn str_arg(&self, name: &str) -> Option<&str> {
-        self.args.get(name).and_then(Value::as_str)
-    }
-
-    /// A list-of-strings argument.
-    pub fn strings_arg(&self, name: &str) -> Option<Vec<String>> {
-        self.args.get(name)?.as_array().map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_owned))
-                .collect()
-        })
-    }
-}
-
-/// An entry of a selection set.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Node {
-    /// A field.
-    Field(Field),
-    /// `... on Type { ... }`: adds no level to the reply.
-    Fragment {
-        /// The type condition.
-        on: String,
-        /// What is selected inside.
-        selection: Vec<Node>,
-    },
+/// The body the session CLI answers with 502 when the engine behind it is unreachable
+/// (`engine/client/client.go` ServeHTTP: `"http do: " + err.Error()`, the error being
+/// Go's `*url.Error` for the proxied `POST http://dagger/query`).
+pub fn engine_unreachable(cause: &str) -> String {
+    format!("http do: Post \"http://dagger/query\": {cause}")
 }
 
 /// One request the double received.
@@ -133,6 +121,10 @@ pub struct Call {
     /// The fields of the query, root first (one per level, as the SDK sends them);
     /// empty when the query did not parse.
     pub chain: Vec<Field>,
+    /// The `traceparent` header, as sent.
+    pub traceparent: Option<String>,
+    /// The `baggage` header, as sent.
+    pub baggage: Option<String>,
 }
 
 impl Call {
@@ -170,6 +162,16 @@ impl Call {
     }
 }
 
+/// What the engine has computed, by call key (the double's life: the engine's cache
+/// outlives sessions).
+#[derive(Debug, Default)]
+struct Cache {
+    /// Calls that succeeded.
+    keys: HashSet<String>,
+    /// Execs that ran (and did not fail), by the call key of their `withExec`.
+    execs: HashMap<String, Exec>,
+}
+
 #[derive(Debug)]
 struct State {
     token: String,
@@ -180,6 +182,13 @@ struct State {
     /// Queries answered (or refused) so far, for [`Behaviour::GoneAfter`].
     seen: AtomicUsize,
     stop: watch::Sender<bool>,
+    cache: Mutex<Cache>,
+    /// Call keys whose telemetry the session has emitted (`dagql/telemetry.go`).
+    emitted: Mutex<HashSet<String>>,
+    telemetry: telemetry::Telemetry,
+    runtime: tokio::runtime::Handle,
+    /// [`EngineDouble::set_raw_exec_error_output`].
+    raw_exec_errors: AtomicBool,
 }
 
 impl State {
@@ -189,6 +198,23 @@ impl State {
 
     fn record(&self, call: Call) {
         self.calls.lock().expect("calls lock").push(call);
+    }
+
+    /// `dagql/telemetry.go` ShouldEmitTelemetry: a call's span is emitted the first time
+    /// its key is seen in the session; with repeated telemetry (`request_keys`, fresh per
+    /// request) the first time in the request, the session's keys being updated too.
+    fn should_emit(&self, key: &str, request_keys: Option<&mut HashSet<String>>) -> bool {
+        let mut session = self.emitted.lock().expect("emitted lock");
+        match request_keys {
+            Some(keys) => {
+                if !keys.insert(key.to_owned()) {
+                    return false;
+                }
+                session.insert(key.to_owned());
+                true
+            }
+            None => session.insert(key.to_owned()),
+        }
     }
 }
 
@@ -223,6 +249,11 @@ impl EngineDouble {
             dirs: Mutex::new(Vec::new()),
             seen: AtomicUsize::new(0),
             stop,
+            cache: Mutex::new(Cache::default()),
+            emitted: Mutex::new(HashSet::new()),
+            telemetry: telemetry::Telemetry::default(),
+            runtime: tokio::runtime::Handle::current(),
+            raw_exec_errors: AtomicBool::new(false),
         });
         let accept = tokio::spawn(serve(listener, state.clone()));
         Self {
@@ -293,6 +324,61 @@ impl EngineDouble {
     pub fn clear(&self) {
         self.state.calls.lock().expect("calls lock").clear();
     }
+
+    /// Exports the engine's spans from now on, as the session CLI does when started with
+    /// `config`'s `OTEL_*` environment; a previous export is flushed and replaced.
+    pub fn export_spans(&self, config: ExportConfig) {
+        self.state.telemetry.configure(config, &self.state.runtime);
+    }
+
+    /// The export in force (after the Go SDK's adjustments), if any.
+    pub fn export_config(&self) -> Option<ExportConfig> {
+        self.state.telemetry.config()
+    }
+
+    /// A new session: every call's telemetry is emitted again once (the engine's cache
+    /// is kept: it outlives sessions).
+    pub fn new_session(&self) {
+        self.state.emitted.lock().expect("emitted lock").clear();
+    }
+
+    /// `ForceFlush`: every span finished so far is exported before this returns.
+    pub async fn flush_spans(&self) {
+        self.state.telemetry.flush().await;
+    }
+
+    /// The session ends: the batch processor flushes what is queued and stops exporting.
+    pub async fn end_session(&self) {
+        self.state.telemetry.end().await;
+    }
+
+    /// Spans the batch processor dropped because its queue was full.
+    pub fn dropped_spans(&self) -> u64 {
+        self.state.telemetry.dropped()
+    }
+
+    /// Spans and batches exported so far.
+    pub fn exported_spans(&self) -> Exported {
+        self.state.telemetry.exported()
+    }
+
+    /// Every span the engine finished (sampled ones: exported or not), in the order they
+    /// ended.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.state.telemetry.spans()
+    }
+
+    /// Not as the engine: an `EXEC_ERROR` carries the exec's whole output, untrimmed and
+    /// untruncated (the double's behaviour before it followed `core/exec_error.go`), for
+    /// tests written against that. Off by default.
+    pub fn set_raw_exec_error_output(&self, raw: bool) {
+        self.state.raw_exec_errors.store(raw, Ordering::SeqCst);
+    }
+
+    /// Forgets the spans finished so far (the export counters stay).
+    pub fn clear_spans(&self) {
+        self.state.telemetry.clear();
+    }
 }
 
 impl Drop for EngineDouble {
@@ -305,6 +391,51 @@ impl Drop for EngineDouble {
             runtime.shutdown_background();
         }
     }
+}
+
+/// A stand-in `dagger` CLI for `dagger session`, as `dir/fake-bin/dagger` (a bash script);
+/// the folder is returned, to put first on `PATH`.
+///
+/// It records its arguments in `dir/cli-args` and, in `dir/cli-otel`, the OTLP endpoint,
+/// protocol and export schedule it was given (`<endpoint> <protocol> every <N>ms`, the
+/// traces-specific protocol winning over the generic one as in OpenTelemetry SDKs);
+/// registers the session with the double (`POST /_double/session`, with its
+/// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BSP_MAX_QUEUE_SIZE`), so that the double exports
+/// the engine's spans the way that CLI would; prints the connect parameters
+/// `{"port": PORT, "session_token": "TOKEN"}`; waits for its stdin to close; then ends
+/// the session (`POST /_double/session-end`: the batch processor's final flush, which the
+/// double finishes before answering) and exits. It posts no span itself.
+pub fn stand_in_cli(dir: &Path, port: u16, token: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("fake-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir fake-bin");
+    let script = r#"#!/bin/bash
+export LC_ALL=C
+echo "$@" > "@DIR@/cli-args"
+# As OpenTelemetry SDKs do: the traces-specific protocol wins over the generic one.
+protocol="${OTEL_EXPORTER_OTLP_TRACES_PROTOCOL:-$OTEL_EXPORTER_OTLP_PROTOCOL}"
+echo "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT $protocol every ${OTEL_BSP_SCHEDULE_DELAY:-5000}ms" > "@DIR@/cli-otel"
+esc() { local s="${1//\\/\\\\}"; printf '%s' "${s//\"/\\\"}"; }
+num() { if [[ "$1" =~ ^[0-9]+$ ]]; then printf '%s' "$1"; else printf 'null'; fi; }
+post() {
+  exec 3<>"/dev/tcp/127.0.0.1/@PORT@" || return 1
+  printf 'POST %s HTTP/1.1\r\nHost: 127.0.0.1:@PORT@\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$1" "${#2}" "$2" >&3
+  cat <&3 >/dev/null
+  exec 3>&-
+}
+post /_double/session "{\"endpoint\":\"$(esc "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")\",\"protocol\":\"$(esc "$protocol")\",\"schedule_delay_ms\":$(num "$OTEL_BSP_SCHEDULE_DELAY"),\"max_queue\":$(num "$OTEL_BSP_MAX_QUEUE_SIZE")}"
+echo "engine starting" >&2
+echo '{"port": @PORT@, "session_token": "@TOKEN@"}'
+cat >/dev/null
+post /_double/session-end '{}'
+"#
+    .replace("@DIR@", &dir.display().to_string())
+    .replace("@PORT@", &port.to_string())
+    .replace("@TOKEN@", token);
+    let file = bin.join("dagger");
+    std::fs::write(&file, script).expect("write the stand-in CLI");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    bin
 }
 
 async fn serve(listener: tokio::net::TcpListener, state: Arc<State>) {
@@ -354,19 +485,27 @@ impl std::error::Error for Hangup {}
 type Reply = Result<Response<Full<Bytes>>, Hangup>;
 
 async fn handle(state: &State, request: Request<Incoming>) -> Reply {
-    if request.method() != Method::POST || request.uri().path() != "/query" {
+    let path = request.uri().path().to_owned();
+    if request.method() == Method::POST && path.starts_with("/_double/") {
+        return control(state, &path, request.into_body()).await;
+    }
+    if request.method() != Method::POST || path != "/query" {
         return Ok(plain(StatusCode::NOT_FOUND, ""));
     }
-    let request_id = request
-        .headers()
-        .get("x-harness-request-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let authorized = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| basic_auth_matches(v, &state.token));
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let request_id = header("x-harness-request-id").and_then(|v| v.parse::<u64>().ok());
+    let authorized =
+        header(AUTHORIZATION.as_str()).is_some_and(|v| basic_auth_matches(&v, &state.token));
+    let content_type = header(CONTENT_TYPE.as_str());
+    let accept = header("accept");
+    let traceparent = header("traceparent");
+    let baggage = header("baggage");
     let body = request
         .into_body()
         .collect()
@@ -381,6 +520,8 @@ async fn handle(state: &State, request: Request<Incoming>) -> Reply {
         query: String::new(),
         variables: Value::Null,
         chain: Vec::new(),
+        traceparent,
+        baggage,
     };
     if let Behaviour::GoneAfter(answered) = behaviour
         && seen >= answered
@@ -390,17 +531,70 @@ async fn handle(state: &State, request: Request<Incoming>) -> Reply {
         return Err(Hangup);
     }
     if !authorized {
-        // The engine refuses a wrong or missing session token with a bare 401.
+        // engine/client/client.go ServeHTTP: the session refuses a wrong or missing
+        // token with a 401, a WWW-Authenticate challenge and no body.
         state.record(call);
-        return Ok(plain(StatusCode::UNAUTHORIZED, ""));
+        let mut response = plain(StatusCode::UNAUTHORIZED, "");
+        response.headers_mut().insert(
+            "www-authenticate",
+            "Basic realm=\"Access to the Dagger engine session\""
+                .parse()
+                .expect("header"),
+        );
+        return Ok(response);
     }
+    // engine/server/session.go serveHTTPToClient: before any GraphQL, the engine may be
+    // shutting down (errServerShuttingDown), the session closing (errSessionClosing),
+    // or its modules failing to load; each a gqlErr written by Go's http.Error.
+    let refusal = match &behaviour {
+        Behaviour::ShuttingDown => Some((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "engine is shutting down".to_owned(),
+        )),
+        Behaviour::SessionClosing => Some((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session is closing".to_owned(),
+        )),
+        Behaviour::ModulesFailed(message) => Some((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("loading modules: {message}"),
+        )),
+        _ => None,
+    };
+    if let Some((code, message)) = refusal {
+        call.query = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|b| b["query"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        state.record(call);
+        return Ok(gql_error(code, &message));
+    }
+    // gqlgen graphql/handler/server.go: only the POST transport takes a request, and
+    // only with `Content-Type: application/json`.
+    let json_body = content_type
+        .as_deref()
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json_body {
+        state.record(call);
+        return Ok(go_sniffed(
+            StatusCode::BAD_REQUEST,
+            &gql_body(&[GoError::message("transport not supported")]),
+        ));
+    }
+    let reply_type = ReplyType::of(accept.as_deref());
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
         Err(e) => {
+            // gqlgen transport/http_post.go: 400 and the body quoted back.
             state.record(call);
-            return Ok(graphql_errors(
+            let message = format!(
+                "json request body could not be decoded: {e} body:{}",
+                String::from_utf8_lossy(&body)
+            );
+            return Ok(reply_type.reply(
                 StatusCode::BAD_REQUEST,
-                json!([{ "message": format!("body is not JSON: {e}") }]),
+                gql_body(&[GoError::message(&message)]),
             ));
         }
     };
@@ -409,13 +603,21 @@ async fn handle(state: &State, request: Request<Incoming>) -> Reply {
         .get("variables")
         .cloned()
         .unwrap_or(Value::Bool(false));
-    let chain = parse_query(&call.query).and_then(|nodes| chain_of(&nodes));
-    if let Ok(chain) = &chain {
-        call.chain = chain.clone();
+    let document = graphql::parse_document(&call.query);
+    if let Ok(chain) = document
+        .as_ref()
+        .map_err(|_| ())
+        .and_then(|nodes| chain_of(nodes).map_err(|_| ()))
+    {
+        call.chain = chain;
     }
+    let trace = TraceContext::from_traceparent(call.traceparent.as_deref());
+    let repeat = telemetry::repeat_telemetry(call.baggage.as_deref());
     state.record(call);
-    match behaviour {
-        Behaviour::BadGateway(text) => return Ok(text_reply(StatusCode::BAD_GATEWAY, text)),
+    match &behaviour {
+        Behaviour::BadGateway(text) => {
+            return Ok(text_reply(StatusCode::BAD_GATEWAY, text.clone()));
+        }
         Behaviour::Drop => return Err(Hangup),
         Behaviour::NullData => return Ok(json_reply(StatusCode::OK, &json!({ "data": null }))),
         Behaviour::Malformed => {
@@ -426,49 +628,161 @@ async fn handle(state: &State, request: Request<Incoming>) -> Reply {
                 .insert(CONTENT_TYPE, "application/json".parse().expect("header"));
             return Ok(response);
         }
-        Behaviour::Slow(delay) => tokio::time::sleep(delay).await,
-        Behaviour::Engine | Behaviour::WrongType | Behaviour::GoneAfter(_) => {}
+        Behaviour::Slow(delay) => tokio::time::sleep(*delay).await,
+        _ => {}
     }
-    let chain = match chain {
-        Ok(chain) => chain,
-        Err(e) => {
-            return Ok(graphql_errors(
-                StatusCode::BAD_REQUEST,
-                json!([{ "message": format!("cannot parse the query: {e}") }]),
-            ));
+    // Parse and validation errors: gqlgen refuses the operation before running anything
+    // (graphql/executor/executor.go CreateOperationContext), 422 under
+    // application/json (transport/http_get.go statusFor).
+    let nodes = match document {
+        Ok(nodes) => nodes,
+        Err(Refusal::Parse(e)) => {
+            return Ok(reply_type.refuse(&[GoError::protocol(&e, "GRAPHQL_PARSE_FAILED")]));
         }
+        Err(Refusal::Invalid(errors)) => {
+            let errors: Vec<GoError> = errors
+                .iter()
+                .map(|e| GoError::protocol(e, "GRAPHQL_VALIDATION_FAILED"))
+                .collect();
+            return Ok(reply_type.refuse(&errors));
+        }
+        Err(Refusal::Unsupported(why)) => return Ok(double_limit(&why)),
+    };
+    let invalid = graphql::validate(&nodes);
+    if !invalid.is_empty() {
+        let errors: Vec<GoError> = invalid
+            .iter()
+            .map(|e| GoError::protocol(e, "GRAPHQL_VALIDATION_FAILED"))
+            .collect();
+        return Ok(reply_type.refuse(&errors));
+    }
+    let chain = match chain_of(&nodes) {
+        Ok(chain) => chain,
+        Err(why) => return Ok(double_limit(&why)),
     };
     let evaluated = evaluate(state, &chain);
-    if !evaluated.delay.is_zero() {
-        tokio::time::sleep(evaluated.delay).await;
-    }
-    match evaluated.result {
+    emit_spans(state, &trace, repeat, &evaluated.spans).await;
+    let body = match evaluated.result {
         Ok(leaf) => {
             let leaf = if behaviour == Behaviour::WrongType {
                 json!(42)
             } else {
                 leaf
             };
-            Ok(json_reply(
-                StatusCode::OK,
-                &json!({ "data": nest(&chain, leaf) }),
-            ))
+            go_json(&json!({ "data": nest(&chain, leaf) }))
         }
-        Err(error) => Ok(graphql_errors(StatusCode::OK, json!([error]))),
+        Err(error) => gql_body(&[error]),
+    };
+    Ok(reply_type.reply(StatusCode::OK, body))
+}
+
+/// The test-only requests of the stand-in CLI: `/_double/session` (a new session,
+/// exporting as its body says: `{"endpoint", "protocol", "schedule_delay_ms",
+/// "max_queue", "max_batch"}`, numbers or null for the Go SDK's defaults; an empty
+/// endpoint exports nothing) and `/_double/session-end` (the final flush, finished
+/// before the answer).
+async fn control(state: &State, path: &str, body: Incoming) -> Reply {
+    let body = body.collect().await.map_err(|_| Hangup)?.to_bytes();
+    match path {
+        "/_double/session" => {
+            let Ok(config) = serde_json::from_slice::<Value>(&body) else {
+                return Ok(text_reply(
+                    StatusCode::BAD_REQUEST,
+                    "a JSON object, please\n".into(),
+                ));
+            };
+            state.emitted.lock().expect("emitted lock").clear();
+            let endpoint = config["endpoint"].as_str().unwrap_or_default();
+            if endpoint.is_empty() {
+                state.telemetry.end().await;
+            } else {
+                let protocol = match config["protocol"].as_str().unwrap_or_default() {
+                    // The OTLP default when no protocol is set.
+                    "" => "http/protobuf",
+                    other => other,
+                };
+                let mut export = ExportConfig::new(endpoint, protocol);
+                let number = |key: &str| config[key].as_u64();
+                if let Some(ms) = number("schedule_delay_ms") {
+                    export.schedule_delay = Duration::from_millis(ms);
+                }
+                if let Some(n) = number("max_queue") {
+                    export.max_queue = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+                if let Some(n) = number("max_batch") {
+                    export.max_batch = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+                state.telemetry.configure(export, &state.runtime);
+            }
+            Ok(json_reply(StatusCode::OK, &json!({})))
+        }
+        "/_double/session-end" => {
+            state.telemetry.end().await;
+            Ok(json_reply(StatusCode::OK, &json!({})))
+        }
+        _ => Ok(plain(StatusCode::NOT_FOUND, "")),
     }
 }
 
-/// `Basic base64(token + ":")`, decoded as the engine's Go `BasicAuth` does.
-fn basic_auth_matches(header: &str, token: &str) -> bool {
-    let Some(encoded) = header.strip_prefix("Basic ") else {
-        return false;
-    };
-    base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .is_ok_and(|decoded| decoded == format!("{token}:").as_bytes())
+/// Emits the spans of one query as their fields end: a span whose call key the session
+/// (or, with repeated telemetry, the request) has seen is not emitted, and nothing is
+/// recorded for an unsampled request (the keys are marked seen all the same: dagql
+/// decides before the span starts). The first emitted span's parent is the caller's
+/// span; each later one's the previous emitted one. A field that ran an exec takes its
+/// time before ending.
+async fn emit_spans(state: &State, trace: &TraceContext, repeat: bool, spans: &[FieldSpan]) {
+    let mut request_keys = repeat.then(HashSet::new);
+    let mut parent = trace.parent;
+    for field in spans {
+        let emit = state.should_emit(&field.digest, request_keys.as_mut()) && trace.sampled;
+        let start = telemetry::now_nanos();
+        if !field.took.is_zero() {
+            tokio::time::sleep(field.took).await;
+        }
+        let end = telemetry::now_nanos().max(start + 1_000);
+        if !emit {
+            continue;
+        }
+        let span_id = telemetry::random_nonzero();
+        state.telemetry.finished(vec![SpanData {
+            trace_id: trace.trace_id,
+            span_id,
+            parent_span_id: parent,
+            name: field.name.clone(),
+            start_unix_nanos: start,
+            end_unix_nanos: end,
+            attributes: field.attributes(),
+            error: field.error.clone(),
+        }]);
+        parent = Some(span_id);
+    }
 }
 
-/// A bare status with an empty body (what the engine sends with a 401).
+/// Go's `BasicAuth` as the session reads it (`engine/client/client.go` ServeHTTP): the
+/// user name is the token, the password is ignored.
+fn basic_auth_matches(header: &str, token: &str) -> bool {
+    let Some(prefix) = header.get(..6) else {
+        return false;
+    };
+    if !prefix.eq_ignore_ascii_case("Basic ") {
+        return false;
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(&header[6..]) else {
+        return false;
+    };
+    let Ok(decoded) = std::str::from_utf8(&decoded) else {
+        return false;
+    };
+    decoded
+        .split_once(':')
+        .is_some_and(|(user, _password)| user == token)
+}
+
+// ---------------------------------------------------------------------------------------
+// Replies, byte for byte.
+// ---------------------------------------------------------------------------------------
+
+/// A bare status with a body and no content type (what the session sends with a 401).
 fn plain(code: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = code;
@@ -487,16 +801,165 @@ fn text_reply(code: StatusCode, body: String) -> Response<Full<Bytes>> {
 }
 
 fn json_reply(code: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    with_type(code, go_json(body), "application/json")
+}
+
+fn with_type(code: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = code;
     response
         .headers_mut()
-        .insert(CONTENT_TYPE, "application/json".parse().expect("header"));
+        .insert(CONTENT_TYPE, content_type.parse().expect("header"));
     response
 }
 
-fn graphql_errors(code: StatusCode, errors: Value) -> Response<Full<Bytes>> {
-    json_reply(code, &json!({ "data": null, "errors": errors }))
+/// Go's `http.Error`: `text/plain; charset=utf-8`, `X-Content-Type-Options: nosniff`,
+/// the text and a newline.
+fn go_http_error(code: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = text_reply(code, format!("{text}\n"));
+    response
+        .headers_mut()
+        .insert("x-content-type-options", "nosniff".parse().expect("header"));
+    response
+}
+
+/// `engine/server/session.go` gqlError.WriteTo: a gqlgen `graphql.Response` with one
+/// error, marshalled, written by `http.Error`.
+fn gql_error(code: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    go_http_error(code, &gql_body(&[GoError::message(message)]))
+}
+
+/// A body gqlgen wrote without a content type: Go's `net/http` sniffs it as text.
+fn go_sniffed(code: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    text_reply(code, body.to_owned())
+}
+
+/// What the double cannot answer (valid GraphQL no client of the harness sends).
+fn double_limit(why: &str) -> Response<Full<Bytes>> {
+    with_type(
+        StatusCode::BAD_REQUEST,
+        gql_body(&[GoError::message(&format!("engine double: {why}"))]),
+        "application/json",
+    )
+}
+
+/// gqlgen's answer type (`transport/headers.go` determineResponseContentType): JSON
+/// unless the client asks for `application/graphql-response+json` (or only for types
+/// gqlgen does not know), which also turns a 422 into a 400.
+#[derive(Debug, Clone, Copy)]
+enum ReplyType {
+    Json,
+    GraphqlResponse,
+}
+
+impl ReplyType {
+    fn of(accept: Option<&str>) -> Self {
+        let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+            return ReplyType::Json;
+        };
+        for part in accept.split(',') {
+            let media = part.split(';').next().unwrap_or("").trim();
+            match media {
+                "*/*" | "application/*" | "application/json" => return ReplyType::Json,
+                "application/graphql-response+json" => return ReplyType::GraphqlResponse,
+                _ => {}
+            }
+        }
+        ReplyType::GraphqlResponse
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            ReplyType::Json => "application/json",
+            ReplyType::GraphqlResponse => "application/graphql-response+json",
+        }
+    }
+
+    fn reply(self, code: StatusCode, body: String) -> Response<Full<Bytes>> {
+        with_type(code, body, self.content_type())
+    }
+
+    /// A refusal before execution: 422 (400 for graphql-response+json).
+    fn refuse(self, errors: &[GoError]) -> Response<Full<Bytes>> {
+        let code = match self {
+            ReplyType::Json => StatusCode::UNPROCESSABLE_ENTITY,
+            ReplyType::GraphqlResponse => StatusCode::BAD_REQUEST,
+        };
+        self.reply(code, gql_body(errors))
+    }
+}
+
+/// A gqlparser error as Go marshals it: `message`, `path`, `locations`, `extensions`,
+/// in that order, the empty ones left out.
+#[derive(Debug, Clone)]
+struct GoError {
+    message: String,
+    path: Option<Value>,
+    at: Option<Position>,
+    extensions: Option<Value>,
+}
+
+impl GoError {
+    fn message(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+            path: None,
+            at: None,
+            extensions: None,
+        }
+    }
+
+    fn protocol(error: &GqlError, code: &str) -> Self {
+        Self {
+            message: error.message.clone(),
+            path: None,
+            at: error.at,
+            extensions: Some(json!({ "code": code })),
+        }
+    }
+
+    fn to_json(&self) -> String {
+        let mut out = format!("{{\"message\":{}", go_json(&json!(self.message)));
+        if let Some(path) = &self.path {
+            out.push_str(&format!(",\"path\":{}", go_json(path)));
+        }
+        if let Some(at) = self.at {
+            out.push_str(&format!(
+                ",\"locations\":[{{\"line\":{},\"column\":{}}}]",
+                at.line, at.column
+            ));
+        }
+        if let Some(extensions) = &self.extensions {
+            // Go marshals a map with its keys sorted, as serde_json's map is.
+            out.push_str(&format!(",\"extensions\":{}", go_json(extensions)));
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// gqlgen's `graphql.Response` with errors: `{"errors":[...],"data":null}`.
+fn gql_body(errors: &[GoError]) -> String {
+    let errors: Vec<String> = errors.iter().map(GoError::to_json).collect();
+    format!("{{\"errors\":[{}],\"data\":null}}", errors.join(","))
+}
+
+/// JSON as Go's `encoding/json` writes it: HTML-safe (`<`, `>`, `&`, U+2028 and U+2029
+/// escaped; they only occur inside strings).
+fn go_json(value: &Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Wraps the leaf in one object per field of the chain, keyed by alias or name.
@@ -512,55 +975,6 @@ fn nest(chain: &[Field], leaf: Value) -> Value {
 // Evaluation: what the engine would answer.
 // ---------------------------------------------------------------------------------------
 
-/// An exec's result.
-#[derive(Debug, Clone, Default)]
-struct Exec {
-    argv: Vec<String>,
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-/// A container as the chain builds it.
-#[derive(Debug, Clone, Default)]
-struct Container {
-    image: Option<String>,
-    env: Vec<(String, String)>,
-    mounts: Vec<(String, PathBuf)>,
-    workdir: Option<String>,
-    last: Option<Exec>,
-}
-
-impl Container {
-    fn var(&self, name: &str) -> Option<&str> {
-        self.env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The host path behind a container path, through the mounts.
-    fn host_path(&self, path: &str) -> Option<PathBuf> {
-        let path = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            format!(
-                "{}/{path}",
-                self.workdir.as_deref().unwrap_or("").trim_end_matches('/')
-            )
-        };
-        self.mounts.iter().rev().find_map(|(at, host)| {
-            let rest = path.strip_prefix(at.as_str())?;
-            if rest.is_empty() {
-                Some(host.clone())
-            } else {
-                rest.strip_prefix('/').map(|r| host.join(r))
-            }
-        })
-    }
-}
-
 /// What a field evaluates to.
 #[derive(Debug, Clone)]
 enum Object {
@@ -569,10 +983,12 @@ enum Object {
     Host,
     Directory(PathBuf),
     Greeting(String),
+    Greeter,
     Leaf(Value),
 }
 
 impl Object {
+    /// The GraphQL type: the receiver type of the next field's span name.
     fn type_name(&self) -> &'static str {
         match self {
             Object::Query => "Query",
@@ -580,48 +996,139 @@ impl Object {
             Object::Host => "Host",
             Object::Directory(_) => "Directory",
             Object::Greeting(_) => "Greeting",
+            Object::Greeter => "Greeter",
             Object::Leaf(_) => "String",
         }
     }
 }
 
+/// One evaluated field, for its span (`core/telemetry.go` AroundFunc).
+#[derive(Debug, Clone)]
+struct FieldSpan {
+    /// `<ReceiverType>.<field>`.
+    name: String,
+    /// `sha256:<hex>` of the call key: the chain up to this field, with its arguments.
+    digest: String,
+    /// The cache had the call (`dagger.io/cache.outcome` hit, else executed).
+    hit: bool,
+    /// A lazy result not evaluated yet (`dagger.io/dag.pending`).
+    pending: bool,
+    /// The field failed: the span's status is ERROR with this message.
+    error: Option<String>,
+    /// How long the field took (an exec it ran).
+    took: Duration,
+}
+
+impl FieldSpan {
+    /// The attributes `core/telemetry.go` sets: the digest; `dag.cached` only for a cache
+    /// hit whose result is not a pending lazy one (recordStatus); `dag.pending` for a
+    /// pending one (recordPending); the cache contract and outcome (recordCacheEvidence).
+    fn attributes(&self) -> Vec<(String, AttrValue)> {
+        let mut attributes = vec![(
+            "dagger.io/dag.digest".to_owned(),
+            AttrValue::Str(self.digest.clone()),
+        )];
+        if self.hit && !self.pending {
+            attributes.push(("dagger.io/dag.cached".into(), AttrValue::Bool(true)));
+        }
+        if self.pending {
+            attributes.push(("dagger.io/dag.pending".into(), AttrValue::Bool(true)));
+        }
+        attributes.push((
+            "dagger.io/cache.contract".into(),
+            AttrValue::Str("1".into()),
+        ));
+        let outcome = if self.hit { "hit" } else { "executed" };
+        attributes.push((
+            "dagger.io/cache.outcome".into(),
+            AttrValue::Str(outcome.into()),
+        ));
+        attributes
+    }
+}
+
 struct Evaluated {
-    result: Result<Value, Value>,
-    delay: Duration,
+    result: Result<Value, GoError>,
+    spans: Vec<FieldSpan>,
+}
+
+/// The call key of `field` on `receiver` after the chain whose key is `previous`:
+/// `sha256:<hex>` over the previous key, the receiver, the field and its arguments (the
+/// defaults of the schema filled in, as dagql puts them into the call).
+fn call_key(previous: &str, receiver: &str, field: &Field) -> String {
+    let args = graphql::args_with_defaults(receiver, field);
+    let material = format!(
+        "{previous}\n{receiver}.{}{}",
+        field.name,
+        serde_json::to_string(&args).unwrap_or_default()
+    );
+    let hash = Sha256::digest(material.as_bytes());
+    format!("sha256:{}", telemetry::hex(&hash))
 }
 
 fn evaluate(state: &State, chain: &[Field]) -> Evaluated {
-    let mut delay = Duration::ZERO;
-    let path: Vec<&str> = chain.iter().map(|f| f.key()).collect();
-    let error = |message: String| json!({ "message": message, "path": path });
+    let mut cache = state.cache.lock().expect("cache lock");
+    // gqlgen puts the path of the failing field on its error (response keys, root first).
+    let path_to = |last: usize| -> Vec<&str> { chain[..=last].iter().map(|f| f.key()).collect() };
+    let error = |message: String, last: usize| GoError {
+        message,
+        path: Some(json!(path_to(last))),
+        at: None,
+        extensions: None,
+    };
+    let mut spans = Vec::new();
+    let mut key = String::new();
     let mut object = Object::Query;
-    for field in chain {
-        let next = step(state, object, field, &mut delay);
-        object = match next {
-            Ok(next) => next,
-            Err(Failure::Message(message)) => {
-                return Evaluated {
-                    result: Err(error(message)),
-                    delay,
-                };
+    for (index, field) in chain.iter().enumerate() {
+        let receiver = object.type_name();
+        key = call_key(&key, receiver, field);
+        let mut span = FieldSpan {
+            name: format!("{receiver}.{}", field.name),
+            digest: key.clone(),
+            hit: cache.keys.contains(&key),
+            pending: false,
+            error: None,
+            took: Duration::ZERO,
+        };
+        let stepped = step(state, &mut cache, object, field, &key, &mut span.took);
+        let failure = match stepped {
+            Ok((next, pending)) => {
+                span.pending = pending;
+                cache.keys.insert(key.clone());
+                spans.push(span);
+                object = next;
+                continue;
             }
-            Err(Failure::Exec(exec)) => {
-                return Evaluated {
-                    result: Err(exec_error(&exec, &path)),
-                    delay,
-                };
-            }
+            Err(failure) => failure,
+        };
+        // A failed call is not cached.
+        let reply = match failure {
+            Failure::Message(message) => error(message, index),
+            Failure::Exec(exec) => exec_error(
+                &exec,
+                &path_to(index),
+                state.raw_exec_errors.load(Ordering::SeqCst),
+            ),
+        };
+        span.error = Some(reply.message.clone());
+        spans.push(span);
+        return Evaluated {
+            result: Err(reply),
+            spans,
         };
     }
     let result = match object {
         Object::Leaf(value) => Ok(value),
-        other => Err(error(format!(
-            "field `{}` of type `{}` must have a selection of subfields",
-            chain.last().map_or("", |f| f.name.as_str()),
-            other.type_name()
-        ))),
+        other => Err(error(
+            format!(
+                "field `{}` of type `{}` must have a selection of subfields",
+                chain.last().map_or("", |f| f.name.as_str()),
+                other.type_name()
+            ),
+            chain.len().saturating_sub(1),
+        )),
     };
-    Evaluated { result, delay }
+    Evaluated { result, spans }
 }
 
 enum Failure {
@@ -629,19 +1136,25 @@ enum Failure {
     Exec(Exec),
 }
 
+/// Evaluates `field` on `object`: the next object, and whether it is a pending lazy
+/// result. `took` grows by the time execs take.
 fn step(
     state: &State,
+    cache: &mut Cache,
     object: Object,
     field: &Field,
-    delay: &mut Duration,
-) -> Result<Object, Failure> {
+    key: &str,
+    took: &mut Duration,
+) -> Result<(Object, bool), Failure> {
     let missing =
         |arg: &str| Failure::Message(format!("argument `{arg}` of `{}` is required", field.name));
     let name = field.name.as_str();
-    Ok(match object {
+    let leaf = |value: Value| Ok((Object::Leaf(value), false));
+    let next = match object {
         Object::Query => match name {
             "container" => Object::Container(Box::default()),
             "host" => Object::Host,
+            "version" => Object::Leaf(json!("v0.0.0-engine-double")),
             "hello" => {
                 let who = field.str_arg("name").unwrap_or("world");
                 Object::Leaf(json!(format!("hello, {who}")))
@@ -652,6 +1165,7 @@ fn step(
                     .ok_or_else(|| missing("name"))?
                     .to_owned(),
             ),
+            "greeter" => Object::Greeter,
             _ => return Err(no_field(name, "Query")),
         },
         Object::Host => match name {
@@ -669,9 +1183,16 @@ fn step(
                         path.display()
                     )));
                 }
+                // The same folder has the same ID (the engine's IDs follow content).
                 let mut dirs = state.dirs.lock().expect("dirs lock");
-                dirs.push(path);
-                Object::Leaf(json!(format!("Directory:{}", dirs.len() - 1)))
+                let index = match dirs.iter().position(|d| *d == path) {
+                    Some(index) => index,
+                    None => {
+                        dirs.push(path);
+                        dirs.len() - 1
+                    }
+                };
+                Object::Leaf(json!(format!("Directory:{index}")))
             }
             _ => return Err(no_field(name, "Directory")),
         },
@@ -681,15 +1202,25 @@ fn step(
             "json" => Object::Leaf(json!(json!({ "name": who }).to_string())),
             _ => return Err(no_field(name, "Greeting")),
         },
+        Object::Greeter => {
+            let who = field.str_arg("name").ok_or_else(|| missing("name"))?;
+            match name {
+                "greet" => {
+                    let punctuation = field.str_arg("punctuation").unwrap_or("!");
+                    Object::Leaf(json!(format!("Hello, {who}{punctuation}")))
+                }
+                "shout" => Object::Leaf(json!(format!("Hello, {who}!").to_uppercase())),
+                _ => return Err(no_field(name, "Greeter")),
+            }
+        }
         Object::Container(mut c) => {
             match name {
                 "from" => {
-                    c.image = Some(
-                        field
-                            .str_arg("address")
-                            .ok_or_else(|| missing("address"))?
-                            .to_owned(),
-                    )
+                    let address = field.str_arg("address").ok_or_else(|| missing("address"))?;
+                    if let Some(message) = unknown_image(address) {
+                        return Err(Failure::Message(message));
+                    }
+                    c.image = Some(address.to_owned());
                 }
                 "withEnvVariable" => {
                     let var = field.str_arg("name").ok_or_else(|| missing("name"))?;
@@ -702,7 +1233,7 @@ fn step(
                             .str_arg("path")
                             .ok_or_else(|| missing("path"))?
                             .to_owned(),
-                    )
+                    );
                 }
                 "withMountedDirectory" => {
                     let at = field.str_arg("path").ok_or_else(|| missing("path"))?;
@@ -722,25 +1253,35 @@ fn step(
                                 .into(),
                         ));
                     }
-                    let (exec, slept) = run(&c, argv);
-                    *delay += slept;
-                    let expect_any = field.str_arg("expect") == Some("ANY");
-                    if exec.code != 0 && !expect_any {
-                        return Err(Failure::Exec(exec));
-                    }
-                    c.last = Some(exec);
+                    // Lazy (core/telemetry.go recordPending, dagql/cache.go
+                    // HasPendingLazyEvaluation): nothing runs here; the result is pending
+                    // until an exec under this key has run.
+                    let context = Box::new(Container {
+                        execs: Vec::new(),
+                        ..(*c).clone()
+                    });
+                    c.execs.push(PendingExec {
+                        digest: key.to_owned(),
+                        argv,
+                        expect_any: field.str_arg("expect") == Some("ANY"),
+                        context,
+                    });
+                    let pending = !cache.execs.contains_key(key);
+                    return Ok((Object::Container(c), pending));
                 }
                 "stdout" | "stderr" | "exitCode" => {
-                    let Some(last) = &c.last else {
-                        return Err(Failure::Message("no command has been set".into()));
-                    };
-                    return Ok(Object::Leaf(match name {
+                    let last = force(cache, &c, took)?;
+                    return leaf(match name {
                         "stdout" => json!(last.stdout),
                         "stderr" => json!(last.stderr),
                         _ => json!(last.code),
-                    }));
+                    });
                 }
-                "id" | "sync" => return Ok(Object::Leaf(json!("Container:double"))),
+                "sync" => {
+                    force(cache, &c, took)?;
+                    return leaf(json!("Container:double"));
+                }
+                "id" => return leaf(json!("Container:double")),
                 _ => return Err(no_field(name, "Container")),
             }
             Object::Container(c)
@@ -750,461 +1291,113 @@ fn step(
                 "field `{name}` cannot be selected on a scalar"
             )));
         }
-    })
+    };
+    Ok((next, false))
+}
+
+/// Runs the container's execs that have not run yet (a cached one is reused at once);
+/// the last exec's result. A failing exec is not cached: it runs again next time.
+fn force(cache: &mut Cache, c: &Container, took: &mut Duration) -> Result<Exec, Failure> {
+    let mut last = None;
+    for pending in &c.execs {
+        if let Some(done) = cache.execs.get(&pending.digest) {
+            last = Some(done.clone());
+            continue;
+        }
+        let (exec, slept) = exec::run(&pending.context, pending.argv.clone());
+        *took += slept;
+        if exec.code != 0 && !pending.expect_any {
+            return Err(Failure::Exec(exec));
+        }
+        cache.execs.insert(pending.digest.clone(), exec.clone());
+        last = Some(exec);
+    }
+    last.ok_or_else(|| Failure::Message("no command has been set".into()))
 }
 
 fn no_field(name: &str, on: &str) -> Failure {
     Failure::Message(format!("Cannot query field \"{name}\" on type \"{on}\"."))
 }
 
-/// The engine's error for an exec that exited with a code nobody accepted.
-fn exec_error(exec: &Exec, path: &[&str]) -> Value {
-    json!({
-        "message": format!(
+/// The engine's error for an exec that exited with a code nobody accepted; its output
+/// as `core/exec_error.go` carries it (the last 100 KiB, trimmed: see
+/// [`exec_error_output`]) unless `raw`.
+fn exec_error(exec: &Exec, path: &[&str], raw: bool) -> GoError {
+    let output = |text: &str| {
+        if raw {
+            text.to_owned()
+        } else {
+            exec_error_output(text)
+        }
+    };
+    GoError {
+        message: format!(
             "process \"{}\" did not complete successfully: exit code: {}",
             exec.argv.join(" "),
             exec.code
         ),
-        "path": path,
-        "extensions": {
+        path: Some(json!(path)),
+        at: None,
+        extensions: Some(json!({
             "_type": "EXEC_ERROR",
             "cmd": exec.argv,
             "exitCode": exec.code,
-            "stdout": exec.stdout,
-            "stderr": exec.stderr,
-        }
-    })
+            "stdout": output(&exec.stdout),
+            "stderr": output(&exec.stderr),
+        })),
+    }
 }
 
-/// Simulates an exec in `container`; the second value is how long it "took".
-fn run(container: &Container, argv: Vec<String>) -> (Exec, Duration) {
-    let mut exec = Exec {
-        argv: argv.clone(),
-        ..Exec::default()
+/// The image reference as the engine resolves it: docker's ParseNormalizedNamed and
+/// TagNameOnly (`alpine` is `docker.io/library/alpine:latest`).
+pub fn normalized_image(address: &str) -> String {
+    let (name, digest) = match address.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (address, None),
     };
-    let mut slept = Duration::ZERO;
-    match argv.as_slice() {
-        [sh, flag, script, ..] if (sh == "sh" || sh.ends_with("/sh")) && flag == "-c" => {
-            shell(container, script, &mut exec, &mut slept);
-        }
-        [program, args @ ..] => match program.as_str() {
-            "echo" => exec.stdout = format!("{}\n", args.join(" ")),
-            "true" => {}
-            "false" => exec.code = 1,
-            _ => exec.stdout = format!("{}\n", argv.join(" ")),
-        },
-        [] => {
-            exec.code = 1;
-            exec.stderr = "no command given\n".into();
-        }
-    }
-    (exec, slept)
-}
-
-/// A very small `sh -c`: commands separated by `;` or `&&`.
-fn shell(container: &Container, script: &str, exec: &mut Exec, slept: &mut Duration) {
-    let mut rest = script;
-    loop {
-        let (command, separator, after) = match (rest.find(';'), rest.find("&&")) {
-            (Some(s), Some(a)) if a < s => (&rest[..a], "&&", &rest[a + 2..]),
-            (Some(s), _) => (&rest[..s], ";", &rest[s + 1..]),
-            (None, Some(a)) => (&rest[..a], "&&", &rest[a + 2..]),
-            (None, None) => (rest, "", ""),
-        };
-        let words = words(container, command);
-        let status = builtin(container, &words, exec, slept);
-        match status {
-            Flow::Exit(code) => {
-                exec.code = code;
-                return;
-            }
-            Flow::Status(code) => exec.code = code,
-        }
-        if separator.is_empty() || (separator == "&&" && exec.code != 0) {
-            return;
-        }
-        rest = after;
-    }
-}
-
-enum Flow {
-    Status(i32),
-    Exit(i32),
-}
-
-fn builtin(container: &Container, words: &[String], exec: &mut Exec, slept: &mut Duration) -> Flow {
-    let Some((program, args)) = words.split_first() else {
-        return Flow::Status(0);
+    let (name, tag) = match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => (&name[..colon], Some(&name[colon + 1..])),
+        _ => (name, None),
     };
-    let (args, to_stderr) = match args.split_last() {
-        Some((last, before)) if last == ">&2" => (before, true),
-        _ => (args, false),
-    };
-    let mut out = String::new();
-    let status = match program.as_str() {
-        "echo" => {
-            out = format!("{}\n", args.join(" "));
-            0
-        }
-        "pwd" => {
-            out = format!("{}\n", container.workdir.as_deref().unwrap_or("/"));
-            0
-        }
-        "true" | ":" => 0,
-        "false" => 1,
-        "exit" => {
-            let code = args.first().and_then(|c| c.parse().ok()).unwrap_or(0);
-            return Flow::Exit(code);
-        }
-        "sleep" => {
-            let seconds: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(0.0);
-            *slept += Duration::from_secs_f64(seconds.max(0.0));
-            0
-        }
-        "ls" | "cat" => {
-            let target = args.first().map_or(".", String::as_str);
-            match container.host_path(target) {
-                Some(host) if program == "ls" && host.is_dir() => {
-                    out = list(&host);
-                    0
-                }
-                Some(host) if program == "cat" && host.is_file() => {
-                    out = std::fs::read_to_string(&host).unwrap_or_default();
-                    0
-                }
-                _ => {
-                    exec.stderr
-                        .push_str(&format!("{program}: {target}: No such file or directory\n"));
-                    return Flow::Status(if program == "ls" { 2 } else { 1 });
-                }
-            }
-        }
-        other => {
-            exec.stderr.push_str(&format!("sh: {other}: not found\n"));
-            return Flow::Status(127);
-        }
-    };
-    if to_stderr {
-        exec.stderr.push_str(&out);
-    } else {
-        exec.stdout.push_str(&out);
-    }
-    Flow::Status(status)
-}
-
-fn list(dir: &Path) -> String {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names.iter().map(|n| format!("{n}\n")).collect()
-}
-
-/// Splits a shell command into words: quotes group, `$NAME` and `${NAME}` expand (not in
-/// single quotes) from the container's environment.
-fn words(container: &Container, command: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = command.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (q, '$') if q != Some('\'') => {
-                let braced = chars.peek() == Some(&'{');
-                if braced {
-                    chars.next();
-                }
-                let mut name = String::new();
-                while let Some(&n) = chars.peek() {
-                    if n.is_ascii_alphanumeric() || n == '_' {
-                        name.push(n);
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-                if braced && chars.peek() == Some(&'}') {
-                    chars.next();
-                }
-                if name.is_empty() {
-                    word.push('$');
-                } else {
-                    word.push_str(container.var(&name).unwrap_or(""));
-                }
-                in_word = true;
-            }
-            (_, c) => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
-}
-
-// ---------------------------------------------------------------------------------------
-// Parsing: the GraphQL the SDK writes.
-// ---------------------------------------------------------------------------------------
-
-/// Parses `query{...}` (the word `query` is optional) into its selection set.
-pub fn parse_query(text: &str) -> Result<Vec<Node>, String> {
-    let mut parser = Parser {
-        text: text.as_bytes(),
-        at: 0,
-    };
-    parser.space();
-    if parser.peek_word() == Some("query") {
-        parser.word()?;
-        parser.space();
-    }
-    let selection = parser.selection_set()?;
-    parser.space();
-    if parser.at != parser.text.len() {
-        return Err(format!(
-            "unexpected text after the query at byte {}",
-            parser.at
-        ));
-    }
-    Ok(selection)
-}
-
-/// The chain of fields of a selection set with one field per level (fragments skipped).
-pub fn chain_of(nodes: &[Node]) -> Result<Vec<Field>, String> {
-    let mut chain = Vec::new();
-    let mut level = nodes;
-    loop {
-        match level {
-            [] => return Ok(chain),
-            [Node::Fragment { selection, .. }] => level = selection,
-            [Node::Field(field)] => {
-                chain.push(Field {
-                    selection: Vec::new(),
-                    ..field.clone()
-                });
-                level = &field.selection;
-            }
-            _ => return Err("the double answers one field per level, as the SDK asks".into()),
-        }
-    }
-}
-
-struct Parser<'a> {
-    text: &'a [u8],
-    at: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.text.get(self.at).copied()
-    }
-
-    /// Skips white space and commas (insignificant in GraphQL).
-    fn space(&mut self) {
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_whitespace() || c == b',')
+    let (domain, path) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
         {
-            self.at += 1;
+            (first.to_owned(), rest.to_owned())
         }
+        Some(_) => ("docker.io".to_owned(), name.to_owned()),
+        None => ("docker.io".to_owned(), format!("library/{name}")),
+    };
+    match (tag, digest) {
+        (_, Some(digest)) => format!("{domain}/{path}@{digest}"),
+        (Some(tag), None) => format!("{domain}/{path}:{tag}"),
+        (None, None) => format!("{domain}/{path}:latest"),
     }
+}
 
-    fn expect(&mut self, c: u8) -> Result<(), String> {
-        self.space();
-        if self.peek() == Some(c) {
-            self.at += 1;
-            Ok(())
-        } else {
-            Err(format!(
-                "expected `{}` at byte {}, found {:?}",
-                c as char,
-                self.at,
-                self.peek().map(char::from)
-            ))
-        }
+/// The double's unknown images: a repository whose last part starts with `nosuch`, or an
+/// address containing `does-not-exist`. The error is the engine's
+/// (`core/schema/container.go` from: `failed to resolve image %q (platform: %q): %w`)
+/// around containerd's resolver error: Docker Hub answers an unknown repository with an
+/// authorization failure, other registries with not found.
+fn unknown_image(address: &str) -> Option<String> {
+    let reference = normalized_image(address);
+    let repository = address
+        .split('@')
+        .next()
+        .unwrap_or(address)
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    if !(repository.starts_with("nosuch") || address.contains("does-not-exist")) {
+        return None;
     }
-
-    fn peek_word(&self) -> Option<&str> {
-        let end = self.text[self.at..]
-            .iter()
-            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
-            .map_or(self.text.len(), |n| self.at + n);
-        (end > self.at).then(|| std::str::from_utf8(&self.text[self.at..end]).unwrap_or(""))
-    }
-
-    fn word(&mut self) -> Result<String, String> {
-        self.space();
-        let word = self
-            .peek_word()
-            .filter(|w| !w.starts_with(|c: char| c.is_ascii_digit()))
-            .ok_or_else(|| format!("expected a name at byte {}", self.at))?
-            .to_owned();
-        self.at += word.len();
-        Ok(word)
-    }
-
-    fn selection_set(&mut self) -> Result<Vec<Node>, String> {
-        self.expect(b'{')?;
-        let mut nodes = Vec::new();
-        loop {
-            self.space();
-            match self.peek() {
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(nodes);
-                }
-                None => return Err("unterminated selection set".into()),
-                Some(b'.') => {
-                    if !self.text[self.at..].starts_with(b"...") {
-                        return Err(format!("stray `.` at byte {}", self.at));
-                    }
-                    self.at += 3;
-                    if self.word()? != "on" {
-                        return Err("only inline fragments `... on Type` are understood".into());
-                    }
-                    let on = self.word()?;
-                    let selection = self.selection_set()?;
-                    nodes.push(Node::Fragment { on, selection });
-                }
-                Some(_) => nodes.push(Node::Field(self.field()?)),
-            }
-        }
-    }
-
-    fn field(&mut self) -> Result<Field, String> {
-        let first = self.word()?;
-        self.space();
-        let (alias, name) = if self.peek() == Some(b':') {
-            self.at += 1;
-            (Some(first), self.word()?)
-        } else {
-            (None, first)
-        };
-        self.space();
-        let mut args = BTreeMap::new();
-        if self.peek() == Some(b'(') {
-            self.at += 1;
-            loop {
-                self.space();
-                if self.peek() == Some(b')') {
-                    self.at += 1;
-                    break;
-                }
-                let arg = self.word()?;
-                self.expect(b':')?;
-                let value = self.value()?;
-                if args.insert(arg.clone(), value).is_some() {
-                    return Err(format!("argument `{arg}` given twice"));
-                }
-            }
-        }
-        self.space();
-        let selection = if self.peek() == Some(b'{') {
-            self.selection_set()?
-        } else {
-            Vec::new()
-        };
-        Ok(Field {
-            alias,
-            name,
-            args,
-            selection,
-        })
-    }
-
-    fn value(&mut self) -> Result<Value, String> {
-        self.space();
-        match self.peek() {
-            Some(b'"') => self.string(),
-            Some(b'[') => {
-                self.at += 1;
-                let mut items = Vec::new();
-                loop {
-                    self.space();
-                    if self.peek() == Some(b']') {
-                        self.at += 1;
-                        return Ok(Value::Array(items));
-                    }
-                    if self.peek().is_none() {
-                        return Err("unterminated list".into());
-                    }
-                    items.push(self.value()?);
-                }
-            }
-            Some(b'{') => {
-                self.at += 1;
-                let mut object = Map::new();
-                loop {
-                    self.space();
-                    if self.peek() == Some(b'}') {
-                        self.at += 1;
-                        return Ok(Value::Object(object));
-                    }
-                    let key = self.word()?;
-                    self.expect(b':')?;
-                    object.insert(key, self.value()?);
-                }
-            }
-            Some(c) if c == b'-' || c.is_ascii_digit() => {
-                let start = self.at;
-                while self.peek().is_some_and(|c| {
-                    c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
-                }) {
-                    self.at += 1;
-                }
-                let text = std::str::from_utf8(&self.text[start..self.at]).unwrap_or("");
-                serde_json::from_str(text).map_err(|e| format!("bad number `{text}`: {e}"))
-            }
-            Some(_) => {
-                let word = self.word()?;
-                Ok(match word.as_str() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    "null" => Value::Null,
-                    _ => Value::String(word), // an enum value
-                })
-            }
-            None => Err("expected a value, found the end".into()),
-        }
-    }
-
-    /// A string literal, escapes as in JSON (how the SDK writes them).
-    fn string(&mut self) -> Result<Value, String> {
-        let start = self.at;
-        self.at += 1;
-        loop {
-            match self.peek() {
-                None => return Err("unterminated string".into()),
-                Some(b'\\') => self.at += 2,
-                Some(b'"') => {
-                    self.at += 1;
-                    break;
-                }
-                Some(_) => self.at += 1,
-            }
-        }
-        let literal = std::str::from_utf8(&self.text[start..self.at]).map_err(|e| e.to_string())?;
-        serde_json::from_str::<String>(literal)
-            .map(Value::String)
-            .map_err(|e| format!("bad string {literal}: {e}"))
-    }
+    let cause = if reference.starts_with("docker.io/") {
+        "pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed".to_owned()
+    } else {
+        format!("{reference}: not found")
+    };
+    Some(format!(
+        "failed to resolve image \"{reference}\" (platform: \"{PLATFORM}\"): {cause}"
+    ))
 }

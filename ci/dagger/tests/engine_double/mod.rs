@@ -46,6 +46,16 @@ pub enum Fault {
     NullDataOn(&'static str),
     /// Fail the `sync` of the pipeline as an exec error of the build step.
     BuildFails { exit_code: i32, stderr: String },
+    /// The engine is shutting down: 503, `engine is shutting down`
+    /// (`engine/server/session.go` serveHTTPToClient, errServerShuttingDown).
+    ShuttingDownOn(&'static str),
+    /// The session is closing: 503, `session is closing` (errSessionClosing).
+    SessionClosingOn(&'static str),
+    /// The session's modules failed to load: 500, `loading modules: <message>`.
+    ModulesFailedOn(&'static str, String),
+    /// gqlgen refuses the query before running it (a field or argument the schema does
+    /// not have): 422, one error with `GRAPHQL_VALIDATION_FAILED` and this message.
+    InvalidOn(&'static str, String),
 }
 
 /// What the double answers.
@@ -322,7 +332,12 @@ fn answer(state: &State, chain: &[Sel]) -> Reply {
     if let Some(fault) = &state.behaviour.fault {
         let mut faulted = state.faulted.lock().expect("fault lock");
         let hits = match fault {
-            Fault::CloseOn(name) | Fault::NullDataOn(name) => leaf == *name,
+            Fault::CloseOn(name)
+            | Fault::NullDataOn(name)
+            | Fault::ShuttingDownOn(name)
+            | Fault::SessionClosingOn(name)
+            | Fault::ModulesFailedOn(name, _)
+            | Fault::InvalidOn(name, _) => leaf == *name,
             Fault::BuildFails { .. } => leaf == "sync",
         };
         if hits && !*faulted {
@@ -346,6 +361,29 @@ fn answer(state: &State, chain: &[Sel]) -> Reply {
                         }
                     }]
                 }))),
+                Fault::ShuttingDownOn(_) => Ok(go_http_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "engine is shutting down",
+                )),
+                Fault::SessionClosingOn(_) => Ok(go_http_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "session is closing",
+                )),
+                Fault::ModulesFailedOn(_, message) => Ok(go_http_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("loading modules: {message}"),
+                )),
+                Fault::InvalidOn(_, message) => {
+                    // gqlgen's POST transport (graphql/handler/transport/http_post.go):
+                    // errors first, `data` null; the double leaves out the `locations`
+                    // gqlparser would add (it does not track positions).
+                    let mut response = ok_text(format!(
+                        "{{\"errors\":[{{\"message\":{},\"extensions\":{{\"code\":\"GRAPHQL_VALIDATION_FAILED\"}}}}],\"data\":null}}",
+                        go_json_string(message)
+                    ));
+                    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                    Ok(response)
+                }
             };
         }
     }
@@ -400,6 +438,47 @@ fn ok(body: Value) -> Response<Full<Bytes>> {
         "application/json".parse().expect("static header"),
     );
     response
+}
+
+/// A JSON body given as text (to keep gqlgen's member order).
+fn ok_text(body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "application/json".parse().expect("static header"),
+    );
+    response
+}
+
+/// `engine/server/session.go` gqlError.WriteTo: gqlgen's `{"errors":[{"message":...}],
+/// "data":null}` written by Go's `http.Error` (`text/plain; charset=utf-8`,
+/// `X-Content-Type-Options: nosniff`, a final newline).
+fn go_http_error(code: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let body = format!(
+        "{{\"errors\":[{{\"message\":{}}}],\"data\":null}}\n",
+        go_json_string(message)
+    );
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        "text/plain; charset=utf-8".parse().expect("static header"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        "nosniff".parse().expect("static header"),
+    );
+    response
+}
+
+/// A JSON string as Go's `encoding/json` writes it (`<`, `>`, `&` escaped).
+fn go_json_string(text: &str) -> String {
+    json!(text)
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn errors(code: StatusCode, message: &str) -> Response<Full<Bytes>> {
