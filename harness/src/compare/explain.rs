@@ -54,22 +54,33 @@ pub struct OperationChange {
     pub candidate_cache_hits: Option<f64>,
     /// Change in time per run (candidate − base), microseconds.
     pub time_change_us: f64,
-    /// Spans of lazy calls: their time is carried by the leaf that forced them.
+    /// Every base span of it was a lazy call (pending): its time is carried by the
+    /// leaf that forced it.
     #[serde(default)]
-    pub lazy: bool,
+    pub base_lazy: bool,
+    /// Every candidate span of it was a lazy call.
+    #[serde(default)]
+    pub candidate_lazy: bool,
 }
 
 impl OperationChange {
     /// One line for people: "`Container.stdout`: p50 1.2 s → 3.9 s, cache hits 92% → 8%".
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
-        if self.lazy {
+        let p50 = |us: Option<u64>, lazy: bool| {
+            if lazy {
+                "lazy".to_string()
+            } else {
+                duration(us)
+            }
+        };
+        if self.base_lazy && self.candidate_lazy {
             parts.push("lazy (its time is in the leaf that ran it)".to_string());
         } else if self.base_p50_us.is_some() || self.candidate_p50_us.is_some() {
             parts.push(format!(
                 "p50 {} → {}",
-                duration(self.base_p50_us),
-                duration(self.candidate_p50_us)
+                p50(self.base_p50_us, self.base_lazy),
+                p50(self.candidate_p50_us, self.candidate_lazy)
             ));
         }
         if (self.base_per_run - self.candidate_per_run).abs() >= 0.5 {
@@ -186,7 +197,8 @@ fn explain_spans(
                 base_cache_hits: b.map(|o| o.cache_hits),
                 candidate_cache_hits: c.map(|o| o.cache_hits),
                 time_change_us: time(c) - time(b),
-                lazy: b.is_none_or(|o| o.lazy) && c.is_none_or(|o| o.lazy),
+                base_lazy: b.is_some_and(|o| o.lazy),
+                candidate_lazy: c.is_some_and(|o| o.lazy),
             }
         })
         .filter(|o| o.time_change_us.abs() >= 1.0 || cache_shift(o) >= CACHE_SHIFT)
@@ -336,7 +348,7 @@ mod tests {
             .iter()
             .find(|o| o.name == "Container.withExec")
             .expect("withExec listed for its cache shift");
-        assert!(exec.lazy);
+        assert!(exec.base_lazy && exec.candidate_lazy);
         assert_eq!(
             exec.describe(),
             "Container.withExec: lazy (its time is in the leaf that ran it), cache hits 95% → 0%"

@@ -170,9 +170,9 @@ fn span_explanation(c: &crate::compare::Comparison) -> String {
             format!(
                 "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td><td>{:.1} → {:.1}</td><td>{} → {}</td></tr>\n",
                 escape(&o.name),
-                if o.lazy { " <em>(lazy: its time is in the leaf that ran it)</em>" } else { "" },
-                escape(&p50(o.base_p50_us)),
-                escape(&p50(o.candidate_p50_us)),
+                if o.base_lazy && o.candidate_lazy { " <em>(lazy: its time is in the leaf that ran it)</em>" } else { "" },
+                escape(&if o.base_lazy { "lazy".to_string() } else { p50(o.base_p50_us) }),
+                escape(&if o.candidate_lazy { "lazy".to_string() } else { p50(o.candidate_p50_us) }),
                 o.base_per_run,
                 o.candidate_per_run,
                 escape(&hits(o.base_cache_hits)),
