@@ -329,11 +329,12 @@ async fn module_functions_answer_their_value_or_a_selected_field() {
     assert_eq!((reply.failure, text(&reply)), (None, "3"), "a number leaf");
     let reply = run(&executor, step(&s, "json"), 4).await;
     assert_eq!((reply.failure, text(&reply)), (None, r#"{"name":"ana"}"#));
-    // A function the engine does not have: the engine refused the pipeline, no exit code.
+    // A function the engine does not have: the engine refuses the query before running
+    // anything (422, a validation error): a scenario bug, not a failing pipeline.
     let reply = run(&executor, step(&s, "missing"), 5).await;
     assert_eq!(
         (reply.failure, reply.status),
-        (Some(OutcomeClass::ExecError), None)
+        (Some(OutcomeClass::QueryInvalid), None)
     );
     let samples = executor.failure_samples();
     assert!(
