@@ -316,7 +316,17 @@ fn classify(what: String, error: DaggerError) -> GateError {
         DaggerError::Query(GraphQLError::HttpError(detail)) => {
             // The SDK parses the body before it looks at the status, so an empty or
             // non-JSON reply (a 401 from a wrong token, a proxy page) arrives as this.
-            if detail.starts_with("Failed to parse response") {
+            if let Some(message) = refused_as_invalid(&detail) {
+                // The SDK cannot type gqlgen's `extensions.code`, so the engine's 422 for
+                // a query its schema does not know arrives as a parse failure.
+                GateError::Engine {
+                    what,
+                    message: format!(
+                        "it refused the query as invalid GraphQL ({message}): this gate asks for something the engine's schema lacks (an engine older or newer than dagger-sdk {})",
+                        dagger_sdk::core::DAGGER_ENGINE_VERSION
+                    ),
+                }
+            } else if detail.starts_with("Failed to parse response") {
                 GateError::Protocol { what, detail }
             } else {
                 GateError::Transport {
@@ -350,6 +360,20 @@ fn classify(what: String, error: DaggerError) -> GateError {
             message: error_chain(&other),
         },
     }
+}
+
+/// The engine's message when an SDK parse failure quotes a reply refusing the query
+/// before running it (gqlgen's `GRAPHQL_VALIDATION_FAILED` or `GRAPHQL_PARSE_FAILED`).
+fn refused_as_invalid(detail: &str) -> Option<String> {
+    let body = detail.split_once("The response body is: ")?.1;
+    let reply: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+    let error = reply.get("errors")?.get(0)?;
+    let code = error.pointer("/extensions/code")?.as_str()?;
+    if !matches!(code, "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED") {
+        return None;
+    }
+    let message = error.get("message")?.as_str()?;
+    Some(format!("{code}: {message}"))
 }
 
 /// The last `lines` lines of `text`, each indented, after a newline; empty for no text.

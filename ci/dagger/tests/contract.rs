@@ -372,6 +372,36 @@ async fn the_engine_closing_the_connection_is_a_transport_error() {
 }
 
 #[tokio::test]
+async fn an_engine_that_cannot_serve_the_query_is_an_engine_error_never_a_verdict() {
+    for (fault, said) in [
+        (Fault::ShuttingDownOn("exitCode"), "engine is shutting down"),
+        (Fault::SessionClosingOn("exitCode"), "session is closing"),
+        (
+            Fault::ModulesFailedOn("exitCode", "go build failed".into()),
+            "loading modules: go build failed",
+        ),
+        (
+            Fault::InvalidOn(
+                "exitCode",
+                "Cannot query field \"exitCode\" on type \"Container\".".into(),
+            ),
+            "refused the query as invalid GraphQL (GRAPHQL_VALIDATION_FAILED: Cannot query field",
+        ),
+    ] {
+        let workspace = Workspace::new();
+        let double = EngineDouble::start(TOKEN, Behaviour::gate_exits(0).with_fault(fault)).await;
+        let output = run(workspace.session(double.port, TOKEN)).await;
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("the Dagger engine failed while reading the gate's exit code"),
+            "{stderr}"
+        );
+        assert!(stderr.contains(said), "{stderr}");
+    }
+}
+
+#[tokio::test]
 async fn a_probe_cut_off_is_a_transport_error_too() {
     let workspace = Workspace::new();
     let double = EngineDouble::start(
