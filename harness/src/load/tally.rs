@@ -192,6 +192,7 @@ mod tests {
             expect_exit: vec![],
             extract,
             checks,
+            safe: true,
         }
     }
 

@@ -177,6 +177,7 @@ impl Checker<'_> {
             expect_exit,
             extract: Vec::new(),
             checks: Vec::new(),
+            safe: s.safe.unwrap_or(true),
         })
     }
 

@@ -50,6 +50,8 @@ pub struct Scenario {
     pub expect: ExpectSpec,
     /// Where the dependency proxy listens and forwards, for a running service.
     pub dependency: Option<DependencyProxy>,
+    /// `[parity]`: compare the base and the candidate path's answers, when given.
+    pub parity: Option<super::parity::ParitySpec>,
     /// Hex SHA-256 of the canonical scenario, secrets excluded.
     pub hash: String,
 }
@@ -400,6 +402,9 @@ pub struct Step {
     pub extract: Vec<Extraction>,
     /// Checks the answer must pass to be `ok` (else `check_failed`, counted by name).
     pub checks: Vec<super::checks::Check>,
+    /// Whether the step may be sent twice (idempotent); `safe = false` steps are never
+    /// duplicated by parity sampling.
+    pub safe: bool,
 }
 
 impl Step {

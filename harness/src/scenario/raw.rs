@@ -43,6 +43,7 @@ pub(crate) struct RawScenario {
     pub fault: Vec<Spanned<FaultSpec>>,
     pub expect: Option<Spanned<ExpectSpec>>,
     pub dependency: Option<Spanned<RawDependency>>,
+    pub parity: Option<Spanned<super::parity::RawParity>>,
 }
 
 /// `[dependency]`: where the fault proxy listens and forwards when a running service's
@@ -146,6 +147,7 @@ pub(crate) struct RawStep {
     pub command: Option<Spanned<Vec<Spanned<String>>>>,
     pub dagger: Option<Spanned<RawDaggerStep>>,
     pub expect_exit: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub safe: Option<bool>,
 }
 
 /// A step's `dagger = { ... }`: an exec in a container, or a module function call.

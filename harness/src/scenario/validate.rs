@@ -106,6 +106,10 @@ pub(crate) fn validate(
         candidate.as_deref(),
         load.warmup + load.duration,
     )?;
+    let parity = match &raw.parity {
+        Some(p) => Some(p.get_ref().check()?),
+        None => None,
+    };
     Ok(Scenario {
         name,
         description,
@@ -123,6 +127,7 @@ pub(crate) fn validate(
         faults,
         expect,
         dependency,
+        parity,
         hash: String::new(),
     })
 }

@@ -212,6 +212,7 @@ mod tests {
             expect_exit,
             extract: vec![],
             checks: vec![],
+            safe: true,
         }
     }
 
