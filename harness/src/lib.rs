@@ -20,6 +20,7 @@ pub mod listener;
 pub mod load;
 pub mod otlp;
 pub mod outcome;
+pub mod parity;
 pub mod pipeline;
 pub mod policy;
 pub mod record;

@@ -56,8 +56,8 @@ pub struct Policy {
     /// Requests (ok or failed, dropped arrivals excluded) each side needs per step for a
     /// valid comparison; failures count, so a candidate that fails everything rolls back.
     pub min_samples: u64,
-    /// Which rows decide the verdict (default: latency, error rate and the `[expect]`
-    /// rows). The others are still computed and shown. A chaos scenario decides on what
+    /// Which rows decide the verdict (default: latency, error rate, the `[expect]` rows
+    /// and the `[parity]` rows). The others are still computed and shown. A chaos scenario decides on what
     /// it tests: `["expectations", "error_rate_outside_faults"]`.
     pub decide: Vec<RowKind>,
     /// How long after a fault window ends its effects still count as the fault's (a
@@ -79,15 +79,18 @@ pub enum RowKind {
     ErrorRateOutsideFaults,
     /// The `[expect]` rows (resilience and SLO expectations).
     Expectations,
+    /// The `[parity]` rows (the candidate's answers against the base's, beyond noise).
+    Parity,
 }
 
 impl RowKind {
     /// Every kind, in `decide`'s documented order.
-    pub const ALL: [RowKind; 4] = [
+    pub const ALL: [RowKind; 5] = [
         RowKind::Latency,
         RowKind::ErrorRate,
         RowKind::ErrorRateOutsideFaults,
         RowKind::Expectations,
+        RowKind::Parity,
     ];
 
     /// The name in `[policy] decide`.
@@ -97,6 +100,7 @@ impl RowKind {
             RowKind::ErrorRate => "error_rate",
             RowKind::ErrorRateOutsideFaults => "error_rate_outside_faults",
             RowKind::Expectations => "expectations",
+            RowKind::Parity => "parity",
         }
     }
 }
@@ -122,7 +126,12 @@ impl Default for Policy {
             assumed_run_noise: 0.20,
             min_achieved_rate: p(0.98),
             min_samples: 100,
-            decide: vec![RowKind::Latency, RowKind::ErrorRate, RowKind::Expectations],
+            decide: vec![
+                RowKind::Latency,
+                RowKind::ErrorRate,
+                RowKind::Expectations,
+                RowKind::Parity,
+            ],
             fault_settle: HumanDuration(std::time::Duration::from_secs(1)),
         }
     }

@@ -327,7 +327,7 @@ async fn run_once(
 /// interpolated base URL (a TLS failure names it: "certificate not valid for name ...")
 /// and interpolated header values (an answer that echoes a token would carry it into a
 /// check failure's sample).
-fn path_secrets(path: &PathSpec) -> Vec<String> {
+pub(crate) fn path_secrets(path: &PathSpec) -> Vec<String> {
     let host = match &path.target {
         Target::Url(url) if url.template.contains("${") => url::Url::parse(&url.resolved)
             .ok()

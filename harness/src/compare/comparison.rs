@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::expectations::ExpectationRow;
 use super::explain::{SpanExplanation, explain};
 use super::noise::Noise;
+use super::parity::ParityResult;
 use super::row::Row;
 use super::rows::build_rows;
 use super::validity::{Invalidity, check};
@@ -90,6 +91,9 @@ pub struct Comparison {
     /// expected, actual; secrets redacted): what the error rows' counts are made of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub check_failures: Vec<String>,
+    /// Functional parity: the candidate's answers against the base's, beyond noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<ParityResult>,
     /// Where a NO-GO or ROLLBACK latency row's time went, by the engine's spans (both
     /// sides carried Dagger telemetry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +172,7 @@ pub fn compare(
             .flat_map(|(name, side)| check_samples(name, &side.records))
             .collect(),
         explanation,
+        parity: None,
         verdict,
         reason,
     }
@@ -214,6 +219,57 @@ impl Comparison {
     /// path's live runs that checked a stored baseline for drift), each once.
     pub fn add_warnings(&mut self, records: &[RunRecord]) {
         add_warnings(&mut self.warnings, records);
+    }
+
+    /// Adds judged parity; its rows count in the overall verdict like the others (unless
+    /// `[policy] decide` leaves `parity` out). Call after [`Comparison::with_expectations`].
+    pub fn with_parity(mut self, parity: ParityResult) -> Self {
+        let decides = self.policy.decides(RowKind::Parity);
+        let parity_verdicts: Vec<Verdict> = parity.rows.iter().map(|r| r.verdict).collect();
+        let first = |v: Verdict| parity.rows.iter().find(|r| r.verdict == v);
+        let steps = parity.noise.len();
+        let rollback = first(Verdict::Rollback).map(|r| r.reason.clone());
+        let hold = first(Verdict::NoGo).map(|r| r.reason.clone());
+        self.parity = Some(parity);
+        if !decides {
+            return self;
+        }
+        let before = self.verdict;
+        let expectations_decide = self.policy.decides(RowKind::Expectations);
+        let verdicts: Vec<Verdict> = self
+            .rows
+            .iter()
+            .filter(|r| r.decides)
+            .map(|r| r.verdict)
+            .chain(
+                self.expectations
+                    .iter()
+                    .filter(|_| expectations_decide)
+                    .map(|e| e.verdict),
+            )
+            .chain(parity_verdicts)
+            .collect();
+        self.verdict = overall(&self.invalid, &verdicts);
+        self.reason = match (self.verdict, before) {
+            (Verdict::Rollback, b) if b != Verdict::Rollback => format!(
+                "critical functionality failure (parity): {}",
+                rollback.unwrap_or_default()
+            ),
+            (Verdict::NoGo, Verdict::Go) => {
+                format!("parity not shown: {}", hold.unwrap_or_default())
+            }
+            (Verdict::Go, _) => format!(
+                "{}; parity: no difference beyond noise on {steps} step(s)",
+                self.reason
+            ),
+            _ => match rollback.or(hold) {
+                Some(first) if self.verdict != Verdict::Inconclusive => {
+                    format!("{}; parity: {first}", self.reason)
+                }
+                _ => self.reason,
+            },
+        };
+        self
     }
 
     /// Adds judged resilience expectations; they count in the overall verdict like rows

@@ -12,7 +12,7 @@ pub mod open;
 pub mod pick;
 pub mod schedule;
 pub mod stop;
-mod tally;
+pub(crate) mod tally;
 
 pub use drive_common::{Drive, ProgressHook};
 pub use driver::drive;

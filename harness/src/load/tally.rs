@@ -193,6 +193,8 @@ mod tests {
             extract,
             checks,
             safe: true,
+            keep_answer: false,
+            keep_headers: Vec::new(),
         }
     }
 

@@ -5,15 +5,17 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::compare::judge_parity;
 use crate::compare::{
     Comparison, Invalidity, InvalidityCheck, Noise, Side, check_drift, compare, drift_summary,
     judge_expectations,
 };
+use crate::parity::{ParityRecord, run_parity};
 use crate::policy::Policy;
 use crate::record::RunRecord;
 use crate::report::{Format, ReportDocument, ReportManager};
 use crate::runner::RunPlan;
-use crate::scenario::{ExpectSpec, Scenario};
+use crate::scenario::{ExpectSpec, ParitySpec, Scenario};
 
 use super::sides::{folder_name, load_side, refuse_duplicates};
 use super::{Controls, PipelineError, run_records};
@@ -150,6 +152,44 @@ pub fn decide_offline(
         sources,
         reports,
     })
+}
+
+/// Runs the parity pass (after the measured runs) and writes `out/parity.json`.
+async fn parity_pass(
+    scenario: &Scenario,
+    spec: &ParitySpec,
+    candidate: &str,
+    seed: u64,
+    out: &Path,
+    controls: &Controls,
+) -> Result<ParityRecord, PipelineError> {
+    controls.note(&format!(
+        "parity: {} sampled iteration(s) at {}/s, each step on {} twice and {candidate} once",
+        spec.samples, spec.rate, scenario.base
+    ));
+    let record = run_parity(
+        scenario,
+        spec,
+        &scenario.base,
+        candidate,
+        seed,
+        &controls.stop,
+    )
+    .await
+    .map_err(|e| PipelineError::Runtime(e.to_string()))?;
+    let file = out.join("parity.json");
+    let text = serde_json::to_vec_pretty(&record)
+        .map_err(|e| PipelineError::Runtime(format!("parity record: {e}")))?;
+    crate::atomic_file::write(&file, &text, crate::atomic_file::Existing::Replace)
+        .map_err(|e| PipelineError::Runtime(format!("cannot write {}: {e}", file.display())))?;
+    let skipped: u64 = record.steps.iter().map(|s| s.skipped).sum();
+    if skipped > 0 {
+        controls.warn(&format!(
+            "parity: {skipped} step sample(s) not compared because a side failed (see {})",
+            file.display()
+        ));
+    }
+    Ok(record)
 }
 
 /// The invalidity of runs made on the reference platform standing in for a service the
@@ -352,6 +392,14 @@ pub async fn decide_live(
                 )
             }
         },
+    };
+    let comparison = match &scenario.parity {
+        Some(spec) if !controls.stop.is_triggered() => {
+            let record =
+                parity_pass(scenario, spec, &candidate_path, plan.seed, out, controls).await?;
+            comparison.with_parity(judge_parity(&record, spec))
+        }
+        _ => comparison,
     };
     Ok(Decided {
         comparison,

@@ -77,6 +77,9 @@ pub fn comparison_table(c: &Comparison) -> String {
             }
         }
     }
+    if let Some(p) = &c.parity {
+        parity_section(&mut out, p);
+    }
     if let Some(e) = &c.explanation {
         out.push_str(&format!(
             "why it is slower, by the engine's spans ({}):\n",
@@ -105,6 +108,50 @@ pub fn comparison_table(c: &Comparison) -> String {
     out.push_str(&format!("policy {}", c.policy.describe()));
     // Names and reasons come from files: nothing hidden reaches the terminal.
     printable_lines(&out).into_owned()
+}
+
+#[derive(Tabled)]
+struct ParityLine {
+    #[tabled(rename = "step")]
+    step: String,
+    #[tabled(rename = "field")]
+    field: String,
+    #[tabled(rename = "differing (95%)")]
+    rate: String,
+    #[tabled(rename = "verdict")]
+    verdict: String,
+}
+
+/// The parity rows, each differing field's examples, and what was noise.
+fn parity_section(out: &mut String, p: &crate::compare::ParityResult) {
+    out.push_str(&format!(
+        "parity ({} sampled iteration(s){}): the candidate's answers against the base's, beyond the base's own noise\n",
+        p.samples,
+        if p.complete { "" } else { ", interrupted" }
+    ));
+    let lines: Vec<ParityLine> = p
+        .rows
+        .iter()
+        .map(|r| ParityLine {
+            step: r.step.clone(),
+            field: format!("{}{}", r.field, if r.critical { " (critical)" } else { "" }),
+            rate: super::parity::rate(r),
+            verdict: r.verdict.to_string(),
+        })
+        .collect();
+    let mut table = Table::new(lines);
+    table.with(Style::rounded());
+    out.push_str(&table.to_string());
+    out.push('\n');
+    for row in p.rows.iter().filter(|r| r.differing > 0) {
+        out.push_str(&format!("  {} {}: {}\n", row.step, row.verdict, row.reason));
+        for e in &row.examples {
+            out.push_str(&format!("    {}\n", super::parity::example_line(e)));
+        }
+    }
+    for line in p.noise.iter().filter_map(super::parity::noise_line) {
+        out.push_str(&format!("  noise (base vs base, not counted): {line}\n"));
+    }
 }
 
 #[derive(Tabled)]

@@ -36,6 +36,7 @@ pub fn render_html(doc: &ReportDocument) -> String {
     body.push_str(&warnings(c));
     body.push_str(&contents());
     body.push_str(&tables::decision_section(c));
+    body.push_str(&parity_section(c));
     body.push_str(&span_explanation(c));
     body.push_str(&check_failures(c));
     body.push_str(&spectrum::spectrum_section(doc));
@@ -153,6 +154,71 @@ fn banner(doc: &ReportDocument) -> String {
         candidate = side_line(&c.candidate),
         base = side_line(&c.base),
         generated = escape(&doc.generated_at),
+    )
+}
+
+/// Functional parity: the rows, each differing field's examples side by side, the noise.
+fn parity_section(c: &crate::compare::Comparison) -> String {
+    let Some(p) = &c.parity else {
+        return String::new();
+    };
+    let rows: String = p
+        .rows
+        .iter()
+        .map(|r| {
+            format!(
+                "<tr><td>{}</td><td><code>{}</code>{}</td><td>{}</td><td class=\"verdict {}\">{}</td><td>{}</td></tr>\n",
+                escape(&r.step),
+                escape(&r.field),
+                if r.critical { " (critical)" } else { "" },
+                escape(&super::parity::rate(r)),
+                verdict_class(r.verdict),
+                r.verdict,
+                escape(&r.reason)
+            )
+        })
+        .collect();
+    let examples: String = p
+        .rows
+        .iter()
+        .filter(|r| !r.examples.is_empty())
+        .map(|r| {
+            let items: String = r
+                .examples
+                .iter()
+                .map(|e| {
+                    format!(
+                        "<tr><td>{}</td><td><code>{}</code> {}</td><td><pre class=\"base\">{}</pre></td><td><pre class=\"candidate\">{}</pre></td></tr>\n",
+                        e.request_id,
+                        escape(&e.at),
+                        escape(e.kind.as_str()),
+                        escape(&super::parity::value(&e.base)),
+                        escape(&super::parity::value(&e.candidate))
+                    )
+                })
+                .collect();
+            format!(
+                "<h3><code>{}</code> on {}</h3>\n<table class=\"diff\">\n<thead><tr><th>request</th><th>at</th><th>base</th><th>candidate</th></tr></thead>\n<tbody>\n{items}</tbody>\n</table>\n",
+                escape(&r.field),
+                escape(&r.step)
+            )
+        })
+        .collect();
+    let noise: String = p
+        .noise
+        .iter()
+        .filter_map(super::parity::noise_line)
+        .map(|l| format!("<li>{}</li>\n", escape(&l)))
+        .collect();
+    format!(
+        "<section id=\"parity\">\n<h2>Functional parity</h2>\n<p>{} sampled iteration(s){}: each step on the base path twice and the candidate once; fields that differ between the two base answers are noise and not counted.</p>\n<table>\n<thead><tr><th>step</th><th>field</th><th>differing (95%)</th><th>verdict</th><th>reason</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n{examples}{}</section>\n",
+        p.samples,
+        if p.complete { "" } else { " (interrupted)" },
+        if noise.is_empty() {
+            String::new()
+        } else {
+            format!("<p>Noise (base against base, not counted):</p>\n<ul>\n{noise}</ul>\n")
+        }
     )
 }
 

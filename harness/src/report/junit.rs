@@ -68,6 +68,9 @@ fn render_junit(doc: &ReportDocument) -> String {
     let c = &doc.comparison;
     let mut cases: Vec<Case> = c.rows.iter().map(|r| row_case(c, r)).collect();
     cases.extend(c.expectations.iter().map(|e| expectation_case(c, e)));
+    if let Some(p) = &c.parity {
+        cases.extend(p.rows.iter().map(|r| parity_case(c, r)));
+    }
     cases.push(validity_case(c));
     let tests = cases.len();
     let failures = cases.iter().filter(|k| k.failure.is_some()).count();
@@ -195,6 +198,28 @@ fn expectation_case(c: &Comparison, e: &ExpectationRow) -> Case {
     Case {
         classname: format!("{}/resilience/{}", c.scenario.name, e.path),
         name: e.expectation.clone(),
+        failure,
+    }
+}
+
+/// One case per parity row: a failing test case per differing field.
+fn parity_case(c: &Comparison, r: &crate::compare::ParityRow) -> Case {
+    let failure = (r.verdict != Verdict::Go).then(|| {
+        let examples: Vec<String> = r.examples.iter().map(super::parity::example_line).collect();
+        (
+            r.verdict,
+            format!("{}: {}", r.verdict, r.reason),
+            format!(
+                "differing {}{}\n{}",
+                super::parity::rate(r),
+                if r.critical { " (critical)" } else { "" },
+                examples.join("\n")
+            ),
+        )
+    });
+    Case {
+        classname: format!("{}/parity/{}", c.scenario.name, r.step),
+        name: r.field.clone(),
         failure,
     }
 }

@@ -75,6 +75,7 @@ fn render_markdown(doc: &ReportDocument) -> String {
     let _ = writeln!(out, "**Why:** {}\n", escape(&c.reason));
     decision_table(&mut out, c);
     expectation_table(&mut out, c);
+    parity_table(&mut out, c);
     if let Some(e) = &c.explanation {
         let _ = writeln!(
             out,
@@ -142,6 +143,54 @@ fn decision_table(out: &mut String, c: &Comparison) {
             row.verdict,
             escape(&row.reason),
         );
+    }
+    out.push('\n');
+}
+
+fn parity_table(out: &mut String, c: &Comparison) {
+    let Some(p) = &c.parity else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "### Functional parity\n\n{} sampled iteration(s){}; differences between two base answers are noise and not counted.\n\n| step | field | differing (95%) | verdict | reason |\n| --- | --- | --- | --- | --- |",
+        p.samples,
+        if p.complete { "" } else { " (interrupted)" }
+    );
+    for r in &p.rows {
+        let _ = writeln!(
+            out,
+            "| {} | `{}`{} | {} | **{}** | {} |",
+            escape(&r.step),
+            escape(&r.field),
+            if r.critical { " (critical)" } else { "" },
+            escape(&super::parity::rate(r)),
+            r.verdict,
+            escape(&r.reason)
+        );
+    }
+    out.push('\n');
+    for r in p.rows.iter().filter(|r| !r.examples.is_empty()) {
+        let _ = writeln!(
+            out,
+            "Examples of `{}` on {}:\n\n| request | at | base | candidate |\n| --- | --- | --- | --- |",
+            escape(&r.field),
+            escape(&r.step)
+        );
+        for e in &r.examples {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | `{}` | `{}` |",
+                e.request_id,
+                escape(&e.at),
+                escape(&super::parity::value(&e.base)),
+                escape(&super::parity::value(&e.candidate))
+            );
+        }
+        out.push('\n');
+    }
+    for line in p.noise.iter().filter_map(super::parity::noise_line) {
+        let _ = writeln!(out, "- noise: {}", escape(&line));
     }
     out.push('\n');
 }

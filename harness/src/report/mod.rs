@@ -12,6 +12,7 @@ pub mod junit;
 pub mod manager;
 pub mod markdown;
 pub mod operating;
+pub(crate) mod parity;
 pub mod reporter;
 pub mod run_table;
 pub mod table;

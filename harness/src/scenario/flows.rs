@@ -178,6 +178,8 @@ impl Checker<'_> {
             extract: Vec::new(),
             checks: Vec::new(),
             safe: s.safe.unwrap_or(true),
+            keep_answer: false,
+            keep_headers: Vec::new(),
         })
     }
 

@@ -405,6 +405,11 @@ pub struct Step {
     /// Whether the step may be sent twice (idempotent); `safe = false` steps are never
     /// duplicated by parity sampling.
     pub safe: bool,
+    /// Keep the whole answer (body and [`Step::keep_headers`]) even when no check or
+    /// extraction reads it: set by the parity pass, which compares answers.
+    pub keep_answer: bool,
+    /// Answer headers to keep besides those checks and extractions read.
+    pub keep_headers: Vec<http::HeaderName>,
 }
 
 impl Step {

@@ -213,6 +213,8 @@ mod tests {
             extract: vec![],
             checks: vec![],
             safe: true,
+            keep_answer: false,
+            keep_headers: Vec::new(),
         }
     }
 

@@ -336,16 +336,18 @@ fn prepare(target: &ResolvedTarget, step: &Step) -> PreparedStep {
             ExtractSource::Header(name) => Some(name),
             ExtractSource::Pointer(_) => None,
         })
-        .chain(step.checks.iter().filter_map(|c| c.header()));
+        .chain(step.checks.iter().filter_map(|c| c.header()))
+        .chain(&step.keep_headers);
     for name in read {
         if !keep_headers.contains(name) {
             keep_headers.push(name.clone());
         }
     }
-    let keep_body = step
-        .extract
-        .iter()
-        .any(|e| matches!(e.source, ExtractSource::Pointer(_)))
+    let keep_body = step.keep_answer
+        || step
+            .extract
+            .iter()
+            .any(|e| matches!(e.source, ExtractSource::Pointer(_)))
         || step.checks.iter().any(|c| c.needs_body());
     PreparedStep {
         uri,
