@@ -310,6 +310,131 @@ fn hostile_doc() -> ReportDocument {
     pinned(comparison, base, candidate)
 }
 
+/// The rollback document with a parity result (a dropped field whose example values are
+/// hostile) and a span explanation: every optional section of a comparison.
+fn parity_doc() -> ReportDocument {
+    use harness::compare::{OperationChange, SpanExplanation, judge_parity};
+    use harness::parity::{
+        DiffKind, Example, FieldCount, FieldDiff, PARITY_SCHEMA, ParityRecord, StepParity,
+    };
+    let example = |id: u64| Example {
+        request_id: id,
+        at: "/artifacts".into(),
+        kind: DiffKind::Missing,
+        base: Some(format!("[\"{HOSTILE_STEP}\"]")),
+        candidate: None,
+    };
+    let record = ParityRecord {
+        schema: PARITY_SCHEMA.into(),
+        base: "legacy".into(),
+        candidate: "dagger".into(),
+        samples: 40,
+        complete: true,
+        steps: vec![
+            StepParity {
+                step: "wf/execute".into(),
+                safe: false,
+                compared: 40,
+                noise_pairs: 39,
+                skipped: 0,
+                noise: vec![FieldCount {
+                    field: "/created_at".into(),
+                    count: 39,
+                    missing: 0,
+                }],
+                fields: vec![FieldDiff {
+                    field: "/artifacts".into(),
+                    count: 40,
+                    missing: 40,
+                    examples: vec![example(1), example(5)],
+                }],
+                untracked: 0,
+            },
+            StepParity {
+                step: "wf/status".into(),
+                safe: true,
+                compared: 40,
+                noise_pairs: 40,
+                skipped: 0,
+                noise: Vec::new(),
+                fields: Vec::new(),
+                untracked: 0,
+            },
+        ],
+    };
+    let mut doc = rollback_doc();
+    doc.comparison = doc.comparison.with_parity(judge_parity(
+        &record,
+        &harness::scenario::ParitySpec::default(),
+    ));
+    doc.comparison.explanation = Some(SpanExplanation {
+        rows: vec!["wf/execute p50 ROLLBACK".into()],
+        operations: vec![OperationChange {
+            name: "Container.stdout".into(),
+            base_p50_us: Some(1_200),
+            candidate_p50_us: Some(3_900_000),
+            base_per_run: 20.0,
+            candidate_per_run: 20.0,
+            base_cache_hits: Some(0.95),
+            candidate_cache_hits: Some(0.0),
+            time_change_us: 7.8e7,
+            base_lazy: false,
+            candidate_lazy: false,
+        }],
+        caveats: vec!["candidate: the spans of 1 of 20 engine steps did not arrive".into()],
+    });
+    doc
+}
+
+#[test]
+fn parity_and_span_sections_render_in_every_format() {
+    let doc = parity_doc();
+    assert_eq!(doc.comparison.verdict, Verdict::Rollback);
+    let table = render(Format::Table, &doc);
+    assert!(
+        table.contains("parity (40 sampled iteration(s))"),
+        "{table}"
+    );
+    assert!(table.contains("/artifacts (critical)"), "{table}");
+    assert!(
+        table.contains("request 5, /artifacts missing: base"),
+        "{table}"
+    );
+    assert!(
+        table.contains("noise (base vs base, not counted): wf/execute: /created_at (39 of 39)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("Container.stdout: p50 1.2 ms → 3.9 s, cache hits 95% → 0%"),
+        "{table}"
+    );
+    let md = render(Format::Markdown, &doc);
+    assert!(md.contains("### Functional parity"), "{md}");
+    assert!(md.contains("| 5 | `/artifacts` |"), "{md}");
+    assert!(
+        md.contains("### Why it is slower: the engine's spans"),
+        "{md}"
+    );
+    let junit = render(Format::Junit, &doc);
+    let parsed = parse_xml(&junit).expect("junit parses");
+    assert!(!parsed.is_empty());
+    assert!(
+        junit.contains("classname=\"demo/parity/wf/execute\" name=\"/artifacts\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("classname=\"demo/parity/wf/status\" name=\"(every field)\"/>"),
+        "{junit}"
+    );
+    let html = render(Format::Html, &doc);
+    assert!(html.contains("<section id=\"parity\">"));
+    assert!(html.contains("<section id=\"spans\">"));
+    assert!(
+        !html.to_lowercase().contains("<script"),
+        "raw <script in report.html"
+    );
+}
+
 fn render(format: Format, doc: &ReportDocument) -> String {
     let bytes = reporter(format, false).render(doc).expect("renders");
     String::from_utf8(bytes).expect("UTF-8")
@@ -696,7 +821,12 @@ fn validation_errors(instance: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn result_json_of_every_fixed_document_matches_the_schema() {
-    for doc in [rollback_doc(), inconclusive_doc(), hostile_doc()] {
+    for doc in [
+        rollback_doc(),
+        inconclusive_doc(),
+        hostile_doc(),
+        parity_doc(),
+    ] {
         let value: serde_json::Value =
             serde_json::from_str(&render(Format::Json, &doc)).expect("JSON");
         let errors = validation_errors(&value);
