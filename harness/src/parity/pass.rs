@@ -1,16 +1,18 @@
-//! The parity pass: sampled iterations, each step sent to the base path twice and to the
-//! candidate once, their answers compared.
+//! The parity pass: sampled iterations, each flow run on the base path twice and on the
+//! candidate once, their answers compared step by step.
 //!
 //! The pass runs after the measured runs, in a pass of its own, so it cannot disturb
 //! their latencies or error rates, at `[parity] rate` iterations per second (at most
-//! [`MAX_IN_FLIGHT`] at once) until `[parity] samples` iterations were made. A step's
-//! three requests go out together, so time-dependent fields differ between the two base
-//! answers as much as between base and candidate and are learned as noise. A
-//! `safe = false` step is sent once to each path; its noise comes from comparing its
-//! base answer with the base answer of the previous iteration (same inputs, another
-//! call). Each side's later steps use the variables its own answers gave (a task id of
-//! the base is not one of the candidate). A failed request, check or extraction on any
-//! side ends the iteration's comparison there (`skipped`).
+//! [`MAX_IN_FLIGHT`] at once) until `[parity] samples` iterations were made. Each of the
+//! three runs of the flow (base A, base B, candidate C) keeps the variables its own
+//! answers gave, so B works on entities of its own as C does: whatever differs between
+//! A and B (ids, timestamps, the order of an unordered set) is noise, and only C's other
+//! differences from A count. A step's three requests go out together, so time-dependent
+//! fields vary between A and B as much as between A and C. A `safe = false` step is sent
+//! once to each path: B takes A's answer of the previous iteration (same inputs, another
+//! call) and its variables. Values that are each side's own variable (a task id in the
+//! answer, or inside a URL) are not differences. A failed request, check or extraction
+//! of A or C ends the iteration's comparison there (`skipped`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -27,6 +29,26 @@ use crate::load::pick::FlowPicker;
 use crate::load::tally::CheckTally;
 use crate::reference::ReferencePlatform;
 use crate::scenario::{Flow, ParitySpec, Scenario};
+
+/// What a request answered, kept for comparison and extraction.
+#[derive(Debug, Clone)]
+struct Kept {
+    failed: bool,
+    status: Option<u16>,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    body: bytes::Bytes,
+}
+
+impl From<StepReply> for Kept {
+    fn from(reply: StepReply) -> Self {
+        Self {
+            failed: reply.failure.is_some(),
+            status: reply.status,
+            headers: reply.headers,
+            body: reply.body,
+        }
+    }
+}
 
 /// Iterations of the pass in flight at most.
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -57,7 +79,7 @@ struct Pass {
     tally: Mutex<ParityTally>,
     checks: CheckTally,
     /// The last base answer of each `safe = false` step (noise of unsafe steps).
-    last_base: Mutex<Vec<Option<Answer>>>,
+    last_base: Mutex<Vec<Option<Kept>>>,
     /// Values never shown in examples (interpolated secrets of both paths).
     secrets: Vec<String>,
 }
@@ -241,7 +263,10 @@ impl Pass {
         self.tally.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One sampled iteration of flow `flow`.
+    /// One sampled iteration of flow `flow`: the base twice (A and B, each with the
+    /// variables its own answers gave, so B reads entities of its own) and the
+    /// candidate once (C). A `safe = false` step is not repeated: B takes the base's
+    /// answer of the previous iteration instead (another entity, same inputs).
     async fn iteration(&self, flow: usize, sample: u64) {
         self.tally().sampled();
         let Some(flow) = self.flows.get(flow) else {
@@ -253,77 +278,80 @@ impl Pass {
             .take_while(|f| !std::ptr::eq(*f, flow))
             .map(|f| f.steps.len())
             .sum::<usize>();
-        let mut base_vars: Vec<Option<String>> = vec![None; flow.vars.len()];
-        let mut candidate_vars = base_vars.clone();
+        let mut vars_a: Vec<Option<String>> = vec![None; flow.vars.len()];
+        let mut vars_b = vars_a.clone();
+        let mut vars_c = vars_a.clone();
         for (position, step) in flow.steps.iter().enumerate() {
             let index = first_index + position;
             // Three ids per step and sample: the base, its repeat, the candidate.
             let id = (sample << 20 | (index as u64) << 2) + 1;
-            let (first, second, other) = if step.safe {
+            let (a, b, c) = if step.safe {
                 let (a, b, c) = tokio::join!(
-                    self.base.run(step, &base_vars, id, self.timeout),
-                    self.base.run(step, &base_vars, id + 1, self.timeout),
-                    self.candidate
-                        .run(step, &candidate_vars, id + 2, self.timeout),
+                    self.base.run(step, &vars_a, id, self.timeout),
+                    self.base.run(step, &vars_b, id + 1, self.timeout),
+                    self.candidate.run(step, &vars_c, id + 2, self.timeout),
                 );
-                (a, Some(b), c)
+                (Kept::from(a), Some(Kept::from(b)), Kept::from(c))
             } else {
                 let (a, c) = tokio::join!(
-                    self.base.run(step, &base_vars, id, self.timeout),
-                    self.candidate
-                        .run(step, &candidate_vars, id + 2, self.timeout),
+                    self.base.run(step, &vars_a, id, self.timeout),
+                    self.candidate.run(step, &vars_c, id + 2, self.timeout),
                 );
-                (a, None, c)
+                let a = Kept::from(a);
+                let previous = self.previous_base(index, &a);
+                (a, previous, Kept::from(c))
             };
-            let failed = first.failure.is_some()
-                || other.failure.is_some()
-                || second.as_ref().is_some_and(|s| s.failure.is_some());
-            if failed {
+            if a.failed || c.failed {
                 self.tally().skipped(index);
                 return;
             }
-            let base_answer = self.answer(&first);
-            let noise_pair = match second {
-                Some(second) => Some(self.answer(&second)),
-                None => self.previous_base(index, &base_answer),
-            };
-            let candidate_answer = self.answer(&other);
+            let base_answer = self.answer(&a);
+            let candidate_answer = self.answer(&c);
+            // A failed repeat only loses this sample's noise pair.
+            let b = b.filter(|b| !b.failed);
             {
                 let mut tally = self.tally();
-                if let Some(second) = &noise_pair {
-                    tally.noise(index, &differences(&base_answer, second, &self.spec));
+                if let Some(b) = &b {
+                    let noise: Vec<_> = differences(&base_answer, &self.answer(b), &self.spec)
+                        .into_iter()
+                        .filter(|d| !carried(d, &flow.vars, &vars_a, &vars_b))
+                        .collect();
+                    tally.noise(index, &noise);
                 }
-                let found = differences(&base_answer, &candidate_answer, &self.spec);
-                let shown: Vec<_> = found
+                let found: Vec<_> = differences(&base_answer, &candidate_answer, &self.spec)
                     .into_iter()
-                    .filter(|d| !carried(d, &flow.vars, &base_vars, &candidate_vars))
+                    .filter(|d| !carried(d, &flow.vars, &vars_a, &vars_c))
                     .map(|d| self.redacted(d))
                     .collect();
-                tally.compared(index, id, &shown);
+                tally.compared(index, id, &found);
             }
-            let base_ok = self
-                .checks
-                .judge(step, &first.headers, &first.body, &mut base_vars, false)
-                .is_ok();
-            let candidate_ok = self
-                .checks
-                .judge(
-                    step,
-                    &other.headers,
-                    &other.body,
-                    &mut candidate_vars,
-                    false,
-                )
-                .is_ok();
-            if !(base_ok && candidate_ok) {
+            let a_ok = self.extract(step, &a, &mut vars_a);
+            let c_ok = self.extract(step, &c, &mut vars_c);
+            let b_ok = b.is_some_and(|b| self.extract(step, &b, &mut vars_b));
+            if !b_ok {
+                vars_b.clone_from(&vars_a);
+            }
+            if !(a_ok && c_ok) {
                 // Later steps would run without their inputs.
                 return;
             }
         }
     }
 
+    /// Runs the step's checks and extractions on `answer` into `vars`.
+    fn extract(
+        &self,
+        step: &crate::scenario::Step,
+        answer: &Kept,
+        vars: &mut [Option<String>],
+    ) -> bool {
+        self.checks
+            .judge(step, &answer.headers, &answer.body, vars, false)
+            .is_ok()
+    }
+
     /// The answer as compared: the spec's headers only.
-    fn answer(&self, reply: &StepReply) -> Answer {
+    fn answer(&self, reply: &Kept) -> Answer {
         Answer {
             status: reply.status,
             headers: self
@@ -347,9 +375,12 @@ impl Pass {
         }
     }
 
-    /// For a `safe = false` step: the previous iteration's base answer (the new one
-    /// takes its place).
-    fn previous_base(&self, index: usize, answer: &Answer) -> Option<Answer> {
+    /// For a `safe = false` step: the previous iteration's base answer (this one takes
+    /// its place).
+    fn previous_base(&self, index: usize, answer: &Kept) -> Option<Kept> {
+        if answer.failed {
+            return None;
+        }
         let mut last = self
             .last_base
             .lock()
