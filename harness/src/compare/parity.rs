@@ -349,4 +349,53 @@ mod tests {
             Verdict::Go
         );
     }
+
+    /// Operating characteristic: answers whose `id` is random per answer (and whose
+    /// `flag` is a coin toss) on both paths, 1 000 seeded trials of 40 samples: the
+    /// noise is learned every time, so no trial reports either field (false-alarm rate
+    /// 0 of 1 000), while a candidate that drops `name` is caught in every trial.
+    #[test]
+    fn random_fields_are_never_reported_over_a_thousand_seeded_trials() {
+        use crate::parity::{Answer, ParityTally, differences};
+        use rand::{Rng, SeedableRng};
+        let spec = ParitySpec::default();
+        let answer = |rng: &mut rand_chacha::ChaCha8Rng, with_name: bool| {
+            let id: u64 = rng.random();
+            let flag: bool = rng.random();
+            let name = if with_name { r#","name":"x""# } else { "" };
+            Answer {
+                status: Some(200),
+                headers: Vec::new(),
+                body: format!(r#"{{"id":"{id:x}","flag":{flag}{name}}}"#).into_bytes(),
+            }
+        };
+        let (mut false_alarms, mut caught) = (0, 0);
+        for trial in 0..1_000u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(trial);
+            let mut equal = ParityTally::new("a", "b", &[("f/s".into(), true)]);
+            let mut dropped = ParityTally::new("a", "b", &[("f/s".into(), true)]);
+            for sample in 0..40 {
+                let (a, b) = (answer(&mut rng, true), answer(&mut rng, true));
+                let (c, d) = (answer(&mut rng, true), answer(&mut rng, false));
+                equal.noise(0, &differences(&a, &b, &spec));
+                equal.compared(0, sample, &differences(&a, &c, &spec));
+                dropped.noise(0, &differences(&a, &b, &spec));
+                dropped.compared(0, sample, &differences(&a, &d, &spec));
+            }
+            let judged = judge_parity(&record_of(equal), &spec);
+            false_alarms += usize::from(judged.rows.iter().any(|r| r.differing > 0));
+            let judged = judge_parity(&record_of(dropped), &spec);
+            caught += usize::from(
+                judged
+                    .rows
+                    .iter()
+                    .any(|r| r.field == "/name" && r.verdict == Verdict::Rollback),
+            );
+        }
+        assert_eq!((false_alarms, caught), (0, 1_000));
+    }
+
+    fn record_of(tally: crate::parity::ParityTally) -> ParityRecord {
+        tally.finish()
+    }
 }
