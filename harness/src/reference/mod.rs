@@ -20,6 +20,6 @@ mod service;
 pub mod tasks;
 
 pub use breaker::{Breaker, BreakerState, Permit, Transitions};
-pub use config::{BreakerConfig, ReferenceConfig, RetryConfig};
+pub use config::{BreakerConfig, ParityDefect, ReferenceConfig, RetryConfig};
 pub use metrics::{AttemptOutcome, Metrics, ServicePath};
 pub use platform::ReferencePlatform;
