@@ -4,10 +4,14 @@
 //! Both paths add their own service time and error rate, then call the dependency. The
 //! legacy path makes one direct call; the Dagger path calls through the circuit breaker
 //! with jittered exponential backoff between attempts.
+//!
+//! Both paths answer with the same JSON shape ([`super::answers`]), except for the
+//! `[reference] parity_defect` the Dagger path may be given. `GET /api/tasks/{id}` takes
+//! its path from its own feature-flag header, like any request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -20,10 +24,11 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::answers::{self, Execution, Shape, UNKNOWN_WORKFLOW};
 use super::backoff::backoff;
 use super::breaker::Breaker;
 use super::clock::PreciseClock;
-use super::config::{ReferenceConfig, RetryConfig};
+use super::config::{ParityDefect, ReferenceConfig, RetryConfig};
 use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
 use super::metrics::{AttemptOutcome, Metrics, ServicePath};
 use super::rng::{self, Stream};
@@ -62,10 +67,14 @@ struct PathBehaviour {
 pub(crate) struct Service {
     legacy: PathBehaviour,
     dagger: PathBehaviour,
+    /// The Dagger path's deliberate difference in its answers.
+    parity_defect: ParityDefect,
     dependency_timeout: Duration,
     retry: RetryConfig,
     seed: u64,
     unkeyed: AtomicU64,
+    /// Run ids handed out so far.
+    runs: AtomicU64,
     client: Client<HttpConnector, Full<Bytes>>,
     execute_uri: std::sync::RwLock<Uri>,
     breaker: Mutex<Breaker>,
@@ -114,10 +123,12 @@ impl Service {
                 overhead: config.dagger_overhead.get(),
                 error_rate: config.dagger_error_rate.get(),
             },
+            parity_defect: config.parity_defect,
             dependency_timeout: config.dependency_timeout.get(),
             retry: config.retry.clone(),
             seed,
             unkeyed: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
             client,
             execute_uri: std::sync::RwLock::new(execute_uri),
             breaker: Mutex::new(Breaker::new(&config.breaker)),
@@ -158,8 +169,13 @@ impl Service {
             key,
             rng: None,
         };
-        let response = match http::drain(req.into_body(), MAX_BODY).await {
-            Ok(()) => self.run_path(path, request_id.as_ref(), &mut draws).await,
+        let response = match http::read(req.into_body(), MAX_BODY).await {
+            Ok(body) => {
+                let workflow = answers::workflow_of(&body);
+                let workflow = workflow.as_deref().unwrap_or(UNKNOWN_WORKFLOW);
+                self.run_path(path, request_id.as_ref(), workflow, &mut draws)
+                    .await
+            }
             Err(DrainError::TooLarge) => error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 r#"{"error":"request body too large"}"#,
@@ -177,6 +193,7 @@ impl Service {
         &self,
         path: ServicePath,
         request_id: Option<&HeaderValue>,
+        workflow: &str,
         draws: &mut Draws,
     ) -> Response<Full<Bytes>> {
         let behaviour = match path {
@@ -193,16 +210,20 @@ impl Service {
             );
         }
         match path {
-            ServicePath::Legacy => self.legacy_call(request_id).await,
-            ServicePath::Dagger => self.dagger_call(request_id, draws).await,
+            ServicePath::Legacy => self.legacy_call(request_id, workflow).await,
+            ServicePath::Dagger => self.dagger_call(request_id, workflow, draws).await,
         }
     }
 
-    async fn legacy_call(&self, request_id: Option<&HeaderValue>) -> Response<Full<Bytes>> {
+    async fn legacy_call(
+        &self,
+        request_id: Option<&HeaderValue>,
+        workflow: &str,
+    ) -> Response<Full<Bytes>> {
         let (outcome, _) = self.call_dependency(request_id, 1).await;
         self.metrics.attempt(ServicePath::Legacy, outcome);
         match outcome {
-            AttemptOutcome::Ok => self.accepted(ServicePath::Legacy, 1),
+            AttemptOutcome::Ok => self.accepted(ServicePath::Legacy, 1, workflow),
             failed => dependency_failure(failed),
         }
     }
@@ -210,6 +231,7 @@ impl Service {
     async fn dagger_call(
         &self,
         request_id: Option<&HeaderValue>,
+        workflow: &str,
         draws: &mut Draws,
     ) -> Response<Full<Bytes>> {
         let max_attempts = self.retry.max_attempts.max(1);
@@ -235,7 +257,7 @@ impl Service {
             self.breaker()
                 .on_result(now(), permit, outcome == AttemptOutcome::Ok);
             if outcome == AttemptOutcome::Ok {
-                return self.accepted(ServicePath::Dagger, attempt);
+                return self.accepted(ServicePath::Dagger, attempt, workflow);
             }
             if attempt >= max_attempts {
                 return dependency_failure(outcome);
@@ -295,22 +317,35 @@ impl Service {
         }
     }
 
-    fn accepted(&self, path: ServicePath, attempts: u32) -> Response<Full<Bytes>> {
+    /// How `path`'s answers look.
+    fn shape(&self, path: ServicePath) -> Shape {
+        Shape::of(path, self.parity_defect)
+    }
+
+    fn accepted(&self, path: ServicePath, attempts: u32, workflow: &str) -> Response<Full<Bytes>> {
         let mut id = String::with_capacity(24);
         self.tasks.issue(&mut id);
-        let body = format!(
-            "{{\"task_id\":\"{id}\",\"path\":\"{}\",\"attempts\":{attempts}}}",
-            path.label()
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let body = answers::execute_body(
+            &Execution {
+                task_id: &id,
+                path,
+                attempts,
+                workflow,
+                run_id: rng::run_id(self.seed, run),
+            },
+            self.shape(path),
+            SystemTime::now(),
         );
         http::json(StatusCode::ACCEPTED, body)
     }
 
-    fn task(&self, id: &str) -> Response<Full<Bytes>> {
+    fn task(&self, path: ServicePath, id: &str) -> Response<Full<Bytes>> {
         // Ids are `task-` plus hex, so a known id needs no JSON escaping.
         if self.tasks.contains(id) {
             http::json(
                 StatusCode::OK,
-                format!("{{\"task_id\":\"{id}\",\"status\":\"completed\"}}"),
+                answers::task_body(id, self.shape(path), SystemTime::now()),
             )
         } else {
             error(StatusCode::NOT_FOUND, r#"{"error":"unknown task"}"#)
@@ -337,7 +372,7 @@ impl Handler for Service {
         match (method, req.uri().path()) {
             (Method::POST, "/api/workflows/execute") => self.execute(req).await,
             (Method::GET, path) if path.starts_with(TASKS_PREFIX) => {
-                self.task(&path[TASKS_PREFIX.len()..])
+                self.task(select_path(req.headers()), &path[TASKS_PREFIX.len()..])
             }
             (Method::GET, "/healthz") => http::text(StatusCode::OK, Bytes::from_static(b"ok")),
             (Method::GET, "/metrics") => self.render_metrics(),
