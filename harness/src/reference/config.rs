@@ -3,6 +3,9 @@
 //! A zero that makes the breaker or the retry policy meaningless is refused as the table
 //! is read: `failure_threshold`, `half_open_probes` and `max_attempts` are at least 1,
 //! `open_for` and `dependency_timeout` longer than zero.
+//!
+//! `parity_defect` plants a deliberate difference in the Dagger path's answers, so that a
+//! functional parity check can be shown to catch one; the legacy path never has it.
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -35,6 +38,42 @@ pub struct ReferenceConfig {
     pub breaker: BreakerConfig,
     /// The Dagger path's retry policy.
     pub retry: RetryConfig,
+    /// A deliberate difference in the Dagger path's answers (default: none). Left out of
+    /// the serialised form while `none`, so scenarios without it keep their hash.
+    #[serde(skip_serializing_if = "ParityDefect::is_none")]
+    pub parity_defect: ParityDefect,
+}
+
+/// A deliberate functional difference between the Dagger path's answers and the legacy
+/// path's, written `parity_defect = "..."` in `[reference]`.
+///
+/// It touches the Dagger path's successful answers only (`202` of
+/// `POST /api/workflows/execute`, `200` of `GET /api/tasks/{id}`); the legacy path, error
+/// answers, statuses, headers and timing stay as they are. Fields that differ between
+/// any two answers (`created_at`, `run_id`, `finished_at`, `task_id`) are noise, not a
+/// defect, and `path` names the path on purpose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParityDefect {
+    /// `"none"`: both paths answer alike (up to noise and `path`).
+    #[default]
+    None,
+    /// `"dropped_field"`: the Dagger path's execute and task answers have no
+    /// `"artifacts"` field at all.
+    DroppedField,
+    /// `"changed_value"`: the Dagger path's task answer says `"status":"succeeded"` where
+    /// the legacy path says `"completed"`; its execute answer is unchanged.
+    ChangedValue,
+    /// `"reordered_array"`: the Dagger path's execute and task answers list `"steps"` in
+    /// reverse order (`["test","build","checkout"]`), the same elements otherwise.
+    ReorderedArray,
+}
+
+impl ParityDefect {
+    /// Whether this is [`ParityDefect::None`].
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
 }
 
 /// Circuit breaker of the Dagger path.
@@ -154,6 +193,7 @@ impl Default for ReferenceConfig {
             dependency_timeout: ms(500),
             breaker: BreakerConfig::default(),
             retry: RetryConfig::default(),
+            parity_defect: ParityDefect::None,
         }
     }
 }
@@ -211,5 +251,40 @@ mod tests {
         .expect("ones and zero backoffs are fine");
         assert_eq!(ok.retry.max_attempts, 1);
         assert_eq!(parse("").expect("defaults"), ReferenceConfig::default());
+    }
+
+    #[test]
+    fn parity_defect_reads_every_variant_and_refuses_others() {
+        assert_eq!(
+            parse("").expect("default").parity_defect,
+            ParityDefect::None
+        );
+        for (text, defect) in [
+            ("none", ParityDefect::None),
+            ("dropped_field", ParityDefect::DroppedField),
+            ("changed_value", ParityDefect::ChangedValue),
+            ("reordered_array", ParityDefect::ReorderedArray),
+        ] {
+            let config = parse(&format!("parity_defect = \"{text}\"")).expect(text);
+            assert_eq!(config.parity_defect, defect);
+        }
+        let e = parse("parity_defect = \"dropped\"").expect_err("unknown variant");
+        assert!(e.contains("dropped_field"), "names the variants: {e}");
+        assert!(parse("parity_defect = true").is_err());
+    }
+
+    #[test]
+    fn parity_defect_is_serialised_only_when_set() {
+        let plain = serde_json::to_string(&ReferenceConfig::default()).expect("serialise");
+        assert!(!plain.contains("parity_defect"), "{plain}");
+        let set = ReferenceConfig {
+            parity_defect: ParityDefect::ReorderedArray,
+            ..ReferenceConfig::default()
+        };
+        let text = serde_json::to_string(&set).expect("serialise");
+        assert!(
+            text.contains(r#""parity_defect":"reordered_array""#),
+            "{text}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Small HTTP helpers shared by the service and the executor: header names, canned
-//! responses and body draining without buffering.
+//! responses, body draining without buffering and bounded body reading.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
@@ -67,4 +67,86 @@ where
         }
     }
     Ok(())
+}
+
+/// Reads `body` whole, up to `limit` bytes; a body in one frame (the usual case) is not
+/// copied.
+pub(crate) async fn read<B>(mut body: B, limit: usize) -> Result<Bytes, DrainError>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| DrainError::Broken)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let seen = joined.as_ref().map_or(first.len(), BytesMut::len);
+        if seen.saturating_add(data.len()) > limit {
+            return Err(DrainError::TooLarge);
+        }
+        match joined.as_mut() {
+            Some(all) => all.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut all = BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
+        }
+    }
+    Ok(joined.map_or(first, BytesMut::freeze))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use hyper::body::Frame;
+
+    use super::*;
+
+    /// A body of the given data frames.
+    struct Frames(VecDeque<Bytes>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    fn frames(parts: &[&'static str]) -> Frames {
+        Frames(
+            parts
+                .iter()
+                .map(|p| Bytes::from_static(p.as_bytes()))
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn read_joins_frames_up_to_the_limit() {
+        assert_eq!(read(frames(&[]), 4).await, Ok(Bytes::new()));
+        assert_eq!(read(frames(&["abcd"]), 4).await, Ok(Bytes::from("abcd")));
+        assert_eq!(
+            read(frames(&["", "ab", "", "c", "d"]), 4).await,
+            Ok(Bytes::from("abcd"))
+        );
+        assert_eq!(
+            read(frames(&["ab", "cde"]), 4).await,
+            Err(DrainError::TooLarge)
+        );
+        assert_eq!(read(frames(&["abcde"]), 4).await, Err(DrainError::TooLarge));
+    }
 }

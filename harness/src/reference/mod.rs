@@ -4,8 +4,11 @@
 //! [`ReferencePlatform::start`] runs two HTTP/1.1 servers on loopback: the service
 //! (`POST /api/workflows/execute`, `GET /api/tasks/{id}`, `GET /healthz`, `GET /metrics`)
 //! and the executor it depends on (`POST /execute`). Every random choice derives from the
-//! seed. The breaker and the backoff are pure and tested on their own.
+//! seed. The breaker and the backoff are pure and tested on their own. Both paths answer
+//! with the same JSON shape; `[reference] parity_defect` makes the Dagger path's answers
+//! differ on purpose, so that functional parity checks have something to catch.
 
+mod answers;
 pub mod backoff;
 pub mod breaker;
 mod clock;
@@ -20,6 +23,6 @@ mod service;
 pub mod tasks;
 
 pub use breaker::{Breaker, BreakerState, Permit, Transitions};
-pub use config::{BreakerConfig, ReferenceConfig, RetryConfig};
+pub use config::{BreakerConfig, ParityDefect, ReferenceConfig, RetryConfig};
 pub use metrics::{AttemptOutcome, Metrics, ServicePath};
 pub use platform::ReferencePlatform;

@@ -47,6 +47,13 @@ pub(crate) fn key_of_counter(n: u64) -> u64 {
     mix(n ^ 0xA5A5_A5A5_A5A5_A5A5)
 }
 
+/// The `n`th run id the service hands out: a bijection of `n` for one seed, so ids never
+/// repeat within a platform, and look random from one answer to the next.
+pub(crate) fn run_id(seed: u64, n: u64) -> u64 {
+    const RUN_SALT: u64 = 0x5255_4e5f_4944_5321;
+    mix(mix(seed ^ RUN_SALT) ^ n)
+}
+
 /// The generator of one request (and attempt) in one stream.
 pub(crate) fn request_rng(seed: u64, stream: Stream, key: u64, attempt: u32) -> ChaCha8Rng {
     let derived = mix(mix(seed ^ stream.salt()) ^ key).wrapping_add(mix(u64::from(attempt)));
@@ -75,5 +82,13 @@ mod tests {
             request_rng(42, Stream::Service, key_of_id(b"req-1"), 2).random::<u64>(),
         ];
         assert!(others.iter().all(|o| *o != base));
+    }
+
+    #[test]
+    fn run_ids_do_not_repeat_and_depend_on_the_seed() {
+        let ids: std::collections::HashSet<u64> = (0..10_000).map(|n| run_id(7, n)).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert_ne!(run_id(7, 0), run_id(8, 0));
+        assert_ne!(run_id(7, 0), run_id(7, 1));
     }
 }

@@ -4,10 +4,14 @@
 //! Both paths add their own service time and error rate, then call the dependency. The
 //! legacy path makes one direct call; the Dagger path calls through the circuit breaker
 //! with jittered exponential backoff between attempts.
+//!
+//! Both paths answer with the same JSON shape ([`super::answers`]), except for the
+//! `[reference] parity_defect` the Dagger path may be given. `GET /api/tasks/{id}` takes
+//! its path from its own feature-flag header, like any request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -20,10 +24,11 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::answers::{self, Execution, Shape, UNKNOWN_WORKFLOW};
 use super::backoff::backoff;
 use super::breaker::Breaker;
 use super::clock::PreciseClock;
-use super::config::{ReferenceConfig, RetryConfig};
+use super::config::{ParityDefect, ReferenceConfig, RetryConfig};
 use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
 use super::metrics::{AttemptOutcome, Metrics, ServicePath};
 use super::rng::{self, Stream};
@@ -62,10 +67,14 @@ struct PathBehaviour {
 pub(crate) struct Service {
     legacy: PathBehaviour,
     dagger: PathBehaviour,
+    /// The Dagger path's deliberate difference in its answers.
+    parity_defect: ParityDefect,
     dependency_timeout: Duration,
     retry: RetryConfig,
     seed: u64,
     unkeyed: AtomicU64,
+    /// Run ids handed out so far.
+    runs: AtomicU64,
     client: Client<HttpConnector, Full<Bytes>>,
     execute_uri: std::sync::RwLock<Uri>,
     breaker: Mutex<Breaker>,
@@ -114,10 +123,12 @@ impl Service {
                 overhead: config.dagger_overhead.get(),
                 error_rate: config.dagger_error_rate.get(),
             },
+            parity_defect: config.parity_defect,
             dependency_timeout: config.dependency_timeout.get(),
             retry: config.retry.clone(),
             seed,
             unkeyed: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
             client,
             execute_uri: std::sync::RwLock::new(execute_uri),
             breaker: Mutex::new(Breaker::new(&config.breaker)),
@@ -158,8 +169,13 @@ impl Service {
             key,
             rng: None,
         };
-        let response = match http::drain(req.into_body(), MAX_BODY).await {
-            Ok(()) => self.run_path(path, request_id.as_ref(), &mut draws).await,
+        let response = match http::read(req.into_body(), MAX_BODY).await {
+            Ok(body) => {
+                let workflow = answers::workflow_of(&body);
+                let workflow = workflow.as_deref().unwrap_or(UNKNOWN_WORKFLOW);
+                self.run_path(path, request_id.as_ref(), workflow, &mut draws)
+                    .await
+            }
             Err(DrainError::TooLarge) => error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 r#"{"error":"request body too large"}"#,
@@ -177,6 +193,7 @@ impl Service {
         &self,
         path: ServicePath,
         request_id: Option<&HeaderValue>,
+        workflow: &str,
         draws: &mut Draws,
     ) -> Response<Full<Bytes>> {
         let behaviour = match path {
@@ -193,16 +210,20 @@ impl Service {
             );
         }
         match path {
-            ServicePath::Legacy => self.legacy_call(request_id).await,
-            ServicePath::Dagger => self.dagger_call(request_id, draws).await,
+            ServicePath::Legacy => self.legacy_call(request_id, workflow).await,
+            ServicePath::Dagger => self.dagger_call(request_id, workflow, draws).await,
         }
     }
 
-    async fn legacy_call(&self, request_id: Option<&HeaderValue>) -> Response<Full<Bytes>> {
+    async fn legacy_call(
+        &self,
+        request_id: Option<&HeaderValue>,
+        workflow: &str,
+    ) -> Response<Full<Bytes>> {
         let (outcome, _) = self.call_dependency(request_id, 1).await;
         self.metrics.attempt(ServicePath::Legacy, outcome);
         match outcome {
-            AttemptOutcome::Ok => self.accepted(ServicePath::Legacy, 1),
+            AttemptOutcome::Ok => self.accepted(ServicePath::Legacy, 1, workflow),
             failed => dependency_failure(failed),
         }
     }
@@ -210,6 +231,7 @@ impl Service {
     async fn dagger_call(
         &self,
         request_id: Option<&HeaderValue>,
+        workflow: &str,
         draws: &mut Draws,
     ) -> Response<Full<Bytes>> {
         let max_attempts = self.retry.max_attempts.max(1);
@@ -235,7 +257,7 @@ impl Service {
             self.breaker()
                 .on_result(now(), permit, outcome == AttemptOutcome::Ok);
             if outcome == AttemptOutcome::Ok {
-                return self.accepted(ServicePath::Dagger, attempt);
+                return self.accepted(ServicePath::Dagger, attempt, workflow);
             }
             if attempt >= max_attempts {
                 return dependency_failure(outcome);
@@ -295,22 +317,35 @@ impl Service {
         }
     }
 
-    fn accepted(&self, path: ServicePath, attempts: u32) -> Response<Full<Bytes>> {
+    /// How `path`'s answers look.
+    fn shape(&self, path: ServicePath) -> Shape {
+        Shape::of(path, self.parity_defect)
+    }
+
+    fn accepted(&self, path: ServicePath, attempts: u32, workflow: &str) -> Response<Full<Bytes>> {
         let mut id = String::with_capacity(24);
         self.tasks.issue(&mut id);
-        let body = format!(
-            "{{\"task_id\":\"{id}\",\"path\":\"{}\",\"attempts\":{attempts}}}",
-            path.label()
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let body = answers::execute_body(
+            &Execution {
+                task_id: &id,
+                path,
+                attempts,
+                workflow,
+                run_id: rng::run_id(self.seed, run),
+            },
+            self.shape(path),
+            SystemTime::now(),
         );
         http::json(StatusCode::ACCEPTED, body)
     }
 
-    fn task(&self, id: &str) -> Response<Full<Bytes>> {
+    fn task(&self, path: ServicePath, id: &str) -> Response<Full<Bytes>> {
         // Ids are `task-` plus hex, so a known id needs no JSON escaping.
         if self.tasks.contains(id) {
             http::json(
                 StatusCode::OK,
-                format!("{{\"task_id\":\"{id}\",\"status\":\"completed\"}}"),
+                answers::task_body(id, self.shape(path), SystemTime::now()),
             )
         } else {
             error(StatusCode::NOT_FOUND, r#"{"error":"unknown task"}"#)
@@ -337,7 +372,7 @@ impl Handler for Service {
         match (method, req.uri().path()) {
             (Method::POST, "/api/workflows/execute") => self.execute(req).await,
             (Method::GET, path) if path.starts_with(TASKS_PREFIX) => {
-                self.task(&path[TASKS_PREFIX.len()..])
+                self.task(select_path(req.headers()), &path[TASKS_PREFIX.len()..])
             }
             (Method::GET, "/healthz") => http::text(StatusCode::OK, Bytes::from_static(b"ok")),
             (Method::GET, "/metrics") => self.render_metrics(),
@@ -448,5 +483,291 @@ mod tests {
             ])),
             ServicePath::Dagger
         );
+    }
+
+    mod answers_over_http {
+        use std::collections::BTreeSet;
+
+        use http_body_util::BodyExt;
+        use serde_json::{Value, json};
+
+        use super::*;
+        use crate::reference::ReferencePlatform;
+
+        const DAGGER: (&str, &str) = ("X-Feature-USE_DAGGER_WORKFLOW_ENGINE", "true");
+        const LEGACY: (&str, &str) = ("X-Feature-USE_DAGGER_WORKFLOW_ENGINE", "false");
+        /// Fields that differ between any two answers of one path, and `path`.
+        const NOISE: [&str; 5] = ["task_id", "created_at", "run_id", "finished_at", "path"];
+
+        struct Probe {
+            client: Client<HttpConnector, Full<Bytes>>,
+            platform: ReferencePlatform,
+        }
+
+        impl Probe {
+            async fn start(defect: ParityDefect) -> Self {
+                let config = ReferenceConfig {
+                    parity_defect: defect,
+                    executor_latency: crate::units::HumanDuration(Duration::from_millis(1)),
+                    ..ReferenceConfig::default()
+                };
+                let platform = ReferencePlatform::start(config, 3).await.expect("start");
+                let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+                Self { client, platform }
+            }
+
+            async fn send(
+                &self,
+                method: Method,
+                path: &str,
+                flag: (&str, &str),
+                body: Vec<u8>,
+            ) -> (StatusCode, Value) {
+                let request = Request::builder()
+                    .method(method)
+                    .uri(format!("{}{path}", self.platform.url()))
+                    .header(flag.0, flag.1)
+                    .body(Full::new(Bytes::from(body)))
+                    .expect("request");
+                let response = self.client.request(request).await.expect("answer");
+                let status = response.status();
+                let bytes = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes();
+                let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                    panic!("{e}: {}", String::from_utf8_lossy(&bytes));
+                });
+                (status, value)
+            }
+
+            /// An execute answer and the answer about its task, both from `flag`'s path.
+            async fn execute_and_poll(&self, flag: (&str, &str), body: &str) -> (Value, Value) {
+                let (status, execute) = self
+                    .send(
+                        Method::POST,
+                        "/api/workflows/execute",
+                        flag,
+                        body.as_bytes().to_vec(),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{execute}");
+                let id = execute["task_id"].as_str().expect("task id");
+                let (status, task) = self
+                    .send(Method::GET, &format!("/api/tasks/{id}"), flag, Vec::new())
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{task}");
+                assert_eq!(task["task_id"], id);
+                (execute, task)
+            }
+        }
+
+        fn keys(v: &Value) -> BTreeSet<&str> {
+            v.as_object()
+                .expect("object")
+                .keys()
+                .map(String::as_str)
+                .collect()
+        }
+
+        fn without_noise(mut v: Value) -> Value {
+            let object = v.as_object_mut().expect("object");
+            for field in NOISE {
+                object.remove(field);
+            }
+            v
+        }
+
+        fn timestamp(v: &Value) -> SystemTime {
+            let text = v.as_str().expect("timestamp text");
+            assert!(
+                text.len() == 24 && text.ends_with('Z') && text.as_bytes()[19] == b'.',
+                "RFC 3339 UTC with milliseconds: {text}"
+            );
+            humantime::parse_rfc3339(text).expect("RFC 3339")
+        }
+
+        #[tokio::test]
+        async fn both_paths_answer_with_the_same_shape_and_noise_differs_between_answers() {
+            let probe = Probe::start(ParityDefect::None).await;
+            let body = r#"{"workflow":"build-and-test","priority":1}"#;
+            let mut seen = Vec::new();
+            for flag in [LEGACY, DAGGER] {
+                let first = probe.execute_and_poll(flag, body).await;
+                // Timestamps have millisecond resolution: keep two answers apart.
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                let second = probe.execute_and_poll(flag, body).await;
+                for (execute, task) in [&first, &second] {
+                    assert_eq!(execute["workflow"], "build-and-test");
+                    assert_eq!(
+                        execute["path"],
+                        if flag == DAGGER { "dagger" } else { "legacy" }
+                    );
+                    assert_eq!(execute["attempts"], 1);
+                    assert_eq!(
+                        execute["artifacts"],
+                        json!([
+                            {"name": "build.log", "kind": "log"},
+                            {"name": "test-report.xml", "kind": "report"}
+                        ])
+                    );
+                    assert_eq!(execute["steps"], json!(["checkout", "build", "test"]));
+                    assert!(
+                        execute["run_id"].as_str().is_some_and(
+                            |id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
+                        ),
+                        "{execute}"
+                    );
+                    let now = SystemTime::now();
+                    for stamp in [&execute["created_at"], &task["finished_at"]] {
+                        let at = timestamp(stamp);
+                        let age = now.duration_since(at).unwrap_or_default();
+                        assert!(age < Duration::from_secs(60), "{stamp} is now");
+                    }
+                    assert_eq!(task["status"], "completed");
+                    assert_eq!(task["artifacts"], execute["artifacts"]);
+                    assert_eq!(task["steps"], execute["steps"]);
+                }
+                let ((e1, t1), (e2, t2)) = (&first, &second);
+                for field in ["task_id", "created_at", "run_id"] {
+                    assert_ne!(e1[field], e2[field], "{field} is noise");
+                }
+                assert_ne!(t1["finished_at"], t2["finished_at"], "finished_at is noise");
+                assert_eq!(without_noise(e1.clone()), without_noise(e2.clone()));
+                assert_eq!(without_noise(t1.clone()), without_noise(t2.clone()));
+                seen.push(first);
+            }
+            let ((legacy_execute, legacy_task), (dagger_execute, dagger_task)) =
+                (&seen[0], &seen[1]);
+            assert_eq!(keys(legacy_execute), keys(dagger_execute));
+            assert_eq!(keys(legacy_task), keys(dagger_task));
+            assert_eq!(
+                keys(legacy_execute),
+                BTreeSet::from([
+                    "task_id",
+                    "path",
+                    "attempts",
+                    "workflow",
+                    "created_at",
+                    "run_id",
+                    "artifacts",
+                    "steps"
+                ])
+            );
+            assert_eq!(
+                keys(legacy_task),
+                BTreeSet::from(["task_id", "status", "artifacts", "steps", "finished_at"])
+            );
+            assert_eq!(
+                without_noise(legacy_execute.clone()),
+                without_noise(dagger_execute.clone())
+            );
+            assert_eq!(
+                without_noise(legacy_task.clone()),
+                without_noise(dagger_task.clone())
+            );
+            probe.platform.shutdown().await;
+        }
+
+        #[tokio::test]
+        async fn each_parity_defect_shows_on_the_dagger_path_only() {
+            let artifacts = json!([
+                {"name": "build.log", "kind": "log"},
+                {"name": "test-report.xml", "kind": "report"}
+            ]);
+            let steps = json!(["checkout", "build", "test"]);
+            let plain_execute = json!({
+                "attempts": 1, "workflow": "w", "artifacts": artifacts, "steps": steps
+            });
+            let plain_task = json!({
+                "status": "completed", "artifacts": artifacts, "steps": steps
+            });
+            let reversed = json!(["test", "build", "checkout"]);
+            for (defect, dagger_execute, dagger_task) in [
+                (
+                    ParityDefect::None,
+                    plain_execute.clone(),
+                    plain_task.clone(),
+                ),
+                (
+                    ParityDefect::DroppedField,
+                    json!({"attempts": 1, "workflow": "w", "steps": steps}),
+                    json!({"status": "completed", "steps": steps}),
+                ),
+                (
+                    ParityDefect::ChangedValue,
+                    plain_execute.clone(),
+                    json!({"status": "succeeded", "artifacts": artifacts, "steps": steps}),
+                ),
+                (
+                    ParityDefect::ReorderedArray,
+                    json!({
+                        "attempts": 1, "workflow": "w", "artifacts": artifacts,
+                        "steps": reversed
+                    }),
+                    json!({"status": "completed", "artifacts": artifacts, "steps": reversed}),
+                ),
+            ] {
+                let probe = Probe::start(defect).await;
+                let (execute, task) = probe.execute_and_poll(LEGACY, r#"{"workflow":"w"}"#).await;
+                assert_eq!(without_noise(execute), plain_execute, "legacy, {defect:?}");
+                assert_eq!(without_noise(task), plain_task, "legacy, {defect:?}");
+                let (execute, task) = probe.execute_and_poll(DAGGER, r#"{"workflow":"w"}"#).await;
+                assert_eq!(execute["path"], "dagger");
+                assert_eq!(without_noise(execute), dagger_execute, "dagger, {defect:?}");
+                assert_eq!(without_noise(task), dagger_task, "dagger, {defect:?}");
+                // The task's path is the asking request's: a task the Dagger path issued,
+                // polled with the flag off, is answered by the legacy path.
+                let (status, issued) = probe
+                    .send(
+                        Method::POST,
+                        "/api/workflows/execute",
+                        DAGGER,
+                        b"{}".to_vec(),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::ACCEPTED);
+                let id = issued["task_id"].as_str().expect("id");
+                let (_, polled) = probe
+                    .send(Method::GET, &format!("/api/tasks/{id}"), LEGACY, Vec::new())
+                    .await;
+                assert_eq!(without_noise(polled), plain_task, "{defect:?}");
+                probe.platform.shutdown().await;
+            }
+        }
+
+        #[tokio::test]
+        async fn the_workflow_comes_from_the_body_and_bad_bodies_still_succeed() {
+            let probe = Probe::start(ParityDefect::None).await;
+            let tricky = "a \"quoted\" \\ name\n\u{1} ✓";
+            for (body, workflow) in [
+                (r#"{"workflow":"deploy"}"#.to_owned(), "deploy".to_owned()),
+                (
+                    serde_json::to_string(&json!({"workflow": tricky})).expect("json"),
+                    tricky.to_owned(),
+                ),
+                (String::new(), "unknown".to_owned()),
+                ("not json".to_owned(), "unknown".to_owned()),
+                (r#"{"workflow":7}"#.to_owned(), "unknown".to_owned()),
+                (r#"["deploy"]"#.to_owned(), "unknown".to_owned()),
+                ("x".repeat(200_000), "unknown".to_owned()),
+            ] {
+                for flag in [LEGACY, DAGGER] {
+                    let (status, answer) = probe
+                        .send(
+                            Method::POST,
+                            "/api/workflows/execute",
+                            flag,
+                            body.clone().into_bytes(),
+                        )
+                        .await;
+                    assert_eq!(status, StatusCode::ACCEPTED);
+                    assert_eq!(answer["workflow"], workflow.as_str(), "{flag:?}");
+                }
+            }
+            probe.platform.shutdown().await;
+        }
     }
 }
