@@ -339,3 +339,49 @@ fn a_changed_value_holds_a_reordered_array_holds_unless_unordered_and_text_bodie
         assert_eq!(o.code, Some(code), "{defect} {extra}: {}", o.stdout);
     }
 }
+
+/// The shipped demos on the embedded reference platform (no Python needed): GO when the
+/// paths answer alike, NO-GO on a reordered array, ROLLBACK on a dropped field.
+#[test]
+fn the_shipped_parity_scenarios_decide_go_no_go_and_rollback() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, code, reason) in [
+        (
+            "parity-go",
+            0,
+            "parity: no difference beyond noise on 2 step(s)",
+        ),
+        (
+            "parity-reordered",
+            3,
+            "parity not shown: execute-and-poll/execute `/steps/*`",
+        ),
+        (
+            "parity-dropped-field",
+            4,
+            "critical functionality failure (parity): execute-and-poll/execute `/artifacts`",
+        ),
+    ] {
+        let out = dir.path().join(name);
+        let output = harness()
+            .env_remove("ORCH_URL")
+            .args(["compare", "--quiet", "--repetitions", "1", "--out"])
+            .arg(&out)
+            .arg(root.join(format!("{name}.toml")))
+            .output()
+            .expect("harness runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(code), "{name}:\n{stdout}");
+        let comparison = common::comparison(&out);
+        let why = comparison["reason"].as_str().unwrap_or_default();
+        assert!(why.starts_with(reason), "{name}: {why}");
+        // Ids, run ids and timestamps are noise on every step, never rows.
+        for row in comparison["parity"]["rows"].as_array().expect("rows") {
+            let field = row["field"].as_str().unwrap_or_default();
+            for noisy in ["/task_id", "/run_id", "/created_at", "/finished_at"] {
+                assert_ne!(field, noisy, "{name}: noise reported as a difference");
+            }
+        }
+    }
+}

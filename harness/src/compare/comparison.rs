@@ -250,7 +250,14 @@ impl Comparison {
             .chain(parity_verdicts)
             .collect();
         self.verdict = overall(&self.invalid, &verdicts);
+        let others_decide = self.rows.iter().any(|r| r.decides)
+            || (expectations_decide && !self.expectations.is_empty());
+        // Parity alone decides: the reason is parity's.
+        let before = if others_decide { before } else { Verdict::Go };
         self.reason = match (self.verdict, before) {
+            (Verdict::Go, _) if !others_decide => {
+                format!("parity: no difference beyond noise on {steps} step(s)")
+            }
             (Verdict::Rollback, b) if b != Verdict::Rollback => format!(
                 "critical functionality failure (parity): {}",
                 rollback.unwrap_or_default()

@@ -7,8 +7,8 @@
 //! three runs of the flow (base A, base B, candidate C) keeps the variables its own
 //! answers gave, so B works on entities of its own as C does: whatever differs between
 //! A and B (ids, timestamps, the order of an unordered set) is noise, and only C's other
-//! differences from A count. A step's three requests go out together, so time-dependent
-//! fields vary between A and B as much as between A and C. A `safe = false` step is sent
+//! differences from A count. A and C go out together and B after both, so a
+//! time-dependent field differs between A and B at least as often as between A and C. A `safe = false` step is sent
 //! once to each path: B takes A's answer of the previous iteration (same inputs, another
 //! call) and its variables. Values that are each side's own variable (a task id in the
 //! answer, or inside a URL) are not differences. A failed request, check or extraction
@@ -286,11 +286,16 @@ impl Pass {
             // Three ids per step and sample: the base, its repeat, the candidate.
             let id = (sample << 20 | (index as u64) << 2) + 1;
             let (a, b, c) = if step.safe {
-                let (a, b, c) = tokio::join!(
+                // A and C together, B after both: B is at least as far from A in time
+                // as C is, so a time-dependent field (a millisecond timestamp) differs
+                // between A and B at least as often as between A and C, and is noise.
+                let (a, c) = tokio::join!(
                     self.base.run(step, &vars_a, id, self.timeout),
-                    self.base.run(step, &vars_b, id + 1, self.timeout),
                     self.candidate.run(step, &vars_c, id + 2, self.timeout),
                 );
+                // A millisecond later at least, so a millisecond timestamp always moves.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let b = self.base.run(step, &vars_b, id + 1, self.timeout).await;
                 (Kept::from(a), Some(Kept::from(b)), Kept::from(c))
             } else {
                 let (a, c) = tokio::join!(
