@@ -58,7 +58,7 @@ pub(crate) const DEFAULT_EXCLUDED: [&str; 6] = [
 /// Recorded headers dropped whatever `exclude_headers` says (HTTP/2 pseudo-headers,
 /// names starting with `:`, too): hop-by-hop headers, what the client computes for each
 /// request (`host`, `content-length`) and the correlation headers the harness sets.
-pub(crate) const ALWAYS_DROPPED: [&str; 12] = [
+pub(crate) const ALWAYS_DROPPED: [&str; 13] = [
     "host",
     "content-length",
     "connection",
@@ -71,6 +71,7 @@ pub(crate) const ALWAYS_DROPPED: [&str; 12] = [
     "transfer-encoding",
     "upgrade",
     REQUEST_ID_HEADER,
+    TRACEPARENT_HEADER,
 ];
 
 /// The longest path shown in a generated step name, in characters.
@@ -427,7 +428,6 @@ impl Filter {
     fn drops(&self, name: &str) -> bool {
         name.starts_with(':')
             || ALWAYS_DROPPED.contains(&name)
-            || name == TRACEPARENT_HEADER
             || self.excluded.iter().any(|e| e == name)
     }
 }
