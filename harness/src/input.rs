@@ -1,16 +1,18 @@
 //! Reading the files a person points the harness at: regular files only, up to a cap.
 //!
 //! Every input file is read through [`read`] or [`read_text`]: scenarios, the phase
-//! plan, proxy files, the JSON Schema and PEM files a scenario names, run records,
-//! baselines and `result.json`. Two rules hold for all of them:
+//! plan, proxy files, the JSON Schema, PEM and recorded traffic files a scenario names,
+//! run records, baselines and `result.json`. Two rules hold for all of them:
 //!
 //! - only a regular file (or a link to one) is read. The path is looked at first
 //!   (`stat`), before anything is opened, because opening a FIFO blocks until a writer
 //!   appears and a character device such as `/dev/zero` never ends: a FIFO, a device, a
 //!   socket or a directory is refused at once;
 //! - at most the cap of the file's kind is read (one byte more, to tell): TOML and the
-//!   files it names are small ([`TEXT_CAP`], 1 MiB), records and results hold histograms
-//!   and can be large ([`DATA_CAP`], 256 MiB). A larger file is refused with the cap named.
+//!   files it names are small ([`TEXT_CAP`], 1 MiB), except recorded traffic that a flow
+//!   replays ([`TRAFFIC_CAP`], 64 MiB: a HAR export carries the answers' bodies);
+//!   records and results hold histograms and can be large ([`DATA_CAP`], 256 MiB). A
+//!   larger file is refused with the cap named.
 //!
 //! Errors are [`io::Error`]s, so every caller keeps its own error type (and exit code)
 //! and only gains a clearer reason: "not a regular file (a FIFO); give the path of a
@@ -63,6 +65,15 @@ pub const SCHEMA: Input = Input {
 pub const PEM: Input = Input {
     what: "a PEM file",
     cap: TEXT_CAP,
+};
+
+/// The cap of a recorded traffic file (HAR exports carry the answers' bodies): 64 MiB.
+pub const TRAFFIC_CAP: u64 = 64 * 1024 * 1024;
+
+/// A recorded traffic file (HAR or JSON lines) named by a flow's `replay`.
+pub const TRAFFIC: Input = Input {
+    what: "a recorded traffic file (HAR or JSON lines)",
+    cap: TRAFFIC_CAP,
 };
 
 /// A run record, a baseline or a `result.json`.

@@ -17,6 +17,7 @@ use super::explain::key_span;
 use super::interpolate::{Binding, InterpolationError, is_name, template};
 use super::model::{Extraction, Flow, HttpCall, PathKind, Step, StepAction, Template};
 use super::raw::{RawFlow, RawStep};
+use super::replay::FlowSteps;
 use super::validate::Checker;
 
 /// The HTTP methods a step may use.
@@ -70,7 +71,7 @@ impl Checker<'_> {
                 None => 1,
             };
             flows.push(self.flow(
-                f,
+                flow,
                 u32::try_from(weight).unwrap_or(1),
                 &mut next_index,
                 kinds,
@@ -79,79 +80,108 @@ impl Checker<'_> {
         Ok(flows)
     }
 
-    /// One flow: its steps in order, with the variables each step may use.
+    /// One flow: its steps (written out, or generated from recorded traffic) in order,
+    /// with the variables each step may use.
     fn flow(
         &self,
-        f: &RawFlow,
+        flow: &Spanned<RawFlow>,
         weight: u32,
         next_index: &mut usize,
         kinds: &[PathKind],
     ) -> Result<Flow, Problem> {
+        let f = flow.get_ref();
         let flow_name = f.name.get_ref();
-        let raw_steps = f.steps.get_ref();
+        let source = self.flow_steps(f, flow.span(), kinds)?;
+        let (raw_steps, replayed) = match &source {
+            FlowSteps::Written(written) => (written.get_ref().as_slice(), None),
+            FlowSteps::Replayed(replayed) => (replayed.steps.as_slice(), Some(replayed)),
+        };
         if raw_steps.is_empty() {
+            let span = f.steps.as_ref().map_or(f.name.span(), Spanned::span);
             return Err(Problem::new(
-                f.steps.span(),
+                span,
                 format!("flow `{flow_name}` has no steps"),
                 "add at least one step, e.g. `steps = [{ name = \"get\", path = \"/\" }]`",
             ));
         }
-        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
-        let mut vars: Vec<String> = Vec::new();
+        let mut progress = Progress {
+            seen: HashMap::new(),
+            vars: Vec::new(),
+            next_index,
+        };
         let mut steps = Vec::new();
-        for (position, step) in raw_steps.iter().enumerate() {
-            let s = step.get_ref();
-            let name = s.name.get_ref();
-            if name.trim().is_empty() {
-                return Err(Problem::new(
-                    s.name.span(),
-                    "a step name cannot be empty",
-                    "name the step, e.g. `name = \"execute\"`",
-                ));
-            }
-            check_name(name, s.name.span(), "step name")?;
-            if let Some(first) = seen.insert(name, s.name.span()) {
-                let (line, _, _) = locate(self.text, first.start);
-                return Err(Problem::new(
-                    s.name.span(),
-                    format!("step name `{name}` is used twice in flow `{flow_name}`"),
-                    format!("the first is on line {line}; give each step of a flow its own name"),
-                ));
-            }
-            let index = StepIndex::try_from(*next_index).map_err(|_| {
-                Problem::new(
-                    s.name.span(),
-                    format!(
-                        "too many steps: a scenario holds at most {} steps",
-                        usize::from(StepIndex::MAX) + 1
-                    ),
-                    "split the scenario into several files",
-                )
-            })?;
-            *next_index += 1;
-            let context = StepContext {
-                flow: flow_name,
-                steps: raw_steps,
-                position,
-                vars: &vars,
-            };
-            let built = self.step(s, step.span(), index, &context, kinds)?;
-            let mut extract = Vec::new();
-            for (var, source) in &s.extract.0 {
-                extract.push(self.extraction(var, source, kinds, &mut vars)?);
-            }
-            let checks = self.checks(s, kinds)?;
-            steps.push(Step {
-                extract,
-                checks,
-                ..built
-            });
+        for position in 0..raw_steps.len() {
+            let step = self
+                .flow_step(flow_name, raw_steps, position, &mut progress, kinds)
+                .map_err(|problem| match replayed {
+                    Some(replayed) => replayed.locate(position, problem),
+                    None => problem,
+                })?;
+            steps.push(step);
         }
         Ok(Flow {
             name: flow_name.clone(),
             weight,
             steps,
-            vars,
+            vars: progress.vars,
+        })
+    }
+
+    /// Step `position` of a flow's raw steps, with its extractions and checks.
+    fn flow_step<'s>(
+        &self,
+        flow_name: &str,
+        raw_steps: &'s [Spanned<RawStep>],
+        position: usize,
+        progress: &mut Progress<'s, '_>,
+        kinds: &[PathKind],
+    ) -> Result<Step, Problem> {
+        let step = &raw_steps[position];
+        let s = step.get_ref();
+        let name = s.name.get_ref();
+        if name.trim().is_empty() {
+            return Err(Problem::new(
+                s.name.span(),
+                "a step name cannot be empty",
+                "name the step, e.g. `name = \"execute\"`",
+            ));
+        }
+        check_name(name, s.name.span(), "step name")?;
+        if let Some(first) = progress.seen.insert(name, s.name.span()) {
+            let (line, _, _) = locate(self.text, first.start);
+            return Err(Problem::new(
+                s.name.span(),
+                format!("step name `{name}` is used twice in flow `{flow_name}`"),
+                format!("the first is on line {line}; give each step of a flow its own name"),
+            ));
+        }
+        let index = StepIndex::try_from(*progress.next_index).map_err(|_| {
+            Problem::new(
+                s.name.span(),
+                format!(
+                    "too many steps: a scenario holds at most {} steps",
+                    usize::from(StepIndex::MAX) + 1
+                ),
+                "split the scenario into several files",
+            )
+        })?;
+        *progress.next_index += 1;
+        let context = StepContext {
+            flow: flow_name,
+            steps: raw_steps,
+            position,
+            vars: &progress.vars,
+        };
+        let built = self.step(s, step.span(), index, &context, kinds)?;
+        let mut extract = Vec::new();
+        for (var, source) in &s.extract.0 {
+            extract.push(self.extraction(var, source, kinds, &mut progress.vars)?);
+        }
+        let checks = self.checks(s, kinds)?;
+        Ok(Step {
+            extract,
+            checks,
+            ..built
         })
     }
 
@@ -475,6 +505,14 @@ impl Checker<'_> {
             })
             .collect()
     }
+}
+
+/// What the steps of a flow built so far have claimed: their names, their variables
+/// and the scenario-wide step indices.
+struct Progress<'s, 'n> {
+    seen: HashMap<&'s str, Range<usize>>,
+    vars: Vec<String>,
+    next_index: &'n mut usize,
 }
 
 /// What a step's strings may refer to.

@@ -17,6 +17,7 @@ mod parity;
 mod parse;
 mod paths;
 mod raw;
+mod replay;
 mod tls;
 mod validate;
 

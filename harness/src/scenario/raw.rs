@@ -121,16 +121,22 @@ pub(crate) struct RawStage {
     pub over: Spanned<HumanDuration>,
 }
 
-/// `[[flow]]`.
+/// `[[flow]]`: its steps written out, or generated from recorded traffic (`replay` and
+/// the keys that filter it; see `replay`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFlow {
     pub name: Spanned<String>,
     pub weight: Option<Spanned<i64>>,
-    pub steps: Spanned<Vec<Spanned<RawStep>>>,
+    pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
+    pub replay: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub include: Option<Spanned<Vec<Spanned<String>>>>,
+    pub exclude_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub max_steps: Option<Spanned<i64>>,
 }
 
-/// One entry of a flow's `steps`.
+/// One entry of a flow's `steps` (or one recorded request, built by `replay`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStep {
