@@ -221,6 +221,22 @@ impl Comparison {
         add_warnings(&mut self.warnings, records);
     }
 
+    /// The verdicts of the deciding rows and (when they decide) expectations.
+    fn deciding_verdicts(&self) -> Vec<Verdict> {
+        let expectations_decide = self.policy.decides(RowKind::Expectations);
+        self.rows
+            .iter()
+            .filter(|r| r.decides)
+            .map(|r| r.verdict)
+            .chain(
+                self.expectations
+                    .iter()
+                    .filter(|_| expectations_decide)
+                    .map(|e| e.verdict),
+            )
+            .collect()
+    }
+
     /// Adds judged parity; its rows count in the overall verdict like the others (unless
     /// `[policy] decide` leaves `parity` out). Call after [`Comparison::with_expectations`].
     pub fn with_parity(mut self, parity: ParityResult) -> Self {
@@ -236,19 +252,8 @@ impl Comparison {
         }
         let before = self.verdict;
         let expectations_decide = self.policy.decides(RowKind::Expectations);
-        let verdicts: Vec<Verdict> = self
-            .rows
-            .iter()
-            .filter(|r| r.decides)
-            .map(|r| r.verdict)
-            .chain(
-                self.expectations
-                    .iter()
-                    .filter(|_| expectations_decide)
-                    .map(|e| e.verdict),
-            )
-            .chain(parity_verdicts)
-            .collect();
+        let mut verdicts = self.deciding_verdicts();
+        verdicts.extend(parity_verdicts);
         self.verdict = overall(&self.invalid, &verdicts);
         let others_decide = self.rows.iter().any(|r| r.decides)
             || (expectations_decide && !self.expectations.is_empty());
@@ -284,19 +289,7 @@ impl Comparison {
     pub fn with_expectations(mut self, expectations: Vec<ExpectationRow>) -> Self {
         self.expectations.extend(expectations);
         let expectations_decide = self.policy.decides(RowKind::Expectations);
-        let verdicts: Vec<Verdict> = self
-            .rows
-            .iter()
-            .filter(|r| r.decides)
-            .map(|r| r.verdict)
-            .chain(
-                self.expectations
-                    .iter()
-                    .filter(|_| expectations_decide)
-                    .map(|e| e.verdict),
-            )
-            .collect();
-        self.verdict = overall(&self.invalid, &verdicts);
+        self.verdict = overall(&self.invalid, &self.deciding_verdicts());
         let unmet: Vec<&ExpectationRow> = self
             .expectations
             .iter()
