@@ -1,0 +1,190 @@
+//! The direct scrape of the service's own Prometheus metrics, through the binary: a run
+//! on the reference platform with `metrics = ["reference", ...]` records counter deltas
+//! that match its requests (warmup cut), CPU per 1 000 requests and peak RSS; an endpoint
+//! that refuses connections is counted as failing, with its reason, and the run still
+//! succeeds; an endpoint from an environment variable is recorded as written.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::harness;
+use harness::record::RunRecord;
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+const SCENARIO: &str = r#"name = "metrics-scrape"
+seed = 5
+[paths.legacy]
+target = "reference"
+headers = { "X-Feature-USE_DAGGER_WORKFLOW_ENGINE" = "false" }
+metrics = ["reference", "${SVC_METRICS_URL}"]
+[load]
+model = "open"
+rate = 100
+duration = "3s"
+warmup = "1s"
+repetitions = 1
+timeout = "1s"
+[[flow]]
+name = "wf"
+steps = [{ name = "execute", method = "POST", path = "/api/workflows/execute", body = "{}", expect_status = [202] }]
+[reference]
+executor_latency = "2ms"
+executor_jitter = "0ms"
+"#;
+
+#[test]
+fn a_run_records_the_reference_platforms_own_metrics_and_failed_scrapes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("metrics.toml");
+    std::fs::write(&file, SCENARIO).expect("write");
+    let out = dir.path().join("out");
+    let port = closed_port();
+    let hidden = format!("http://127.0.0.1:{port}/metrics");
+    harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .env("SVC_METRICS_URL", &hidden)
+        .assert()
+        .success();
+    let path = out.join("runs").join("legacy-r1.json");
+    let text = std::fs::read_to_string(&path).expect("record");
+    assert!(
+        !text.contains(&format!("127.0.0.1:{port}")),
+        "the interpolated URL reached the record"
+    );
+    let record: RunRecord = serde_json::from_str(&text).expect("a run record");
+    let metrics = record.metrics.as_ref().expect("metrics recorded");
+    let completed = record.load.completed;
+    assert!(completed > 200, "{completed} requests");
+    assert_eq!(metrics.requests, completed);
+    assert_eq!(metrics.endpoints.len(), 2);
+
+    let reference = &metrics.endpoints[0];
+    assert_eq!(reference.endpoint, "reference");
+    assert_eq!(reference.failed, 0, "{:?}", reference.first_failure);
+    // Before, at whole seconds and the warmup's end, and after: at least 5.
+    assert!(reference.scrapes >= 5, "{} scrapes", reference.scrapes);
+    let (from, to) = reference.window_s.expect("a window");
+    assert!(from < 0.5 && to > 2.5, "window {from}..{to}");
+    let answered: f64 = reference
+        .counters
+        .iter()
+        .filter(|c| c.name == "harness_reference_requests_total")
+        .map(|c| c.delta)
+        .sum();
+    // The window starts at the warmup's end and stops after the drain: within 10% of
+    // the measured requests, far from the 4 s (~400 requests) of warmup included.
+    let tolerance = (completed as f64 * 0.1).max(10.0);
+    assert!(
+        (answered - completed as f64).abs() <= tolerance,
+        "the service counted {answered}, the run {completed}"
+    );
+    let legacy = reference
+        .counters
+        .iter()
+        .find(|c| {
+            c.name == "harness_reference_requests_total"
+                && c.labels.get("path").map(String::as_str) == Some("legacy")
+                && c.labels.get("status").map(String::as_str) == Some("202")
+        })
+        .expect("the legacy 202 series");
+    assert!(
+        legacy.rate_per_s.is_some_and(|r| r > 50.0 && r < 150.0),
+        "{legacy:?}"
+    );
+    if cfg!(target_os = "linux") {
+        let cpu = reference
+            .cpu_seconds_per_1000_requests
+            .expect("CPU per 1000 requests");
+        assert!(cpu > 0.0 && cpu < 100.0, "{cpu}");
+        let rss = reference.peak_rss_bytes.expect("peak RSS");
+        assert!(rss > 1_000_000.0, "{rss}");
+        assert!(
+            reference
+                .gauges
+                .iter()
+                .any(|g| g.name == "process_resident_memory_bytes"
+                    && g.min <= g.p50
+                    && g.p50 <= g.max)
+        );
+    }
+    assert!(
+        reference
+            .gauges
+            .iter()
+            .any(|g| g.name == "harness_reference_breaker_state")
+    );
+
+    let refused = &metrics.endpoints[1];
+    assert_eq!(refused.endpoint, "${SVC_METRICS_URL}");
+    assert!(refused.scrapes >= 5);
+    assert_eq!(refused.failed, refused.scrapes, "every scrape failed");
+    let why = refused.first_failure.as_deref().expect("a reason");
+    assert!(why.contains("refused"), "{why}");
+    assert!(refused.counters.is_empty() && refused.gauges.is_empty());
+    assert!(refused.window_s.is_none());
+    assert!(refused.cpu_seconds_per_1000_requests.is_none());
+    assert!(
+        record
+            .warnings
+            .iter()
+            .any(|w| w.contains("${SVC_METRICS_URL}") && w.contains("scrapes failed")),
+        "{:?}",
+        record.warnings
+    );
+}
+
+#[test]
+fn a_series_filter_keeps_only_the_named_series_and_names_the_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("filtered.toml");
+    let text = SCENARIO
+        .replace(
+            "metrics = [\"reference\", \"${SVC_METRICS_URL}\"]",
+            "metrics = [\"reference\"]\nmetrics_series = [\"harness_reference_retries_total\", \"process_resident_memory_bytes\", \"not_exported_total\"]",
+        )
+        .replace("duration = \"3s\"", "duration = \"1s\"")
+        .replace("warmup = \"1s\"", "warmup = \"0s\"");
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("out");
+    harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .success();
+    let record: RunRecord = serde_json::from_str(
+        &std::fs::read_to_string(out.join("runs").join("legacy-r1.json")).expect("record"),
+    )
+    .expect("a run record");
+    let endpoint = &record.metrics.as_ref().expect("metrics").endpoints[0];
+    let names: Vec<&str> = endpoint
+        .counters
+        .iter()
+        .map(|c| c.name.as_str())
+        .chain(endpoint.gauges.iter().map(|g| g.name.as_str()))
+        .collect();
+    let expected: &[&str] = if cfg!(target_os = "linux") {
+        &[
+            "harness_reference_retries_total",
+            "process_resident_memory_bytes",
+        ]
+    } else {
+        &["harness_reference_retries_total"]
+    };
+    assert_eq!(names, expected);
+    // No retries on the legacy path: a measured zero, not a missing value.
+    assert_eq!(endpoint.counters[0].delta, 0.0);
+    assert!(
+        endpoint
+            .missing_series
+            .contains(&"not_exported_total".to_string())
+    );
+}
