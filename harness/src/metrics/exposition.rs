@@ -120,6 +120,21 @@ impl Exposition {
     /// How the series `name` is summarised: by its family's `# TYPE`, else by its name
     /// (`_total` is a counter, anything else a gauge).
     pub fn role(&self, name: &str) -> Role {
+        // The official clients export a counter's, histogram's or summary's creation time
+        // as `<family>_created`, in the 0.0.4 text format under a gauge TYPE of its own.
+        // (A counter family may be typed with or without its `_total`.)
+        if let Some(family) = name.strip_suffix("_created")
+            && [family.to_string(), format!("{family}_total")]
+                .iter()
+                .any(|f| {
+                    matches!(
+                        self.types.get(f),
+                        Some(FamilyType::Counter | FamilyType::Histogram | FamilyType::Summary)
+                    )
+                })
+        {
+            return Role::Skip;
+        }
         if let Some(kind) = self.types.get(name) {
             return match kind {
                 FamilyType::Counter => Role::Counter,
@@ -379,6 +394,18 @@ jobs_total 5
         ] {
             assert_eq!(e.role(name), role, "{name}");
         }
+    }
+
+    #[test]
+    fn creation_times_typed_as_gauges_are_skipped() {
+        // As the Python client writes the 0.0.4 format.
+        let body = "# TYPE demo_requests_total counter\ndemo_requests_total 3.0\n# TYPE demo_requests_created gauge\ndemo_requests_created 1.7e9\n# TYPE lat histogram\nlat_count 1\n# TYPE lat_created gauge\nlat_created 1.7e9\n# TYPE up_created gauge\nup_created 1\n";
+        let e = Exposition::parse(body).expect("parses");
+        assert_eq!(e.role("demo_requests_total"), Role::Counter);
+        assert_eq!(e.role("demo_requests_created"), Role::Skip);
+        assert_eq!(e.role("lat_created"), Role::Skip);
+        // A gauge that merely ends so, with no such family, stays a gauge.
+        assert_eq!(e.role("up_created"), Role::Gauge);
     }
 
     #[test]
