@@ -188,3 +188,151 @@ fn a_series_filter_keeps_only_the_named_series_and_names_the_missing() {
             .contains(&"not_exported_total".to_string())
     );
 }
+
+/// The service of `tests/thirdparty/metrics_service.py` (the official Python client),
+/// killed when dropped.
+struct PythonService {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for PythonService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PythonService {
+    /// Started and answering, or why it cannot run here.
+    fn start() -> Result<Self, String> {
+        let ready = std::process::Command::new("python3")
+            .args(["-c", "import prometheus_client"])
+            .output()
+            .map_err(|e| format!("python3 cannot run: {e}"))?;
+        if !ready.status.success() {
+            return Err(
+                "prometheus_client is not importable (pip install -r harness/tests/thirdparty/requirements.txt)"
+                    .into(),
+            );
+        }
+        let port = closed_port();
+        let child = std::process::Command::new("python3")
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/thirdparty/metrics_service.py"),
+            )
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("the service did not start: {e}"))?;
+        let service = Self { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err("the service did not come up in 20 s".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Ok(service)
+    }
+}
+
+#[test]
+fn a_service_instrumented_with_the_official_python_client_is_read() {
+    let service = match PythonService::start() {
+        Ok(s) => s,
+        Err(why) if std::env::var_os("HARNESS_REQUIRE_PYTHON_SERVICE").is_some() => {
+            panic!("HARNESS_REQUIRE_PYTHON_SERVICE is set, but {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("python.toml");
+    std::fs::write(
+        &file,
+        r#"name = "python-client"
+seed = 3
+[paths.service]
+base_url = "${DEMO_URL}"
+metrics = ["${DEMO_URL}/metrics"]
+[load]
+model = "open"
+rate = 50
+duration = "2s"
+warmup = "500ms"
+repetitions = 1
+timeout = "2s"
+[[flow]]
+name = "f"
+steps = [{ name = "work", path = "/work", expect_status = [200] }]
+"#,
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .env("DEMO_URL", format!("http://127.0.0.1:{}", service.port))
+        .assert()
+        .success();
+    let record: RunRecord = serde_json::from_str(
+        &std::fs::read_to_string(out.join("runs").join("service-r1.json")).expect("record"),
+    )
+    .expect("a run record");
+    let metrics = record.metrics.as_ref().expect("metrics");
+    let endpoint = &metrics.endpoints[0];
+    assert_eq!(endpoint.endpoint, "${DEMO_URL}/metrics");
+    assert_eq!(endpoint.failed, 0, "{:?}", endpoint.first_failure);
+    let completed = record.load.completed as f64;
+    let tolerance = (completed * 0.1).max(5.0);
+    let counter = |name: &str| {
+        endpoint
+            .counters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", endpoint.counters))
+    };
+    let answered = counter("demo_requests_total");
+    assert_eq!(
+        answered.labels.get("route").map(String::as_str),
+        Some("work \"quoted\" \\ path"),
+        "the escaped label value is read back"
+    );
+    assert!(
+        (answered.delta - completed).abs() <= tolerance,
+        "{} vs {completed}",
+        answered.delta
+    );
+    assert!((counter("demo_latency_seconds_count").delta - completed).abs() <= tolerance);
+    assert!(
+        endpoint
+            .counters
+            .iter()
+            .any(|c| c.name == "demo_latency_seconds_bucket"
+                && c.labels.get("le").map(String::as_str) == Some("+Inf"))
+    );
+    assert!(
+        !endpoint
+            .counters
+            .iter()
+            .any(|c| c.name.ends_with("_created"))
+            && !endpoint.gauges.iter().any(|g| g.name.ends_with("_created")),
+        "creation times are not measurements: {:?} {:?}",
+        endpoint
+            .counters
+            .iter()
+            .map(|c| &c.name)
+            .collect::<Vec<_>>(),
+        endpoint.gauges.iter().map(|g| &g.name).collect::<Vec<_>>()
+    );
+    assert!(endpoint.gauges.iter().any(|g| g.name == "demo_in_flight"));
+    if cfg!(target_os = "linux") {
+        assert!(endpoint.cpu_seconds_per_1000_requests.is_some());
+        assert!(endpoint.peak_rss_bytes.is_some_and(|b| b > 1_000_000.0));
+    }
+}
