@@ -18,6 +18,7 @@ pub mod input;
 pub mod kinds;
 pub mod listener;
 pub mod load;
+pub mod metrics;
 pub mod otlp;
 pub mod outcome;
 pub mod parity;

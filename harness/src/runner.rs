@@ -7,13 +7,15 @@ use std::time::{Instant, SystemTime};
 
 use crate::chaos::ChaosRun;
 use crate::correlation::Correlation;
+use crate::kinds::http::HttpClient;
 use crate::kinds::samples::redact;
 use crate::kinds::{self, DriveSetup, PathError, ReadyPath, Shared};
 use crate::load::{Drive, EventLog, IterationContext, ProgressHook, StopSignal, drive};
+use crate::metrics::{Endpoint, MetricsScrape};
 use crate::outcome::DriverReport;
 use crate::record::{RunMeta, RunRecord, SharedRecorder};
 use crate::reference::ReferencePlatform;
-use crate::scenario::{PathSpec, Scenario, Target};
+use crate::scenario::{MetricsEndpoint, PathSpec, Scenario, Target};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -276,6 +278,12 @@ async fn run_once(
         })
     };
     let flows: Arc<[crate::scenario::Flow]> = scenario.flows.clone().into();
+    let endpoints = metrics_endpoints(path, reference);
+    let scrape = if endpoints.is_empty() {
+        None
+    } else {
+        Some(MetricsScrape::start(endpoints, &path.metrics_series, load.warmup).await)
+    };
     let report = drive(Drive {
         ctx: ctx.clone(),
         flows,
@@ -285,6 +293,10 @@ async fn run_once(
         progress: Some(hook),
     })
     .await;
+    let scraped = match scrape {
+        Some(scrape) => Some(scrape.finish().await),
+        None => None,
+    };
     let samples = ctx.failure_samples();
     let check_samples = ctx.check_samples();
     let check_failures = ctx.check_failures();
@@ -318,9 +330,37 @@ async fn run_once(
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;
     record.telemetry = extras.telemetry;
+    if let Some(scraped) = scraped {
+        record.warnings.extend(scraped.warnings());
+        record.metrics = Some(scraped.record(record.load.completed, load.warmup));
+    }
     let file = record_file(&plan.out, &path.name, repetition);
     record.write_atomic(&file)?;
     Ok(RunResult { file, record })
+}
+
+/// The path's metrics endpoints, ready to scrape: the reference platform's `/metrics`
+/// for `"reference"`, the path's TLS settings for an `https://` URL.
+fn metrics_endpoints(path: &PathSpec, reference: Option<&ReferencePlatform>) -> Vec<Endpoint> {
+    path.metrics
+        .iter()
+        .filter_map(|endpoint| {
+            let url = match endpoint {
+                MetricsEndpoint::Reference => format!("{}/metrics", reference?.url()),
+                MetricsEndpoint::Url(url) => url.resolved.clone(),
+            };
+            let uri = http::Uri::try_from(url.as_str()).ok()?;
+            let client = match &path.tls {
+                Some(tls) if uri.scheme_str() == Some("https") => HttpClient::with_tls(2, tls),
+                _ => HttpClient::new(2),
+            };
+            Some(Endpoint {
+                written: endpoint.written().to_string(),
+                uri,
+                client,
+            })
+        })
+        .collect()
 }
 
 /// What came from the environment and must not reach the record: the host of an

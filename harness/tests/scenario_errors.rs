@@ -1607,3 +1607,100 @@ fn header_checks_need_http_paths_and_body_checks_read_stdout() {
     );
     assert_eq!(valid(&body).flows[0].steps[0].checks.len(), 1);
 }
+
+#[test]
+fn metrics_endpoints_and_series_are_read_with_env_kept_as_written() {
+    let s = valid(&small_with(
+        "target = \"reference\"",
+        "target = \"reference\"\nmetrics = [\"reference\", \"${DEP_URL}/metrics\"]\nmetrics_series = [\"process_cpu_seconds_total\", \"harness_reference_retries_total\"]",
+    ));
+    let path = &s.paths[0];
+    assert_eq!(path.metrics.len(), 2);
+    assert_eq!(
+        path.metrics[0],
+        harness::scenario::MetricsEndpoint::Reference
+    );
+    let harness::scenario::MetricsEndpoint::Url(url) = &path.metrics[1] else {
+        panic!("a URL: {:?}", path.metrics[1]);
+    };
+    assert_eq!(url.template, "${DEP_URL}/metrics");
+    assert_eq!(url.resolved, "http://127.0.0.1:9000/metrics");
+    assert_eq!(path.metrics[1].written(), "${DEP_URL}/metrics");
+    assert_eq!(
+        path.metrics_series,
+        vec![
+            "process_cpu_seconds_total".to_string(),
+            "harness_reference_retries_total".to_string()
+        ]
+    );
+    assert!(valid(SMALL).paths[0].metrics.is_empty());
+}
+
+#[test]
+fn metrics_mistakes_are_located() {
+    let with = |lines: &str| {
+        small_with(
+            "target = \"reference\"",
+            &format!("target = \"reference\"\n{lines}"),
+        )
+    };
+    assert_invalid(
+        &small_with(
+            "target = \"reference\"",
+            "base_url = \"http://127.0.0.1:8080\"\nmetrics = [\"reference\"]",
+        ),
+        4,
+        12,
+        "does not run on it",
+        "http://127.0.0.1:9100/metrics",
+    );
+    assert_invalid(
+        &with("metrics = [\"ftp://host/metrics\"]"),
+        4,
+        12,
+        "scheme `ftp`",
+        "full URL",
+    );
+    assert_invalid(
+        &with("metrics = [\"http://x/metrics\", \"${NOPE}/metrics\"]"),
+        4,
+        33,
+        "`NOPE` is not set",
+        "export NOPE",
+    );
+    assert_invalid(
+        &with("metrics = []"),
+        4,
+        1,
+        "empty `metrics`",
+        "at least one",
+    );
+    assert_invalid(
+        &with("metrics = [\"reference\", \"reference\"]"),
+        4,
+        25,
+        "named twice",
+        "once",
+    );
+    assert_invalid(
+        &with("metrics = [\"reference\"]\nmetrics_series = [\"up\", \"bad-name\"]"),
+        5,
+        25,
+        "`bad-name` is not a metric name",
+        "labels cannot be selected",
+    );
+    assert_invalid(
+        &with("metrics_series = [\"up\"]"),
+        4,
+        1,
+        "`metrics_series` but no `metrics`",
+        "name the endpoints",
+    );
+    assert_invalid(
+        &with("metrics = [\"reference\"]\nmetrics_series = []"),
+        5,
+        1,
+        "`metrics_series` is empty",
+        "remove the key",
+    );
+}

@@ -575,6 +575,7 @@ fn record(path: &str, run: usize, steps: Vec<StepRecord>) -> RunRecord {
         faults: Vec::new(),
         resilience: Vec::new(),
         telemetry: None,
+        metrics: None,
     }
 }
 

@@ -243,6 +243,10 @@ pub struct RunRecord {
     /// the path asked for telemetry and the harness opened the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<crate::otlp::TelemetrySummary>,
+    /// The service's own Prometheus metrics over the measured window, when the path
+    /// names endpoints (`metrics` in the scenario).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<crate::metrics::MetricsRecord>,
 }
 
 /// One fault of a run, as the report states it.
@@ -505,6 +509,7 @@ impl RunRecord {
             faults: Vec::new(),
             resilience: Vec::new(),
             telemetry: None,
+            metrics: None,
         }
     }
 

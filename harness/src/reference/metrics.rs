@@ -187,8 +187,70 @@ impl Metrics {
             out,
             "harness_reference_breaker_rejections_total {rejections}"
         );
+        process_metrics(&mut out);
         out
     }
+}
+
+/// The harness process's CPU time and resident memory, as the official clients name
+/// them, so that a direct scrape of the reference platform has process metrics to read.
+/// Linux only (from `/proc/self`); elsewhere nothing is added.
+fn process_metrics(out: &mut String) {
+    #[cfg(target_os = "linux")]
+    {
+        if let Some(cpu) = proc_cpu_seconds() {
+            out.push_str("# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n");
+            out.push_str("# TYPE process_cpu_seconds_total counter\n");
+            let _ = writeln!(out, "process_cpu_seconds_total {cpu}");
+        }
+        if let Some(rss) = proc_resident_bytes() {
+            out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n");
+            out.push_str("# TYPE process_resident_memory_bytes gauge\n");
+            let _ = writeln!(out, "process_resident_memory_bytes {rss}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = out;
+}
+
+/// User plus system time from `/proc/self/stat` (fields 14 and 15, in clock ticks).
+#[cfg(target_os = "linux")]
+fn proc_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of(&stat, USER_HZ)
+}
+
+/// The unit of `/proc` CPU times: USER_HZ, which the kernel fixes at 100 per second on
+/// every architecture harness builds for (what `sysconf(_SC_CLK_TCK)` answers there;
+/// the crate forbids the `unsafe` a call would need).
+#[cfg(target_os = "linux")]
+const USER_HZ: f64 = 100.0;
+
+/// The CPU seconds of a `/proc/<pid>/stat` line. The command name (field 2) is in
+/// parentheses and may hold spaces, so fields are counted after its closing one.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn cpu_seconds_of(stat: &str, ticks: f64) -> Option<f64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace();
+    // After the name: state (3), ..., utime (14), stime (15).
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / ticks)
+}
+
+/// `VmRSS` from `/proc/self/status`, in bytes.
+#[cfg(target_os = "linux")]
+fn proc_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    resident_bytes_of(&status)
+}
+
+/// The `VmRSS:   1234 kB` line of a `/proc/<pid>/status` text, in bytes.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn resident_bytes_of(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 #[cfg(test)]
@@ -230,6 +292,32 @@ mod tests {
         }
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!((helps, types), (6, 6));
+        // Six of the service, and the process's CPU and memory on Linux.
+        let process = if cfg!(target_os = "linux") { 2 } else { 0 };
+        assert_eq!((helps, types), (6 + process, 6 + process));
+        let parsed = crate::metrics::exposition::Exposition::parse(&text).expect("parses");
+        if cfg!(target_os = "linux") {
+            for name in ["process_cpu_seconds_total", "process_resident_memory_bytes"] {
+                let value = parsed
+                    .samples
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(|s| s.value);
+                assert!(
+                    value.is_some_and(|v| v > 0.0 || name.starts_with("process_cpu")),
+                    "{name}: {value:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn proc_fields_are_read_past_a_name_with_spaces() {
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 8 0 100 1000 300";
+        assert_eq!(cpu_seconds_of(stat, 100.0), Some(3.0));
+        assert_eq!(cpu_seconds_of("garbage", 100.0), None);
+        let status = "Name:\tharness\nVmPeak:\t  9000 kB\nVmRSS:\t    2048 kB\nThreads: 8\n";
+        assert_eq!(resident_bytes_of(status), Some(2048 * 1024));
+        assert_eq!(resident_bytes_of("Name: x\n"), None);
     }
 }

@@ -142,6 +142,29 @@ pub struct PathSpec {
     /// Why the reference platform stands in for the service `base_url` names (its
     /// environment variables are unset); a warning in every record of the path.
     pub stand_in: Option<String>,
+    /// The service's Prometheus/OpenMetrics endpoints, scraped around and during each run.
+    pub metrics: Vec<MetricsEndpoint>,
+    /// Series to record from them (`process_cpu_seconds_total`); empty records every one.
+    pub metrics_series: Vec<String>,
+}
+
+/// A Prometheus endpoint of the system under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsEndpoint {
+    /// `"reference"`: the embedded reference platform's `/metrics`.
+    Reference,
+    /// A full `http://` or `https://` URL, `${ENV}` resolved.
+    Url(Interpolated),
+}
+
+impl MetricsEndpoint {
+    /// As written in the scenario (safe to record).
+    pub fn written(&self) -> &str {
+        match self {
+            Self::Reference => "reference",
+            Self::Url(url) => &url.template,
+        }
+    }
 }
 
 impl PathSpec {

@@ -76,6 +76,7 @@ impl Checker<'_> {
                     None,
                 ),
             };
+            let (metrics, metrics_series) = self.path_metrics(&name, &target, path.get_ref())?;
             let stand_in = stand_ins
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -86,6 +87,8 @@ impl Checker<'_> {
                 headers,
                 tls,
                 stand_in,
+                metrics,
+                metrics_series,
             });
         }
         Ok(drafts)

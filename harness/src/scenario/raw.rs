@@ -83,6 +83,9 @@ pub(crate) struct RawPath {
     pub connect_timeout: Option<Spanned<HumanDuration>>,
     pub telemetry: Option<Spanned<bool>>,
     pub cache: Option<Spanned<CachePolicy>>,
+    // any kind: the service's own Prometheus endpoints
+    pub metrics: Option<Spanned<Vec<Spanned<String>>>>,
+    pub metrics_series: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[load]`: every key of both models; `validate` refuses the keys of the other model.
