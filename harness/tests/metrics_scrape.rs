@@ -189,66 +189,12 @@ fn a_series_filter_keeps_only_the_named_series_and_names_the_missing() {
     );
 }
 
-/// The service of `tests/thirdparty/metrics_service.py` (the official Python client),
-/// killed when dropped.
-struct PythonService {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Drop for PythonService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl PythonService {
-    /// Started and answering, or why it cannot run here.
-    fn start() -> Result<Self, String> {
-        let ready = std::process::Command::new("python3")
-            .args(["-c", "import prometheus_client"])
-            .output()
-            .map_err(|e| format!("python3 cannot run: {e}"))?;
-        if !ready.status.success() {
-            return Err(
-                "prometheus_client is not importable (pip install -r harness/tests/thirdparty/requirements.txt)"
-                    .into(),
-            );
-        }
-        let port = closed_port();
-        let child = std::process::Command::new("python3")
-            .arg(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("tests/thirdparty/metrics_service.py"),
-            )
-            .args(["--port", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("the service did not start: {e}"))?;
-        let service = Self { child, port };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if std::time::Instant::now() > deadline {
-                return Err("the service did not come up in 20 s".into());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        Ok(service)
-    }
-}
-
 #[test]
 fn a_service_instrumented_with_the_official_python_client_is_read() {
-    let service = match PythonService::start() {
-        Ok(s) => s,
-        Err(why) if std::env::var_os("HARNESS_REQUIRE_PYTHON_SERVICE").is_some() => {
-            panic!("HARNESS_REQUIRE_PYTHON_SERVICE is set, but {why}")
-        }
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(service) =
+        common::python::PythonService::start_or_skip("metrics_service.py", "prometheus_client")
+    else {
+        return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("python.toml");

@@ -9,86 +9,15 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::harness;
+use common::python::PythonService;
 use serde_json::Value;
 
-const SERVICE: &str = "tests/thirdparty/parity_service.py";
+const SERVICE: &str = "parity_service.py";
 const LEGACY_TOKEN: &str = "Bearer legacy-secret-3f9a1c";
 const DAGGER_TOKEN: &str = "Bearer dagger-secret-77b2e0";
-
-fn python_ready() -> Result<(), String> {
-    let out = Command::new("python3")
-        .args(["-c", "import fastapi, uvicorn"])
-        .output()
-        .map_err(|e| format!("python3 cannot run: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "fastapi and uvicorn are missing (pip install -r harness/tests/thirdparty/requirements.txt): {}",
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-    ))
-}
-
-/// Whether to go on; says why not (or fails under `HARNESS_REQUIRE_PYTHON_SERVICE`).
-fn ready() -> bool {
-    match python_ready() {
-        Ok(()) => true,
-        Err(why) if std::env::var_os("HARNESS_REQUIRE_PYTHON_SERVICE").is_some() => {
-            panic!("HARNESS_REQUIRE_PYTHON_SERVICE is set, but {why}")
-        }
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            false
-        }
-    }
-}
-
-struct Service {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Service {
-    fn start() -> Self {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let child = Command::new("python3")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(SERVICE))
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the service starts");
-        let service = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the service did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        service
-    }
-}
 
 /// A scenario comparing the two paths of `url`, the Dagger path with `defect`; parity
 /// alone decides; `parity` is appended to `[parity]`.
@@ -197,10 +126,9 @@ fn noise(c: &Value, step: &str) -> Vec<String> {
 
 #[test]
 fn equal_paths_are_go_and_random_ids_timestamps_and_tag_order_are_only_noise() {
-    if !ready() {
+    let Some(service) = PythonService::start_or_skip(SERVICE, "fastapi, uvicorn") else {
         return;
-    }
-    let service = Service::start();
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let file = scenario(dir.path(), &service.url, "none", "");
     let o = compare(dir.path(), &file, LEGACY_TOKEN);
@@ -233,10 +161,9 @@ fn equal_paths_are_go_and_random_ids_timestamps_and_tag_order_are_only_noise() {
 
 #[test]
 fn a_dropped_field_rolls_back_with_examples_and_no_secret_reaches_a_report() {
-    if !ready() {
+    let Some(service) = PythonService::start_or_skip(SERVICE, "fastapi, uvicorn") else {
         return;
-    }
-    let service = Service::start();
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let file = scenario(dir.path(), &service.url, "dropped", "");
     let o = compare(dir.path(), &file, DAGGER_TOKEN);
@@ -306,10 +233,9 @@ fn a_dropped_field_rolls_back_with_examples_and_no_secret_reaches_a_report() {
 
 #[test]
 fn a_changed_value_holds_a_reordered_array_holds_unless_unordered_and_text_bodies_compare() {
-    if !ready() {
+    let Some(service) = PythonService::start_or_skip(SERVICE, "fastapi, uvicorn") else {
         return;
-    }
-    let service = Service::start();
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     for (defect, extra, code, field, verdict) in [
         ("changed", "", 3, "/status", "NO-GO"),
