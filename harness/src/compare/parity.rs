@@ -87,7 +87,11 @@ pub fn judge_parity(record: &ParityRecord, spec: &ParitySpec) -> ParityResult {
         let enough = n >= u64::from(spec.min_samples);
         let mut beyond = Vec::new();
         for field in &step.fields {
-            let noisy = step.noise.iter().find(|f| f.field == field.field);
+            // Past the per-pair cap nothing was compared: never noise.
+            let noisy = step
+                .noise
+                .iter()
+                .find(|f| f.field == field.field && f.field != crate::parity::diff::MORE_FIELDS);
             let differing = match noisy {
                 None => field.count,
                 // The base itself sometimes lacks it: an optional field, all noise.

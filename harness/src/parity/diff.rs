@@ -65,9 +65,14 @@ pub struct Difference {
 
 /// Longest value text kept for an example.
 pub const MAX_VALUE_CHARS: usize = 200;
-/// Differences listed per pair at most (a wholly different answer is one problem, not
-/// ten thousand).
-pub const MAX_DIFFERENCES: usize = 64;
+/// Distinct (field, kind) differences listed per pair at most. The same field at many
+/// positions is one difference (its first position is the example), so a long array of
+/// random ids cannot crowd out another field; past the cap a [`MORE_FIELDS`]
+/// difference says the answer differs in more fields than listed, so the sample can
+/// never pass as equal.
+pub const MAX_DIFFERENCES: usize = 256;
+/// The field of the difference that stands for everything past [`MAX_DIFFERENCES`].
+pub const MORE_FIELDS: &str = "(more fields)";
 
 /// The differences between `first` and `other` under `spec`.
 pub fn differences(first: &Answer, other: &Answer, spec: &ParitySpec) -> Vec<Difference> {
@@ -109,8 +114,19 @@ pub fn differences(first: &Answer, other: &Answer, spec: &ParitySpec) -> Vec<Dif
                 out: &mut out,
                 segments: Vec::new(),
                 generic: Vec::new(),
+                seen: std::collections::HashSet::new(),
+                overflow: false,
             };
             walk.value(&f, &o);
+            if walk.overflow {
+                out.push(Difference {
+                    field: MORE_FIELDS.into(),
+                    at: MORE_FIELDS.into(),
+                    kind: DiffKind::Changed,
+                    first: None,
+                    other: None,
+                });
+            }
         }
         _ if first.body != other.body => out.push(Difference {
             field: "(body)".into(),
@@ -121,7 +137,6 @@ pub fn differences(first: &Answer, other: &Answer, spec: &ParitySpec) -> Vec<Dif
         }),
         _ => {}
     }
-    out.truncate(MAX_DIFFERENCES);
     out
 }
 
@@ -165,6 +180,10 @@ struct Walk<'a> {
     segments: Vec<String>,
     /// The same with array positions as `*`.
     generic: Vec<String>,
+    /// The (field, kind) pairs listed so far.
+    seen: std::collections::HashSet<(String, DiffKind)>,
+    /// More than [`MAX_DIFFERENCES`] distinct differences: the walk stopped.
+    overflow: bool,
 }
 
 impl Walk<'_> {
@@ -177,11 +196,17 @@ impl Walk<'_> {
     }
 
     fn push(&mut self, kind: DiffKind, first: Option<&Value>, other: Option<&Value>) {
-        if self.out.len() >= MAX_DIFFERENCES {
+        let field = pointer(&self.generic);
+        if self.seen.contains(&(field.clone(), kind)) {
             return;
         }
+        if self.seen.len() >= MAX_DIFFERENCES {
+            self.overflow = true;
+            return;
+        }
+        self.seen.insert((field.clone(), kind));
         self.out.push(Difference {
-            field: pointer(&self.generic),
+            field,
             at: pointer(&self.segments),
             kind,
             first: first.map(value_text),
@@ -200,7 +225,7 @@ impl Walk<'_> {
     }
 
     fn value(&mut self, f: &Value, o: &Value) {
-        if self.ignored() || self.out.len() >= MAX_DIFFERENCES {
+        if self.overflow || self.ignored() {
             return;
         }
         match (f, o) {
@@ -437,6 +462,27 @@ mod tests {
             .join(",");
         let a = json(&format!("{{{many}}}"));
         let d = differences(&a, &json("{}"), &spec(&[], &[]));
-        assert_eq!(d.len(), MAX_DIFFERENCES);
+        assert_eq!(d.len(), MAX_DIFFERENCES + 1);
+        assert_eq!(d.last().map(|d| d.field.as_str()), Some(MORE_FIELDS));
+    }
+
+    #[test]
+    fn a_long_array_of_random_ids_cannot_crowd_out_a_dropped_field() {
+        let items = |seed: u32| -> String {
+            (0..1_000)
+                .map(|i| format!("{{\"id\":\"{seed}-{i}\"}}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let a = json(&format!(r#"{{"items":[{}],"zz":1}}"#, items(1)));
+        let b = json(&format!(r#"{{"items":[{}]}}"#, items(2)));
+        let d = differences(&a, &b, &spec(&[], &[]));
+        assert_eq!(
+            fields(&d),
+            [
+                ("/items/*/id".to_string(), DiffKind::Changed),
+                ("/zz".to_string(), DiffKind::Missing)
+            ]
+        );
     }
 }
