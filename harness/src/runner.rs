@@ -332,7 +332,21 @@ async fn run_once(
     record.telemetry = extras.telemetry;
     if let Some(scraped) = scraped {
         record.warnings.extend(scraped.warnings());
-        record.metrics = Some(scraped.record(record.load.completed, load.warmup));
+        // Requests sent in the measured window (the steps' outcomes exclude the warmup;
+        // dropped arrivals were never sent).
+        let measured: u64 = record
+            .steps
+            .iter()
+            .map(|s| {
+                let dropped = s
+                    .classes
+                    .get(&crate::outcome::OutcomeClass::Dropped)
+                    .copied()
+                    .unwrap_or(0);
+                s.count().saturating_sub(dropped)
+            })
+            .sum();
+        record.metrics = Some(scraped.record(measured, load.warmup));
     }
     let file = record_file(&plan.out, &path.name, repetition);
     record.write_atomic(&file)?;
