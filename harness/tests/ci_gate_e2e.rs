@@ -93,8 +93,16 @@ fn repository() -> tempfile::TempDir {
     std::fs::create_dir_all(root.join("ci")).expect("mkdir");
     std::fs::write(root.join("ci/phases.toml"), PLAN).expect("write plan");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/gate.sh");
-    // fs::copy keeps the executable bit.
-    std::fs::copy(&script, root.join("ci/gate.sh")).expect("copy ci/gate.sh");
+    // Copied by a child process (`install -m 755`), never opened for writing here: a
+    // descriptor open for writing in this process leaks into whatever another test thread
+    // forks at that moment, and running the script then fails with ETXTBSY.
+    let status = std::process::Command::new("install")
+        .args(["-m", "755"])
+        .arg(&script)
+        .arg(root.join("ci/gate.sh"))
+        .status()
+        .expect("run install");
+    assert!(status.success(), "install ci/gate.sh");
     dir
 }
 

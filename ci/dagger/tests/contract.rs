@@ -8,7 +8,6 @@
 
 mod engine_double;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -96,9 +95,20 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The text goes to a plain file and a child (`install -m 755`) makes the executable, so
+/// this process never holds it open for writing: such a descriptor leaks into whatever
+/// another test thread forks at that moment, and running the script then fails with
+/// ETXTBSY ("Text file busy").
 fn write_script(path: &Path, body: &str) {
-    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("write script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let source = path.with_extension("text");
+    std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    let status = std::process::Command::new("install")
+        .args(["-m", "755"])
+        .arg(&source)
+        .arg(path)
+        .status()
+        .expect("run install");
+    assert!(status.success(), "install {}", path.display());
 }
 
 #[tokio::test]

@@ -406,7 +406,6 @@ impl Drop for EngineDouble {
 /// the session (`POST /_double/session-end`: the batch processor's final flush, which the
 /// double finishes before answering) and exits. It posts no span itself.
 pub fn stand_in_cli(dir: &Path, port: u16, token: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("fake-bin");
     std::fs::create_dir_all(&bin).expect("mkdir fake-bin");
     let script = r#"#!/bin/bash
@@ -432,10 +431,26 @@ post /_double/session-end '{}'
     .replace("@DIR@", &dir.display().to_string())
     .replace("@PORT@", &port.to_string())
     .replace("@TOKEN@", token);
-    let file = bin.join("dagger");
-    std::fs::write(&file, script).expect("write the stand-in CLI");
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    install_executable(&bin.join("dagger"), &script);
     bin
+}
+
+/// Writes an executable without this process ever holding it open for writing: the text
+/// goes to a plain file and `install` (a child) copies it with mode 755. A descriptor open
+/// for writing in the test process would leak into any child another test thread forks at
+/// that moment, and executing the file while that child lives fails with ETXTBSY ("Text
+/// file busy").
+pub fn install_executable(file: &Path, text: &str) {
+    let source = file.with_extension("text");
+    std::fs::write(&source, text).expect("write the executable's text");
+    let status = std::process::Command::new("install")
+        .arg("-m")
+        .arg("755")
+        .arg(&source)
+        .arg(file)
+        .status()
+        .expect("run install");
+    assert!(status.success(), "install {} failed", file.display());
 }
 
 async fn serve(listener: tokio::net::TcpListener, state: Arc<State>) {

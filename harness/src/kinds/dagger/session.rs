@@ -216,13 +216,22 @@ pub const HOW_TO_PROVIDE: &str = "run the command under `dagger run` (which sets
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
     use std::path::PathBuf;
 
+    /// A child (`install -m 755`) makes the executable so this process never holds it open
+    /// for writing: such a descriptor leaks into a child another test thread forks at that
+    /// moment, and running the script then fails with ETXTBSY.
     fn script(dir: &Path, body: &str) -> PathBuf {
+        let source = dir.join("dagger.text");
         let file = dir.join("dagger");
-        std::fs::write(&file, format!("#!/bin/sh\n{body}\n")).expect("write");
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).expect("write");
+        let status = std::process::Command::new("install")
+            .args(["-m", "755"])
+            .arg(&source)
+            .arg(&file)
+            .status()
+            .expect("run install");
+        assert!(status.success(), "install {}", file.display());
         file
     }
 
