@@ -30,6 +30,7 @@ pub mod report;
 pub mod resilience;
 pub mod runner;
 pub mod scenario;
+pub mod scrape;
 pub mod server;
 pub mod text;
 pub mod tls;

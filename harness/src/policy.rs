@@ -64,6 +64,10 @@ pub struct Policy {
     /// breaker still open, retries draining): the error rate outside fault windows leaves
     /// out requests started in `[start, end + fault_settle)` of every window.
     pub fault_settle: HumanDuration,
+    /// The `[[metric]]` rules (the scenario's own tables, not a `[policy]` key): rows
+    /// judged from the system under test's metrics.
+    #[serde(skip_deserializing, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<crate::metrics::rule::MetricRule>,
 }
 
 /// A kind of row, as `[policy] decide` names it.
@@ -81,16 +85,20 @@ pub enum RowKind {
     Expectations,
     /// The `[parity]` rows (the candidate's answers against the base's, beyond noise).
     Parity,
+    /// The rows from the system under test's own metrics (`[[metric]]`, and the default
+    /// CPU per request and peak resident memory of scraped paths).
+    Metrics,
 }
 
 impl RowKind {
     /// Every kind, in `decide`'s documented order.
-    pub const ALL: [RowKind; 5] = [
+    pub const ALL: [RowKind; 6] = [
         RowKind::Latency,
         RowKind::ErrorRate,
         RowKind::ErrorRateOutsideFaults,
         RowKind::Expectations,
         RowKind::Parity,
+        RowKind::Metrics,
     ];
 
     /// The name in `[policy] decide`.
@@ -101,6 +109,7 @@ impl RowKind {
             RowKind::ErrorRateOutsideFaults => "error_rate_outside_faults",
             RowKind::Expectations => "expectations",
             RowKind::Parity => "parity",
+            RowKind::Metrics => "metrics",
         }
     }
 }
@@ -131,8 +140,10 @@ impl Default for Policy {
                 RowKind::ErrorRate,
                 RowKind::Expectations,
                 RowKind::Parity,
+                RowKind::Metrics,
             ],
             fault_settle: HumanDuration(std::time::Duration::from_secs(1)),
+            metrics: Vec::new(),
         }
     }
 }

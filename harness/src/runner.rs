@@ -11,11 +11,13 @@ use crate::kinds::http::HttpClient;
 use crate::kinds::samples::redact;
 use crate::kinds::{self, DriveSetup, PathError, ReadyPath, Shared};
 use crate::load::{Drive, EventLog, IterationContext, ProgressHook, StopSignal, drive};
-use crate::metrics::{Endpoint, MetricsScrape};
+use crate::metrics::MetricsRecord;
 use crate::outcome::DriverReport;
 use crate::record::{RunMeta, RunRecord, SharedRecorder};
 use crate::reference::ReferencePlatform;
 use crate::scenario::{MetricsEndpoint, PathSpec, Scenario, Target};
+use crate::scrape::{Endpoint, MetricsScrape, promql};
+use std::collections::BTreeMap;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -282,8 +284,10 @@ async fn run_once(
     let scrape = if endpoints.is_empty() {
         None
     } else {
-        Some(MetricsScrape::start(endpoints, &path.metrics_series, load.warmup).await)
+        let watch = watched_series(&scenario.policy.metrics, path);
+        Some(MetricsScrape::start(endpoints, &path.metrics_series, &watch, load.warmup).await)
     };
+    let wall_start = std::time::SystemTime::now();
     let report = drive(Drive {
         ctx: ctx.clone(),
         flows,
@@ -293,10 +297,16 @@ async fn run_once(
         progress: Some(hook),
     })
     .await;
+    let wall_end = std::time::SystemTime::now();
     let scraped = match scrape {
         Some(scrape) => Some(scrape.finish().await),
         None => None,
     };
+    let window = promql::Window {
+        start: wall_start + load.warmup,
+        end: wall_end,
+    };
+    let queries = run_queries(scenario, path, window, stop).await;
     let samples = ctx.failure_samples();
     let check_samples = ctx.check_samples();
     let check_failures = ctx.check_failures();
@@ -330,8 +340,7 @@ async fn run_once(
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;
     record.telemetry = extras.telemetry;
-    if let Some(scraped) = scraped {
-        record.warnings.extend(scraped.warnings());
+    if scraped.is_some() || queries.is_some() {
         // Requests sent in the measured window (the steps' outcomes exclude the warmup;
         // dropped arrivals were never sent).
         let measured: u64 = record
@@ -346,11 +355,93 @@ async fn run_once(
                 s.count().saturating_sub(dropped)
             })
             .sum();
-        record.metrics = Some(scraped.record(measured, load.warmup));
+        let measured_s = report.elapsed.saturating_sub(load.warmup).as_secs_f64();
+        let mut metrics = match &scraped {
+            Some(scraped) => {
+                record.warnings.extend(scraped.warnings());
+                scraped.record(measured, load.warmup, measured_s)
+            }
+            None => MetricsRecord {
+                requests: measured,
+                endpoints: Vec::new(),
+                measured_s,
+                labels: BTreeMap::new(),
+                queries: Vec::new(),
+            },
+        };
+        metrics.labels = path.metric_labels.clone();
+        if let Some(queries) = queries {
+            record.warnings.extend(
+                queries.iter().filter_map(|q| {
+                    Some(format!("[[metric]] `{}`: {}", q.name, q.failure.as_ref()?))
+                }),
+            );
+            metrics.queries = queries;
+        }
+        record.metrics = Some(metrics);
     }
     let file = record_file(&plan.out, &path.name, repetition);
     record.write_atomic(&file)?;
     Ok(RunResult { file, record })
+}
+
+/// The counters whose every value the scrape keeps: those of the `[[metric]]` rules that
+/// check a harness observation.
+fn watched_series(rules: &[crate::metrics::rule::MetricRule], path: &PathSpec) -> Vec<String> {
+    use crate::metrics::rule::{Selector, Source, template};
+    rules
+        .iter()
+        .filter(|r| r.observes.is_some())
+        .filter_map(|r| match &r.source {
+            Source::Series { selector, .. } => {
+                let text = template(selector, &path.name, &path.metric_labels, None).ok()?;
+                Some(Selector::parse(&text).ok()?.name().to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `[[metric]]` queries of one run, once the scenario's `prometheus` has had its
+/// `delay` to scrape the window's end (not waited for when the run was stopped); `None`
+/// without queries.
+async fn run_queries(
+    scenario: &Scenario,
+    path: &PathSpec,
+    window: promql::Window,
+    stop: &StopSignal,
+) -> Option<Vec<crate::metrics::QueryRecord>> {
+    let server = scenario.prometheus.as_ref()?;
+    let rules = &scenario.policy.metrics;
+    if !rules
+        .iter()
+        .any(|r| matches!(r.source, crate::metrics::rule::Source::Query { .. }))
+    {
+        return None;
+    }
+    let ready = window.end + server.delay;
+    if let Ok(wait) = ready.duration_since(std::time::SystemTime::now())
+        && !stop.is_triggered()
+    {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.triggered() => {}
+        }
+    }
+    let authorization = server
+        .authorization
+        .as_ref()
+        .and_then(|a| http::HeaderValue::from_str(&a.resolved).ok());
+    let client = match &path.tls {
+        Some(tls) if server.url.resolved.starts_with("https://") => HttpClient::with_tls(2, tls),
+        _ => HttpClient::new(2),
+    };
+    let prometheus = promql::Prometheus::new(&server.url.resolved, client, authorization);
+    Some(
+        prometheus
+            .run_queries(rules, &path.name, &path.metric_labels, window, server.step)
+            .await,
+    )
 }
 
 /// The path's metrics endpoints, ready to scrape: the reference platform's `/metrics`

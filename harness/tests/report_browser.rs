@@ -185,6 +185,7 @@ fn observation(b: Behaviour) -> Observation {
         attempts_during: 120,
         amplification_unattributed: Some(1.0),
         breaker_openings: 1,
+        retries_during: None,
     }
 }
 

@@ -201,6 +201,7 @@ fn observation() -> Observation {
         attempts_during: 60,
         amplification_unattributed: Some(0.4),
         breaker_openings: 1,
+        retries_during: None,
     }
 }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::expectations::ExpectationRow;
 use super::explain::{SpanExplanation, explain};
+use super::metrics::{CrossCheck, cross_checks};
 use super::noise::Noise;
 use super::parity::ParityResult;
 use super::row::Row;
@@ -91,6 +92,11 @@ pub struct Comparison {
     /// expected, actual; secrets redacted): what the error rows' counts are made of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub check_failures: Vec<String>,
+    /// The service's own counts of what harness observed from outside (breaker openings,
+    /// retries) over the same fault windows, per path and `[[metric]]` rule that
+    /// `observes` one; a disagreement is also a warning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_checks: Vec<CrossCheck>,
     /// Functional parity: the candidate's answers against the base's, beyond noise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parity: Option<ParityResult>,
@@ -122,6 +128,20 @@ pub fn compare(
     let verdict = overall(&invalid, &verdicts);
     let reason = summarise(verdict, &invalid, &rows);
     let explanation = explain(&base.records, &candidate.records, &rows);
+    let both: Vec<RunRecord> = base
+        .records
+        .iter()
+        .chain(&candidate.records)
+        .cloned()
+        .collect();
+    let service_checks = cross_checks(&both, policy);
+    let mut warnings = warnings(&base.records, &candidate.records);
+    warnings.extend(
+        service_checks
+            .iter()
+            .filter(|c| !c.agree)
+            .map(CrossCheck::line),
+    );
     let scenario = candidate
         .records
         .first()
@@ -166,7 +186,8 @@ pub fn compare(
                 })
             })
             .collect(),
-        warnings: warnings(&base.records, &candidate.records),
+        warnings,
+        service_checks,
         check_failures: [("base", base), ("candidate", candidate)]
             .into_iter()
             .flat_map(|(name, side)| check_samples(name, &side.records))

@@ -130,7 +130,7 @@ fn is_true(value: &bool) -> bool {
 
 /// What a row measures: its identity in `result.json` (data only; its meaning is the
 /// [`DecisionMetric`](super::metrics::DecisionMetric) that identifies it).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Metric {
     /// Candidate/base ratio of a latency quantile of successful requests.
@@ -143,4 +143,10 @@ pub enum Metric {
     /// Candidate − base error rate of the requests started outside fault windows and
     /// their settle time.
     ErrorRateOutsideFaults,
+    /// Candidate/base ratio of a quantity the system under test reports about itself
+    /// (a `[[metric]]` rule, or a default: CPU per request, peak resident memory).
+    Service {
+        /// The rule's name.
+        name: String,
+    },
 }

@@ -25,6 +25,7 @@ struct Draft<'a> {
     measured: Measured<'a>,
     proof: f64,
     note: Option<String>,
+    critical: bool,
 }
 
 /// Builds and judges every row for the steps both sides have, for every metric of
@@ -61,6 +62,12 @@ pub fn build_rows(
                 families.entry(family).or_default().push(drafts.len());
                 drafts.push(draft(name, metric, spec, policy, confidence));
             }
+        }
+    }
+    for (m, &metric) in METRICS.iter().enumerate() {
+        for (step, spec) in metric.comparison_rows(base, candidate, policy) {
+            families.entry((m, None)).or_default().push(drafts.len());
+            drafts.push(draft(&step, metric, spec, policy, confidence));
         }
     }
     let mut tests = vec![(false, 1.0); drafts.len()];
@@ -237,6 +244,7 @@ fn draft<'a>(
         measured: spec.measured,
         proof,
         note: spec.note,
+        critical: spec.critical,
     }
 }
 
@@ -247,6 +255,7 @@ fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
         measured,
         proof,
         note,
+        critical,
     } = draft;
     row.rollback_proven = proven;
     row.p_adjusted = p_adjusted;
@@ -265,6 +274,7 @@ fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
                 measured: &measured,
                 proof,
                 test,
+                critical,
             },
             policy,
         ),

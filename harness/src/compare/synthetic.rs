@@ -530,7 +530,7 @@ fn step_record(index: usize, draw: &Draw, rng: &mut ChaCha8Rng) -> StepRecord {
     }
 }
 
-fn record(path: &str, run: usize, steps: Vec<StepRecord>) -> RunRecord {
+pub(crate) fn record(path: &str, run: usize, steps: Vec<StepRecord>) -> RunRecord {
     let repetition = u32::try_from(run + 1).unwrap_or(u32::MAX);
     let started = UNIX_EPOCH + Duration::from_secs(1_750_000_000 + u64::from(repetition) * 60);
     let sent: u64 = steps.iter().map(|s| s.count()).sum();
@@ -581,7 +581,7 @@ fn record(path: &str, run: usize, steps: Vec<StepRecord>) -> RunRecord {
 
 /// A standard normal draw (Marsaglia's polar method; the second value is discarded to
 /// keep the generator stateless).
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     loop {
         let u = 2.0 * rng.random::<f64>() - 1.0;
         let v = 2.0 * rng.random::<f64>() - 1.0;

@@ -129,7 +129,7 @@ pub fn critical_rollback(c: &Comparison, thresholds: &CriticalThresholds) -> Opt
             .filter(|r| r.step == row.step)
             .filter_map(|r| match r.metric {
                 Metric::Latency { quantile } => Some(quantile),
-                Metric::ErrorRate | Metric::ErrorRateOutsideFaults => None,
+                Metric::ErrorRate | Metric::ErrorRateOutsideFaults | Metric::Service { .. } => None,
             })
             .fold(f64::MIN, f64::max);
         if quantile < highest {
@@ -270,6 +270,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn row(metric: Metric, candidate: f64, low: f64, verdict: Verdict) -> Row {
+        let reason = format!("{} says {verdict}", metric.label());
         Row {
             step: "wf/execute".into(),
             metric,
@@ -288,7 +289,7 @@ pub(crate) mod tests {
             p_adjusted: 0.0,
             rollback_proven: verdict == Verdict::Rollback,
             verdict,
-            reason: format!("{} says {verdict}", metric.label()),
+            reason,
             decides: true,
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::exposition::{Exposition, Role};
-use super::{CPU_SERIES, CounterRecord, GaugeRecord, RSS_SERIES, SERIES_CAP};
+use super::{CPU_SERIES, CounterRecord, GaugeRecord, RSS_SERIES, SERIES_CAP, TimelineRecord};
 
 /// A series: its name and sorted labels.
 pub type SeriesKey = (String, Vec<(String, String)>);
@@ -133,6 +133,9 @@ impl Gauge {
 pub struct SeriesTable {
     /// Names to keep; empty keeps every series.
     only: Vec<String>,
+    /// Counter names whose every scraped value is kept, to count them over fault windows.
+    watch: Vec<String>,
+    timelines: BTreeMap<SeriesKey, Vec<(f64, f64)>>,
     seen_names: HashSet<String>,
     window_start: Option<f64>,
     window_end: f64,
@@ -158,7 +161,12 @@ pub struct Summary {
     pub cpu_seconds: Option<f64>,
     /// Highest `process_resident_memory_bytes`.
     pub peak_rss: Option<f64>,
+    /// Every value of the watched counters.
+    pub timelines: Vec<TimelineRecord>,
 }
+
+/// Values kept per watched series: two hours of scrapes a second.
+const TIMELINE_KEEP: usize = 7_200;
 
 impl SeriesTable {
     /// A table keeping the series named in `only` (every series when empty).
@@ -167,6 +175,12 @@ impl SeriesTable {
             only,
             ..Self::default()
         }
+    }
+
+    /// Keeps every value of the counters named `watch` (from before the warmup on).
+    pub fn watching(mut self, watch: Vec<String>) -> Self {
+        self.watch = watch;
+        self
     }
 
     /// True when `name` is recorded: asked for by name, or by its family's name.
@@ -206,6 +220,12 @@ impl SeriesTable {
             if !known && self.counters.len() + self.gauges.len() >= SERIES_CAP {
                 over_cap += 1;
                 continue;
+            }
+            if role == Role::Counter && self.watch.contains(&sample.name) {
+                let points = self.timelines.entry(key.clone()).or_default();
+                if points.len() < TIMELINE_KEEP {
+                    points.push((t, sample.value));
+                }
             }
             match role {
                 Role::Counter => {
@@ -268,6 +288,15 @@ impl SeriesTable {
             over_cap: self.over_cap,
             counters,
             gauges,
+            timelines: self
+                .timelines
+                .iter()
+                .map(|((name, labels), points)| TimelineRecord {
+                    name: name.clone(),
+                    labels: labels.iter().cloned().collect(),
+                    points: points.clone(),
+                })
+                .collect(),
         }
     }
 }

@@ -92,6 +92,12 @@ pub fn comparison_table(c: &Comparison) -> String {
             out.push_str(&format!("  ({caveat})\n"));
         }
     }
+    if !c.service_checks.is_empty() {
+        out.push_str("service counts beside harness's observations:\n");
+        for check in &c.service_checks {
+            out.push_str(&format!("  {}\n", check.line()));
+        }
+    }
     if !c.check_failures.is_empty() {
         out.push_str("failed checks (first answers):\n");
         for sample in &c.check_failures {

@@ -38,6 +38,7 @@ pub fn render_html(doc: &ReportDocument) -> String {
     body.push_str(&tables::decision_section(c));
     body.push_str(&parity_section(c));
     body.push_str(&span_explanation(c));
+    body.push_str(&service_checks(c));
     body.push_str(&check_failures(c));
     body.push_str(&spectrum::spectrum_section(doc));
     body.push_str(&timeline::timeline_section(doc));
@@ -254,6 +255,24 @@ fn span_explanation(c: &crate::compare::Comparison) -> String {
     format!(
         "<section id=\"spans\">\n<h2>Why it is slower: the engine's spans</h2>\n<p>For {}, the operations whose time or cache-hit share changed most:</p>\n<table>\n<thead><tr><th>operation</th><th>base p50</th><th>candidate p50</th><th>spans per run</th><th>cache hits</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n{caveats}</section>\n",
         escape(&e.rows.join("; "))
+    )
+}
+
+/// The service's own counts beside what harness observed from outside.
+fn service_checks(c: &crate::compare::Comparison) -> String {
+    if c.service_checks.is_empty() {
+        return String::new();
+    }
+    let items: String = c
+        .service_checks
+        .iter()
+        .map(|s| {
+            let class = if s.agree { "" } else { " class=\"disagree\"" };
+            format!("<li{class}>{}</li>\n", escape(&s.line()))
+        })
+        .collect();
+    format!(
+        "<section id=\"service-checks\">\n<h2>Service counts beside harness's observations</h2>\n<ul>\n{items}</ul>\n</section>\n"
     )
 }
 

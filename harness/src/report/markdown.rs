@@ -90,6 +90,13 @@ fn render_markdown(doc: &ReportDocument) -> String {
         }
         out.push('\n');
     }
+    if !c.service_checks.is_empty() {
+        out.push_str("### Service counts beside harness's observations\n\n");
+        for check in &c.service_checks {
+            let _ = writeln!(out, "- {}", escape(&check.line()));
+        }
+        out.push('\n');
+    }
     if !c.check_failures.is_empty() {
         out.push_str("### Failed checks (first answers)\n\n");
         for sample in &c.check_failures {

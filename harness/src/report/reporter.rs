@@ -123,6 +123,37 @@ pub(crate) struct RowCells {
     pub method: String,
 }
 
+/// A quantity of the system under test in three significant digits with an SI prefix:
+/// `50.0M` (bytes), `350m` (CPU seconds per 1 000 requests), `12.0`.
+pub(crate) fn quantity(v: f64) -> String {
+    const PREFIXES: [(f64, &str); 7] = [
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+        (1.0, ""),
+        (1e-3, "m"),
+        (1e-6, "µ"),
+    ];
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let (scale, prefix) = PREFIXES
+        .iter()
+        .copied()
+        .find(|(scale, _)| v.abs() >= *scale)
+        .unwrap_or((1e-9, "n"));
+    let scaled = v / scale;
+    let decimals = if scaled.abs() >= 100.0 {
+        0
+    } else if scaled.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{scaled:.decimals$}{prefix}")
+}
+
 /// Formats a row the way the terminal table does.
 pub(crate) fn row_cells(row: &Row) -> RowCells {
     let (base, candidate, effect, interval, thresholds) = match row.metric.unit() {
@@ -147,6 +178,17 @@ pub(crate) fn row_cells(row: &Row) -> RowCells {
                 .map(|i| format!("[{:+.3}, {:+.3}]pp", i.low * 100.0, i.high * 100.0))
                 .unwrap_or_else(|| "-".into()),
             format!("≤{:+.3}pp", row.go_threshold * 100.0),
+        ),
+        Unit::Value => (
+            quantity(row.base),
+            quantity(row.candidate),
+            row.interval
+                .map(|i| format!("{:.3}×", i.estimate))
+                .unwrap_or_else(|| "-".into()),
+            row.interval
+                .map(|i| format!("[{:.3}, {:.3}]×", i.low, i.high))
+                .unwrap_or_else(|| "-".into()),
+            format!("≤{}× / ≥{}×", row.go_threshold, row.rollback_threshold),
         ),
     };
     RowCells {

@@ -134,6 +134,10 @@ pub struct Observation {
     /// Times the breaker opened during the fault (maximal runs of qualifying windows).
     #[serde(default)]
     pub breaker_openings: u32,
+    /// Retries of the requests started during the fault: their attributed attempts at
+    /// the dependency beyond the first of each request that reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries_during: Option<u64>,
 }
 
 /// Unattributed attempts tolerated in an attributed window: at most this many ...
@@ -402,7 +406,7 @@ impl Index {
 
         let attempts_during =
             (count_in(&self.unattributed, during_span) + self.attributed_in(during_span, 0)) as u64;
-        Observation {
+        let mut observation = Observation {
             window: window.clone(),
             before,
             during,
@@ -420,7 +424,14 @@ impl Index {
             attempts_during,
             amplification_unattributed: ratio(attempts_during, during_totals.requests),
             breaker_openings: self.openings(during_span),
+            retries_during: None,
+        };
+        // Retries need the join: without it, attempts cannot be told apart per request.
+        if observation.attributed() {
+            observation.retries_during =
+                Some(during_totals.attempts.saturating_sub(during_totals.reached));
         }
+        observation
     }
 
     /// Attributed attempts arriving in `span` whose request started at or after `since`.

@@ -52,6 +52,8 @@ pub struct Scenario {
     pub dependency: Option<DependencyProxy>,
     /// `[parity]`: compare the base and the candidate path's answers, when given.
     pub parity: Option<super::parity::ParitySpec>,
+    /// `prometheus`: where the `[[metric]]` queries go, when given.
+    pub prometheus: Option<super::metric_rules::PrometheusSpec>,
     /// Hex SHA-256 of the canonical scenario, secrets excluded.
     pub hash: String,
 }
@@ -146,6 +148,9 @@ pub struct PathSpec {
     pub metrics: Vec<MetricsEndpoint>,
     /// Series to record from them (`process_cpu_seconds_total`); empty records every one.
     pub metrics_series: Vec<String>,
+    /// `metric_labels`: what the `[[metric]]` templates fill in for this path
+    /// (`{{service}}`), `${ENV}` resolved.
+    pub metric_labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A Prometheus endpoint of the system under test.

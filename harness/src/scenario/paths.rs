@@ -77,6 +77,7 @@ impl Checker<'_> {
                 ),
             };
             let (metrics, metrics_series) = self.path_metrics(&name, &target, path.get_ref())?;
+            let metric_labels = self.metric_labels(path.get_ref())?;
             let stand_in = stand_ins
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -89,6 +90,7 @@ impl Checker<'_> {
                 stand_in,
                 metrics,
                 metrics_series,
+                metric_labels,
             });
         }
         Ok(drafts)

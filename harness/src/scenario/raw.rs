@@ -44,6 +44,9 @@ pub(crate) struct RawScenario {
     pub expect: Option<Spanned<ExpectSpec>>,
     pub dependency: Option<Spanned<RawDependency>>,
     pub parity: Option<Spanned<super::parity::RawParity>>,
+    #[serde(default)]
+    pub metric: Vec<Spanned<super::metric_rules::RawMetricRule>>,
+    pub prometheus: Option<Spanned<super::metric_rules::RawPrometheusValue>>,
 }
 
 /// `[dependency]`: where the fault proxy listens and forwards when a running service's
@@ -86,6 +89,7 @@ pub(crate) struct RawPath {
     // any kind: the service's own Prometheus endpoints
     pub metrics: Option<Spanned<Vec<Spanned<String>>>>,
     pub metrics_series: Option<Spanned<Vec<Spanned<String>>>>,
+    pub metric_labels: Option<Spanned<Entries<String>>>,
 }
 
 /// `[load]`: every key of both models; `validate` refuses the keys of the other model.

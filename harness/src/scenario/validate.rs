@@ -81,7 +81,7 @@ pub(crate) fn validate(
     let load = check.load(&raw.load)?;
     let kinds: Vec<PathKind> = paths.iter().map(|p| p.target.kind()).collect();
     let flows = check.flows(&raw.flow, &kinds)?;
-    let policy = match raw.policy {
+    let mut policy = match raw.policy {
         None => Policy::default(),
         Some(spanned) => {
             let span = spanned.span();
@@ -110,6 +110,25 @@ pub(crate) fn validate(
         Some(p) => Some(p.get_ref().check()?),
         None => None,
     };
+    let prometheus = check.prometheus(raw.prometheus.as_ref())?;
+    let mut paths = paths;
+    {
+        let judged: Vec<&super::PathSpec> = paths
+            .iter()
+            .filter(|p| p.name == base || Some(&p.name) == candidate.as_ref())
+            .collect();
+        let labels: Vec<_> = judged.iter().map(|p| p.metric_labels.clone()).collect();
+        policy.metrics = check.metric_rules(&raw.metric, &judged, &labels, prometheus.as_ref())?;
+    }
+    for path in &mut paths {
+        if !path.metrics_series.is_empty() {
+            for series in super::metric_rules::rule_series(&policy.metrics, path) {
+                if !path.metrics_series.contains(&series) {
+                    path.metrics_series.push(series);
+                }
+            }
+        }
+    }
     Ok(Scenario {
         name,
         description,
@@ -128,6 +147,7 @@ pub(crate) fn validate(
         expect,
         dependency,
         parity,
+        prometheus,
         hash: String::new(),
     })
 }

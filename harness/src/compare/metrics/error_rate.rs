@@ -96,6 +96,7 @@ pub(super) fn error_row<'a>(
             proof: margin,
         },
         note,
+        critical: false,
     }
 }
 

@@ -94,6 +94,7 @@ impl DecisionMetric for LatencyQuantiles {
                         proof,
                     },
                     note: None,
+                    critical: false,
                 }
             })
             .collect()

@@ -12,6 +12,7 @@
 mod error_rate;
 mod error_rate_outside_faults;
 mod latency;
+mod service;
 mod step;
 
 use hdrhistogram::Histogram;
@@ -22,15 +23,21 @@ use super::row::Row;
 use super::stats::Interval;
 use super::verdict::{RollbackTest, Verdict};
 use crate::policy::{Policy, RowKind};
+use crate::record::RunRecord;
 
 pub use error_rate::ErrorRate;
 pub use error_rate_outside_faults::ErrorRateOutsideFaults;
 pub use latency::LatencyQuantiles;
+pub use service::{CrossCheck, SERVICE_STEP, ServiceMetrics, cross_checks};
 pub use step::StepRuns;
 
 /// Every decision metric, in the order a step's rows appear.
-pub const METRICS: &[&dyn DecisionMetric] =
-    &[&LatencyQuantiles, &ErrorRate, &ErrorRateOutsideFaults];
+pub const METRICS: &[&dyn DecisionMetric] = &[
+    &LatencyQuantiles,
+    &ErrorRate,
+    &ErrorRateOutsideFaults,
+    &ServiceMetrics,
+];
 
 impl Metric {
     /// The decision metric this row belongs to.
@@ -85,6 +92,17 @@ pub trait DecisionMetric: Sync {
         policy: &Policy,
     ) -> Vec<RowSpec<'a>>;
 
+    /// The rows of this metric that belong to the whole comparison rather than to one
+    /// step (the system under test's own metrics), each with what its step column shows.
+    fn comparison_rows<'a>(
+        &self,
+        _base: &'a [RunRecord],
+        _candidate: &'a [RunRecord],
+        _policy: &Policy,
+    ) -> Vec<(String, RowSpec<'a>)> {
+        Vec::new()
+    }
+
     /// The verdict of a row that has an interval, with one line saying why.
     fn judge(&self, row: &Judged<'_>, policy: &Policy) -> (Verdict, String);
 
@@ -108,6 +126,9 @@ pub enum Unit {
     /// A share of requests (0–1); the sides are compared as a difference candidate −
     /// base, shown in percentage points.
     Share,
+    /// A quantity the system under test reports (CPU seconds, bytes, a count), in the
+    /// rule's own unit; the sides are compared as a ratio candidate/base.
+    Value,
 }
 
 /// The rows whose rollback tests are corrected together (Holm).
@@ -207,6 +228,9 @@ pub struct RowSpec<'a> {
     pub thresholds: Thresholds,
     /// A note appended to the row's reason in parentheses.
     pub note: Option<String>,
+    /// Whether a proven regression of this row is a rollback (else a hold), for metrics
+    /// whose rows say so themselves.
+    pub critical: bool,
 }
 
 /// A tested row, for its metric to judge.
@@ -222,6 +246,8 @@ pub struct Judged<'a> {
     pub proof: f64,
     /// The rollback test after Holm's adjustment within the row's family.
     pub test: RollbackTest,
+    /// The row's [`RowSpec::critical`].
+    pub critical: bool,
 }
 
 #[cfg(test)]

@@ -83,6 +83,16 @@ fn decision_row(r: &Row) -> String {
                 r.go_threshold, r.rollback_threshold
             ),
         ),
+        Unit::Value => (
+            crate::report::reporter::quantity(r.base),
+            crate::report::reporter::quantity(r.candidate),
+            r.interval.map(|i| format!("×{:.3}", i.estimate)),
+            r.interval.map(|i| format!("[{:.3}, {:.3}]", i.low, i.high)),
+            format!(
+                "GO ≤ {:.2}<br>ROLLBACK ≥ {:.2}",
+                r.go_threshold, r.rollback_threshold
+            ),
+        ),
         Unit::Share => (
             percent(r.base),
             percent(r.candidate),

@@ -110,6 +110,7 @@ fn observation(name: &str) -> Observation {
         attempts_during: 120,
         amplification_unattributed: Some(1.0),
         breaker_openings: 1,
+        retries_during: None,
     }
 }
 

@@ -1,3 +1,7 @@
+//! The system under test's own metrics, read while a run drives it: the scraper of its
+//! `metrics` endpoints (here) and the `[[metric]]` queries against its Prometheus
+//! ([`promql`]). The records they make are `crate::metrics`' (pure data and parsing).
+//!
 //! The scraper: every endpoint before the run, once a second during it (and once exactly
 //! at the warmup's end, where the measured window starts), and after it, each scrape
 //! within 2 s, all endpoints at once.
@@ -11,10 +15,12 @@ use http::{HeaderMap, Method, Uri};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::exposition::Exposition;
-use super::series::SeriesTable;
-use super::{EndpointRecord, MetricsRecord};
+pub mod promql;
+
 use crate::kinds::http::{HttpClient, OutgoingRequest};
+use crate::metrics::exposition::Exposition;
+use crate::metrics::series::SeriesTable;
+use crate::metrics::{EndpointRecord, MetricsRecord};
 use crate::outcome::OutcomeClass;
 
 /// How long one scrape may take.
@@ -61,7 +67,14 @@ pub struct Scraped {
 impl MetricsScrape {
     /// Scrapes every endpoint once (before the run), then keeps scraping in the
     /// background; the run starts when this returns, and its warmup lasts `warmup`.
-    pub async fn start(endpoints: Vec<Endpoint>, only: &[String], warmup: Duration) -> Self {
+    /// Every value of the counters named in `watch` is kept (see
+    /// [`SeriesTable::watching`]).
+    pub async fn start(
+        endpoints: Vec<Endpoint>,
+        only: &[String],
+        watch: &[String],
+        warmup: Duration,
+    ) -> Self {
         let mut states: Vec<State> = endpoints
             .into_iter()
             .map(|endpoint| State {
@@ -69,7 +82,7 @@ impl MetricsScrape {
                 scrapes: 0,
                 failed: 0,
                 first_failure: None,
-                table: SeriesTable::new(only.to_vec()),
+                table: SeriesTable::new(only.to_vec()).watching(watch.to_vec()),
             })
             .collect();
         scrape_all(&mut states, 0.0, warmup.is_zero()).await;
@@ -128,7 +141,7 @@ impl MetricsScrape {
 impl Scraped {
     /// The record, per-request values divided by `requests` (the run's completed
     /// requests in the measured window), times relative to a warmup of `warmup`.
-    pub fn record(&self, requests: u64, warmup: Duration) -> MetricsRecord {
+    pub fn record(&self, requests: u64, warmup: Duration, measured_s: f64) -> MetricsRecord {
         let warm = warmup.as_secs_f64();
         let endpoints = self
             .states
@@ -152,12 +165,16 @@ impl Scraped {
                     peak_rss_bytes: summary.peak_rss,
                     counters: summary.counters,
                     gauges: summary.gauges,
+                    timelines: summary.timelines,
                 }
             })
             .collect();
         MetricsRecord {
             requests,
             endpoints,
+            measured_s,
+            labels: std::collections::BTreeMap::new(),
+            queries: Vec::new(),
         }
     }
 
