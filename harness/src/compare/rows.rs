@@ -153,7 +153,7 @@ fn ratio_test(
                 bd.quantile,
                 run_noise,
             ),
-            _ => stats::shift_from_few_runs(bq, cq, 0.0, run_noise),
+            _ => stats::shift_from_few_runs(bq, cq, b.count_variance + c.count_variance, run_noise),
         };
         let method = Method::FewRuns {
             base: bq.len(),

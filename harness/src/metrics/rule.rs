@@ -197,6 +197,36 @@ impl MetricRule {
         ]
     }
 
+    /// The size of one counted event when the rule's value counts events (a counter's
+    /// increase: 1, or 10 ms for CPU seconds, the kernel's accounting tick), so that its
+    /// Poisson counting noise is known; `None` for gauges, rates and queries.
+    pub fn count_quantum(&self) -> Option<f64> {
+        match &self.source {
+            Source::DefaultCpu => Some(0.01),
+            Source::Series {
+                selector,
+                stat: Stat::Increase,
+            } => {
+                let name = selector.split('{').next().unwrap_or_default().trim();
+                Some(if name.ends_with("_seconds_total") {
+                    0.01
+                } else {
+                    1.0
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// A normalised value of one run back in the unit it was read in (undoing `per`).
+    pub fn unnormalised(&self, value: f64, record: &MetricsRecord) -> f64 {
+        match self.per {
+            Per::Run => value,
+            Per::Request => value * record.requests as f64,
+            Per::Second => value * record.measured_s,
+        }
+    }
+
     /// One run's value, normalised; `Err` says why there is none (never a zero in its
     /// place).
     pub fn value(&self, path: &str, record: Option<&MetricsRecord>) -> Result<f64, String> {

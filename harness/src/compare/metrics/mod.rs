@@ -163,6 +163,10 @@ pub struct RunValues<'a> {
     /// that are not a quantile of a recorded distribution (a counter), whose only noise
     /// is then the run-to-run noise.
     pub quantile_of: Option<QuantileOf<'a>>,
+    /// The log-variance of the side's mean value from counting alone (1/N for N events
+    /// counted over the side's runs), a floor under the run-to-run noise when few runs
+    /// agree exactly; 0 when the values are not counts.
+    pub count_variance: f64,
 }
 
 /// A quantile of a recorded distribution.

@@ -157,13 +157,20 @@ fn rules(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Vec<Me
     rules
 }
 
-/// One side's values of `rule`, one per run that has one, and why the others have none.
-fn values(rule: &MetricRule, records: &[RunRecord]) -> (Vec<f64>, Vec<String>) {
+/// One side's values of `rule`, one per run that has one, why the others have none, and
+/// the log-variance of their mean from counting (see [`RunValues::count_variance`]).
+fn values(rule: &MetricRule, records: &[RunRecord]) -> (Vec<f64>, Vec<String>, f64) {
     let mut values = Vec::new();
     let mut missing = Vec::new();
+    let mut counted = 0.0;
     for r in records {
         match rule.value(&r.path, r.metrics.as_ref()) {
-            Ok(v) if v.is_finite() && v >= 0.0 => values.push(v),
+            Ok(v) if v.is_finite() && v >= 0.0 => {
+                if let (Some(quantum), Some(m)) = (rule.count_quantum(), r.metrics.as_ref()) {
+                    counted += rule.unnormalised(v, m) / quantum;
+                }
+                values.push(v);
+            }
             Ok(v) => missing.push(format!(
                 "run {}: the value {v} is not a count or a cost",
                 r.repetition
@@ -171,7 +178,13 @@ fn values(rule: &MetricRule, records: &[RunRecord]) -> (Vec<f64>, Vec<String>) {
             Err(why) => missing.push(format!("run {}: {why}", r.repetition)),
         }
     }
-    (values, missing)
+    // Poisson: Var(ln N) ≈ 1/N; at least one event, so zero counts still have noise.
+    let variance = if rule.count_quantum().is_some() {
+        1.0 / f64::max(counted, 1.0)
+    } else {
+        0.0
+    };
+    (values, missing, variance)
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -197,8 +210,8 @@ fn row<'a>(
     candidate: &[RunRecord],
     policy: &Policy,
 ) -> RowSpec<'a> {
-    let (b, b_missing) = values(rule, base);
-    let (c, c_missing) = values(rule, candidate);
+    let (b, b_missing, b_counted) = values(rule, base);
+    let (c, c_missing, c_counted) = values(rule, candidate);
     let floor = if rule.floor > 0.0 {
         rule.floor
     } else {
@@ -225,10 +238,11 @@ fn row<'a>(
             })
             .collect()
     };
-    let side = |values: &[f64], raw: &[f64]| RunValues {
+    let side = |values: &[f64], count_variance: f64| RunValues {
         per_run: judged(values),
-        merged: shown(median(raw)),
+        merged: shown(median(values)),
         quantile_of: None,
+        count_variance,
     };
     let go = rule.go_ratio.unwrap_or(policy.go_ratio);
     let rollback = rule.rollback_ratio.unwrap_or(policy.rollback_ratio).max(go);
@@ -253,8 +267,8 @@ fn row<'a>(
             name: rule.name.clone(),
         },
         measured: Measured::Ratio {
-            base: side(&b, &b),
-            candidate: side(&c, &c),
+            base: side(&b, b_counted),
+            candidate: side(&c, c_counted),
             stored_noise: None,
         },
         thresholds: Thresholds {

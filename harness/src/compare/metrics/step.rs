@@ -112,6 +112,7 @@ impl<'a> StepRuns<'a> {
                 distribution: &self.merged_ok,
                 quantile: q,
             }),
+            count_variance: 0.0,
         }
     }
 
