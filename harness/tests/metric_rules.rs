@@ -219,3 +219,28 @@ fn a_filtered_path_keeps_the_series_its_rules_read() {
         vec!["up", "retries_total"]
     );
 }
+
+#[test]
+fn an_endpoint_variable_falls_back_to_the_reference_platform() {
+    let text = HEAD.replace(
+        "metrics = [\"reference\"]\nmetric_labels = { job = \"orch-legacy\" }",
+        "metrics = [\"${ORCH_METRICS_URL:-reference}\"]",
+    );
+    let unset =
+        parse_str(&text, Path::new("scenarios/demo.toml"), &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        unset.path("legacy").expect("legacy").metrics,
+        vec![harness::scenario::MetricsEndpoint::Reference]
+    );
+    let set = |name: &str| match name {
+        "ORCH_METRICS_URL" => Some("http://10.0.0.7:9100/metrics".to_string()),
+        other => env(other),
+    };
+    let s =
+        parse_str(&text, Path::new("scenarios/demo.toml"), &set).unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = &s.path("legacy").expect("legacy").metrics[0];
+    assert_eq!(endpoint.written(), "${ORCH_METRICS_URL:-reference}");
+    assert!(
+        matches!(endpoint, harness::scenario::MetricsEndpoint::Url(u) if u.resolved == "http://10.0.0.7:9100/metrics")
+    );
+}

@@ -92,7 +92,8 @@ impl Checker<'_> {
         Ok((endpoints, series))
     }
 
-    /// `"reference"`, or an `http://`/`https://` URL with a host, `${ENV}` resolved.
+    /// `"reference"`, or an `http://`/`https://` URL with a host, `${ENV}` resolved (a
+    /// value that resolves to `reference` names the reference platform).
     fn metrics_endpoint(
         &self,
         name: &str,
@@ -100,7 +101,10 @@ impl Checker<'_> {
         raw: &Spanned<String>,
     ) -> Result<MetricsEndpoint, Problem> {
         let written = raw.get_ref();
-        if written == "reference" {
+        let value = interpolate_env(written, self.env).map_err(|e| self.located(raw, e))?;
+        // `"${ORCH_METRICS_URL:-reference}"`: the service's endpoint when the variable is
+        // set, the reference platform's otherwise.
+        if value.resolved == "reference" {
             return if matches!(target, Target::Reference) {
                 Ok(MetricsEndpoint::Reference)
             } else {
@@ -113,7 +117,6 @@ impl Checker<'_> {
                 ))
             };
         }
-        let value = interpolate_env(written, self.env).map_err(|e| self.located(raw, e))?;
         let example = "write a full URL, e.g. \"http://127.0.0.1:9100/metrics\", or \"reference\" on a path with `target = \"reference\"`";
         // Messages show the URL as written: the resolved one may hold a secret.
         let bad = |message: String| Err(Problem::new(raw.span(), message, example));
