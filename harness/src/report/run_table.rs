@@ -94,6 +94,11 @@ pub fn run_summary_table(records: &[&RunRecord]) -> String {
         if let Some(t) = &record.telemetry {
             out.push_str(&format!("\n  {}", telemetry_line(t)));
         }
+        if let Some(m) = &record.metrics {
+            for line in metrics_lines(m) {
+                out.push_str(&format!("\n  {line}"));
+            }
+        }
         for step in &record.steps {
             for line in check_summary(&step.check_failures, step.count()) {
                 out.push_str(&format!("\n  {}/{}: {line}", step.flow, step.step));
@@ -120,6 +125,37 @@ pub fn run_summary_table(records: &[&RunRecord]) -> String {
     }
     // Names and notes come from files: nothing hidden reaches the terminal.
     printable_lines(&out).into_owned()
+}
+
+/// One line per scraped endpoint and per `[[metric]]` query: what the service reported.
+fn metrics_lines(m: &crate::metrics::MetricsRecord) -> Vec<String> {
+    use super::reporter::quantity;
+    let mut lines: Vec<String> = m
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut line = format!(
+                "metrics {}: {} scrapes, {} failed",
+                e.endpoint, e.scrapes, e.failed
+            );
+            if let Some(cpu) = e.cpu_seconds_per_1000_requests {
+                line.push_str(&format!("; CPU {cpu:.3} s per 1 000 requests"));
+            }
+            if let Some(rss) = e.peak_rss_bytes {
+                line.push_str(&format!("; peak RSS {}B", quantity(rss)));
+            }
+            line
+        })
+        .collect();
+    lines.extend(m.queries.iter().map(|q| match q.value {
+        Some(v) => format!("[[metric]] {}: {} ({})", q.name, quantity(v), q.promql),
+        None => format!(
+            "[[metric]] {}: no value ({})",
+            q.name,
+            q.failure.as_deref().unwrap_or("no data")
+        ),
+    }));
+    lines
 }
 
 fn row(record: &RunRecord, step: &StepRecord) -> Row {
