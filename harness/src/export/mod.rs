@@ -1,5 +1,6 @@
 //! Results out to monitoring: what a run, a compare or a gate decided, as Prometheus
-//! series, for a node_exporter textfile ([`openmetrics`]).
+//! series, for a node_exporter textfile ([`openmetrics`]) or a remote-write endpoint
+//! ([`remote_write`]).
 //!
 //! The builders here are pure: they turn a [`ReportDocument`], a [`GateResult`] or run
 //! records into [`Sample`]s, every one a gauge named `harness_*` (the [`SERIES`] list),
@@ -13,6 +14,7 @@
 //! series never appears twice in one export (a receiver refuses a request that has it).
 
 pub mod openmetrics;
+pub mod remote_write;
 
 use std::collections::HashSet;
 
