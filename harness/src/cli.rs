@@ -94,6 +94,37 @@ pub struct RunArgs {
     /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Exports of the results.
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+/// Where a command's results are exported, besides its reports (`--export-*`).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Export to monitoring")]
+pub struct ExportArgs {
+    /// Also write the results as Prometheus series (OpenMetrics text without timestamps)
+    /// to FILE, atomically, for node_exporter's textfile collector (which reads
+    /// `*.prom` files in its folder).
+    #[arg(long, value_name = "FILE")]
+    pub export_openmetrics: Option<PathBuf>,
+    /// Also push the results to a Prometheus remote-write endpoint (http:// or https://,
+    /// e.g. http://prometheus:9090/api/v1/write); a userinfo in the URL is sent as basic
+    /// authentication, and the variable HARNESS_REMOTE_WRITE_AUTHORIZATION, when set, as
+    /// the Authorization header instead. Messages show the URL without userinfo or query.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HARNESS_REMOTE_WRITE_URL",
+        hide_env_values = true
+    )]
+    pub export_remote_write: Option<String>,
+    /// A failed export (a file not written, a push refused or unanswered after its
+    /// retries) makes the command exit 1 where it would have exited 0. Without it, a
+    /// failed export is a warning on standard error and the exit code is the result's.
+    /// A verdict's or an interruption's exit code (3, 4, 5, 130, 143) is never replaced.
+    #[arg(long)]
+    pub export_required: bool,
 }
 
 /// Arguments of `harness validate`.
@@ -158,6 +189,9 @@ pub struct CompareArgs {
     /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Exports of the results.
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 /// Arguments of `harness gate`.
@@ -204,6 +238,9 @@ pub struct GateArgs {
     /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Exports of the results.
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 /// Arguments of `harness report`.

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod compare;
 pub mod correlation;
 pub mod exit;
+pub mod export;
 pub mod fault;
 pub mod gate;
 pub mod input;

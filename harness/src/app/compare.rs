@@ -6,11 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
+use super::export::Exports;
 use super::{command_line, controls, github, interrupt, notes_only, runtime};
 use crate::atomic_file::{self, Existing};
 use crate::cli::CompareArgs;
 use crate::compare::Verdict;
 use crate::exit::{AppError, ExitStatus};
+use crate::export::Export;
 use crate::pipeline::compare::{
     Decided, LiveOptions, OfflineInputs, candidate_of, decide_live, decide_offline, default_out,
 };
@@ -30,6 +32,7 @@ pub(crate) fn exit_of(verdict: Verdict) -> ExitStatus {
 }
 
 pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError> {
+    let exports = Exports::new(&args.export)?;
     let decided = match (
         &args.scenario,
         args.baseline.is_empty(),
@@ -95,13 +98,14 @@ pub(super) fn compare_command(args: CompareArgs) -> Result<ExitStatus, AppError>
             })?;
         }
     }
+    let exported = exports.export(|now| Export::compare(&doc, now), &notes)?;
     if let Some(signal) = interrupt::interrupted() {
         eprintln!(
             "the compare was interrupted ({signal}): the report holds what was measured, the interrupted runs marked incomplete"
         );
-        return Ok(ExitStatus::Interrupted(signal));
+        return Ok(exports.status(ExitStatus::Interrupted(signal), exported));
     }
-    Ok(exit_of(verdict))
+    Ok(exports.status(exit_of(verdict), exported))
 }
 
 fn offline(args: &CompareArgs) -> Result<Decided, AppError> {

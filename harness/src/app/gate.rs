@@ -6,19 +6,24 @@
 use std::path::Path;
 
 use super::compare::exit_of;
+use super::export::{Exported, Exports};
+use super::report::read_document;
 use super::{command_line, controls, github, interrupt, runtime};
 use crate::cli::GateArgs;
 use crate::exit::{AppError, ExitStatus};
+use crate::export::Export;
 use crate::gate::hook::HookMode;
-use crate::gate::{HookReport, PlanError};
+use crate::gate::{GateResult, HookReport, PlanError};
+use crate::pipeline::Controls;
 use crate::pipeline::compare::default_out;
 use crate::pipeline::gate::{GateRun, LiveJudge, SavedResults, load_scenarios, run_gate};
 use crate::report::github::gate_annotations;
-use crate::report::{Format, gate_reporter};
+use crate::report::{Format, ReportDocument, gate_reporter};
 
 pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
     // Paths in the plan are relative to the folder the gate runs in (the repository root).
     let plan = crate::gate::plan::load(&args.plan, Path::new("")).map_err(plan_error)?;
+    let exports = Exports::new(&args.export)?;
     let phase = plan.phase(args.phase).ok_or_else(|| {
         AppError::Usage(format!(
             "{} has no phase {}; its phases are {}",
@@ -126,13 +131,42 @@ pub(super) fn gate_command(args: GateArgs) -> Result<ExitStatus, AppError> {
         _ => {}
     }
     controls.note(&format!("gate report: {}", out.display()));
+    let exported = if exports.wanted() {
+        let documents = decisive_documents(&result, &controls);
+        exports.export(|now| Export::gate(&result, &documents, now), &controls)?
+    } else {
+        Exported::Done
+    };
     if let Some(signal) = interrupt::interrupted() {
         eprintln!(
             "the gate was interrupted ({signal}): the reports above hold what was measured; the hook was not run"
         );
-        return Ok(ExitStatus::Interrupted(signal));
+        return Ok(exports.status(ExitStatus::Interrupted(signal), exported));
     }
-    Ok(exit_of(result.decision))
+    Ok(exports.status(exit_of(result.decision), exported))
+}
+
+/// The `result.json` of every scenario's decisive compare, for the export; one that
+/// cannot be read is warned, and its scenario exported with its verdict alone.
+fn decisive_documents(result: &GateResult, controls: &Controls) -> Vec<ReportDocument> {
+    let mut documents = Vec::new();
+    for scenario in &result.scenarios {
+        let Some(folder) = &scenario.report else {
+            continue;
+        };
+        match read_document(&Path::new(folder).join("result.json")) {
+            Ok(doc) => documents.push(doc),
+            Err(AppError::Usage(why) | AppError::Runtime(why)) => controls.warn(&format!(
+                "export: {}: exported with its verdict alone: {why}",
+                scenario.scenario
+            )),
+            Err(e) => controls.warn(&format!(
+                "export: {}: exported with its verdict alone: {e}",
+                scenario.scenario
+            )),
+        }
+    }
+    documents
 }
 
 pub(super) fn plan_error(e: PlanError) -> AppError {

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 mod baseline;
 mod calibrate;
 mod compare;
+mod export;
 mod gate;
 mod github;
 pub(crate) mod interrupt;

@@ -46,7 +46,7 @@ pub(super) fn report_command(args: ReportArgs) -> Result<ExitStatus, AppError> {
 }
 
 /// Reads a `harness-result/v1` document; anything else is refused with what it is.
-fn read_document(file: &Path) -> Result<ReportDocument, AppError> {
+pub(super) fn read_document(file: &Path) -> Result<ReportDocument, AppError> {
     let bytes = crate::input::read(file, crate::input::RESULT).map_err(|e| {
         AppError::Usage(format!(
             "cannot read {}: {e}; pass the result.json written by `harness compare`",

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
+use super::export::Exports;
 use super::{controls, interrupt, runtime};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::exit::{AppError, ExitStatus};
+use crate::export::Export;
 use crate::pipeline::Controls;
 use crate::pipeline::compare::default_out;
 use crate::reference::{ReferenceConfig, ReferencePlatform};
@@ -51,6 +53,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
     if let Some(seed) = args.seed {
         plan.seed = seed;
     }
+    let exports = Exports::new(&args.export)?;
     let controls = controls(args.quiet);
     controls.note(&format!(
         "running `{}`: path(s) {} × {} repetition(s), {} + {} warmup each; records in {}",
@@ -67,15 +70,17 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
     println!("{}", run_summary_table(&records));
     warn_about_unreachable_targets(&results, &controls);
     controls.note(&format!("run records: {}", plan.out.join("runs").display()));
-    if controls.stop.is_triggered() || results.iter().any(|r| !r.record.complete) {
+    let records: Vec<_> = results.into_iter().map(|r| r.record).collect();
+    let exported = exports.export(|now| Export::runs(&records, now), &controls)?;
+    if controls.stop.is_triggered() || records.iter().any(|r| !r.complete) {
         let signal = interrupt::received();
         eprintln!("the run was interrupted ({signal}): the records above are marked incomplete");
-        return Ok(ExitStatus::Interrupted(signal));
+        return Ok(exports.status(ExitStatus::Interrupted(signal), exported));
     }
     // A run decides nothing, so a run whose generator could not keep up still exits 0:
     // the pipeline warned about it on stderr and the summary above says it too; the
     // comparison that uses the records judges whether they are good enough.
-    Ok(ExitStatus::Success)
+    Ok(exports.status(ExitStatus::Success, exported))
 }
 
 fn warn_about_unreachable_targets(results: &[RunResult], controls: &Controls) {

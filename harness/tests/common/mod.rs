@@ -5,6 +5,7 @@
 
 pub mod http_server;
 pub mod pipeline;
+pub mod prometheus;
 pub mod python;
 pub mod records;
 pub mod tls_server;

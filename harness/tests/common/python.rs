@@ -32,23 +32,46 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Whether `python3 -c "import <modules>"` works; when it does not, says "skipped:
+/// <why>" and returns false (a failure under `HARNESS_REQUIRE_PYTHON_SERVICE`). For a
+/// test that runs a short script rather than a service.
+pub fn modules_or_skip(modules: &str) -> bool {
+    match importable(modules) {
+        Ok(()) => true,
+        Err(why) if std::env::var_os("HARNESS_REQUIRE_PYTHON_SERVICE").is_some() => {
+            panic!("HARNESS_REQUIRE_PYTHON_SERVICE is set, but {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
+}
+
+/// `import <modules>` in python3, or why it fails.
+fn importable(modules: &str) -> Result<(), String> {
+    let ready = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .map_err(|e| format!("python3 cannot run: {e}"))?;
+    if ready.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{modules} cannot be imported (pip install -r harness/tests/thirdparty/requirements.txt): {}",
+            String::from_utf8_lossy(&ready.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ))
+    }
+}
+
 impl PythonService {
     /// Starts `tests/thirdparty/<script> --port PORT` once `import <modules>` works and
     /// waits (30 s at most) until it accepts connections; else why it cannot run here.
     pub fn start(script: &str, modules: &str) -> Result<Self, String> {
-        let ready = Command::new("python3")
-            .args(["-c", &format!("import {modules}")])
-            .output()
-            .map_err(|e| format!("python3 cannot run: {e}"))?;
-        if !ready.status.success() {
-            return Err(format!(
-                "{modules} cannot be imported (pip install -r harness/tests/thirdparty/requirements.txt): {}",
-                String::from_utf8_lossy(&ready.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            ));
-        }
+        importable(modules)?;
         let port = free_port();
         let child = Command::new("python3")
             .arg(

@@ -131,6 +131,17 @@ pub enum Unit {
     Value,
 }
 
+impl Unit {
+    /// How the sides are compared, as exports name it: `ratio` (candidate/base) or
+    /// `difference` (candidate − base).
+    pub fn comparison(self) -> &'static str {
+        match self {
+            Unit::Microseconds | Unit::Value => "ratio",
+            Unit::Share => "difference",
+        }
+    }
+}
+
 /// The rows whose rollback tests are corrected together (Holm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum HolmFamily {
