@@ -1,9 +1,11 @@
 //! The orchestration service: the API that load tests drive, with a legacy path and a
 //! Dagger path chosen per request by the feature-flag header.
 //!
-//! Both paths add their own service time and error rate, then call the dependency. The
-//! legacy path makes one direct call; the Dagger path calls through the circuit breaker
-//! with jittered exponential backoff between attempts.
+//! Both paths add their own service time, CPU cost and error rate, then call the
+//! dependency. The legacy path makes one direct call; the Dagger path calls through the
+//! circuit breaker with jittered exponential backoff between attempts. The CPU cost is a
+//! busy loop on the serving thread ([`super::cpu`] says why it runs in
+//! `block_in_place`).
 //!
 //! Both paths answer with the same JSON shape ([`super::answers`]), except for the
 //! `[reference] parity_defect` the Dagger path may be given. `GET /api/tasks/{id}` takes
@@ -29,6 +31,7 @@ use super::backoff::backoff;
 use super::breaker::Breaker;
 use super::clock::PreciseClock;
 use super::config::{ParityDefect, ReferenceConfig, RetryConfig};
+use super::cpu;
 use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
 use super::metrics::{AttemptOutcome, Metrics, ServicePath};
 use super::rng::{self, Stream};
@@ -59,6 +62,8 @@ pub(crate) fn select_path(headers: &HeaderMap) -> ServicePath {
 #[derive(Debug, Clone, Copy)]
 struct PathBehaviour {
     overhead: Duration,
+    /// Thread CPU time each execute request burns.
+    cpu_per_call: Duration,
     error_rate: f64,
 }
 
@@ -117,10 +122,12 @@ impl Service {
         Self {
             legacy: PathBehaviour {
                 overhead: config.legacy_overhead.get(),
+                cpu_per_call: config.legacy_cpu_per_call.get(),
                 error_rate: config.legacy_error_rate.get(),
             },
             dagger: PathBehaviour {
                 overhead: config.dagger_overhead.get(),
+                cpu_per_call: config.dagger_cpu_per_call.get(),
                 error_rate: config.dagger_error_rate.get(),
             },
             parity_defect: config.parity_defect,
@@ -203,6 +210,7 @@ impl Service {
         if !behaviour.overhead.is_zero() {
             self.clock.sleep(behaviour.overhead).await;
         }
+        cpu::burn_on_runtime(behaviour.cpu_per_call);
         if behaviour.error_rate > 0.0 && draws.uniform() < behaviour.error_rate {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
