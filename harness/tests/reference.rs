@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use harness::reference::{
-    BreakerConfig, BreakerState, ReferenceConfig, ReferencePlatform, RetryConfig,
+    BreakerConfig, BreakerState, ReferenceConfig, ReferencePlatform, RetryConfig, ServicePath,
 };
 use harness::units::{HumanDuration, Probability};
 
@@ -535,6 +535,7 @@ async fn metrics_parse_as_prometheus_text() {
     for name in [
         "harness_reference_requests_total",
         "harness_reference_dependency_attempts_total",
+        "harness_reference_handler_cpu_seconds_total",
         "harness_reference_retries_total",
         "harness_reference_breaker_state",
         "harness_reference_breaker_transitions_total",
@@ -550,6 +551,56 @@ async fn metrics_parse_as_prometheus_text() {
         );
     }
     assert_eq!(count(&m, "harness_reference_breaker_state"), 0.0);
+    platform.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_execute_request_burns_its_paths_cpu_per_call_and_the_path_counts_it() {
+    let config = ReferenceConfig {
+        executor_latency: ms(1),
+        dagger_cpu_per_call: ms(3),
+        ..ReferenceConfig::default()
+    };
+    let platform = ReferencePlatform::start(config, 1).await.expect("start");
+    let client = client();
+    for _ in 0..3 {
+        let answer = execute(&client, &platform, &[DAGGER_ON]).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    let answer = execute(&client, &platform, &[DAGGER_OFF]).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let m = metrics(&client, &platform).await;
+    let dagger = count(
+        &m,
+        r#"harness_reference_handler_cpu_seconds_total{path="dagger"}"#,
+    );
+    let legacy = count(
+        &m,
+        r#"harness_reference_handler_cpu_seconds_total{path="legacy"}"#,
+    );
+    assert!(dagger >= 3.0 * 0.003, "{dagger}");
+    // The legacy path has no CPU cost per call: its one request is JSON and bookkeeping.
+    assert!(legacy > 0.0 && legacy < 0.003, "{legacy}");
+    assert!(platform.metrics().handler_cpu_time(ServicePath::Dagger) >= Duration::from_millis(9));
+
+    // A task request is served, and counted, by the path its own header picks; it has no
+    // CPU cost per call.
+    let id = answer.json()["task_id"].as_str().expect("id").to_owned();
+    let polled = send(
+        &client,
+        Method::GET,
+        format!("{}/api/tasks/{id}", platform.url()),
+        &[DAGGER_ON],
+        "",
+    )
+    .await;
+    assert_eq!(polled.status, StatusCode::OK);
+    let after = metrics(&client, &platform).await;
+    let polled_cpu = count(
+        &after,
+        r#"harness_reference_handler_cpu_seconds_total{path="dagger"}"#,
+    ) - dagger;
+    assert!(polled_cpu > 0.0 && polled_cpu < 0.003, "{polled_cpu}");
     platform.shutdown().await;
 }
 

@@ -19,6 +19,7 @@
 //! `block_in_place` would panic, so the loop spins in place: the whole runtime waits,
 //! which is what a CPU-bound handler does there.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -83,6 +84,21 @@ pub(crate) fn burn_on_runtime(cpu: Duration) {
     }
 }
 
+/// Runs `future` to its end and adds up the thread CPU time of its polls: the synchronous
+/// work it did, wherever it ran, and none of the time it waited.
+pub(crate) async fn on_thread_cpu<F: Future>(future: F) -> (F::Output, Duration) {
+    let mut future = std::pin::pin!(future);
+    let mut spent = Duration::ZERO;
+    let output = std::future::poll_fn(|cx| {
+        let start = thread_cpu_time();
+        let poll = future.as_mut().poll(cx);
+        spent += thread_cpu_time().saturating_sub(start);
+        poll
+    })
+    .await;
+    (output, spent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +158,22 @@ mod tests {
         let asked = Duration::from_millis(2);
         assert!(burnt_here(asked) >= asked);
         assert!(burnt_here(Duration::ZERO) < Duration::from_millis(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_polls_of_a_future_add_up_its_work_and_not_its_waits() {
+        let asked = Duration::from_millis(4);
+        let ((), spent) = on_thread_cpu(async {
+            tokio::task::yield_now().await;
+            burn_on_runtime(asked);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            burn_on_runtime(asked);
+        })
+        .await;
+        assert!(spent >= 2 * asked, "{spent:?}");
+        if cfg!(unix) {
+            // The 20 ms asleep are not work.
+            assert!(spent < 2 * asked + Duration::from_millis(15), "{spent:?}");
+        }
     }
 }

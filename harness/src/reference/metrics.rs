@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::breaker::{BreakerState, Transitions};
 
@@ -88,6 +89,8 @@ pub struct Metrics {
     requests: [[AtomicU64; STATUS_SLOTS]; 2],
     attempts: [[AtomicU64; 3]; 2],
     retries: AtomicU64,
+    /// Thread CPU time spent in each path's handlers, in nanoseconds.
+    handler_cpu_ns: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -104,6 +107,17 @@ impl Metrics {
     /// Counts one retry (an attempt after the first) of the Dagger path.
     pub fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds the thread CPU time one request's handler spent on `path`.
+    pub fn handler_cpu(&self, path: ServicePath, cpu: Duration) {
+        let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.handler_cpu_ns[path.index()].fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Thread CPU time spent so far in `path`'s handlers.
+    pub fn handler_cpu_time(&self, path: ServicePath) -> Duration {
+        Duration::from_nanos(self.handler_cpu_ns[path.index()].load(Ordering::Relaxed))
     }
 
     /// Execute requests answered so far on `path` with `status`.
@@ -157,6 +171,16 @@ impl Metrics {
                     outcome.label()
                 );
             }
+        }
+        out.push_str("# HELP harness_reference_handler_cpu_seconds_total Thread CPU time of every poll of the path's execute and task request handlers, its CPU cost per call included; not the HTTP parsing and writing around them, the dependency's connection or the executor.\n");
+        out.push_str("# TYPE harness_reference_handler_cpu_seconds_total counter\n");
+        for path in ServicePath::ALL {
+            let _ = writeln!(
+                out,
+                "harness_reference_handler_cpu_seconds_total{{path=\"{}\"}} {}",
+                path.label(),
+                self.handler_cpu_time(path).as_secs_f64()
+            );
         }
         out.push_str("# HELP harness_reference_retries_total Dependency attempts of the Dagger path after the first.\n");
         out.push_str("# TYPE harness_reference_retries_total counter\n");
@@ -264,6 +288,8 @@ mod tests {
         m.request(ServicePath::Legacy, 418);
         m.attempt(ServicePath::Legacy, AttemptOutcome::Timeout);
         m.retry();
+        m.handler_cpu(ServicePath::Dagger, Duration::from_micros(2_500));
+        m.handler_cpu(ServicePath::Dagger, Duration::from_micros(500));
         let text = m.render(
             BreakerState::HalfOpen,
             Transitions {
@@ -278,6 +304,9 @@ mod tests {
             "harness_reference_requests_total{path=\"legacy\",status=\"other\"} 1",
             "harness_reference_requests_total{path=\"legacy\",status=\"202\"} 0",
             "harness_reference_dependency_attempts_total{path=\"legacy\",outcome=\"timeout\"} 1",
+            "harness_reference_handler_cpu_seconds_total{path=\"legacy\"} 0",
+            "harness_reference_handler_cpu_seconds_total{path=\"dagger\"} 0.003",
+            "# TYPE harness_reference_handler_cpu_seconds_total counter",
             "harness_reference_retries_total 1",
             "harness_reference_breaker_state 2",
             "harness_reference_breaker_transitions_total{to=\"open\"} 2",
@@ -292,9 +321,9 @@ mod tests {
         }
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        // Six of the service, and the process's CPU and memory on Linux.
+        // Seven of the service, and the process's CPU and memory on Linux.
         let process = if cfg!(target_os = "linux") { 2 } else { 0 };
-        assert_eq!((helps, types), (6 + process, 6 + process));
+        assert_eq!((helps, types), (7 + process, 7 + process));
         let parsed = crate::metrics::exposition::Exposition::parse(&text).expect("parses");
         if cfg!(target_os = "linux") {
             for name in ["process_cpu_seconds_total", "process_resident_memory_bytes"] {

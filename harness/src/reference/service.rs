@@ -11,6 +11,7 @@
 //! `[reference] parity_defect` the Dagger path may be given. `GET /api/tasks/{id}` takes
 //! its path from its own feature-flag header, like any request.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -164,8 +165,18 @@ impl Service {
         self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn execute(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let path = select_path(req.headers());
+    /// Serves `answer`, a request of `path`, and adds the thread CPU time of its polls to
+    /// the path's handler CPU counter.
+    async fn on_path<F>(&self, path: ServicePath, answer: F) -> Response<Full<Bytes>>
+    where
+        F: Future<Output = Response<Full<Bytes>>>,
+    {
+        let (response, spent) = cpu::on_thread_cpu(answer).await;
+        self.metrics.handler_cpu(path, spent);
+        response
+    }
+
+    async fn execute(&self, path: ServicePath, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let request_id = req.headers().get(REQUEST_ID).cloned();
         let key = match &request_id {
             Some(id) => rng::key_of_id(id.as_bytes()),
@@ -378,9 +389,14 @@ impl Handler for Service {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().clone();
         match (method, req.uri().path()) {
-            (Method::POST, "/api/workflows/execute") => self.execute(req).await,
-            (Method::GET, path) if path.starts_with(TASKS_PREFIX) => {
-                self.task(select_path(req.headers()), &path[TASKS_PREFIX.len()..])
+            (Method::POST, "/api/workflows/execute") => {
+                let path = select_path(req.headers());
+                self.on_path(path, self.execute(path, req)).await
+            }
+            (Method::GET, uri_path) if uri_path.starts_with(TASKS_PREFIX) => {
+                let path = select_path(req.headers());
+                let id = &uri_path[TASKS_PREFIX.len()..];
+                self.on_path(path, async { self.task(path, id) }).await
             }
             (Method::GET, "/healthz") => http::text(StatusCode::OK, Bytes::from_static(b"ok")),
             (Method::GET, "/metrics") => self.render_metrics(),
