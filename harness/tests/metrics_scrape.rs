@@ -168,23 +168,23 @@ fn a_series_filter_keeps_only_the_named_series_and_names_the_missing() {
     )
     .expect("a run record");
     let endpoint = &record.metrics.as_ref().expect("metrics").endpoints[0];
-    let names: Vec<&str> = endpoint
+    let names: Vec<(&str, Option<&str>)> = endpoint
         .counters
         .iter()
-        .map(|c| c.name.as_str())
-        .chain(endpoint.gauges.iter().map(|g| g.name.as_str()))
+        .map(|c| (c.name.as_str(), c.labels.get("path").map(String::as_str)))
+        .chain(endpoint.gauges.iter().map(|g| (g.name.as_str(), None)))
         .collect();
-    let expected: &[&str] = if cfg!(target_os = "linux") {
-        &[
-            "harness_reference_retries_total",
-            "process_resident_memory_bytes",
-        ]
-    } else {
-        &["harness_reference_retries_total"]
-    };
+    // One retries series per path: the legacy path's exists too, always zero.
+    let mut expected = vec![
+        ("harness_reference_retries_total", Some("dagger")),
+        ("harness_reference_retries_total", Some("legacy")),
+    ];
+    if cfg!(target_os = "linux") {
+        expected.push(("process_resident_memory_bytes", None));
+    }
     assert_eq!(names, expected);
     // No retries on the legacy path: a measured zero, not a missing value.
-    assert_eq!(endpoint.counters[0].delta, 0.0);
+    assert!(endpoint.counters.iter().all(|c| c.delta == 0.0));
     assert!(
         endpoint
             .missing_series

@@ -327,12 +327,18 @@ async fn failing_dependency_opens_the_dagger_breaker_while_legacy_keeps_calling(
         ),
         3.0
     );
-    assert_eq!(count(&m, "harness_reference_retries_total"), 2.0);
-    assert_eq!(count(&m, "harness_reference_breaker_state"), 1.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_retries_total{path="dagger"}"#),
+        2.0
+    );
+    assert_eq!(
+        count(&m, r#"harness_reference_breaker_state{path="dagger"}"#),
+        1.0
+    );
     assert_eq!(
         count(
             &m,
-            r#"harness_reference_breaker_transitions_total{to="open"}"#
+            r#"harness_reference_breaker_transitions_total{path="dagger",to="open"}"#
         ),
         1.0
     );
@@ -364,7 +370,10 @@ async fn failing_dependency_opens_the_dagger_breaker_while_legacy_keeps_calling(
         ),
         3.0
     );
-    assert_eq!(count(&m, "harness_reference_retries_total"), 2.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_retries_total{path="dagger"}"#),
+        2.0
+    );
     assert_eq!(
         count(
             &m,
@@ -379,7 +388,23 @@ async fn failing_dependency_opens_the_dagger_breaker_while_legacy_keeps_calling(
         ),
         1.0
     );
-    assert_eq!(count(&m, "harness_reference_breaker_rejections_total"), 5.0);
+    assert_eq!(
+        count(
+            &m,
+            r#"harness_reference_breaker_rejections_total{path="dagger"}"#
+        ),
+        5.0
+    );
+    // The legacy path failed as often, but it has no breaker and no retries: its series
+    // exist (a query per path finds them) and stay zero.
+    for series in [
+        r#"harness_reference_retries_total{path="legacy"}"#,
+        r#"harness_reference_breaker_state{path="legacy"}"#,
+        r#"harness_reference_breaker_transitions_total{path="legacy",to="open"}"#,
+        r#"harness_reference_breaker_rejections_total{path="legacy"}"#,
+    ] {
+        assert_eq!(count(&m, series), 0.0, "{series}");
+    }
     assert_eq!(
         count(
             &m,
@@ -440,25 +465,28 @@ async fn breaker_closes_again_after_successful_probes() {
     assert_eq!(
         count(
             &m,
-            r#"harness_reference_breaker_transitions_total{to="open"}"#
+            r#"harness_reference_breaker_transitions_total{path="dagger",to="open"}"#
         ),
         1.0
     );
     assert_eq!(
         count(
             &m,
-            r#"harness_reference_breaker_transitions_total{to="half_open"}"#
+            r#"harness_reference_breaker_transitions_total{path="dagger",to="half_open"}"#
         ),
         1.0
     );
     assert_eq!(
         count(
             &m,
-            r#"harness_reference_breaker_transitions_total{to="closed"}"#
+            r#"harness_reference_breaker_transitions_total{path="dagger",to="closed"}"#
         ),
         1.0
     );
-    assert_eq!(count(&m, "harness_reference_breaker_state"), 0.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_breaker_state{path="dagger"}"#),
+        0.0
+    );
     platform.shutdown().await;
 }
 
@@ -498,7 +526,10 @@ async fn dagger_retries_a_failed_attempt_and_reports_the_attempt_count() {
     );
 
     let m = metrics(&client, &platform).await;
-    assert_eq!(count(&m, "harness_reference_retries_total"), 1.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_retries_total{path="dagger"}"#),
+        1.0
+    );
     assert_eq!(
         count(
             &m,
@@ -513,7 +544,10 @@ async fn dagger_retries_a_failed_attempt_and_reports_the_attempt_count() {
         ),
         1.0
     );
-    assert_eq!(count(&m, "harness_reference_breaker_state"), 0.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_breaker_state{path="dagger"}"#),
+        0.0
+    );
     platform.shutdown().await;
 }
 
@@ -550,7 +584,10 @@ async fn metrics_parse_as_prometheus_text() {
             "{name} has no TYPE"
         );
     }
-    assert_eq!(count(&m, "harness_reference_breaker_state"), 0.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_breaker_state{path="dagger"}"#),
+        0.0
+    );
     platform.shutdown().await;
 }
 
