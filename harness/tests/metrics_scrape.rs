@@ -2,13 +2,16 @@
 //! on the reference platform with `metrics = ["reference", ...]` records counter deltas
 //! that match its requests (warmup cut), CPU per 1 000 requests and peak RSS; an endpoint
 //! that refuses connections is counted as failing, with its reason, and the run still
-//! succeeds; an endpoint from an environment variable is recorded as written.
+//! succeeds; an endpoint from an environment variable is recorded as written. The
+//! per-path handler CPU counter tells a Dagger path with a CPU cost per call from the
+//! legacy path, in the run records of one run of both.
 
 mod common;
 
 use std::net::TcpListener;
 
-use common::harness;
+use common::{ScenarioBuilder, harness};
+use harness::metrics::EndpointRecord;
 use harness::record::RunRecord;
 
 /// A port nothing listens on (bound, then released).
@@ -165,23 +168,23 @@ fn a_series_filter_keeps_only_the_named_series_and_names_the_missing() {
     )
     .expect("a run record");
     let endpoint = &record.metrics.as_ref().expect("metrics").endpoints[0];
-    let names: Vec<&str> = endpoint
+    let names: Vec<(&str, Option<&str>)> = endpoint
         .counters
         .iter()
-        .map(|c| c.name.as_str())
-        .chain(endpoint.gauges.iter().map(|g| g.name.as_str()))
+        .map(|c| (c.name.as_str(), c.labels.get("path").map(String::as_str)))
+        .chain(endpoint.gauges.iter().map(|g| (g.name.as_str(), None)))
         .collect();
-    let expected: &[&str] = if cfg!(target_os = "linux") {
-        &[
-            "harness_reference_retries_total",
-            "process_resident_memory_bytes",
-        ]
-    } else {
-        &["harness_reference_retries_total"]
-    };
+    // One retries series per path: the legacy path's exists too, always zero.
+    let mut expected = vec![
+        ("harness_reference_retries_total", Some("dagger")),
+        ("harness_reference_retries_total", Some("legacy")),
+    ];
+    if cfg!(target_os = "linux") {
+        expected.push(("process_resident_memory_bytes", None));
+    }
     assert_eq!(names, expected);
     // No retries on the legacy path: a measured zero, not a missing value.
-    assert_eq!(endpoint.counters[0].delta, 0.0);
+    assert!(endpoint.counters.iter().all(|c| c.delta == 0.0));
     assert!(
         endpoint
             .missing_series
@@ -281,4 +284,71 @@ steps = [{ name = "work", path = "/work", expect_status = [200] }]
         assert!(endpoint.cpu_seconds_per_1000_requests.is_some());
         assert!(endpoint.peak_rss_bytes.is_some_and(|b| b > 1_000_000.0));
     }
+}
+
+/// The increase of `name{path=<path>}` summed over its other labels, in one run's window.
+fn per_path(endpoint: &EndpointRecord, name: &str, path: &str) -> f64 {
+    endpoint
+        .counters
+        .iter()
+        .filter(|c| c.name == name && c.labels.get("path").map(String::as_str) == Some(path))
+        .map(|c| c.delta)
+        .sum()
+}
+
+#[test]
+fn the_handler_cpu_counter_tells_a_costly_dagger_path_from_the_legacy_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = ScenarioBuilder::new("handler-cpu")
+        .rate(100)
+        .duration("2s")
+        .warmup("500ms")
+        .repetitions(Some(1))
+        .executor("2ms")
+        .reference("dagger_cpu_per_call = \"1ms\"")
+        .write(dir.path());
+    let text = std::fs::read_to_string(&file).expect("scenario").replace(
+        "target = \"reference\"\n",
+        "target = \"reference\"\nmetrics = [\"reference\"]\n",
+    );
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("out");
+    harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .success();
+    let per_request = |path: &str| {
+        let record: RunRecord = serde_json::from_str(
+            &std::fs::read_to_string(out.join("runs").join(format!("{path}-r1.json")))
+                .expect("record"),
+        )
+        .expect("a run record");
+        let endpoint = &record.metrics.as_ref().expect("metrics").endpoints[0];
+        assert_eq!(endpoint.failed, 0, "{:?}", endpoint.first_failure);
+        let requests = per_path(endpoint, "harness_reference_requests_total", path);
+        let cpu = per_path(
+            endpoint,
+            "harness_reference_handler_cpu_seconds_total",
+            path,
+        );
+        assert!(
+            requests >= 50.0,
+            "{path}: {requests} requests in the window"
+        );
+        (cpu, requests)
+    };
+    let (dagger_cpu, dagger_requests) = per_request("dagger");
+    let (legacy_cpu, legacy_requests) = per_request("legacy");
+    // Every Dagger execute request spins 1 ms of its thread's CPU, whatever the load on
+    // the machine: thread CPU time does not grow while a thread waits for a core.
+    assert!(
+        dagger_cpu >= 0.8 * dagger_requests * 0.001,
+        "dagger: {dagger_cpu} s for {dagger_requests} requests"
+    );
+    assert!(
+        legacy_cpu < 0.3 * legacy_requests * 0.001,
+        "legacy: {legacy_cpu} s for {legacy_requests} requests"
+    );
 }

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use harness::reference::{
-    BreakerConfig, BreakerState, ReferenceConfig, ReferencePlatform, RetryConfig,
+    BreakerConfig, BreakerState, ReferenceConfig, ReferencePlatform, RetryConfig, ServicePath,
 };
 use harness::units::{HumanDuration, Probability};
 
@@ -327,12 +327,18 @@ async fn failing_dependency_opens_the_dagger_breaker_while_legacy_keeps_calling(
         ),
         3.0
     );
-    assert_eq!(count(&m, "harness_reference_retries_total"), 2.0);
-    assert_eq!(count(&m, "harness_reference_breaker_state"), 1.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_retries_total{path="dagger"}"#),
+        2.0
+    );
+    assert_eq!(
+        count(&m, r#"harness_reference_breaker_state{path="dagger"}"#),
+        1.0
+    );
     assert_eq!(
         count(
             &m,
-            r#"harness_reference_breaker_transitions_total{to="open"}"#
+            r#"harness_reference_breaker_transitions_total{path="dagger",to="open"}"#
         ),
         1.0
     );
@@ -364,7 +370,10 @@ async fn failing_dependency_opens_the_dagger_breaker_while_legacy_keeps_calling(
         ),
         3.0
     );
-    assert_eq!(count(&m, "harness_reference_retries_total"), 2.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_retries_total{path="dagger"}"#),
+        2.0
+    );
     assert_eq!(
         count(
             &m,
@@ -379,7 +388,23 @@ async fn failing_dependency_opens_the_dagger_breaker_while_legacy_keeps_calling(
         ),
         1.0
     );
-    assert_eq!(count(&m, "harness_reference_breaker_rejections_total"), 5.0);
+    assert_eq!(
+        count(
+            &m,
+            r#"harness_reference_breaker_rejections_total{path="dagger"}"#
+        ),
+        5.0
+    );
+    // The legacy path failed as often, but it has no breaker and no retries: its series
+    // exist (a query per path finds them) and stay zero.
+    for series in [
+        r#"harness_reference_retries_total{path="legacy"}"#,
+        r#"harness_reference_breaker_state{path="legacy"}"#,
+        r#"harness_reference_breaker_transitions_total{path="legacy",to="open"}"#,
+        r#"harness_reference_breaker_rejections_total{path="legacy"}"#,
+    ] {
+        assert_eq!(count(&m, series), 0.0, "{series}");
+    }
     assert_eq!(
         count(
             &m,
@@ -440,25 +465,28 @@ async fn breaker_closes_again_after_successful_probes() {
     assert_eq!(
         count(
             &m,
-            r#"harness_reference_breaker_transitions_total{to="open"}"#
+            r#"harness_reference_breaker_transitions_total{path="dagger",to="open"}"#
         ),
         1.0
     );
     assert_eq!(
         count(
             &m,
-            r#"harness_reference_breaker_transitions_total{to="half_open"}"#
+            r#"harness_reference_breaker_transitions_total{path="dagger",to="half_open"}"#
         ),
         1.0
     );
     assert_eq!(
         count(
             &m,
-            r#"harness_reference_breaker_transitions_total{to="closed"}"#
+            r#"harness_reference_breaker_transitions_total{path="dagger",to="closed"}"#
         ),
         1.0
     );
-    assert_eq!(count(&m, "harness_reference_breaker_state"), 0.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_breaker_state{path="dagger"}"#),
+        0.0
+    );
     platform.shutdown().await;
 }
 
@@ -498,7 +526,10 @@ async fn dagger_retries_a_failed_attempt_and_reports_the_attempt_count() {
     );
 
     let m = metrics(&client, &platform).await;
-    assert_eq!(count(&m, "harness_reference_retries_total"), 1.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_retries_total{path="dagger"}"#),
+        1.0
+    );
     assert_eq!(
         count(
             &m,
@@ -513,7 +544,10 @@ async fn dagger_retries_a_failed_attempt_and_reports_the_attempt_count() {
         ),
         1.0
     );
-    assert_eq!(count(&m, "harness_reference_breaker_state"), 0.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_breaker_state{path="dagger"}"#),
+        0.0
+    );
     platform.shutdown().await;
 }
 
@@ -535,6 +569,7 @@ async fn metrics_parse_as_prometheus_text() {
     for name in [
         "harness_reference_requests_total",
         "harness_reference_dependency_attempts_total",
+        "harness_reference_handler_cpu_seconds_total",
         "harness_reference_retries_total",
         "harness_reference_breaker_state",
         "harness_reference_breaker_transitions_total",
@@ -549,7 +584,60 @@ async fn metrics_parse_as_prometheus_text() {
             "{name} has no TYPE"
         );
     }
-    assert_eq!(count(&m, "harness_reference_breaker_state"), 0.0);
+    assert_eq!(
+        count(&m, r#"harness_reference_breaker_state{path="dagger"}"#),
+        0.0
+    );
+    platform.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_execute_request_burns_its_paths_cpu_per_call_and_the_path_counts_it() {
+    let config = ReferenceConfig {
+        executor_latency: ms(1),
+        dagger_cpu_per_call: ms(3),
+        ..ReferenceConfig::default()
+    };
+    let platform = ReferencePlatform::start(config, 1).await.expect("start");
+    let client = client();
+    for _ in 0..3 {
+        let answer = execute(&client, &platform, &[DAGGER_ON]).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    let answer = execute(&client, &platform, &[DAGGER_OFF]).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let m = metrics(&client, &platform).await;
+    let dagger = count(
+        &m,
+        r#"harness_reference_handler_cpu_seconds_total{path="dagger"}"#,
+    );
+    let legacy = count(
+        &m,
+        r#"harness_reference_handler_cpu_seconds_total{path="legacy"}"#,
+    );
+    assert!(dagger >= 3.0 * 0.003, "{dagger}");
+    // The legacy path has no CPU cost per call: its one request is JSON and bookkeeping.
+    assert!(legacy > 0.0 && legacy < 0.003, "{legacy}");
+    assert!(platform.metrics().handler_cpu_time(ServicePath::Dagger) >= Duration::from_millis(9));
+
+    // A task request is served, and counted, by the path its own header picks; it has no
+    // CPU cost per call.
+    let id = answer.json()["task_id"].as_str().expect("id").to_owned();
+    let polled = send(
+        &client,
+        Method::GET,
+        format!("{}/api/tasks/{id}", platform.url()),
+        &[DAGGER_ON],
+        "",
+    )
+    .await;
+    assert_eq!(polled.status, StatusCode::OK);
+    let after = metrics(&client, &platform).await;
+    let polled_cpu = count(
+        &after,
+        r#"harness_reference_handler_cpu_seconds_total{path="dagger"}"#,
+    ) - dagger;
+    assert!(polled_cpu > 0.0 && polled_cpu < 0.003, "{polled_cpu}");
     platform.shutdown().await;
 }
 

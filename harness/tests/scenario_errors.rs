@@ -399,6 +399,35 @@ fn probability_outside_zero_to_one() {
 }
 
 #[test]
+fn cpu_per_call_beyond_one_second() {
+    for key in ["dagger_cpu_per_call", "legacy_cpu_per_call"] {
+        let text = format!("{SMALL}[reference]\n{key} = \"2s\"\n");
+        assert_invalid(
+            &text,
+            12,
+            23,
+            &format!("[reference] {key} must be at most 1s, got 2s"),
+            &format!("`{key} = \"2ms\"`"),
+        );
+    }
+    let text = format!("{SMALL}[reference]\ndagger_cpu_per_call = 2\n");
+    assert_invalid(
+        &text,
+        12,
+        23,
+        "a bare number (2) has no unit",
+        "dagger_cpu_per_call = \"2ms\"",
+    );
+    let s = valid(&format!(
+        "{SMALL}[reference]\ndagger_cpu_per_call = \"1s\"\nlegacy_cpu_per_call = \"0s\"\n"
+    ));
+    assert_eq!(
+        s.reference.dagger_cpu_per_call.get(),
+        Duration::from_secs(1)
+    );
+}
+
+#[test]
 fn unknown_reference_key() {
     let text = format!("{SMALL}[reference]\nexecutor_latncy = \"5ms\"\n");
     assert_invalid(

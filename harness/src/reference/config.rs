@@ -4,12 +4,17 @@
 //! is read: `failure_threshold`, `half_open_probes` and `max_attempts` are at least 1,
 //! `open_for` and `dependency_timeout` longer than zero.
 //!
+//! `legacy_cpu_per_call` and `dagger_cpu_per_call` are CPU time a path's execute request
+//! burns on its serving thread; at most [`MAX_SPIN`] (one second), so a typo such as
+//! `"2s"` for `"2ms"` cannot pin a core for the whole run.
+//!
 //! `parity_defect` plants a deliberate difference in the Dagger path's answers, so that a
 //! functional parity check can be shown to catch one; the legacy path never has it.
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use super::cpu::MAX_SPIN;
 use crate::toml_diagnostics::HELP_SEPARATOR;
 use crate::units::{HumanDuration, Probability};
 
@@ -27,6 +32,21 @@ pub struct ReferenceConfig {
     pub legacy_overhead: HumanDuration,
     /// Extra service time of the Dagger path.
     pub dagger_overhead: HumanDuration,
+    /// CPU time each execute request of the legacy path burns on its serving thread, in a
+    /// busy loop; at most 1 s. Left out of the serialised form while zero, so scenarios
+    /// without it keep their hash.
+    #[serde(
+        deserialize_with = "legacy_cpu_per_call",
+        skip_serializing_if = "is_zero"
+    )]
+    pub legacy_cpu_per_call: HumanDuration,
+    /// CPU time each execute request of the Dagger path burns on its serving thread, in a
+    /// busy loop; at most 1 s. Left out of the serialised form while zero.
+    #[serde(
+        deserialize_with = "dagger_cpu_per_call",
+        skip_serializing_if = "is_zero"
+    )]
+    pub dagger_cpu_per_call: HumanDuration,
     /// Probability that the legacy path fails (500) on its own.
     pub legacy_error_rate: Probability,
     /// Probability that the Dagger path fails (500) on its own.
@@ -148,6 +168,29 @@ fn dependency_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<HumanDuration, 
     )
 }
 
+fn legacy_cpu_per_call<'de, D: Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+    cpu_per_call(d, "legacy_cpu_per_call")
+}
+
+fn dagger_cpu_per_call<'de, D: Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+    cpu_per_call(d, "dagger_cpu_per_call")
+}
+
+/// A CPU cost per call: at most [`MAX_SPIN`], since each call spins that long on a thread.
+fn cpu_per_call<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<HumanDuration, D::Error> {
+    let v = HumanDuration::deserialize(d)?;
+    if v.get() > MAX_SPIN {
+        return Err(de::Error::custom(format!(
+            "[reference] {key} must be at most 1s, got {v}{HELP_SEPARATOR}it is CPU time that every execute request of the path burns on the thread serving it; write e.g. `{key} = \"2ms\"`"
+        )));
+    }
+    Ok(v)
+}
+
+fn is_zero(v: &HumanDuration) -> bool {
+    v.get().is_zero()
+}
+
 fn at_least_one<'de, D: Deserializer<'de>>(d: D, key: &str, help: &str) -> Result<u32, D::Error> {
     let n = u32::deserialize(d)?;
     if n == 0 {
@@ -188,6 +231,8 @@ impl Default for ReferenceConfig {
             executor_error_rate: never(),
             legacy_overhead: ms(0),
             dagger_overhead: ms(0),
+            legacy_cpu_per_call: ms(0),
+            dagger_cpu_per_call: ms(0),
             legacy_error_rate: never(),
             dagger_error_rate: never(),
             dependency_timeout: ms(500),
@@ -251,6 +296,35 @@ mod tests {
         .expect("ones and zero backoffs are fine");
         assert_eq!(ok.retry.max_attempts, 1);
         assert_eq!(parse("").expect("defaults"), ReferenceConfig::default());
+    }
+
+    #[test]
+    fn cpu_per_call_is_at_most_one_second_and_serialised_only_when_set() {
+        for key in ["legacy_cpu_per_call", "dagger_cpu_per_call"] {
+            let e = parse(&format!("{key} = \"1001ms\"")).expect_err(key);
+            assert!(
+                e.contains(&format!("[reference] {key} must be at most 1s, got 1s 1ms")),
+                "{e}"
+            );
+            assert!(e.contains(HELP_SEPARATOR), "{e}");
+            assert!(e.contains(&format!("`{key} = \"2ms\"`")), "{e}");
+            let e = parse(&format!("{key} = 2")).expect_err(key);
+            assert!(e.contains("duration"), "{e}");
+        }
+        let config = parse("dagger_cpu_per_call = \"1s\"\nlegacy_cpu_per_call = \"250us\"")
+            .expect("the cap itself is fine");
+        assert_eq!(config.dagger_cpu_per_call.get(), MAX_SPIN);
+        assert_eq!(
+            config.legacy_cpu_per_call.get(),
+            std::time::Duration::from_micros(250)
+        );
+        assert_eq!(parse("").expect("defaults").dagger_cpu_per_call, ms(0));
+
+        let plain = serde_json::to_string(&ReferenceConfig::default()).expect("serialise");
+        assert!(!plain.contains("cpu_per_call"), "{plain}");
+        let text = serde_json::to_string(&config).expect("serialise");
+        assert!(text.contains(r#""dagger_cpu_per_call":"1s""#), "{text}");
+        assert!(text.contains(r#""legacy_cpu_per_call":"250us""#), "{text}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::breaker::{BreakerState, Transitions};
 
@@ -88,6 +89,8 @@ pub struct Metrics {
     requests: [[AtomicU64; STATUS_SLOTS]; 2],
     attempts: [[AtomicU64; 3]; 2],
     retries: AtomicU64,
+    /// Thread CPU time spent in each path's handlers, in nanoseconds.
+    handler_cpu_ns: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -101,9 +104,21 @@ impl Metrics {
         self.attempts[path.index()][outcome.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one retry (an attempt after the first) of the Dagger path.
+    /// Counts one retry (an attempt after the first) of the Dagger path, the only path
+    /// that retries.
     pub fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds the thread CPU time one request's handler spent on `path`.
+    pub fn handler_cpu(&self, path: ServicePath, cpu: Duration) {
+        let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.handler_cpu_ns[path.index()].fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Thread CPU time spent so far in `path`'s handlers.
+    pub fn handler_cpu_time(&self, path: ServicePath) -> Duration {
+        Duration::from_nanos(self.handler_cpu_ns[path.index()].load(Ordering::Relaxed))
     }
 
     /// Execute requests answered so far on `path` with `status`.
@@ -116,7 +131,8 @@ impl Metrics {
         self.attempts[path.index()][outcome.index()].load(Ordering::Relaxed)
     }
 
-    /// Renders the Prometheus text exposition, with the breaker's view at scrape time.
+    /// Renders the Prometheus text exposition, with the Dagger path's breaker's view at
+    /// scrape time.
     pub fn render(
         &self,
         breaker: BreakerState,
@@ -158,35 +174,77 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP harness_reference_retries_total Dependency attempts of the Dagger path after the first.\n");
-        out.push_str("# TYPE harness_reference_retries_total counter\n");
-        let _ = writeln!(
-            out,
-            "harness_reference_retries_total {}",
-            self.retries.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP harness_reference_breaker_state Circuit breaker of the Dagger path: 0 closed, 1 open, 2 half-open.\n");
-        out.push_str("# TYPE harness_reference_breaker_state gauge\n");
-        let _ = writeln!(out, "harness_reference_breaker_state {}", breaker.gauge());
-        out.push_str("# HELP harness_reference_breaker_transitions_total Times the circuit breaker entered each state.\n");
-        out.push_str("# TYPE harness_reference_breaker_transitions_total counter\n");
-        for (to, n) in [
-            (BreakerState::Open, transitions.to_open),
-            (BreakerState::HalfOpen, transitions.to_half_open),
-            (BreakerState::Closed, transitions.to_closed),
-        ] {
+        out.push_str("# HELP harness_reference_handler_cpu_seconds_total Thread CPU time of every poll of the path's execute and task request handlers, its CPU cost per call included; not the HTTP parsing and writing around them, the dependency's connection or the executor.\n");
+        out.push_str("# TYPE harness_reference_handler_cpu_seconds_total counter\n");
+        for path in ServicePath::ALL {
             let _ = writeln!(
                 out,
-                "harness_reference_breaker_transitions_total{{to=\"{}\"}} {n}",
-                to.label()
+                "harness_reference_handler_cpu_seconds_total{{path=\"{}\"}} {}",
+                path.label(),
+                self.handler_cpu_time(path).as_secs_f64()
             );
         }
-        out.push_str("# HELP harness_reference_breaker_rejections_total Dagger requests failed fast by the open circuit breaker.\n");
+        // Only the Dagger path retries and has a breaker; the legacy path's series are
+        // exported as constant zeros so that a query templated per path finds one.
+        out.push_str("# HELP harness_reference_retries_total Dependency attempts after a request's first, by path; only the Dagger path retries, the legacy path's series is always 0 so that a query per path finds a series.\n");
+        out.push_str("# TYPE harness_reference_retries_total counter\n");
+        for path in ServicePath::ALL {
+            let n = match path {
+                ServicePath::Legacy => 0,
+                ServicePath::Dagger => self.retries.load(Ordering::Relaxed),
+            };
+            let _ = writeln!(
+                out,
+                "harness_reference_retries_total{{path=\"{}\"}} {n}",
+                path.label()
+            );
+        }
+        out.push_str("# HELP harness_reference_breaker_state Circuit breaker by path: 0 closed, 1 open, 2 half-open; only the Dagger path has one, the legacy path's series is always 0 so that a query per path finds a series.\n");
+        out.push_str("# TYPE harness_reference_breaker_state gauge\n");
+        for path in ServicePath::ALL {
+            let gauge = match path {
+                ServicePath::Legacy => 0,
+                ServicePath::Dagger => breaker.gauge(),
+            };
+            let _ = writeln!(
+                out,
+                "harness_reference_breaker_state{{path=\"{}\"}} {gauge}",
+                path.label()
+            );
+        }
+        out.push_str("# HELP harness_reference_breaker_transitions_total Times a path's circuit breaker entered each state; only the Dagger path has one, the legacy path's series are always 0 so that a query per path finds a series.\n");
+        out.push_str("# TYPE harness_reference_breaker_transitions_total counter\n");
+        for path in ServicePath::ALL {
+            for (to, n) in [
+                (BreakerState::Open, transitions.to_open),
+                (BreakerState::HalfOpen, transitions.to_half_open),
+                (BreakerState::Closed, transitions.to_closed),
+            ] {
+                let n = match path {
+                    ServicePath::Legacy => 0,
+                    ServicePath::Dagger => n,
+                };
+                let _ = writeln!(
+                    out,
+                    "harness_reference_breaker_transitions_total{{path=\"{}\",to=\"{}\"}} {n}",
+                    path.label(),
+                    to.label()
+                );
+            }
+        }
+        out.push_str("# HELP harness_reference_breaker_rejections_total Requests failed fast by a path's open circuit breaker; only the Dagger path has one, the legacy path's series is always 0 so that a query per path finds a series.\n");
         out.push_str("# TYPE harness_reference_breaker_rejections_total counter\n");
-        let _ = writeln!(
-            out,
-            "harness_reference_breaker_rejections_total {rejections}"
-        );
+        for path in ServicePath::ALL {
+            let n = match path {
+                ServicePath::Legacy => 0,
+                ServicePath::Dagger => rejections,
+            };
+            let _ = writeln!(
+                out,
+                "harness_reference_breaker_rejections_total{{path=\"{}\"}} {n}",
+                path.label()
+            );
+        }
         process_metrics(&mut out);
         out
     }
@@ -264,6 +322,8 @@ mod tests {
         m.request(ServicePath::Legacy, 418);
         m.attempt(ServicePath::Legacy, AttemptOutcome::Timeout);
         m.retry();
+        m.handler_cpu(ServicePath::Dagger, Duration::from_micros(2_500));
+        m.handler_cpu(ServicePath::Dagger, Duration::from_micros(500));
         let text = m.render(
             BreakerState::HalfOpen,
             Transitions {
@@ -278,11 +338,21 @@ mod tests {
             "harness_reference_requests_total{path=\"legacy\",status=\"other\"} 1",
             "harness_reference_requests_total{path=\"legacy\",status=\"202\"} 0",
             "harness_reference_dependency_attempts_total{path=\"legacy\",outcome=\"timeout\"} 1",
-            "harness_reference_retries_total 1",
-            "harness_reference_breaker_state 2",
-            "harness_reference_breaker_transitions_total{to=\"open\"} 2",
-            "harness_reference_breaker_transitions_total{to=\"half_open\"} 1",
-            "harness_reference_breaker_rejections_total 7",
+            "harness_reference_handler_cpu_seconds_total{path=\"legacy\"} 0",
+            "harness_reference_handler_cpu_seconds_total{path=\"dagger\"} 0.003",
+            "# TYPE harness_reference_handler_cpu_seconds_total counter",
+            "harness_reference_retries_total{path=\"dagger\"} 1",
+            "harness_reference_retries_total{path=\"legacy\"} 0",
+            "harness_reference_breaker_state{path=\"dagger\"} 2",
+            "harness_reference_breaker_state{path=\"legacy\"} 0",
+            "harness_reference_breaker_transitions_total{path=\"dagger\",to=\"open\"} 2",
+            "harness_reference_breaker_transitions_total{path=\"dagger\",to=\"half_open\"} 1",
+            "harness_reference_breaker_transitions_total{path=\"dagger\",to=\"closed\"} 0",
+            "harness_reference_breaker_transitions_total{path=\"legacy\",to=\"open\"} 0",
+            "harness_reference_breaker_transitions_total{path=\"legacy\",to=\"half_open\"} 0",
+            "harness_reference_breaker_transitions_total{path=\"legacy\",to=\"closed\"} 0",
+            "harness_reference_breaker_rejections_total{path=\"dagger\"} 7",
+            "harness_reference_breaker_rejections_total{path=\"legacy\"} 0",
             "# TYPE harness_reference_breaker_state gauge",
         ] {
             assert!(
@@ -292,10 +362,38 @@ mod tests {
         }
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        // Six of the service, and the process's CPU and memory on Linux.
+        // Seven of the service, and the process's CPU and memory on Linux.
         let process = if cfg!(target_os = "linux") { 2 } else { 0 };
-        assert_eq!((helps, types), (6 + process, 6 + process));
+        assert_eq!((helps, types), (7 + process, 7 + process));
         let parsed = crate::metrics::exposition::Exposition::parse(&text).expect("parses");
+        // Every series of the service names its path, so a query templated per path
+        // (`{path="legacy"}`) finds each family on either path.
+        for sample in parsed
+            .samples
+            .iter()
+            .filter(|s| s.name.starts_with("harness_reference_"))
+        {
+            let path = sample.labels.iter().find(|(name, _)| name == "path");
+            assert!(
+                path.is_some_and(|(_, v)| v == "legacy" || v == "dagger"),
+                "{sample:?}"
+            );
+        }
+        for family in [
+            "harness_reference_retries_total",
+            "harness_reference_breaker_state",
+            "harness_reference_breaker_transitions_total",
+            "harness_reference_breaker_rejections_total",
+        ] {
+            let help = text
+                .lines()
+                .find(|l| l.starts_with(&format!("# HELP {family} ")))
+                .expect("HELP");
+            assert!(
+                help.contains("the legacy path's series"),
+                "the zeros are explained: {help}"
+            );
+        }
         if cfg!(target_os = "linux") {
             for name in ["process_cpu_seconds_total", "process_resident_memory_bytes"] {
                 let value = parsed

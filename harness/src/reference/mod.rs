@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod breaker;
 mod clock;
 pub mod config;
+mod cpu;
 mod executor;
 mod http;
 pub mod metrics;

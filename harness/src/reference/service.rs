@@ -1,14 +1,17 @@
 //! The orchestration service: the API that load tests drive, with a legacy path and a
 //! Dagger path chosen per request by the feature-flag header.
 //!
-//! Both paths add their own service time and error rate, then call the dependency. The
-//! legacy path makes one direct call; the Dagger path calls through the circuit breaker
-//! with jittered exponential backoff between attempts.
+//! Both paths add their own service time, CPU cost and error rate, then call the
+//! dependency. The legacy path makes one direct call; the Dagger path calls through the
+//! circuit breaker with jittered exponential backoff between attempts. The CPU cost is a
+//! busy loop on the serving thread ([`super::cpu`] says why it runs in
+//! `block_in_place`).
 //!
 //! Both paths answer with the same JSON shape ([`super::answers`]), except for the
 //! `[reference] parity_defect` the Dagger path may be given. `GET /api/tasks/{id}` takes
 //! its path from its own feature-flag header, like any request.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -29,6 +32,7 @@ use super::backoff::backoff;
 use super::breaker::Breaker;
 use super::clock::PreciseClock;
 use super::config::{ParityDefect, ReferenceConfig, RetryConfig};
+use super::cpu;
 use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
 use super::metrics::{AttemptOutcome, Metrics, ServicePath};
 use super::rng::{self, Stream};
@@ -59,6 +63,8 @@ pub(crate) fn select_path(headers: &HeaderMap) -> ServicePath {
 #[derive(Debug, Clone, Copy)]
 struct PathBehaviour {
     overhead: Duration,
+    /// Thread CPU time each execute request burns.
+    cpu_per_call: Duration,
     error_rate: f64,
 }
 
@@ -117,10 +123,12 @@ impl Service {
         Self {
             legacy: PathBehaviour {
                 overhead: config.legacy_overhead.get(),
+                cpu_per_call: config.legacy_cpu_per_call.get(),
                 error_rate: config.legacy_error_rate.get(),
             },
             dagger: PathBehaviour {
                 overhead: config.dagger_overhead.get(),
+                cpu_per_call: config.dagger_cpu_per_call.get(),
                 error_rate: config.dagger_error_rate.get(),
             },
             parity_defect: config.parity_defect,
@@ -157,8 +165,18 @@ impl Service {
         self.breaker.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn execute(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let path = select_path(req.headers());
+    /// Serves `answer`, a request of `path`, and adds the thread CPU time of its polls to
+    /// the path's handler CPU counter.
+    async fn on_path<F>(&self, path: ServicePath, answer: F) -> Response<Full<Bytes>>
+    where
+        F: Future<Output = Response<Full<Bytes>>>,
+    {
+        let (response, spent) = cpu::on_thread_cpu(answer).await;
+        self.metrics.handler_cpu(path, spent);
+        response
+    }
+
+    async fn execute(&self, path: ServicePath, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let request_id = req.headers().get(REQUEST_ID).cloned();
         let key = match &request_id {
             Some(id) => rng::key_of_id(id.as_bytes()),
@@ -203,6 +221,7 @@ impl Service {
         if !behaviour.overhead.is_zero() {
             self.clock.sleep(behaviour.overhead).await;
         }
+        cpu::burn_on_runtime(behaviour.cpu_per_call);
         if behaviour.error_rate > 0.0 && draws.uniform() < behaviour.error_rate {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -370,9 +389,14 @@ impl Handler for Service {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().clone();
         match (method, req.uri().path()) {
-            (Method::POST, "/api/workflows/execute") => self.execute(req).await,
-            (Method::GET, path) if path.starts_with(TASKS_PREFIX) => {
-                self.task(select_path(req.headers()), &path[TASKS_PREFIX.len()..])
+            (Method::POST, "/api/workflows/execute") => {
+                let path = select_path(req.headers());
+                self.on_path(path, self.execute(path, req)).await
+            }
+            (Method::GET, uri_path) if uri_path.starts_with(TASKS_PREFIX) => {
+                let path = select_path(req.headers());
+                let id = &uri_path[TASKS_PREFIX.len()..];
+                self.on_path(path, async { self.task(path, id) }).await
             }
             (Method::GET, "/healthz") => http::text(StatusCode::OK, Bytes::from_static(b"ok")),
             (Method::GET, "/metrics") => self.render_metrics(),

@@ -232,8 +232,16 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "body" => "body = '{\"workflow\":\"build-and-test\"}'",
         "expect_status" => "expect_status = [200]",
         "extract" => "extract = { task_id = \"/task_id\" }",
-        "executor_latency" | "executor_jitter" | "legacy_overhead" | "dagger_overhead"
-        | "dependency_timeout" | "open_for" | "base_backoff" | "max_backoff" => {
+        "executor_latency"
+        | "executor_jitter"
+        | "legacy_overhead"
+        | "dagger_overhead"
+        | "legacy_cpu_per_call"
+        | "dagger_cpu_per_call"
+        | "dependency_timeout"
+        | "open_for"
+        | "base_backoff"
+        | "max_backoff" => {
             return duration_example(key);
         }
         _ => return None,
@@ -247,6 +255,8 @@ fn duration_example(key: &str) -> Option<&'static str> {
         "executor_jitter" => "executor_jitter = \"1ms\"",
         "legacy_overhead" => "legacy_overhead = \"2ms\"",
         "dagger_overhead" => "dagger_overhead = \"2ms\"",
+        "legacy_cpu_per_call" => "legacy_cpu_per_call = \"2ms\"",
+        "dagger_cpu_per_call" => "dagger_cpu_per_call = \"2ms\"",
         "dependency_timeout" => "dependency_timeout = \"500ms\"",
         "open_for" => "open_for = \"1s\"",
         "base_backoff" => "base_backoff = \"10ms\"",
