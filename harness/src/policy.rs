@@ -257,7 +257,22 @@ impl Policy {
             rel = self.error_relative_margin,
             abs = self.error_absolute_floor * 100.0,
             min_errors = self.min_candidate_errors,
-        ) + &self.describe_decide()
+        ) + &self.describe_metrics()
+            + &self.describe_decide()
+    }
+
+    /// `; service metrics cpu_per_request, ...: per-run ratios ...` when `[[metric]]` rules
+    /// are set; empty otherwise (the default CPU/RSS rows explain themselves in their
+    /// reasons).
+    fn describe_metrics(&self) -> String {
+        if self.metrics.is_empty() {
+            return String::new();
+        }
+        let names: Vec<&str> = self.metrics.iter().map(|m| m.name.as_str()).collect();
+        format!(
+            "; service metrics {}: per-run values as ratios like latency, NO-GO when proven beyond their rollback ratio (ROLLBACK when critical)",
+            names.join(", ")
+        )
     }
 
     /// `; deciding on: expectations, error_rate_outside_faults (settle 1s)` when the

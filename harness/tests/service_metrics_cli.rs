@@ -161,3 +161,57 @@ fn a_service_count_that_is_not_the_retries_is_flagged() {
     let warnings = c["warnings"].to_string();
     assert!(warnings.contains("DISAGREE"), "{warnings}");
 }
+
+#[test]
+fn the_resource_cost_scenario_is_held_back_by_its_cpu_rows_not_its_latency() {
+    // The shipped scenario, shortened: 3 runs a side of 2 s.
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/resource-cost.toml"),
+    )
+    .expect("the shipped scenario");
+    let text = shipped
+        .replace("duration = \"5s\"", "duration = \"2s\"")
+        .replace("repetitions = 5", "repetitions = 3");
+    assert_ne!(text, shipped, "the test shortens the scenario");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("resource-cost.toml");
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["compare", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "NO-GO\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let result: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("result.json")).expect("result.json"),
+    )
+    .expect("JSON");
+    let p50 = result["comparison"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["metric"]["kind"] == "latency" && r["metric"]["quantile"] == 0.5)
+        .expect("p50 row")
+        .clone();
+    assert_eq!(p50["verdict"], "GO", "latency-equivalent: {p50}");
+    for name in ["handler_cpu_per_request", "cpu_per_request"] {
+        let r = row(&result, name);
+        assert_eq!(r["verdict"], "NO-GO", "{r}");
+        let reason = r["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("not critical"),
+            "proven, held back: {reason}"
+        );
+        assert!(
+            r["interval"]["low"].as_f64().is_some_and(|l| l > 1.5),
+            "{r}"
+        );
+    }
+}

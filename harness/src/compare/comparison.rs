@@ -405,10 +405,29 @@ fn summarise(verdict: Verdict, invalid: &[Invalidity], all_rows: &[Row]) -> Stri
             )
         }
         Verdict::Go => format!("all {} rows proven within their go margins", rows.len()),
-        Verdict::NoGo => format!(
-            "{} of {} rows not proven within their go margins (none proven beyond rollback): hold, or run more repetitions",
-            rows.len() - count(Verdict::Go),
-            rows.len()
-        ),
+        Verdict::NoGo => {
+            // Rows proven beyond their rollback threshold that hold rather than roll back
+            // (a metric row that is not critical).
+            let held: Vec<String> = rows
+                .iter()
+                .filter(|r| r.verdict == Verdict::NoGo && r.rollback_proven)
+                .filter(|r| matches!(r.metric, super::row::Metric::Service { .. }))
+                .map(|r| r.metric.label())
+                .collect();
+            if held.is_empty() {
+                format!(
+                    "{} of {} rows not proven within their go margins (none proven beyond rollback): hold, or run more repetitions",
+                    rows.len() - count(Verdict::Go),
+                    rows.len()
+                )
+            } else {
+                format!(
+                    "{} of {} rows not proven within their go margins; {} proven worse beyond the rollback ratio but not critical: hold (resource utilization concerns)",
+                    rows.len() - count(Verdict::Go),
+                    rows.len(),
+                    held.join(", ")
+                )
+            }
+        }
     }
 }
