@@ -157,34 +157,38 @@ fn rules(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Vec<Me
     rules
 }
 
-/// One side's values of `rule`, one per run that has one, why the others have none, and
-/// the log-variance of their mean from counting (see [`RunValues::count_variance`]).
-fn values(rule: &MetricRule, records: &[RunRecord]) -> (Vec<f64>, Vec<String>, f64) {
+/// One side's values of `rule`, one per run that has one (with what turns it back into
+/// the unit it was read in: requests, seconds or 1), and why the others have none.
+fn values(rule: &MetricRule, records: &[RunRecord]) -> (Vec<(f64, f64)>, Vec<String>) {
     let mut values = Vec::new();
     let mut missing = Vec::new();
-    let mut counted = 0.0;
     for r in records {
-        match rule.value(&r.path, r.metrics.as_ref()) {
-            Ok(v) if v.is_finite() && v >= 0.0 => {
-                if let (Some(quantum), Some(m)) = (rule.count_quantum(), r.metrics.as_ref()) {
-                    counted += rule.unnormalised(v, m) / quantum;
-                }
-                values.push(v);
+        match (rule.value(&r.path, r.metrics.as_ref()), r.metrics.as_ref()) {
+            (Ok(v), Some(m)) if v.is_finite() && v >= 0.0 => {
+                values.push((v, rule.unnormalised(1.0, m)));
             }
-            Ok(v) => missing.push(format!(
+            (Ok(v), _) => missing.push(format!(
                 "run {}: the value {v} is not a count or a cost",
                 r.repetition
             )),
-            Err(why) => missing.push(format!("run {}: {why}", r.repetition)),
+            (Err(why), _) => missing.push(format!("run {}: {why}", r.repetition)),
         }
     }
-    // Poisson: Var(ln N) ≈ 1/N; at least one event, so zero counts still have noise.
-    let variance = if rule.count_quantum().is_some() {
-        1.0 / f64::max(counted, 1.0)
-    } else {
-        0.0
+    (values, missing)
+}
+
+/// The log-variance of a side's mean value from counting (see
+/// [`RunValues::count_variance`]): Poisson, Var(ln N) ≈ 1/N for N events over the runs,
+/// values at or above the floor, at least one event; 0 when the values are not counts.
+fn count_variance(rule: &MetricRule, values: &[(f64, f64)], floor: f64) -> f64 {
+    let Some(quantum) = rule.count_quantum() else {
+        return 0.0;
     };
-    (values, missing, variance)
+    let counted: f64 = values
+        .iter()
+        .map(|(v, unit)| v.max(floor) * unit / quantum)
+        .sum();
+    1.0 / counted.max(1.0)
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -210,8 +214,10 @@ fn row<'a>(
     candidate: &[RunRecord],
     policy: &Policy,
 ) -> RowSpec<'a> {
-    let (b, b_missing, b_counted) = values(rule, base);
-    let (c, c_missing, c_counted) = values(rule, candidate);
+    let (b_runs, b_missing) = values(rule, base);
+    let (c_runs, c_missing) = values(rule, candidate);
+    let b: Vec<f64> = b_runs.iter().map(|(v, _)| *v).collect();
+    let c: Vec<f64> = c_runs.iter().map(|(v, _)| *v).collect();
     let floor = if rule.floor > 0.0 {
         rule.floor
     } else {
@@ -267,8 +273,8 @@ fn row<'a>(
             name: rule.name.clone(),
         },
         measured: Measured::Ratio {
-            base: side(&b, b_counted),
-            candidate: side(&c, c_counted),
+            base: side(&b, count_variance(rule, &b_runs, floor)),
+            candidate: side(&c, count_variance(rule, &c_runs, floor)),
             stored_noise: None,
         },
         thresholds: Thresholds {
@@ -567,6 +573,67 @@ mod tests {
             row.reason
         );
         assert_ne!(c.verdict, Verdict::Go);
+    }
+
+    #[test]
+    fn a_floor_keeps_a_few_rare_events_from_swinging_the_ratio() {
+        // No retries on the base side, a few on the candidate's, 5 runs a side.
+        let runs = |path: &str, retries: [f64; 5]| -> Vec<RunRecord> {
+            retries
+                .iter()
+                .enumerate()
+                .map(|(r, &delta)| {
+                    let mut run = run(path, r, 0.0004, 5e7);
+                    let m = run.metrics.as_mut().expect("metrics");
+                    m.endpoints[0].counters.push(CounterRecord {
+                        name: "retries_total".into(),
+                        labels: Default::default(),
+                        delta,
+                        rate_per_s: None,
+                        resets: 0,
+                    });
+                    run
+                })
+                .collect()
+        };
+        let verdict = |floor: f64, candidate: [f64; 5]| {
+            let mut policy = Policy::default();
+            policy.metrics.push(MetricRule {
+                name: "retries".into(),
+                source: Source::Series {
+                    selector: "retries_total".into(),
+                    stat: crate::metrics::rule::Stat::Increase,
+                },
+                per: Per::Run,
+                floor,
+                ..MetricRule::defaults().remove(0)
+            });
+            let base = side("legacy", runs("legacy", [0.0; 5]));
+            let c = compare(
+                &base,
+                &side("dagger", runs("dagger", candidate)),
+                &policy,
+                Vec::new(),
+            );
+            c.rows
+                .iter()
+                .find(|r| {
+                    r.metric
+                        == Metric::Service {
+                            name: "retries".into(),
+                        }
+                })
+                .expect("row")
+                .verdict
+        };
+        // None on either side: equal, floor or not.
+        assert_eq!(verdict(0.0, [0.0; 5]), Verdict::Go);
+        // 0 against 1–3 a run: without a floor the ratio to half an event is huge.
+        assert_ne!(verdict(0.0, [1.0, 2.0, 1.0, 3.0, 2.0]), Verdict::Go);
+        // Under a floor of 5 retries a run, both sides sit at the floor: equal.
+        assert_eq!(verdict(5.0, [1.0, 2.0, 1.0, 3.0, 2.0]), Verdict::Go);
+        // Beyond the floor it counts again: 20–30 a run against none.
+        assert_ne!(verdict(5.0, [20.0, 25.0, 30.0, 22.0, 28.0]), Verdict::Go);
     }
 
     #[test]
