@@ -128,12 +128,7 @@ pub fn compare(
     let verdict = overall(&invalid, &verdicts);
     let reason = summarise(verdict, &invalid, &rows);
     let explanation = explain(&base.records, &candidate.records, &rows);
-    let both: Vec<RunRecord> = base
-        .records
-        .iter()
-        .chain(&candidate.records)
-        .cloned()
-        .collect();
+    let both: Vec<&RunRecord> = base.records.iter().chain(&candidate.records).collect();
     let service_checks = cross_checks(&both, policy);
     let mut warnings = warnings(&base.records, &candidate.records);
     warnings.extend(

@@ -290,7 +290,7 @@ fn row<'a>(
 /// The service's count of an observed quantity in the runs' fault windows against
 /// harness's own observation of it, for every rule that `observes` one: one line per
 /// path and rule, and whether they disagree beyond the rule's tolerance.
-pub fn cross_checks(records: &[RunRecord], policy: &Policy) -> Vec<CrossCheck> {
+pub fn cross_checks(records: &[&RunRecord], policy: &Policy) -> Vec<CrossCheck> {
     let mut out = Vec::new();
     for rule in policy.metrics.iter().filter(|r| r.observes.is_some()) {
         let Some(observed) = rule.observes else {
@@ -707,13 +707,13 @@ mod tests {
             retries_during: Some(38),
         };
         r.resilience = vec![observation.clone()];
-        let checks = cross_checks(std::slice::from_ref(&r), &policy);
+        let checks = cross_checks(&[&r], &policy);
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].service, 40.0);
         assert!(checks[0].agree, "{}", checks[0].line());
         observation.retries_during = Some(12);
         r.resilience = vec![observation];
-        let checks = cross_checks(&[r], &policy);
+        let checks = cross_checks(&[&r], &policy);
         assert!(!checks[0].agree);
         assert!(
             checks[0].line().contains("DISAGREE"),
