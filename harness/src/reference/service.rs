@@ -34,6 +34,7 @@ use super::clock::PreciseClock;
 use super::config::{ParityDefect, ReferenceConfig, RetryConfig};
 use super::cpu;
 use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
+use super::mcp::{self, McpState};
 use super::metrics::{AttemptOutcome, Metrics, ServicePath};
 use super::rng::{self, Stream};
 use super::server::Handler;
@@ -87,6 +88,8 @@ pub(crate) struct Service {
     metrics: Metrics,
     tasks: TaskStore,
     clock: PreciseClock,
+    /// The `/mcp` endpoint's sessions and answer form.
+    mcp: McpState,
 }
 
 /// The per-request random source, created only when a request needs a draw.
@@ -143,6 +146,7 @@ impl Service {
             metrics: Metrics::default(),
             tasks: TaskStore::new(DEFAULT_CAPACITY),
             clock,
+            mcp: McpState::new(config.mcp_sse),
         }
     }
 
@@ -176,17 +180,41 @@ impl Service {
         response
     }
 
-    async fn execute(&self, path: ServicePath, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let request_id = req.headers().get(REQUEST_ID).cloned();
-        let key = match &request_id {
+    /// The `/mcp` endpoint's state.
+    pub(super) fn mcp(&self) -> &McpState {
+        &self.mcp
+    }
+
+    /// The random draws of one request, keyed by its request id when it has one.
+    fn draws(&self, request_id: Option<&HeaderValue>) -> Draws {
+        let key = match request_id {
             Some(id) => rng::key_of_id(id.as_bytes()),
             None => rng::key_of_counter(self.unkeyed.fetch_add(1, Ordering::Relaxed)),
         };
-        let mut draws = Draws {
+        Draws {
             seed: self.seed,
             key,
             rng: None,
-        };
+        }
+    }
+
+    /// Runs `workflow` on `path` exactly as `POST /api/workflows/execute` does (overhead,
+    /// CPU cost, own error rate, the dependency call with the Dagger path's breaker and
+    /// retries) and answers as that endpoint would, without counting it as an execute
+    /// request; the MCP endpoint's `run_workflow` tool calls it.
+    pub(super) async fn run_workflow(
+        &self,
+        path: ServicePath,
+        request_id: Option<&HeaderValue>,
+        workflow: &str,
+    ) -> Response<Full<Bytes>> {
+        let mut draws = self.draws(request_id);
+        self.run_path(path, request_id, workflow, &mut draws).await
+    }
+
+    async fn execute(&self, path: ServicePath, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let request_id = req.headers().get(REQUEST_ID).cloned();
+        let mut draws = self.draws(request_id.as_ref());
         let response = match http::read(req.into_body(), MAX_BODY).await {
             Ok(body) => {
                 let workflow = answers::workflow_of(&body);
@@ -400,6 +428,7 @@ impl Handler for Service {
             }
             (Method::GET, "/healthz") => http::text(StatusCode::OK, Bytes::from_static(b"ok")),
             (Method::GET, "/metrics") => self.render_metrics(),
+            (_, mcp::ENDPOINT) => mcp::serve(&self, req).await,
             _ => error(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#),
         }
     }
