@@ -233,7 +233,10 @@ async fn a_session_lists_and_calls_tools_on_both_paths_and_ends_with_delete() {
     let init = answer.json();
     assert_eq!(init["id"], 3);
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
-    assert_eq!(init["result"]["capabilities"], json!({"tools": {}}));
+    assert_eq!(
+        init["result"]["capabilities"],
+        json!({"tools": {}, "resources": {}, "prompts": {}})
+    );
     assert_eq!(init["result"]["serverInfo"]["name"], "harness-reference");
     let session = mcp.session.clone().expect("a session id");
     assert!(
@@ -276,6 +279,45 @@ async fn a_session_lists_and_calls_tools_on_both_paths_and_ends_with_delete() {
     assert_eq!(ran(&named)["engine"], "dagger");
     let named = mcp.call(&[DAGGER], "run_workflow_legacy", args).await;
     assert_eq!(ran(&named)["engine"], "legacy");
+
+    // A run is a resource, and the subject of the `summarise` prompt.
+    let run_id = ran(&dagger)["run_id"].as_str().expect("run id").to_owned();
+    let uri = format!("workflow://{run_id}");
+    let read = mcp
+        .request(&[], "resources/read", json!({"uri": uri}))
+        .await
+        .json();
+    let contents = &read["result"]["contents"][0];
+    assert_eq!(contents["uri"], uri.as_str());
+    let status: Value =
+        serde_json::from_str(contents["text"].as_str().expect("text")).expect("JSON");
+    assert_eq!(status["engine"], "dagger");
+    assert_eq!(status["workflow"], "build");
+    let missing = mcp
+        .request(&[], "resources/read", json!({"uri": "workflow://nope"}))
+        .await
+        .json();
+    assert_eq!(missing["error"]["code"], -32002);
+    let templates = mcp
+        .request(&[], "resources/templates/list", json!({}))
+        .await
+        .json();
+    assert_eq!(
+        templates["result"]["resourceTemplates"][0]["uriTemplate"],
+        "workflow://{run_id}"
+    );
+    let prompt = mcp
+        .request(
+            &[],
+            "prompts/get",
+            json!({"name": "summarise", "arguments": {"run_id": run_id}}),
+        )
+        .await
+        .json();
+    let text = prompt["result"]["messages"][0]["content"]["text"]
+        .as_str()
+        .expect("prompt text");
+    assert!(text.contains(&run_id), "{text}");
 
     let failed = mcp
         .call(&[], "fail", json!({"message": "on purpose"}))

@@ -85,8 +85,14 @@ pub enum McpMethod {
     ToolsList,
     /// `tools/call`.
     ToolsCall,
+    /// `resources/list`.
+    ResourcesList,
+    /// `resources/templates/list`.
+    ResourceTemplatesList,
     /// `resources/read`.
     ResourcesRead,
+    /// `prompts/list`.
+    PromptsList,
     /// `prompts/get`.
     PromptsGet,
     /// Any other method, a client's response, or a body that is no request at all.
@@ -94,13 +100,16 @@ pub enum McpMethod {
 }
 
 impl McpMethod {
-    const ALL: [McpMethod; 8] = [
+    const ALL: [McpMethod; 11] = [
         McpMethod::Initialize,
         McpMethod::Initialized,
         McpMethod::Ping,
         McpMethod::ToolsList,
         McpMethod::ToolsCall,
+        McpMethod::ResourcesList,
+        McpMethod::ResourceTemplatesList,
         McpMethod::ResourcesRead,
+        McpMethod::PromptsList,
         McpMethod::PromptsGet,
         McpMethod::Other,
     ];
@@ -121,7 +130,10 @@ impl McpMethod {
             Self::Ping => "ping",
             Self::ToolsList => "tools/list",
             Self::ToolsCall => "tools/call",
+            Self::ResourcesList => "resources/list",
+            Self::ResourceTemplatesList => "resources/templates/list",
             Self::ResourcesRead => "resources/read",
+            Self::PromptsList => "prompts/list",
             Self::PromptsGet => "prompts/get",
             Self::Other => "other",
         }
@@ -479,7 +491,7 @@ mod tests {
             McpOutcome::ToolError,
         );
         m.mcp_request(
-            McpMethod::of("resources/list"),
+            McpMethod::of("resources/subscribe"),
             ServicePath::Legacy,
             McpOutcome::RpcError,
         );

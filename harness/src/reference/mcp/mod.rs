@@ -5,7 +5,8 @@
 //! its id in `Mcp-Session-Id`; every later message must carry it (400 without, 404 for an
 //! ended or unknown one), and `DELETE /mcp` with it ends the session. Notifications and
 //! a client's responses get 202. Requests are `ping`, `tools/list` and `tools/call`
-//! ([`tools`]); a tool runs workflows through the same code as
+//! ([`tools`]), and the runs those started as resources with a `summarise` prompt
+//! ([`resources`]); a tool runs workflows through the same code as
 //! `POST /api/workflows/execute`, on the path the `X-Feature-USE_DAGGER_MCP_SERVER`
 //! header (any `X-Feature-USE_DAGGER_*` header, as elsewhere) or the tool's name chooses.
 //! `GET /mcp` (a server-initiated stream) is not offered: 405.
@@ -24,6 +25,7 @@
 //! is refused.
 
 mod origin;
+mod resources;
 mod rpc;
 mod sessions;
 mod tools;
@@ -37,6 +39,7 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+use self::resources::{RUNS_CAPACITY, Runs};
 use self::rpc::{METHOD_NOT_FOUND, Message, RpcError};
 use self::sessions::{DEFAULT_CAPACITY, Sessions};
 use super::http::{self, DrainError, MAX_BODY, REQUEST_ID};
@@ -60,6 +63,8 @@ const TRANSPORT_ERROR: i64 = -32000;
 #[derive(Debug)]
 pub(crate) struct McpState {
     sessions: Sessions,
+    /// Runs the tools started, for `resources/read` and `prompts/get`.
+    runs: Runs,
     sse: bool,
 }
 
@@ -68,6 +73,7 @@ impl McpState {
     pub(crate) fn new(sse: bool) -> Self {
         Self {
             sessions: Sessions::new(DEFAULT_CAPACITY),
+            runs: Runs::new(RUNS_CAPACITY),
             sse,
         }
     }
@@ -270,13 +276,14 @@ async fn request(
             }
             Err(e) => Err(e),
         },
+        McpMethod::ResourcesList => Ok(resources::list()),
+        McpMethod::ResourceTemplatesList => Ok(resources::templates()),
+        McpMethod::ResourcesRead => resources::read(&service.mcp().runs, &params),
+        McpMethod::PromptsList => Ok(resources::prompts()),
+        McpMethod::PromptsGet => resources::prompt(&service.mcp().runs, &params),
         McpMethod::Initialized | McpMethod::Other => Err(RpcError::new(
             METHOD_NOT_FOUND,
             format!("Method not found: {method}"),
-        )),
-        McpMethod::ResourcesRead | McpMethod::PromptsGet => Err(RpcError::new(
-            METHOD_NOT_FOUND,
-            format!("Method not found: {method} (this server offers tools only)"),
         )),
     };
     reply.message = match result {
@@ -298,7 +305,7 @@ fn initialize_result(params: &Value) -> Value {
         .unwrap_or(PROTOCOL_VERSION);
     json!({
         "protocolVersion": version,
-        "capabilities": {"tools": {}},
+        "capabilities": {"tools": {}, "resources": {}, "prompts": {}},
         "serverInfo": {
             "name": "harness-reference",
             "title": "harness reference platform",

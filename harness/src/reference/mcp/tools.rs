@@ -180,6 +180,11 @@ async fn run(
             "engine": path.label(),
             "attempts": answer["attempts"],
         });
+        if let Some(run_id) = answer["run_id"].as_str() {
+            let mut status = structured.clone();
+            status["workflow"] = json!(workflow);
+            service.mcp().runs.record(run_id, status);
+        }
         return ToolResult {
             value: json!({
                 "content": [{"type": "text", "text": structured.to_string()}],
