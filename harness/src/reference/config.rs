@@ -374,4 +374,22 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn mcp_sse_is_read_and_serialised_only_when_set() {
+        assert!(!ReferenceConfig::default().mcp_sse);
+        assert!(parse("mcp_sse = true").expect("parses").mcp_sse);
+        assert!(parse("mcp_sse = \"yes\"").is_err());
+        let plain = serde_json::to_string(&ReferenceConfig::default()).expect("serialise");
+        assert!(
+            !plain.contains("mcp_sse"),
+            "hash unchanged without it: {plain}"
+        );
+        let set = ReferenceConfig {
+            mcp_sse: true,
+            ..ReferenceConfig::default()
+        };
+        let text = serde_json::to_string(&set).expect("serialise");
+        assert!(text.contains(r#""mcp_sse":true"#), "{text}");
+    }
 }
