@@ -2,16 +2,21 @@
 //! sessions: real servers on port 0, assertions on statuses, headers, JSON-RPC bodies and
 //! the platform's counters, never on elapsed time.
 
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::header::HeaderMap;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 
 use harness::reference::{
     AttemptOutcome, BreakerConfig, BreakerState, McpMethod, McpOutcome, ReferenceConfig,
@@ -562,6 +567,101 @@ async fn an_executor_outage_is_a_tool_error_and_the_dagger_breaker_opens_then_fa
             McpOutcome::ToolError
         ),
         1
+    );
+    platform.shutdown().await;
+}
+
+/// What a scripted dependency saw: each call's request id and attempt headers.
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
+/// A stand-in executor answering each call with the next scripted status (200 when the
+/// script is done), recording what it saw.
+async fn scripted_dependency(script: &[u16]) -> (String, Seen) {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+    let seen: Seen = Arc::default();
+    let recorded = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (script, seen) = (Arc::clone(&script), Arc::clone(&recorded));
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let header = |name: &str| {
+                    req.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                seen.lock()
+                    .expect("seen")
+                    .push((header("x-harness-request-id"), header("x-harness-attempt")));
+                let status = script.lock().expect("script").pop_front().unwrap_or(200);
+                let mut response = Response::new(Full::new(Bytes::from_static(b"{}")));
+                *response.status_mut() = StatusCode::from_u16(status).expect("status");
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_dagger_tool_call_retries_a_failed_attempt_where_legacy_reports_it() {
+    let config = ReferenceConfig {
+        retry: RetryConfig {
+            max_attempts: 3,
+            base_backoff: ms(1),
+            max_backoff: ms(2),
+        },
+        ..fast()
+    };
+    let (dependency, seen) = scripted_dependency(&[503, 503]).await;
+    let platform = ReferencePlatform::start_with(
+        config,
+        5,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Some(dependency),
+    )
+    .await
+    .expect("start");
+    let mut mcp = Mcp::new(&platform);
+    mcp.initialize().await;
+    let args = json!({"workflow": "build"});
+
+    let legacy = mcp
+        .call(
+            &[LEGACY, ("x-harness-request-id", "r-1")],
+            "run_workflow",
+            args.clone(),
+        )
+        .await;
+    assert!(tool_error(&legacy).contains("HTTP 502"), "{legacy}");
+    let dagger = mcp
+        .call(
+            &[DAGGER, ("x-harness-request-id", "r-2")],
+            "run_workflow",
+            args,
+        )
+        .await;
+    let structured = ran(&dagger);
+    assert_eq!(structured["engine"], "dagger");
+    assert_eq!(structured["attempts"], 2, "one retry hid the failure");
+
+    let id = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        *seen.lock().expect("seen"),
+        [
+            (id("r-1"), id("1")),
+            (id("r-2"), id("1")),
+            (id("r-2"), id("2")),
+        ],
+        "the MCP request's id reaches the dependency on every attempt"
     );
     platform.shutdown().await;
 }
