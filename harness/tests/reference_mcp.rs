@@ -440,6 +440,7 @@ async fn a_session_lists_and_calls_tools_on_both_paths_and_ends_with_delete() {
 async fn with_mcp_sse_a_call_streams_its_progress_then_its_response() {
     let config = ReferenceConfig {
         mcp_sse: true,
+        dagger_cpu_per_call: ms(2),
         ..fast()
     };
     let platform = ReferencePlatform::start(config, 5).await.expect("start");
@@ -469,6 +470,10 @@ async fn with_mcp_sse_a_call_streams_its_progress_then_its_response() {
     assert_eq!(events[0]["params"]["progress"], 1);
     assert_eq!(events[1]["id"], 2);
     assert_eq!(ran(&events[1])["engine"], "dagger");
+    // The run's CPU cost counts as the Dagger path's.
+    let cpu = |path| platform.metrics().handler_cpu_time(path);
+    assert!(cpu(ServicePath::Dagger) >= Duration::from_millis(2));
+    assert_eq!(cpu(ServicePath::Legacy), Duration::ZERO);
 
     // Without a progress token: the response alone.
     let answer = mcp.request(&[], "tools/list", json!({})).await;

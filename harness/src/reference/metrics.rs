@@ -307,7 +307,7 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP harness_reference_handler_cpu_seconds_total Thread CPU time of every poll of the path's execute and task request handlers, its CPU cost per call included; not the HTTP parsing and writing around them, the dependency's connection or the executor.\n");
+        out.push_str("# HELP harness_reference_handler_cpu_seconds_total Thread CPU time of every poll of the path's execute and task request handlers and of the workflow runs of its MCP tool calls, its CPU cost per call included; not the HTTP parsing and writing around them, the dependency's connection or the executor.\n");
         out.push_str("# TYPE harness_reference_handler_cpu_seconds_total counter\n");
         for path in ServicePath::ALL {
             let _ = writeln!(

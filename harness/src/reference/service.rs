@@ -201,7 +201,8 @@ impl Service {
     /// Runs `workflow` on `path` exactly as `POST /api/workflows/execute` does (overhead,
     /// CPU cost, own error rate, the dependency call with the Dagger path's breaker and
     /// retries) and answers as that endpoint would, without counting it as an execute
-    /// request; the MCP endpoint's `run_workflow` tool calls it.
+    /// request (its CPU time counts as the path's); the MCP endpoint's `run_workflow` tool
+    /// calls it.
     pub(super) async fn run_workflow(
         &self,
         path: ServicePath,
@@ -209,7 +210,8 @@ impl Service {
         workflow: &str,
     ) -> Response<Full<Bytes>> {
         let mut draws = self.draws(request_id);
-        self.run_path(path, request_id, workflow, &mut draws).await
+        self.on_path(path, self.run_path(path, request_id, workflow, &mut draws))
+            .await
     }
 
     async fn execute(&self, path: ServicePath, req: Request<Incoming>) -> Response<Full<Bytes>> {
