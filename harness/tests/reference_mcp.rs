@@ -464,12 +464,15 @@ async fn with_mcp_sse_a_call_streams_its_progress_then_its_response() {
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     let events = answer.events();
-    assert_eq!(events.len(), 2, "{}", answer.body);
-    assert_eq!(events[0]["method"], "notifications/progress");
-    assert_eq!(events[0]["params"]["progressToken"], "p-1");
-    assert_eq!(events[0]["params"]["progress"], 1);
-    assert_eq!(events[1]["id"], 2);
-    assert_eq!(ran(&events[1])["engine"], "dagger");
+    assert_eq!(events.len(), 3, "{}", answer.body);
+    for (event, progress) in events[..2].iter().zip([0, 1]) {
+        assert_eq!(event["method"], "notifications/progress");
+        assert_eq!(event["params"]["progressToken"], "p-1");
+        assert_eq!(event["params"]["progress"], progress);
+        assert_eq!(event["params"]["total"], 1);
+    }
+    assert_eq!(events[2]["id"], 2);
+    assert_eq!(ran(&events[2])["engine"], "dagger");
     // The run's CPU cost counts as the Dagger path's.
     let cpu = |path| platform.metrics().handler_cpu_time(path);
     assert!(cpu(ServicePath::Dagger) >= Duration::from_millis(2));
@@ -667,6 +670,65 @@ async fn a_dagger_tool_call_retries_a_failed_attempt_where_legacy_reports_it() {
             (id("r-2"), id("2")),
         ],
         "the MCP request's id reaches the dependency on every attempt"
+    );
+    platform.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_sse_call_sends_its_first_progress_before_the_workflow_is_done() {
+    let config = ReferenceConfig {
+        mcp_sse: true,
+        executor_latency: ms(300),
+        ..fast()
+    };
+    let platform = ReferencePlatform::start(config, 5).await.expect("start");
+    let mut mcp = Mcp::new(&platform);
+    mcp.initialize().await;
+    let body = json!({
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {
+            "name": "run_workflow_dagger",
+            "arguments": {"workflow": "build"},
+            "_meta": {"progressToken": 7}
+        }
+    });
+    let request = Request::post(&mcp.url)
+        .header("accept", BOTH)
+        .header("mcp-session-id", mcp.session.as_deref().expect("session"))
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request");
+    let response = mcp.client.request(request).await.expect("answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let first = body
+        .frame()
+        .await
+        .expect("a first event")
+        .expect("readable")
+        .into_data()
+        .expect("data");
+    // The executor takes 300 ms: the workflow is still running.
+    assert_eq!(
+        platform
+            .metrics()
+            .attempts(ServicePath::Dagger, AttemptOutcome::Ok),
+        0
+    );
+    let first = String::from_utf8(first.to_vec()).expect("UTF-8");
+    assert!(
+        first.starts_with("event: message\ndata: ") && first.contains(r#""progress":0"#),
+        "{first}"
+    );
+    let rest = body.collect().await.expect("the rest").to_bytes();
+    let rest = String::from_utf8(rest.to_vec()).expect("UTF-8");
+    assert!(rest.contains(r#""progress":1"#), "{rest}");
+    assert!(rest.contains(r#""engine":"dagger""#), "{rest}");
+    assert_eq!(
+        platform
+            .metrics()
+            .attempts(ServicePath::Dagger, AttemptOutcome::Ok),
+        1
     );
     platform.shutdown().await;
 }

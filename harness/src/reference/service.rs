@@ -33,7 +33,7 @@ use super::breaker::Breaker;
 use super::clock::PreciseClock;
 use super::config::{ParityDefect, ReferenceConfig, RetryConfig};
 use super::cpu;
-use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
+use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID, Reply};
 use super::mcp::{self, McpState};
 use super::metrics::{AttemptOutcome, Metrics, ServicePath};
 use super::rng::{self, Stream};
@@ -416,7 +416,17 @@ impl Service {
 }
 
 impl Handler for Service {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Reply> {
+        if req.uri().path() == mcp::ENDPOINT {
+            return mcp::serve(self, req).await;
+        }
+        self.answer(req).await.map(Reply::Left)
+    }
+}
+
+impl Service {
+    /// Answers a request of the HTTP API (every endpoint but `/mcp`).
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().clone();
         match (method, req.uri().path()) {
             (Method::POST, "/api/workflows/execute") => {
@@ -430,7 +440,6 @@ impl Handler for Service {
             }
             (Method::GET, "/healthz") => http::text(StatusCode::OK, Bytes::from_static(b"ok")),
             (Method::GET, "/metrics") => self.render_metrics(),
-            (_, mcp::ENDPOINT) => mcp::serve(&self, req).await,
             _ => error(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#),
         }
     }

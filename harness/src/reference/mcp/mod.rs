@@ -13,11 +13,12 @@
 //!
 //! An answer is one JSON object unless `[reference] mcp_sse = true` and the client's
 //! `Accept` lists `text/event-stream` (or the client accepts nothing else): then it is an
-//! SSE stream of a `notifications/progress` event (for a `tools/call` carrying
-//! `_meta.progressToken`), the response event, and the end of the stream. The events are
-//! written together once the call is done: the form is what a client must parse, not a
-//! live feed. A config switch, rather than "SSE whenever accepted", keeps both forms
-//! testable with spec-compliant clients, which always accept both.
+//! SSE stream, ended after the response event. A `tools/call` streams as it runs: when
+//! it carries `_meta.progressToken`, a `notifications/progress` event (0 of 1) goes out at
+//! once and another (1 of 1) when the workflow is done, just before the response; other
+//! requests' streams hold the response alone. A config switch, rather than "SSE whenever
+//! accepted", keeps both forms testable with spec-compliant clients, which always accept
+//! both.
 //!
 //! A foreign `Origin` gets 403 ([`origin`]). Every request is counted by method, path and
 //! outcome in `harness_reference_mcp_requests_total` (a refusal before the body is read
@@ -30,6 +31,8 @@ mod rpc;
 mod sessions;
 mod tools;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -38,11 +41,12 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use self::resources::{RUNS_CAPACITY, Runs};
 use self::rpc::{METHOD_NOT_FOUND, Message, RpcError};
 use self::sessions::{DEFAULT_CAPACITY, Sessions};
-use super::http::{self, DrainError, MAX_BODY, REQUEST_ID};
+use super::http::{self, Chunks, DrainError, MAX_BODY, REQUEST_ID, Reply};
 use super::metrics::{McpMethod, McpOutcome, ServicePath};
 use super::service::{Service, select_path};
 
@@ -87,7 +91,7 @@ enum Form {
 }
 
 /// What a request came to, for the answer and the metrics.
-struct Reply {
+struct Handled {
     /// The JSON-RPC response.
     message: Value,
     /// Notifications sent before it on an SSE stream.
@@ -100,7 +104,15 @@ struct Reply {
 }
 
 /// Answers one request to [`ENDPOINT`].
-pub(crate) async fn serve(service: &Service, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(crate) async fn serve(service: Arc<Service>, req: Request<Incoming>) -> Response<Reply> {
+    if req.method() == Method::POST {
+        return post(service, req).await;
+    }
+    answer_other(&service, &req).map(Reply::Left)
+}
+
+/// Answers a `DELETE` or any other method but `POST`.
+fn answer_other(service: &Service, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let flagged = select_path(req.headers());
     if !origin::allowed(req.headers()) {
         service
@@ -109,7 +121,6 @@ pub(crate) async fn serve(service: &Service, req: Request<Incoming>) -> Response
         return plain_error(StatusCode::FORBIDDEN, "Forbidden: foreign Origin");
     }
     match *req.method() {
-        Method::POST => post(service, req, flagged).await,
         Method::DELETE => delete(service, req.headers()),
         _ => {
             let mut response = plain_error(
@@ -124,17 +135,17 @@ pub(crate) async fn serve(service: &Service, req: Request<Incoming>) -> Response
     }
 }
 
-async fn post(
-    service: &Service,
-    req: Request<Incoming>,
-    flagged: ServicePath,
-) -> Response<Full<Bytes>> {
+async fn post(service: Arc<Service>, req: Request<Incoming>) -> Response<Reply> {
+    let flagged = select_path(req.headers());
     let refuse = |status: StatusCode, why: &str| {
         service
             .metrics()
             .mcp_request(McpMethod::Other, flagged, McpOutcome::Refused);
-        plain_error(status, why)
+        plain_error(status, why).map(Reply::Left)
     };
+    if !origin::allowed(req.headers()) {
+        return refuse(StatusCode::FORBIDDEN, "Forbidden: foreign Origin");
+    }
     let Some(form) = answer_form(req.headers(), service.mcp().sse) else {
         return refuse(
             StatusCode::NOT_ACCEPTABLE,
@@ -171,7 +182,8 @@ async fn post(
             return http::json(
                 StatusCode::BAD_REQUEST,
                 rpc::error(&Value::Null, &e).to_string(),
-            );
+            )
+            .map(Reply::Left);
         }
     };
     let (kind, id) = match &message {
@@ -180,23 +192,70 @@ async fn post(
         Message::Response => (McpMethod::Other, Value::Null),
     };
     let opens_session = kind == McpMethod::Initialize && matches!(message, Message::Request { .. });
-    if !opens_session && let Err((status, why)) = admit(service, &headers) {
+    if !opens_session && let Err((status, why)) = admit(&service, &headers) {
         service
             .metrics()
             .mcp_request(kind, flagged, McpOutcome::Refused);
         let error = RpcError::new(TRANSPORT_ERROR, why);
-        return http::json(status, rpc::error(&id, &error).to_string());
+        return http::json(status, rpc::error(&id, &error).to_string()).map(Reply::Left);
     }
     let Message::Request { id, method, params } = message else {
         // Notifications (`notifications/initialized` among them) and responses.
         service.metrics().mcp_request(kind, flagged, McpOutcome::Ok);
-        return empty(StatusCode::ACCEPTED);
+        return empty(StatusCode::ACCEPTED).map(Reply::Left);
     };
-    let reply = request(service, &headers, flagged, form, id, &method, params).await;
+    if form == Form::Sse && kind == McpMethod::ToolsCall {
+        return stream(service, headers, flagged, id, method, params);
+    }
+    let reply = request(&service, &headers, flagged, form, id, &method, params).await;
     service
         .metrics()
         .mcp_request(reply.method, reply.path, reply.outcome);
-    answer(form, reply)
+    answer(form, reply).map(Reply::Left)
+}
+
+/// Answers a `tools/call` as an SSE stream written as the call goes: a first progress
+/// event at once (when the call carries a progress token), the last one and the response
+/// when the workflow is done, then the end of the stream. The call runs to its end even
+/// if the client goes away: a disconnection is no cancellation.
+fn stream(
+    service: Arc<Service>,
+    headers: HeaderMap,
+    flagged: ServicePath,
+    id: Value,
+    method: String,
+    params: Value,
+) -> Response<Reply> {
+    let (events, chunks) = mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        if let Some(token) = params.pointer("/_meta/progressToken") {
+            let started = progress(token, 0, "workflow started");
+            // A send fails only when the client went away; the call still runs.
+            let _ = events.send(sse_event(&started)).await;
+        }
+        let reply = request(&service, &headers, flagged, Form::Sse, id, &method, params).await;
+        service
+            .metrics()
+            .mcp_request(reply.method, reply.path, reply.outcome);
+        for event in reply.before.iter().chain([&reply.message]) {
+            let _ = events.send(sse_event(event)).await;
+        }
+    });
+    let mut response = Response::new(Reply::Right(Chunks(chunks)));
+    sse_headers(&mut response);
+    response
+}
+
+/// One SSE event carrying a JSON-RPC message.
+fn sse_event(message: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {message}\n\n"))
+}
+
+/// The headers of an SSE answer.
+fn sse_headers<B>(response: &mut Response<B>) {
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 }
 
 /// Whether a message after `initialize` may go on: its session is live and its protocol
@@ -239,8 +298,8 @@ async fn request(
     id: Value,
     method: &str,
     params: Value,
-) -> Reply {
-    let mut reply = Reply {
+) -> Handled {
+    let mut reply = Handled {
         message: Value::Null,
         before: Vec::new(),
         method: McpMethod::of(method),
@@ -268,9 +327,16 @@ async fn request(
                 if form == Form::Sse
                     && let Some(token) = params.pointer("/_meta/progressToken")
                 {
-                    reply
-                        .before
-                        .push(progress(token, reply.path, result.is_error));
+                    let message = format!(
+                        "workflow {} on the {} path",
+                        if result.is_error {
+                            "failed"
+                        } else {
+                            "finished"
+                        },
+                        reply.path.label()
+                    );
+                    reply.before.push(progress(token, 1, &message));
                 }
                 Ok(result.value)
             }
@@ -315,17 +381,12 @@ fn initialize_result(params: &Value) -> Value {
     })
 }
 
-/// The progress notification of a finished tool call.
-fn progress(token: &Value, path: ServicePath, failed: bool) -> Value {
-    let message = format!(
-        "workflow {} on the {} path",
-        if failed { "failed" } else { "finished" },
-        path.label()
-    );
+/// A progress notification of a tool call: `done` of 1 step.
+fn progress(token: &Value, done: u8, message: &str) -> Value {
     json!({
         "jsonrpc": "2.0",
         "method": "notifications/progress",
-        "params": {"progressToken": token, "progress": 1, "total": 1, "message": message},
+        "params": {"progressToken": token, "progress": done, "total": 1, "message": message},
     })
 }
 
@@ -354,24 +415,16 @@ fn answer_form(headers: &HeaderMap, sse: bool) -> Option<Form> {
 }
 
 /// The HTTP answer to a request.
-fn answer(form: Form, reply: Reply) -> Response<Full<Bytes>> {
+fn answer(form: Form, reply: Handled) -> Response<Full<Bytes>> {
     let mut response = match form {
         Form::Json => http::json(StatusCode::OK, reply.message.to_string()),
         Form::Sse => {
-            let mut stream = String::new();
+            let mut stream = Vec::new();
             for event in reply.before.iter().chain([&reply.message]) {
-                stream.push_str("event: message\ndata: ");
-                stream.push_str(&event.to_string());
-                stream.push_str("\n\n");
+                stream.extend_from_slice(&sse_event(event));
             }
-            let mut response = http::with_type(
-                StatusCode::OK,
-                HeaderValue::from_static("text/event-stream"),
-                Bytes::from(stream),
-            );
-            response
-                .headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let mut response = Response::new(Full::new(Bytes::from(stream)));
+            sse_headers(&mut response);
             response
         }
     };
