@@ -7,7 +7,8 @@
 //! task, which aborts every connection task too.
 //!
 //! [`spawn_http`] is the HTTP/1.1 server of the reference platform and the control API:
-//! keep-alive on hyper, one task per connection, one function answering every request.
+//! keep-alive on hyper, one task per connection, one function answering every request
+//! (with a whole body, or a streamed one such as the reference platform's SSE answers).
 //!
 //! [`stop`]: ServerHandle::stop
 
@@ -17,9 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -85,10 +84,13 @@ impl Drop for ServerHandle {
 /// Serves HTTP/1.1 with keep-alive on `listener`, every request answered by `answer`
 /// (which never fails: errors are HTTP statuses), until stopped or dropped; must be
 /// called within a Tokio runtime.
-pub fn spawn_http<F, Fut>(listener: TcpListener, answer: F) -> io::Result<ServerHandle>
+pub fn spawn_http<F, Fut, B>(listener: TcpListener, answer: F) -> io::Result<ServerHandle>
 where
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let addr = listener.local_addr()?;
     let answer = Arc::new(answer);
@@ -97,10 +99,16 @@ where
     }))
 }
 
-async fn serve_http<F, Fut>(listener: TcpListener, answer: Arc<F>, stopped: oneshot::Receiver<()>)
-where
+async fn serve_http<F, Fut, B>(
+    listener: TcpListener,
+    answer: Arc<F>,
+    stopped: oneshot::Receiver<()>,
+) where
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = http1::Builder::new();
     // The timer enables hyper's header read timeout, so idle half-open clients cannot pin

@@ -120,6 +120,10 @@ pub(super) fn serve_reference(
         println!("  GET  {}/api/tasks/{{id}}", platform.url());
         println!("  GET  {}/healthz", platform.url());
         println!("  GET  {}/metrics", platform.url());
+        println!(
+            "  POST {}/mcp  (MCP: tools run_workflow, fail; X-Feature-USE_DAGGER_MCP_SERVER: true for the Dagger path)",
+            platform.url()
+        );
         println!("executor dependency: {}", platform.executor_url());
         println!("Dagger path: send `X-Feature-USE_DAGGER_WORKFLOW_ENGINE: true`; Ctrl-C stops.");
         stop.triggered().await;

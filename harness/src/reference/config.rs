@@ -8,6 +8,9 @@
 //! burns on its serving thread; at most [`MAX_SPIN`] (one second), so a typo such as
 //! `"2s"` for `"2ms"` cannot pin a core for the whole run.
 //!
+//! `mcp_sse` makes the `/mcp` endpoint answer as an SSE stream whenever the client accepts
+//! one, so that both answer forms of the MCP transport can be load tested.
+//!
 //! `parity_defect` plants a deliberate difference in the Dagger path's answers, so that a
 //! functional parity check can be shown to catch one; the legacy path never has it.
 
@@ -62,6 +65,11 @@ pub struct ReferenceConfig {
     /// the serialised form while `none`, so scenarios without it keep their hash.
     #[serde(skip_serializing_if = "ParityDefect::is_none")]
     pub parity_defect: ParityDefect,
+    /// Whether the `/mcp` endpoint answers a request as an SSE stream when the client
+    /// accepts one (default: one JSON object). Left out of the serialised form while
+    /// false, so scenarios without it keep their hash.
+    #[serde(skip_serializing_if = "is_false")]
+    pub mcp_sse: bool,
 }
 
 /// A deliberate functional difference between the Dagger path's answers and the legacy
@@ -187,6 +195,10 @@ fn cpu_per_call<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<HumanDurat
     Ok(v)
 }
 
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
 fn is_zero(v: &HumanDuration) -> bool {
     v.get().is_zero()
 }
@@ -239,6 +251,7 @@ impl Default for ReferenceConfig {
             breaker: BreakerConfig::default(),
             retry: RetryConfig::default(),
             parity_defect: ParityDefect::None,
+            mcp_sse: false,
         }
     }
 }
@@ -360,5 +373,23 @@ mod tests {
             text.contains(r#""parity_defect":"reordered_array""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn mcp_sse_is_read_and_serialised_only_when_set() {
+        assert!(!ReferenceConfig::default().mcp_sse);
+        assert!(parse("mcp_sse = true").expect("parses").mcp_sse);
+        assert!(parse("mcp_sse = \"yes\"").is_err());
+        let plain = serde_json::to_string(&ReferenceConfig::default()).expect("serialise");
+        assert!(
+            !plain.contains("mcp_sse"),
+            "hash unchanged without it: {plain}"
+        );
+        let set = ReferenceConfig {
+            mcp_sse: true,
+            ..ReferenceConfig::default()
+        };
+        let text = serde_json::to_string(&set).expect("serialise");
+        assert!(text.contains(r#""mcp_sse":true"#), "{text}");
     }
 }

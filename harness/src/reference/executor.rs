@@ -17,7 +17,7 @@ use rand::Rng;
 
 use super::clock::PreciseClock;
 use super::config::ReferenceConfig;
-use super::http::{self, ATTEMPT, MAX_BODY, REQUEST_ID};
+use super::http::{self, ATTEMPT, MAX_BODY, REQUEST_ID, Reply};
 use super::rng::{self, Stream};
 use super::server::Handler;
 
@@ -85,11 +85,12 @@ impl Executor {
 }
 
 impl Handler for Executor {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        match (req.method(), req.uri().path()) {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Reply> {
+        let response = match (req.method(), req.uri().path()) {
             (&Method::POST, "/execute") => self.execute(req).await,
             (&Method::GET, "/healthz") => http::text(StatusCode::OK, Bytes::from_static(b"ok")),
             _ => http::text(StatusCode::NOT_FOUND, Bytes::from_static(b"not found")),
-        }
+        };
+        response.map(Reply::Left)
     }
 }

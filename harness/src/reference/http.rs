@@ -1,11 +1,38 @@
-//! Small HTTP helpers shared by the service and the executor: header names, canned
-//! responses, body draining without buffering and bounded body reading.
+//! Small HTTP helpers shared by the service and the executor: header names, the answer
+//! body (whole, or streamed for SSE), canned responses, body draining without buffering
+//! and bounded body reading.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Body;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::{Body, Frame};
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
+
+/// The body of a platform answer: whole, or a stream of chunks as they are produced.
+pub(crate) type Reply = Either<Full<Bytes>, Chunks>;
+
+/// A body streamed from a channel: each message one chunk, the end when the sender is
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct Chunks(pub(crate) tokio::sync::mpsc::Receiver<Bytes>);
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+    }
+}
 
 /// The load generator's request-id header, forwarded to the executor.
 pub(crate) use crate::correlation::REQUEST_ID;
@@ -103,11 +130,6 @@ where
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
-    use std::convert::Infallible;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use hyper::body::Frame;
 
     use super::*;
 

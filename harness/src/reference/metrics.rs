@@ -72,6 +72,118 @@ impl AttemptOutcome {
     }
 }
 
+/// The JSON-RPC method of a request to the `/mcp` endpoint, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum McpMethod {
+    /// `initialize`.
+    Initialize,
+    /// `notifications/initialized`.
+    Initialized,
+    /// `ping`.
+    Ping,
+    /// `tools/list`.
+    ToolsList,
+    /// `tools/call`.
+    ToolsCall,
+    /// `resources/list`.
+    ResourcesList,
+    /// `resources/templates/list`.
+    ResourceTemplatesList,
+    /// `resources/read`.
+    ResourcesRead,
+    /// `prompts/list`.
+    PromptsList,
+    /// `prompts/get`.
+    PromptsGet,
+    /// Any other method, a client's response, or a body that is no request at all.
+    Other,
+}
+
+impl McpMethod {
+    const ALL: [McpMethod; 11] = [
+        McpMethod::Initialize,
+        McpMethod::Initialized,
+        McpMethod::Ping,
+        McpMethod::ToolsList,
+        McpMethod::ToolsCall,
+        McpMethod::ResourcesList,
+        McpMethod::ResourceTemplatesList,
+        McpMethod::ResourcesRead,
+        McpMethod::PromptsList,
+        McpMethod::PromptsGet,
+        McpMethod::Other,
+    ];
+
+    /// The method named `name`, [`McpMethod::Other`] when it is none of the known ones.
+    pub fn of(name: &str) -> McpMethod {
+        Self::ALL
+            .into_iter()
+            .find(|m| *m != McpMethod::Other && m.label() == name)
+            .unwrap_or(McpMethod::Other)
+    }
+
+    /// The label value: the method's name, or `other`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Initialize => "initialize",
+            Self::Initialized => "notifications/initialized",
+            Self::Ping => "ping",
+            Self::ToolsList => "tools/list",
+            Self::ToolsCall => "tools/call",
+            Self::ResourcesList => "resources/list",
+            Self::ResourceTemplatesList => "resources/templates/list",
+            Self::ResourcesRead => "resources/read",
+            Self::PromptsList => "prompts/list",
+            Self::PromptsGet => "prompts/get",
+            Self::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How a request to the `/mcp` endpoint ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum McpOutcome {
+    /// A result (a notification or a client's response accepted).
+    Ok,
+    /// A tool's result with `isError: true` (the workflow failed, or the `fail` tool).
+    ToolError,
+    /// A JSON-RPC error answer (parse error, unknown method, bad params).
+    RpcError,
+    /// Refused at the transport before any method ran: foreign `Origin`, missing or
+    /// unknown session, unacceptable `Accept`, unsupported protocol version.
+    Refused,
+}
+
+impl McpOutcome {
+    const ALL: [McpOutcome; 4] = [
+        McpOutcome::Ok,
+        McpOutcome::ToolError,
+        McpOutcome::RpcError,
+        McpOutcome::Refused,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::ToolError => "tool_error",
+            Self::RpcError => "rpc_error",
+            Self::Refused => "refused",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+const MCP_METHODS: usize = McpMethod::ALL.len();
+const MCP_OUTCOMES: usize = McpOutcome::ALL.len();
+
 /// Statuses the execute endpoint answers with; anything else lands in the last slot.
 const STATUSES: [u16; 6] = [202, 413, 500, 502, 503, 504];
 const STATUS_SLOTS: usize = STATUSES.len() + 1;
@@ -91,6 +203,10 @@ pub struct Metrics {
     retries: AtomicU64,
     /// Thread CPU time spent in each path's handlers, in nanoseconds.
     handler_cpu_ns: [AtomicU64; 2],
+    /// Requests to `/mcp` by method, path and outcome.
+    mcp_requests: [[[AtomicU64; MCP_OUTCOMES]; 2]; MCP_METHODS],
+    /// Live MCP sessions.
+    mcp_sessions: AtomicU64,
 }
 
 impl Metrics {
@@ -119,6 +235,23 @@ impl Metrics {
     /// Thread CPU time spent so far in `path`'s handlers.
     pub fn handler_cpu_time(&self, path: ServicePath) -> Duration {
         Duration::from_nanos(self.handler_cpu_ns[path.index()].load(Ordering::Relaxed))
+    }
+
+    /// Counts one request to `/mcp`.
+    pub fn mcp_request(&self, method: McpMethod, path: ServicePath, outcome: McpOutcome) {
+        self.mcp_requests[method.index()][path.index()][outcome.index()]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests to `/mcp` so far of `method` on `path` that ended with `outcome`.
+    pub fn mcp_requests(&self, method: McpMethod, path: ServicePath, outcome: McpOutcome) -> u64 {
+        self.mcp_requests[method.index()][path.index()][outcome.index()].load(Ordering::Relaxed)
+    }
+
+    /// Sets the number of live MCP sessions.
+    pub fn mcp_sessions(&self, live: usize) {
+        self.mcp_sessions
+            .store(u64::try_from(live).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Execute requests answered so far on `path` with `status`.
@@ -174,7 +307,7 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP harness_reference_handler_cpu_seconds_total Thread CPU time of every poll of the path's execute and task request handlers, its CPU cost per call included; not the HTTP parsing and writing around them, the dependency's connection or the executor.\n");
+        out.push_str("# HELP harness_reference_handler_cpu_seconds_total Thread CPU time of every poll of the path's execute and task request handlers and of the workflow runs of its MCP tool calls, its CPU cost per call included; not the HTTP parsing and writing around them, the dependency's connection or the executor.\n");
         out.push_str("# TYPE harness_reference_handler_cpu_seconds_total counter\n");
         for path in ServicePath::ALL {
             let _ = writeln!(
@@ -245,8 +378,36 @@ impl Metrics {
                 path.label()
             );
         }
+        self.render_mcp(&mut out);
         process_metrics(&mut out);
         out
+    }
+
+    /// The `/mcp` endpoint's series.
+    fn render_mcp(&self, out: &mut String) {
+        out.push_str("# HELP harness_reference_mcp_requests_total Requests to the MCP endpoint, by JSON-RPC method, path (from the feature-flag header, or the tool's name) and outcome (ok, tool_error, rpc_error, refused).\n");
+        out.push_str("# TYPE harness_reference_mcp_requests_total counter\n");
+        for method in McpMethod::ALL {
+            for path in ServicePath::ALL {
+                for outcome in McpOutcome::ALL {
+                    let _ = writeln!(
+                        out,
+                        "harness_reference_mcp_requests_total{{method=\"{}\",path=\"{}\",outcome=\"{}\"}} {}",
+                        method.label(),
+                        path.label(),
+                        outcome.label(),
+                        self.mcp_requests(method, path, outcome)
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP harness_reference_mcp_sessions Live MCP sessions (at most 10000; the oldest is ended to make room).\n");
+        out.push_str("# TYPE harness_reference_mcp_sessions gauge\n");
+        let _ = writeln!(
+            out,
+            "harness_reference_mcp_sessions {}",
+            self.mcp_sessions.load(Ordering::Relaxed)
+        );
     }
 }
 
@@ -324,6 +485,17 @@ mod tests {
         m.retry();
         m.handler_cpu(ServicePath::Dagger, Duration::from_micros(2_500));
         m.handler_cpu(ServicePath::Dagger, Duration::from_micros(500));
+        m.mcp_request(
+            McpMethod::of("tools/call"),
+            ServicePath::Dagger,
+            McpOutcome::ToolError,
+        );
+        m.mcp_request(
+            McpMethod::of("resources/subscribe"),
+            ServicePath::Legacy,
+            McpOutcome::RpcError,
+        );
+        m.mcp_sessions(3);
         let text = m.render(
             BreakerState::HalfOpen,
             Transitions {
@@ -354,6 +526,10 @@ mod tests {
             "harness_reference_breaker_rejections_total{path=\"dagger\"} 7",
             "harness_reference_breaker_rejections_total{path=\"legacy\"} 0",
             "# TYPE harness_reference_breaker_state gauge",
+            "harness_reference_mcp_requests_total{method=\"tools/call\",path=\"dagger\",outcome=\"tool_error\"} 1",
+            "harness_reference_mcp_requests_total{method=\"tools/call\",path=\"legacy\",outcome=\"ok\"} 0",
+            "harness_reference_mcp_requests_total{method=\"other\",path=\"legacy\",outcome=\"rpc_error\"} 1",
+            "harness_reference_mcp_sessions 3",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -362,17 +538,16 @@ mod tests {
         }
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        // Seven of the service, and the process's CPU and memory on Linux.
+        // Nine of the service, and the process's CPU and memory on Linux.
         let process = if cfg!(target_os = "linux") { 2 } else { 0 };
-        assert_eq!((helps, types), (7 + process, 7 + process));
+        assert_eq!((helps, types), (9 + process, 9 + process));
         let parsed = crate::metrics::exposition::Exposition::parse(&text).expect("parses");
         // Every series of the service names its path, so a query templated per path
-        // (`{path="legacy"}`) finds each family on either path.
-        for sample in parsed
-            .samples
-            .iter()
-            .filter(|s| s.name.starts_with("harness_reference_"))
-        {
+        // (`{path="legacy"}`) finds each family on either path; MCP sessions are not
+        // of a path (each request of a session names its own).
+        for sample in parsed.samples.iter().filter(|s| {
+            s.name.starts_with("harness_reference_") && s.name != "harness_reference_mcp_sessions"
+        }) {
             let path = sample.labels.iter().find(|(name, _)| name == "path");
             assert!(
                 path.is_some_and(|(_, v)| v == "legacy" || v == "dagger"),

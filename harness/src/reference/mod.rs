@@ -2,7 +2,8 @@
 //! path and a Dagger path (circuit breaker, retries), the default target of demos and tests.
 //!
 //! [`ReferencePlatform::start`] runs two HTTP/1.1 servers on loopback: the service
-//! (`POST /api/workflows/execute`, `GET /api/tasks/{id}`, `GET /healthz`, `GET /metrics`)
+//! (`POST /api/workflows/execute`, `GET /api/tasks/{id}`, `GET /healthz`, `GET /metrics`,
+//! and `/mcp`, an MCP server whose tools run workflows on either path)
 //! and the executor it depends on (`POST /execute`). Every random choice derives from the
 //! seed. The breaker and the backoff are pure and tested on their own. Both paths answer
 //! with the same JSON shape; `[reference] parity_defect` makes the Dagger path's answers
@@ -16,6 +17,7 @@ pub mod config;
 mod cpu;
 mod executor;
 mod http;
+mod mcp;
 pub mod metrics;
 mod platform;
 mod rng;
@@ -25,5 +27,5 @@ pub mod tasks;
 
 pub use breaker::{Breaker, BreakerState, Permit, Transitions};
 pub use config::{BreakerConfig, ParityDefect, ReferenceConfig, RetryConfig};
-pub use metrics::{AttemptOutcome, Metrics, ServicePath};
+pub use metrics::{AttemptOutcome, McpMethod, McpOutcome, Metrics, ServicePath};
 pub use platform::ReferencePlatform;

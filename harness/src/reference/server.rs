@@ -5,12 +5,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use tokio::net::TcpListener;
 
+use super::http::Reply;
 use crate::server::{ServerHandle, spawn_http};
 
 /// A request handler served by [`Server`].
@@ -19,7 +18,7 @@ pub(crate) trait Handler: Send + Sync + 'static {
     fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-    ) -> impl Future<Output = Response<Full<Bytes>>> + Send;
+    ) -> impl Future<Output = Response<Reply>> + Send;
 }
 
 /// A running HTTP server; dropping it aborts its accept loop and every connection.

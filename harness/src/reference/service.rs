@@ -33,7 +33,8 @@ use super::breaker::Breaker;
 use super::clock::PreciseClock;
 use super::config::{ParityDefect, ReferenceConfig, RetryConfig};
 use super::cpu;
-use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID};
+use super::http::{self, ATTEMPT, BREAKER, DrainError, MAX_BODY, REQUEST_ID, Reply};
+use super::mcp::{self, McpState};
 use super::metrics::{AttemptOutcome, Metrics, ServicePath};
 use super::rng::{self, Stream};
 use super::server::Handler;
@@ -87,6 +88,8 @@ pub(crate) struct Service {
     metrics: Metrics,
     tasks: TaskStore,
     clock: PreciseClock,
+    /// The `/mcp` endpoint's sessions and answer form.
+    mcp: McpState,
 }
 
 /// The per-request random source, created only when a request needs a draw.
@@ -143,6 +146,7 @@ impl Service {
             metrics: Metrics::default(),
             tasks: TaskStore::new(DEFAULT_CAPACITY),
             clock,
+            mcp: McpState::new(config.mcp_sse),
         }
     }
 
@@ -176,17 +180,43 @@ impl Service {
         response
     }
 
-    async fn execute(&self, path: ServicePath, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let request_id = req.headers().get(REQUEST_ID).cloned();
-        let key = match &request_id {
+    /// The `/mcp` endpoint's state.
+    pub(super) fn mcp(&self) -> &McpState {
+        &self.mcp
+    }
+
+    /// The random draws of one request, keyed by its request id when it has one.
+    fn draws(&self, request_id: Option<&HeaderValue>) -> Draws {
+        let key = match request_id {
             Some(id) => rng::key_of_id(id.as_bytes()),
             None => rng::key_of_counter(self.unkeyed.fetch_add(1, Ordering::Relaxed)),
         };
-        let mut draws = Draws {
+        Draws {
             seed: self.seed,
             key,
             rng: None,
-        };
+        }
+    }
+
+    /// Runs `workflow` on `path` exactly as `POST /api/workflows/execute` does (overhead,
+    /// CPU cost, own error rate, the dependency call with the Dagger path's breaker and
+    /// retries) and answers as that endpoint would, without counting it as an execute
+    /// request (its CPU time counts as the path's); the MCP endpoint's `run_workflow` tool
+    /// calls it.
+    pub(super) async fn run_workflow(
+        &self,
+        path: ServicePath,
+        request_id: Option<&HeaderValue>,
+        workflow: &str,
+    ) -> Response<Full<Bytes>> {
+        let mut draws = self.draws(request_id);
+        self.on_path(path, self.run_path(path, request_id, workflow, &mut draws))
+            .await
+    }
+
+    async fn execute(&self, path: ServicePath, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let request_id = req.headers().get(REQUEST_ID).cloned();
+        let mut draws = self.draws(request_id.as_ref());
         let response = match http::read(req.into_body(), MAX_BODY).await {
             Ok(body) => {
                 let workflow = answers::workflow_of(&body);
@@ -386,7 +416,17 @@ impl Service {
 }
 
 impl Handler for Service {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Reply> {
+        if req.uri().path() == mcp::ENDPOINT {
+            return mcp::serve(self, req).await;
+        }
+        self.answer(req).await.map(Reply::Left)
+    }
+}
+
+impl Service {
+    /// Answers a request of the HTTP API (every endpoint but `/mcp`).
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().clone();
         match (method, req.uri().path()) {
             (Method::POST, "/api/workflows/execute") => {
