@@ -297,6 +297,7 @@ async fn run_once(
         progress: Some(hook),
     })
     .await;
+    ctx.end_drive().await;
     let wall_end = std::time::SystemTime::now();
     let scraped = match scrape {
         Some(scrape) => Some(scrape.finish().await),
