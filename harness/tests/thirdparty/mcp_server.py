@@ -17,7 +17,8 @@ from typing import TypedDict
 import uvicorn
 from mcp.server.fastmcp import Context, FastMCP
 
-server = FastMCP("harness-test")
+# Quiet: the SDK logs every request (with session ids) and every failing prompt.
+server = FastMCP("harness-test", log_level="CRITICAL")
 STATS = {"initialize": 0, "delete": 0, "session_ids": []}
 
 
