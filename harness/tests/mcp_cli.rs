@@ -253,3 +253,71 @@ fn compare_of_two_mcp_paths_with_a_session_per_iteration_judges_every_row() {
         "each closed when its iteration ended: {server}"
     );
 }
+
+#[test]
+fn a_stdio_server_runs_one_process_per_user_session() {
+    if !common::python::modules_or_skip("mcp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/thirdparty")
+        .join(SERVICE);
+    let text = format!(
+        r#"
+name = "mcp-stdio"
+seed = 5
+[paths.dagger]
+kind = "mcp"
+command = ["python3", "{}", "--stdio"]
+[load]
+model = "closed"
+users = 2
+think_time = "20ms"
+duration = "2s"
+warmup = "0s"
+repetitions = 1
+timeout = "10s"
+[[flow]]
+name = "tools"
+steps = [
+  {{ name = "run", mcp = "tools/call", tool = "run_workflow", arguments = {{ workflow = "wf" }},
+     extract = {{ run_id = "/structuredContent/run_id" }} }},
+  {{ name = "read", mcp = "resources/read", uri = "workflow://${{run_id}}" }},
+  {{ name = "fail", mcp = "tools/call", tool = "fail", arguments = {{ message = "boom" }} }},
+]
+"#,
+        server.display()
+    );
+    let file = dir.path().join("stdio.toml");
+    std::fs::write(&file, text).expect("write scenario");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["run", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    eprintln!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(out.join("runs/dagger-r1.json")).expect("run record"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        count(step(&record, "tools", "initialize"), "ok"),
+        2,
+        "one server per user"
+    );
+    assert!(count(step(&record, "tools", "read"), "ok") > 0, "{record}");
+    assert!(
+        count(step(&record, "tools", "fail"), "tool_error") > 0,
+        "{record}"
+    );
+    let notes = record["notes"].to_string();
+    assert!(notes.contains("mcp: 2 sessions opened"), "{notes}");
+}

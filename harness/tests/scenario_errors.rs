@@ -1851,3 +1851,27 @@ fn a_step_named_initialize_clashes_with_the_session_step() {
         "another name",
     );
 }
+
+#[test]
+fn a_stdio_mcp_path_has_no_headers() {
+    let text = r#"name = "mcp"
+[paths.dagger]
+kind = "mcp"
+command = ["python3", "server.py"]
+headers = { Authorization = "x" }
+[load]
+model = "closed"
+users = 1
+duration = "1s"
+[[flow]]
+name = "f"
+steps = [{ name = "list", mcp = "tools/list" }]
+"#;
+    assert_invalid(
+        text,
+        5,
+        1,
+        "runs its MCP server over stdio, which has no headers",
+        "remove `headers`",
+    );
+}

@@ -184,7 +184,7 @@ impl PathSpec {
             Target::Dagger(_) => "dagger".into(),
             Target::Mcp(target) => match &target.transport {
                 McpTransport::Http(url) => format!("mcp {}", url_identity(url)),
-                McpTransport::Stdio(argv) => format!("mcp {}", argv.join(" ")),
+                McpTransport::Stdio { argv, .. } => format!("mcp {}", argv.join(" ")),
             },
             Target::Url(url) => url_identity(url),
         }
@@ -301,8 +301,14 @@ pub struct McpTarget {
 pub enum McpTransport {
     /// `url = "..."`: streamable HTTP (`${ENV}` resolved).
     Http(Interpolated),
-    /// `command = [...]`: a child process speaking JSON-RPC on stdin/stdout.
-    Stdio(Vec<String>),
+    /// `command = [...]`: a child process per session, speaking JSON-RPC on its
+    /// stdin/stdout (`${ENV}` resolved).
+    Stdio {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// Where it runs: the scenario file's folder.
+        workdir: PathBuf,
+    },
 }
 
 /// Who shares one MCP session.

@@ -84,6 +84,17 @@ impl Checker<'_> {
                         None => Vec::new(),
                     };
                     let target = self.mcp_target(&name, path)?;
+                    if let (McpTransport::Stdio { .. }, Some(h)) =
+                        (&target.transport, &path.get_ref().headers)
+                    {
+                        return Err(Problem::new(
+                            key_span(self.text, &h.span()),
+                            format!(
+                                "path `{name}` runs its MCP server over stdio, which has no headers"
+                            ),
+                            "remove `headers`, or reach the server over streamable HTTP with `url`",
+                        ));
+                    }
                     let tls = match &target.transport {
                         McpTransport::Http(url) if is_https(&url.resolved) => {
                             let span = path.get_ref().url.as_ref().map_or(0..0, Spanned::span);
@@ -298,11 +309,12 @@ impl Checker<'_> {
                 McpTransport::Http(resolved)
             }
             (None, Some(command)) => {
-                let argv: Vec<String> = command
-                    .get_ref()
-                    .iter()
-                    .map(|p| p.get_ref().clone())
-                    .collect();
+                let mut argv = Vec::new();
+                for part in command.get_ref() {
+                    let resolved = interpolate_env(part.get_ref(), self.env)
+                        .map_err(|e| self.located(part, e))?;
+                    argv.push(resolved.resolved);
+                }
                 if argv.first().is_none_or(|p| p.trim().is_empty()) {
                     return Err(Problem::new(
                         command.span(),
@@ -310,13 +322,10 @@ impl Checker<'_> {
                         "give the server's program and arguments, e.g. `command = [\"python3\", \"server.py\"]`",
                     ));
                 }
-                return Err(Problem::new(
-                    key_span(self.text, &command.span()),
-                    format!(
-                        "path `{name}`: MCP over stdio (`command`) is not supported by this version"
-                    ),
-                    "run the server with its streamable-HTTP transport and give its endpoint as `url`",
-                ));
+                McpTransport::Stdio {
+                    argv,
+                    workdir: self.folder(),
+                }
             }
         };
         Ok(McpTarget {

@@ -5,7 +5,8 @@ SDK answers `isError: true`), `slow` (progress notifications). A resource templa
 `workflow://{run_id}` and a prompt `summarise`; reading an unknown resource is a JSON-RPC
 error. An ASGI wrapper counts `initialize` requests and DELETEs and keeps the session ids
 the server handed out; it writes them to `<tmp>/harness-mcp-<port>.json` after each
-request, for the test to compare with what harness wrote."""
+request, for the test to compare with what harness wrote. With `--stdio` it serves one
+session on stdin/stdout instead."""
 
 import argparse
 import json
@@ -99,8 +100,12 @@ def counting(app, stats_file):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--stdio", action="store_true", help="serve one session on stdin/stdout")
     args = parser.parse_args()
+    if args.stdio:
+        server.run("stdio")
+        return
     stats_file = os.path.join(tempfile.gettempdir(), f"harness-mcp-{args.port}.json")
     app = counting(server.streamable_http_app(), stats_file)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use super::DriveCounts;
+use super::stdio::StdioServer;
 use super::wire::{self, PROTOCOL_VERSION, Reply};
 use crate::kinds::http::{HttpClient, OutgoingRequest, ResolvedTarget};
 use crate::kinds::samples::FailureSamples;
@@ -40,6 +41,8 @@ enum SessionKey {
 struct Session {
     id: Option<HeaderValue>,
     version: HeaderValue,
+    /// The session's own server process (stdio); killed when the session is dropped.
+    server: Option<StdioServer>,
 }
 
 /// The executor of one drive of an MCP path.
@@ -53,6 +56,8 @@ pub struct McpExecutor {
     samples: FailureSamples,
     counts: Arc<DriveCounts>,
     base: String,
+    /// The server's argv and folder, for a stdio path.
+    stdio: Option<(Vec<String>, std::path::PathBuf)>,
 }
 
 impl McpExecutor {
@@ -81,7 +86,74 @@ impl McpExecutor {
             samples: FailureSamples::default(),
             counts,
             base: target.base().to_owned(),
+            stdio: None,
         }
+    }
+
+    /// Starts `command` (argv, folder) once per session.
+    pub(super) fn stdio(
+        command: (Vec<String>, std::path::PathBuf),
+        scope: SessionScope,
+        counts: Arc<DriveCounts>,
+    ) -> Self {
+        Self {
+            client: HttpClient::new(1),
+            uri: None,
+            headers: HeaderMap::new(),
+            scope,
+            sessions: Mutex::default(),
+            samples: FailureSamples::default(),
+            counts,
+            base: String::new(),
+            stdio: Some(command),
+        }
+    }
+
+    /// Opens the session of `key` on a server process of its own.
+    async fn initialize_stdio(
+        &self,
+        key: SessionKey,
+        request_id: u64,
+        timeout: Duration,
+    ) -> StepReply {
+        let Some((argv, workdir)) = &self.stdio else {
+            return StepReply::failed(OutcomeClass::Transport, None);
+        };
+        let server = match StdioServer::spawn(argv, workdir) {
+            Ok(server) => server,
+            Err(why) => {
+                self.samples.push_distinct(format!("mcp stdio: {why}"));
+                return StepReply::failed(OutcomeClass::Connect, None);
+            }
+        };
+        let Some(body) = wire::request(&McpCall::Initialize, request_id, &[]) else {
+            return StepReply::failed(OutcomeClass::CheckFailed, None);
+        };
+        let read = match server
+            .exchange(&body, Some(request_id), false, timeout)
+            .await
+        {
+            Ok(read) => read,
+            Err(class) => return StepReply::failed(class, None),
+        };
+        let result = match read.reply {
+            Reply::Result(result) => result,
+            other => return self.failed_reply(other, "initialize", None, None),
+        };
+        if let Err(class) = server
+            .exchange(&wire::initialized(), None, false, timeout)
+            .await
+        {
+            return StepReply::failed(class, None);
+        }
+        self.counts.session_opened();
+        let session = Session {
+            id: None,
+            version: HeaderValue::from_static(PROTOCOL_VERSION),
+            server: Some(server),
+        };
+        self.sessions().insert(key, Arc::new(session));
+        StepReply::ok(None, Bytes::from(result.to_string()))
     }
 
     fn key(&self, scope: Scope) -> SessionKey {
@@ -163,7 +235,11 @@ impl McpExecutor {
             .and_then(serde_json::Value::as_str)
             .and_then(|v| HeaderValue::from_str(v).ok())
             .unwrap_or(HeaderValue::from_static(PROTOCOL_VERSION));
-        let session = Session { id, version };
+        let session = Session {
+            id,
+            version,
+            server: None,
+        };
         let done = match self
             .post(&wire::initialized(), Some(&session), request_id, timeout)
             .await
@@ -280,9 +356,10 @@ impl PathExecutor for McpExecutor {
         let key = self.key(scope);
         let session = self.session(key);
         if matches!(call, McpCall::Initialize) {
-            return match session {
-                Some(_) => StepReply::ok(None, Bytes::new()),
-                None => self.initialize(key, request_id, timeout).await,
+            return match (session, &self.stdio) {
+                (Some(_), _) => StepReply::ok(None, Bytes::new()),
+                (None, Some(_)) => self.initialize_stdio(key, request_id, timeout).await,
+                (None, None) => self.initialize(key, request_id, timeout).await,
             };
         }
         let Some(session) = session else {
@@ -296,6 +373,30 @@ impl PathExecutor for McpExecutor {
         let Some(body) = wire::request(call, request_id, vars) else {
             return StepReply::failed(OutcomeClass::CheckFailed, None);
         };
+        let tool_call = matches!(call, McpCall::CallTool { .. });
+        let what = match call {
+            McpCall::CallTool { tool, .. } => format!("tool `{tool}`"),
+            McpCall::GetPrompt { prompt, .. } => format!("prompt `{prompt}`"),
+            other => other.method().to_string(),
+        };
+        if let Some(server) = &session.server {
+            let read = match server
+                .exchange(&body, Some(request_id), tool_call, timeout)
+                .await
+            {
+                Ok(read) => read,
+                Err(class) => {
+                    // The pipe may be out of step now: the scope starts a new server.
+                    self.sessions().remove(&key);
+                    return StepReply::failed(class, None);
+                }
+            };
+            self.counts.progress(read.progress);
+            return match read.reply {
+                Reply::Result(result) => StepReply::ok(None, Bytes::from(result.to_string())),
+                other => self.failed_reply(other, &what, None, None),
+            };
+        }
         let answer = match self.post(&body, Some(&session), request_id, timeout).await {
             Ok(answer) => answer,
             Err(class) => return StepReply::failed(class, None),
@@ -308,14 +409,8 @@ impl PathExecutor for McpExecutor {
         if let Some(failed) = self.unexpected_status(answer.status, call.method()) {
             return failed;
         }
-        let tool_call = matches!(call, McpCall::CallTool { .. });
         let read = wire::read(content_type(&answer), &answer.body, request_id, tool_call);
         self.counts.progress(read.progress);
-        let what = match call {
-            McpCall::CallTool { tool, .. } => format!("tool `{tool}`"),
-            McpCall::GetPrompt { prompt, .. } => format!("prompt `{prompt}`"),
-            other => other.method().to_string(),
-        };
         match read.reply {
             Reply::Result(result) => StepReply::ok(answer.status, Bytes::from(result.to_string())),
             other => self.failed_reply(other, &what, answer.status, Some(&session)),
@@ -353,7 +448,8 @@ impl PathExecutor for McpExecutor {
     }
 
     fn base_url(&self) -> Option<&str> {
-        Some(&self.base)
+        // A stdio path sends no HTTP.
+        (!self.base.is_empty()).then_some(self.base.as_str())
     }
 }
 

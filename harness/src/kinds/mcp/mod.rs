@@ -1,11 +1,13 @@
 //! MCP paths: harness as the client of a Model Context Protocol server over streamable
 //! HTTP, one JSON-RPC request per step, sessions kept per virtual user or per iteration.
 //!
-//! The transport is the load generator's own HTTP client ([`super::http::client`]), so a
-//! fault proxy, the TLS settings and the request-id headers apply as on HTTP paths;
-//! [`wire`] reads the answers, [`executor`] keeps the sessions.
+//! The HTTP transport is the load generator's own client ([`super::http::client`]), so a
+//! fault proxy, the TLS settings and the request-id headers apply as on HTTP paths; a
+//! `command` path runs one server process per session ([`stdio`]). [`wire`] reads the
+//! answers, [`executor`] keeps the sessions.
 
 mod executor;
+mod stdio;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -74,7 +76,8 @@ impl DriveCounts {
 /// A `kind = "mcp"` path: its endpoint and headers, checked once.
 #[derive(Debug)]
 pub struct McpPath {
-    target: ResolvedTarget,
+    target: Option<ResolvedTarget>,
+    stdio: Option<(Vec<String>, std::path::PathBuf)>,
     session: SessionScope,
     counts: Arc<DriveCounts>,
 }
@@ -82,18 +85,17 @@ pub struct McpPath {
 impl McpPath {
     /// The path `spec` with its MCP `target`.
     pub fn new(spec: &PathSpec, target: &McpTarget) -> Result<Self, PathError> {
-        let url = match &target.transport {
-            McpTransport::Http(url) => url,
-            McpTransport::Stdio(_) => {
-                return Err(PathError::Target(
-                    "MCP over stdio is not supported by this version: use `url`".into(),
-                ));
+        let (resolved, stdio) = match &target.transport {
+            McpTransport::Http(url) => {
+                let resolved = ResolvedTarget::new(&url.resolved, &spec.headers)
+                    .map_err(|e| PathError::Target(Box::new(e)))?;
+                (Some(resolved.with_tls(spec.tls.clone())), None)
             }
+            McpTransport::Stdio { argv, workdir } => (None, Some((argv.clone(), workdir.clone()))),
         };
-        let resolved = ResolvedTarget::new(&url.resolved, &spec.headers)
-            .map_err(|e| PathError::Target(Box::new(e)))?;
         Ok(Self {
-            target: resolved.with_tls(spec.tls.clone()),
+            target: resolved,
+            stdio,
             session: target.session,
             counts: Arc::default(),
         })
@@ -103,20 +105,26 @@ impl McpPath {
 #[async_trait::async_trait]
 impl ReadyPath for McpPath {
     fn upstream(&self) -> Option<String> {
-        Some(self.target.base().to_owned())
+        self.target.as_ref().map(|t| t.base().to_owned())
     }
 
     fn upstream_tls(&self) -> Option<&TlsConfig> {
-        self.target.tls()
+        self.target.as_ref().and_then(ResolvedTarget::tls)
     }
 
     fn executor(&self, drive: &DriveSetup<'_>) -> Result<Arc<dyn PathExecutor>, PathError> {
+        let Some(target) = &self.target else {
+            return Ok(Arc::new(McpExecutor::stdio(
+                self.stdio.clone().unwrap_or_default(),
+                self.session,
+                self.counts.clone(),
+            )));
+        };
         let target = match &drive.proxy_url {
-            Some(url) => self
-                .target
+            Some(url) => target
                 .with_base(url)
                 .map_err(|e| PathError::Target(Box::new(e)))?,
-            None => self.target.clone(),
+            None => target.clone(),
         };
         let client = target
             .client(drive.max_idle)

@@ -134,6 +134,29 @@ pub fn read(content_type: &str, body: &[u8], id: u64, tool_call: bool) -> Read {
     }
 }
 
+/// What one line of a stdio server's output is to request `id`.
+pub fn read_line(line: &str, id: u64, tool_call: bool) -> Line {
+    match serde_json::from_str(line) {
+        Err(e) => Line::Answer(Reply::Protocol(format!("a line is not JSON: {e}"))),
+        Ok(message) => match classify(message, id, tool_call) {
+            Message::Progress => Line::Progress,
+            Message::Other => Line::Other,
+            Message::Answer(reply) => Line::Answer(reply),
+        },
+    }
+}
+
+/// A line of a stdio server's output.
+#[derive(Debug, PartialEq)]
+pub enum Line {
+    /// A progress notification.
+    Progress,
+    /// Another notification or a server request (not answered).
+    Other,
+    /// The reply to the request.
+    Answer(Reply),
+}
+
 enum Message {
     Progress,
     /// A notification or a server request harness does not answer.
@@ -310,6 +333,38 @@ mod tests {
         let read = read("text/event-stream", body, 2, true);
         assert_eq!(read.reply, Reply::RpcError(-32602, "Invalid params".into()));
         assert_eq!(read.reply.class(), Some(OutcomeClass::RpcError));
+    }
+
+    #[test]
+    fn stdio_lines_are_read_one_message_each() {
+        assert_eq!(
+            read_line(
+                r#"{"jsonrpc":"2.0","method":"notifications/progress"}"#,
+                1,
+                true
+            ),
+            Line::Progress
+        );
+        assert_eq!(
+            read_line(
+                r#"{"jsonrpc":"2.0","method":"notifications/message"}"#,
+                1,
+                true
+            ),
+            Line::Other
+        );
+        assert_eq!(
+            read_line(
+                r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#,
+                1,
+                false
+            ),
+            Line::Answer(Reply::Result(json!({"tools": []})))
+        );
+        assert!(matches!(
+            read_line("garbage", 1, false),
+            Line::Answer(Reply::Protocol(_))
+        ));
     }
 
     #[test]
