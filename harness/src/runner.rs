@@ -335,6 +335,9 @@ async fn run_once(
     for (step, failures) in record.steps.iter_mut().zip(check_failures) {
         step.check_failures = failures.into_iter().collect();
     }
+    for (step, (_, spec)) in record.steps.iter_mut().zip(scenario.steps()) {
+        step.session = spec.is_session_step();
+    }
     record.warnings = scenario.warnings(&path.name);
     record.warnings.extend(extras.warnings);
     record.target = path.target_identity();

@@ -321,3 +321,37 @@ steps = [
     let notes = record["notes"].to_string();
     assert!(notes.contains("mcp: 2 sessions opened"), "{notes}");
 }
+
+#[test]
+fn compare_with_a_session_per_user_leaves_the_few_initialize_rows_unjudged() {
+    let Some(service) = PythonService::start_or_skip(SERVICE, "mcp, uvicorn") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), &service.url, "user");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["compare", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let comparison = common::comparison(&out);
+    // Three sessions a side, fewer than min_samples: not a reason to call the
+    // comparison invalid, and not judged on so few samples.
+    assert_eq!(comparison["invalid"], serde_json::json!([]), "{comparison}");
+    assert_eq!(comparison["verdict"], "NO-GO", "{comparison}");
+    let rows = comparison["rows"].as_array().expect("rows");
+    assert!(
+        rows.iter()
+            .all(|r| !r["step"].as_str().unwrap_or("").ends_with("/initialize"))
+    );
+    assert!(rows.iter().any(|r| r["step"] == "tools/run"));
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(out.join("runs/dagger-r1.json")).expect("run record"),
+    )
+    .expect("JSON");
+    assert_eq!(step(&record, "tools", "initialize")["session"], true);
+    assert!(step(&record, "tools", "run").get("session").is_none());
+}
