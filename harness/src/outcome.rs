@@ -55,11 +55,20 @@ pub enum OutcomeClass {
     /// with a GraphQL error): a field or argument its schema lacks. A harness or scenario
     /// bug, not a failing pipeline; a comparison holding one is INCONCLUSIVE.
     QueryInvalid,
+    /// An MCP tool answered with a result whose `isError` is true: the tool ran and
+    /// reported a failure.
+    ToolError,
+    /// An MCP server answered a request with a JSON-RPC error object; its code and message
+    /// are in the run's notes (`rpc_error -32602: Invalid params`).
+    RpcError,
+    /// An MCP exchange broke the protocol: malformed JSON-RPC, an unexpected message, no
+    /// session id from `initialize`, or an SSE stream that ended before the answer.
+    Protocol,
 }
 
 impl OutcomeClass {
     /// Every class, in a stable order (used for fixed-size counters).
-    pub const ALL: [OutcomeClass; 17] = [
+    pub const ALL: [OutcomeClass; 20] = [
         OutcomeClass::Ok,
         OutcomeClass::Http4xx,
         OutcomeClass::Http5xx,
@@ -77,6 +86,9 @@ impl OutcomeClass {
         OutcomeClass::Tls,
         OutcomeClass::EngineUnavailable,
         OutcomeClass::QueryInvalid,
+        OutcomeClass::ToolError,
+        OutcomeClass::RpcError,
+        OutcomeClass::Protocol,
     ];
 
     /// Position in [`OutcomeClass::ALL`].
@@ -109,6 +121,9 @@ impl OutcomeClass {
             OutcomeClass::Tls => "tls",
             OutcomeClass::EngineUnavailable => "engine_unavailable",
             OutcomeClass::QueryInvalid => "query_invalid",
+            OutcomeClass::ToolError => "tool_error",
+            OutcomeClass::RpcError => "rpc_error",
+            OutcomeClass::Protocol => "protocol",
         }
     }
 

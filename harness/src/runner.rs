@@ -297,6 +297,7 @@ async fn run_once(
         progress: Some(hook),
     })
     .await;
+    ctx.end_drive().await;
     let wall_end = std::time::SystemTime::now();
     let scraped = match scrape {
         Some(scrape) => Some(scrape.finish().await),
@@ -333,6 +334,9 @@ async fn run_once(
     let mut record = RunRecord::build(recording, meta);
     for (step, failures) in record.steps.iter_mut().zip(check_failures) {
         step.check_failures = failures.into_iter().collect();
+    }
+    for (step, (_, spec)) in record.steps.iter_mut().zip(scenario.steps()) {
+        step.session = spec.is_session_step();
     }
     record.warnings = scenario.warnings(&path.name);
     record.warnings.extend(extras.warnings);

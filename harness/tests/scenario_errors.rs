@@ -1733,3 +1733,145 @@ fn metrics_mistakes_are_located() {
         "remove the key",
     );
 }
+
+/// Two MCP paths on one server and one flow of `steps`.
+fn mcp_scenario(path_extra: &str, steps: &str) -> String {
+    format!(
+        r#"name = "mcp"
+[paths.legacy]
+kind = "mcp"
+url = "${{DEP_URL}}/mcp"
+{path_extra}
+[paths.dagger]
+kind = "mcp"
+url = "${{DEP_URL}}/mcp"
+headers = {{ "X-Feature-USE_DAGGER_MCP_SERVER" = "true" }}
+[load]
+model = "closed"
+users = 2
+duration = "1s"
+[[flow]]
+name = "tools"
+steps = [
+{steps}
+]
+"#
+    )
+}
+
+#[test]
+fn mcp_flows_begin_with_the_initialize_step_and_template_their_arguments() {
+    let s = valid(&mcp_scenario(
+        "session = \"iteration\"",
+        r#"  { name = "run", mcp = "tools/call", tool = "run_workflow", arguments = { workflow = "wf", steps = 3 }, extract = { run_id = "/structuredContent/run_id" } },
+  { name = "read", mcp = "resources/read", uri = "workflow://${run_id}" },"#,
+    ));
+    let names: Vec<&str> = s.flows[0].steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["initialize", "run", "read"]);
+    assert!(s.flows[0].steps[0].is_session_step());
+    let Target::Mcp(target) = &s.paths[0].target else {
+        panic!("an MCP target");
+    };
+    assert_eq!(target.session, harness::scenario::SessionScope::Iteration);
+    let Some(harness::scenario::McpCall::CallTool { arguments, .. }) = s.flows[0].steps[1].mcp()
+    else {
+        panic!("a tool call");
+    };
+    assert_eq!(
+        arguments.render(&[]),
+        Some(serde_json::json!({"workflow": "wf", "steps": 3}))
+    );
+}
+
+#[test]
+fn an_unknown_mcp_method_suggests_the_near_one() {
+    assert_invalid(
+        &mcp_scenario("", r#"  { name = "list", mcp = "tools/lst" },"#),
+        17,
+        26,
+        "`tools/lst` is not an MCP method",
+        "did you mean `tools/list`?",
+    );
+}
+
+#[test]
+fn a_tool_call_without_a_tool_says_which_key_to_add() {
+    assert_invalid(
+        &mcp_scenario("", r#"  { name = "run", mcp = "tools/call" },"#),
+        17,
+        25,
+        "`mcp = \"tools/call\"` needs `tool`",
+        "tool = \"run_workflow\"",
+    );
+}
+
+#[test]
+fn mcp_steps_without_an_mcp_path_are_refused() {
+    let text = r#"name = "mcp"
+[paths.legacy]
+target = "reference"
+[load]
+model = "open"
+rate = 5
+duration = "1s"
+[[flow]]
+name = "f"
+steps = [{ name = "list", path = "/", mcp = "tools/list" }]
+"#;
+    assert_invalid(
+        text,
+        10,
+        39,
+        "no path of the scenario is of kind `mcp`",
+        "kind = \"mcp\"",
+    );
+}
+
+#[test]
+fn an_mcp_path_with_both_url_and_command_keeps_one() {
+    assert_invalid(
+        &mcp_scenario(
+            "command = [\"python3\", \"server.py\"]",
+            r#"  { name = "list", mcp = "tools/list" },"#,
+        ),
+        5,
+        1,
+        "has both `url` and `command`",
+        "keep exactly one",
+    );
+}
+
+#[test]
+fn a_step_named_initialize_clashes_with_the_session_step() {
+    assert_invalid(
+        &mcp_scenario("", r#"  { name = "initialize", mcp = "tools/list" },"#),
+        17,
+        12,
+        "step name `initialize` in flow `tools` is taken",
+        "another name",
+    );
+}
+
+#[test]
+fn a_stdio_mcp_path_has_no_headers() {
+    let text = r#"name = "mcp"
+[paths.dagger]
+kind = "mcp"
+command = ["python3", "server.py"]
+headers = { Authorization = "x" }
+[load]
+model = "closed"
+users = 1
+duration = "1s"
+[[flow]]
+name = "f"
+steps = [{ name = "list", mcp = "tools/list" }]
+"#;
+    assert_invalid(
+        text,
+        5,
+        1,
+        "runs its MCP server over stdio, which has no headers",
+        "remove `headers`",
+    );
+}

@@ -39,16 +39,17 @@ pub fn build_rows(
     policy: &Policy,
 ) -> Vec<Row> {
     let confidence = policy.confidence.get();
-    let steps: Vec<(String, StepRuns, StepRuns)> = shared_steps(base, candidate)
-        .into_iter()
-        .map(|(flow, step)| {
-            (
-                format!("{flow}/{step}"),
-                StepRuns::collect(base, &flow, &step),
-                StepRuns::collect(candidate, &flow, &step),
-            )
-        })
-        .collect();
+    let steps: Vec<(String, StepRuns, StepRuns)> =
+        shared_steps(base, candidate, policy.min_samples)
+            .into_iter()
+            .map(|(flow, step)| {
+                (
+                    format!("{flow}/{step}"),
+                    StepRuns::collect(base, &flow, &step),
+                    StepRuns::collect(candidate, &flow, &step),
+                )
+            })
+            .collect();
     let mut drafts: Vec<Draft> = Vec::new();
     // Members of each Holm family in row order, keyed by (metric, step when per step).
     let mut families: BTreeMap<(usize, Option<usize>), Vec<usize>> = BTreeMap::new();
@@ -291,7 +292,11 @@ fn judge(draft: Draft, proven: bool, p_adjusted: f64, policy: &Policy) -> Row {
 }
 
 /// (flow, step) pairs present on both sides, in the candidate's order.
-fn shared_steps(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<(String, String)> {
+fn shared_steps(
+    base: &[RunRecord],
+    candidate: &[RunRecord],
+    min_samples: u64,
+) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for r in candidate {
         for s in &r.steps {
@@ -299,7 +304,13 @@ fn shared_steps(base: &[RunRecord], candidate: &[RunRecord]) -> Vec<(String, Str
             let in_base = base
                 .iter()
                 .any(|b| b.steps.iter().any(|t| t.flow == s.flow && t.step == s.step));
-            if in_base && !out.contains(&key) {
+            // A session step with too few sessions on a side is not judged (validity
+            // leaves it out too): its count is the number of sessions, by design.
+            let few = super::validity::is_session_step(base, candidate, &s.flow, &s.step)
+                && [base, candidate].iter().any(|side| {
+                    super::validity::step_requests(side, &s.flow, &s.step) < min_samples
+                });
+            if in_base && !few && !out.contains(&key) {
                 out.push(key);
             }
         }

@@ -526,6 +526,7 @@ fn step_record(index: usize, draw: &Draw, rng: &mut ChaCha8Rng) -> StepRecord {
         classes,
         statuses,
         check_failures: BTreeMap::new(),
+        session: false,
         seconds: Vec::new(),
     }
 }

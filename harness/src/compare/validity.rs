@@ -221,15 +221,7 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
             }
         }
     }
-    let requests = |records: &[RunRecord], flow: &str, step: &str| -> u64 {
-        // Requests, not successes: a candidate that fails every request has plenty of
-        // evidence, and must roll back rather than be called inconclusive.
-        records
-            .iter()
-            .filter_map(|r| r.steps.iter().find(|s| s.flow == flow && s.step == step))
-            .map(|s| s.count().saturating_sub(s.dropped_count()))
-            .sum()
-    };
+    let requests = step_requests;
     for (side, records, other) in [("base", base, candidate), ("candidate", candidate, base)] {
         let mut steps: Vec<(String, String)> = Vec::new();
         for r in records {
@@ -241,6 +233,10 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
             }
         }
         for (flow, step) in steps {
+            if is_session_step(base, candidate, &flow, &step) {
+                // Judged only when both sides have enough (see `rows`); never invalid.
+                continue;
+            }
             let mine = requests(records, &flow, &step);
             if mine >= policy.min_samples {
                 continue;
@@ -266,6 +262,30 @@ pub fn check(base: &[RunRecord], candidate: &[RunRecord], policy: &Policy) -> Ve
         }
     }
     problems
+}
+
+/// True when some run records `flow/step` as a session step (an MCP `initialize`).
+pub(crate) fn is_session_step(
+    base: &[RunRecord],
+    candidate: &[RunRecord],
+    flow: &str,
+    step: &str,
+) -> bool {
+    base.iter()
+        .chain(candidate)
+        .flat_map(|r| &r.steps)
+        .any(|s| s.session && s.flow == flow && s.step == step)
+}
+
+/// Requests of `flow/step` over `records`, dropped arrivals left out. Requests, not
+/// successes: a candidate that fails every request has plenty of evidence, and must roll
+/// back rather than be called inconclusive.
+pub(crate) fn step_requests(records: &[RunRecord], flow: &str, step: &str) -> u64 {
+    records
+        .iter()
+        .filter_map(|r| r.steps.iter().find(|s| s.flow == flow && s.step == step))
+        .map(|s| s.count().saturating_sub(s.dropped_count()))
+        .sum()
 }
 
 /// One side holding runs of more than one path: its repetitions would not measure one

@@ -10,6 +10,7 @@
 pub mod command;
 pub mod dagger;
 pub mod http;
+pub mod mcp;
 pub(crate) mod samples;
 
 use std::fmt;
@@ -61,10 +62,30 @@ impl StepReply {
     }
 }
 
+/// Who a step runs for: the virtual user (closed model) and the flow iteration, so that a
+/// stateful kind (MCP sessions) can keep its state per user or per iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scope {
+    /// The virtual user, in the closed model; `None` in the open model.
+    pub user: Option<u64>,
+    /// The iteration, unique within the drive.
+    pub iteration: u64,
+}
+
+impl Scope {
+    /// The scope of calls made outside any iteration (a parity pass): its own.
+    pub const DETACHED: Scope = Scope {
+        user: None,
+        iteration: u64::MAX,
+    };
+}
+
 /// Runs the steps of one path of one kind, during one drive.
 ///
 /// `run` costs one boxed future per step (`async_trait`); everything else a kind needs
-/// per request is its own business.
+/// per request is its own business. A stateful kind also overrides the scoped hooks
+/// ([`PathExecutor::run_in`], [`PathExecutor::skips`], [`PathExecutor::iteration_ended`],
+/// [`PathExecutor::drive_ended`]); the load drivers always call those.
 #[async_trait::async_trait]
 pub trait PathExecutor: Send + Sync + fmt::Debug {
     /// Runs the action of `step` for this kind once, with the flow's variables `vars`,
@@ -77,6 +98,34 @@ pub trait PathExecutor: Send + Sync + fmt::Debug {
         request_id: u64,
         timeout: Duration,
     ) -> StepReply;
+
+    /// [`PathExecutor::run`] for `scope` (a user's or an iteration's state).
+    async fn run_in(
+        &self,
+        scope: Scope,
+        step: &Step,
+        vars: &[Option<String>],
+        request_id: u64,
+        timeout: Duration,
+    ) -> StepReply {
+        let _ = scope;
+        self.run(step, vars, request_id, timeout).await
+    }
+
+    /// True when `step` has nothing to do for `scope` and is not recorded: the session
+    /// step of a session already open, or on a path of another kind.
+    fn skips(&self, scope: Scope, step: &Step) -> bool {
+        let _ = scope;
+        step.is_session_step()
+    }
+
+    /// The iteration of `scope` ended (whatever its outcome).
+    async fn iteration_ended(&self, scope: Scope) {
+        let _ = scope;
+    }
+
+    /// The drive ended: no step runs any more (close what users kept open).
+    async fn drive_ended(&self) {}
 
     /// Descriptions of the first failures, for the record's notes; the store is emptied.
     fn failure_samples(&self) -> Vec<String>;
@@ -184,5 +233,6 @@ pub fn ready(
         Target::Reference => Box::new(http::HttpPath::new(path, reference.unwrap_or_default())?),
         Target::Command(target) => Box::new(command::CommandPath::new(target)),
         Target::Dagger(target) => Box::new(dagger::DaggerPath::new(target, &shared.engine)),
+        Target::Mcp(target) => Box::new(mcp::McpPath::new(path, target)?),
     })
 }

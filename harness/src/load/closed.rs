@@ -73,6 +73,7 @@ pub async fn run_closed(drive: Drive, users: Users) -> DriverReport {
                 .unwrap_or(0);
             let ctx = ctx.clone();
             let flows = flows.clone();
+            let user_index = user.weighted_users_index as u64;
             Box::pin(async move {
                 let now = Instant::now();
                 if now >= deadline {
@@ -81,7 +82,7 @@ pub async fn run_closed(drive: Drive, users: Users) -> DriverReport {
                     return Ok(());
                 }
                 if let Some(flow) = flows.get(flow_index) {
-                    ctx.run(flow, now).await;
+                    ctx.run(flow, now, Some(user_index)).await;
                 }
                 Ok(())
             })

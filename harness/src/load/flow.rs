@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::events::{EventLog, RequestEvent};
 use super::tally::{CheckTally, Rejected};
-use crate::kinds::PathExecutor;
+use crate::kinds::{PathExecutor, Scope};
 use crate::outcome::{Outcome, OutcomeClass};
 use crate::record::SharedRecorder;
 use crate::scenario::{Flow, Step};
@@ -20,6 +20,7 @@ pub struct IterationContext {
     timeout: Duration,
     epoch: Instant,
     ids: AtomicU64,
+    iterations: AtomicU64,
     recorder: Arc<SharedRecorder>,
     events: Option<Arc<EventLog>>,
     tally: CheckTally,
@@ -43,6 +44,7 @@ impl IterationContext {
             timeout,
             epoch,
             ids: AtomicU64::new(1),
+            iterations: AtomicU64::new(0),
             recorder,
             events: None,
             tally: CheckTally::new(flows),
@@ -102,25 +104,40 @@ impl IterationContext {
         }
     }
 
-    /// Runs the steps of `flow`; the first step's latency counts from `intended`
-    /// (its arrival time), later steps from when they could start. A failed step
-    /// ends the iteration.
-    pub async fn run(&self, flow: &Flow, intended: Instant) {
+    /// Runs the steps of `flow` for `user` (closed model; `None` in the open model); the
+    /// first step's latency counts from `intended` (its arrival time), later steps from
+    /// when they could start. A failed step ends the iteration. A step the executor
+    /// skips (a session already open) is not recorded.
+    pub async fn run(&self, flow: &Flow, intended: Instant, user: Option<u64>) {
+        let scope = Scope {
+            user,
+            iteration: self.iterations.fetch_add(1, Ordering::Relaxed),
+        };
         let mut vars: Vec<Option<String>> = vec![None; flow.vars.len()];
         let mut step_intended = intended;
         for (position, step) in flow.steps.iter().enumerate() {
+            if self.executor.skips(scope, step) {
+                continue;
+            }
             let ok = self
-                .run_step(step, &mut vars, step_intended, position == 0)
+                .run_step(scope, step, &mut vars, step_intended, position == 0)
                 .await;
             if !ok {
                 break;
             }
             step_intended = Instant::now();
         }
+        self.executor.iteration_ended(scope).await;
+    }
+
+    /// Tells the executor the drive ended (it closes what users kept open).
+    pub async fn end_drive(&self) {
+        self.executor.drive_ended().await;
     }
 
     async fn run_step(
         &self,
+        scope: Scope,
         step: &Step,
         vars: &mut [Option<String>],
         intended: Instant,
@@ -131,7 +148,7 @@ impl IterationContext {
         self.recorder.record_sent(offset);
         let reply = self
             .executor
-            .run(step, vars, request_id, self.timeout)
+            .run_in(scope, step, vars, request_id, self.timeout)
             .await;
         let class = match reply.failure {
             Some(class) => class,

@@ -316,7 +316,7 @@ impl Releaser {
     async fn work(self: Arc<Self>, permit: OwnedSemaphorePermit, mut arrival: Arrival) {
         loop {
             if let Some(flow) = self.flows.get(arrival.flow) {
-                self.ctx.run(flow, arrival.due).await;
+                self.ctx.run(flow, arrival.due, None).await;
             }
             let mut state = self.lock();
             match self.pop_due(&mut state, Instant::now()) {

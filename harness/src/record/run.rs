@@ -94,6 +94,11 @@ pub struct StepRecord {
     /// (`check_failed`), per check name (`/status equals "done"`, `extract id from /id`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub check_failures: BTreeMap<String, u64>,
+    /// A session step (an MCP path's `initialize`): its count is the number of sessions
+    /// opened, often below `min_samples` by design, so its rows are judged only when both
+    /// sides have enough, and its few samples never make a comparison invalid.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session: bool,
     /// Per second of intended start since the end of warmup: `[outcomes, failures]`
     /// (dropped arrivals included); what the error rate outside fault windows counts.
     /// Empty in records made before it was kept.
@@ -129,6 +134,7 @@ impl StepRecord {
             classes,
             statuses,
             check_failures: BTreeMap::new(),
+            session: false,
             seconds,
         }
     }

@@ -110,6 +110,29 @@ impl Checker<'_> {
             next_index,
         };
         let mut steps = Vec::new();
+        if super::mcp::has_session_step(kinds) {
+            if let Some(clash) = raw_steps
+                .iter()
+                .find(|s| s.get_ref().name.get_ref() == super::mcp::INITIALIZE_STEP)
+            {
+                return Err(Problem::new(
+                    clash.get_ref().name.span(),
+                    format!(
+                        "step name `initialize` in flow `{flow_name}` is taken: every flow of a scenario with MCP paths begins with an `initialize` step (the session's setup)"
+                    ),
+                    "give the step another name",
+                ));
+            }
+            let index = StepIndex::try_from(*progress.next_index).map_err(|_| {
+                Problem::new(
+                    f.name.span(),
+                    "too many steps",
+                    "split the scenario into several files",
+                )
+            })?;
+            *progress.next_index += 1;
+            steps.push(super::mcp::initialize_step(index));
+        }
         for position in 0..raw_steps.len() {
             let step = self
                 .flow_step(flow_name, raw_steps, position, &mut progress, kinds)
@@ -225,6 +248,25 @@ impl Checker<'_> {
         }
         if let Some(d) = &s.dagger {
             actions.push(StepAction::Dagger(self.dagger_call(d, context)?));
+        }
+        if let Some(method) = &s.mcp {
+            actions.push(StepAction::Mcp(self.mcp_call(s, method, context)?));
+        } else {
+            let stray = [
+                ("tool", s.tool.as_ref().map(Spanned::span)),
+                ("arguments", s.arguments.as_ref().map(Spanned::span)),
+                ("uri", s.uri.as_ref().map(Spanned::span)),
+                ("prompt", s.prompt.as_ref().map(Spanned::span)),
+            ];
+            if let Some((key, Some(span))) = stray.into_iter().find(|(_, span)| span.is_some()) {
+                return Err(Problem::new(
+                    key_span(self.text, &span),
+                    format!("step `{}` has `{key}` but no `mcp`", s.name.get_ref()),
+                    format!(
+                        "`{key}` belongs to MCP steps: add e.g. `mcp = \"tools/call\"`, or remove it"
+                    ),
+                ));
+            }
         }
         Ok(actions)
     }
@@ -615,6 +657,7 @@ fn action_key(kind: PathKind) -> (&'static str, &'static str) {
             "dagger",
             "dagger = { from = \"alpine:3.20\", exec = [\"sh\", \"-c\", \"make test\"] }",
         ),
+        PathKind::Mcp => ("mcp", "mcp = \"tools/call\", tool = \"run_workflow\""),
     }
 }
 
@@ -624,6 +667,7 @@ fn action_span(s: &RawStep, kind: PathKind) -> Option<Range<usize>> {
         PathKind::Http => s.path.as_ref().map(Spanned::span),
         PathKind::Command => s.command.as_ref().map(Spanned::span),
         PathKind::Dagger => s.dagger.as_ref().map(Spanned::span),
+        PathKind::Mcp => s.mcp.as_ref().map(Spanned::span),
     }
 }
 

@@ -135,6 +135,8 @@ struct CanonicalStep<'a> {
     command: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dagger: Option<CanonicalDagger<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     expect_exit: Vec<i32>,
     /// Variable name to JSON pointer (or `header:<name>`).
@@ -172,6 +174,25 @@ enum CanonicalDagger<'a> {
         args: BTreeMap<&'a str, &'a str>,
         select: Vec<&'a str>,
     },
+}
+
+/// An MCP step as written: the method and its parameters.
+fn canonical_mcp(call: &crate::scenario::McpCall) -> serde_json::Value {
+    use crate::scenario::McpCall;
+    let mut value = serde_json::json!({ "method": call.method() });
+    match call {
+        McpCall::Initialize | McpCall::ListTools => {}
+        McpCall::CallTool { tool, arguments } => {
+            value["tool"] = tool.as_str().into();
+            value["arguments"] = arguments.written();
+        }
+        McpCall::ReadResource { uri } => value["uri"] = uri.source.as_str().into(),
+        McpCall::GetPrompt { prompt, arguments } => {
+            value["prompt"] = prompt.as_str().into();
+            value["arguments"] = arguments.written();
+        }
+    }
+    value
 }
 
 fn sources(templates: &[Template]) -> Vec<&str> {
@@ -236,6 +257,7 @@ impl<'a> From<&'a Flow> for CanonicalFlow<'a> {
                     http: s.http().map(CanonicalHttp::from),
                     command: s.command().map(sources),
                     dagger: s.dagger().map(CanonicalDagger::from),
+                    mcp: s.mcp().map(canonical_mcp),
                     expect_exit,
                     extract: s
                         .extract

@@ -12,6 +12,7 @@ mod faults;
 mod flows;
 mod hash;
 mod interpolate;
+mod mcp;
 mod metric_rules;
 mod metrics;
 pub mod model;

@@ -182,12 +182,11 @@ impl PathSpec {
             Target::Reference => "reference".into(),
             Target::Command(_) => "command".into(),
             Target::Dagger(_) => "dagger".into(),
-            Target::Url(url) => {
-                use sha2::{Digest, Sha256};
-                let digest = Sha256::digest(url.resolved.trim_end_matches('/').as_bytes());
-                let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-                format!("{} sha256:{hex}", url.template)
-            }
+            Target::Mcp(target) => match &target.transport {
+                McpTransport::Http(url) => format!("mcp {}", url_identity(url)),
+                McpTransport::Stdio { argv, .. } => format!("mcp {}", argv.join(" ")),
+            },
+            Target::Url(url) => url_identity(url),
         }
     }
 
@@ -195,6 +194,14 @@ impl PathSpec {
     pub fn skips_verification(&self) -> bool {
         self.tls.as_ref().is_some_and(TlsConfig::is_insecure)
     }
+}
+
+/// A URL as written with a digest of the resolved one (`${ORCH_URL} sha256:1a2b3c4d5e6f`).
+fn url_identity(url: &Interpolated) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(url.resolved.trim_end_matches('/').as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{} sha256:{hex}", url.template)
 }
 
 /// Where a path sends its requests.
@@ -208,6 +215,8 @@ pub enum Target {
     Command(CommandTarget),
     /// Pipelines on a Dagger engine, through dagger-sdk.
     Dagger(DaggerTarget),
+    /// An MCP server, spoken to as a client.
+    Mcp(McpTarget),
 }
 
 impl Target {
@@ -217,6 +226,7 @@ impl Target {
             Target::Url(_) | Target::Reference => PathKind::Http,
             Target::Command(_) => PathKind::Command,
             Target::Dagger(_) => PathKind::Dagger,
+            Target::Mcp(_) => PathKind::Mcp,
         }
     }
 }
@@ -233,11 +243,18 @@ pub enum PathKind {
     Command,
     /// A Dagger pipeline per step.
     Dagger,
+    /// One MCP request per step (the client side of the Model Context Protocol).
+    Mcp,
 }
 
 impl PathKind {
     /// Every kind, in the order steps list their actions.
-    pub const ALL: [PathKind; 3] = [PathKind::Http, PathKind::Command, PathKind::Dagger];
+    pub const ALL: [PathKind; 4] = [
+        PathKind::Http,
+        PathKind::Command,
+        PathKind::Dagger,
+        PathKind::Mcp,
+    ];
 
     /// The name used in scenario files and reports.
     pub fn as_str(self) -> &'static str {
@@ -245,6 +262,7 @@ impl PathKind {
             PathKind::Http => "http",
             PathKind::Command => "command",
             PathKind::Dagger => "dagger",
+            PathKind::Mcp => "mcp",
         }
     }
 }
@@ -267,6 +285,42 @@ pub struct DaggerTarget {
     pub telemetry: bool,
     /// Whether steps may be answered from the engine's cache.
     pub cache: CachePolicy,
+}
+
+/// How a `kind = "mcp"` path reaches its server and scopes its sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpTarget {
+    /// Streamable HTTP at a URL, or a local server over stdio.
+    pub transport: McpTransport,
+    /// Who shares a session.
+    pub session: SessionScope,
+}
+
+/// Where an MCP server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpTransport {
+    /// `url = "..."`: streamable HTTP (`${ENV}` resolved).
+    Http(Interpolated),
+    /// `command = [...]`: a child process per session, speaking JSON-RPC on its
+    /// stdin/stdout (`${ENV}` resolved).
+    Stdio {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// Where it runs: the scenario file's folder.
+        workdir: PathBuf,
+    },
+}
+
+/// Who shares one MCP session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionScope {
+    /// One session per virtual user, kept across its iterations (closed model; in the
+    /// open model, where there are no users, one per iteration).
+    #[default]
+    User,
+    /// One session per flow iteration, closed when the iteration ends.
+    Iteration,
 }
 
 /// Whether Dagger steps may hit the engine's cache.
@@ -470,6 +524,23 @@ impl Step {
         }
     }
 
+    /// The request, on MCP paths.
+    pub fn mcp(&self) -> Option<&McpCall> {
+        match self.action(PathKind::Mcp)? {
+            StepAction::Mcp(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    /// True for the `initialize` step validation puts first in the flows of a scenario
+    /// with MCP paths (paths of other kinds skip it).
+    pub fn is_session_step(&self) -> bool {
+        matches!(
+            self.actions.as_slice(),
+            [StepAction::Mcp(McpCall::Initialize)]
+        )
+    }
+
     /// True when `status` passes this step's HTTP status check.
     pub fn accepts(&self, status: u16) -> bool {
         self.http().is_none_or(|h| h.accepts(status))
@@ -494,6 +565,8 @@ pub enum StepAction {
     Command(Vec<Template>),
     /// One Dagger pipeline (`dagger = { ... }`).
     Dagger(DaggerCall),
+    /// One MCP request (`mcp = "tools/call"`, ...).
+    Mcp(McpCall),
 }
 
 impl StepAction {
@@ -503,6 +576,7 @@ impl StepAction {
             StepAction::Http(_) => PathKind::Http,
             StepAction::Command(_) => PathKind::Command,
             StepAction::Dagger(_) => PathKind::Dagger,
+            StepAction::Mcp(_) => PathKind::Mcp,
         }
     }
 }
@@ -529,6 +603,99 @@ impl HttpCall {
             (200..300).contains(&status)
         } else {
             self.expect_status.contains(&status)
+        }
+    }
+}
+
+/// What an MCP step asks of the server.
+#[derive(Debug, Clone)]
+pub enum McpCall {
+    /// `initialize` and `notifications/initialized`: the session's setup, a step of its
+    /// own that validation puts first in every flow of a scenario with MCP paths.
+    Initialize,
+    /// `tools/list`.
+    ListTools,
+    /// `tools/call` of `tool` with `arguments`.
+    CallTool {
+        /// The tool's name.
+        tool: String,
+        /// Its arguments (a JSON object).
+        arguments: JsonTemplate,
+    },
+    /// `resources/read` of `uri`.
+    ReadResource {
+        /// The resource's URI.
+        uri: Template,
+    },
+    /// `prompts/get` of `prompt` with `arguments`.
+    GetPrompt {
+        /// The prompt's name.
+        prompt: String,
+        /// Its arguments (a JSON object of strings).
+        arguments: JsonTemplate,
+    },
+}
+
+impl McpCall {
+    /// The JSON-RPC method, as written in `mcp = "..."`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            McpCall::Initialize => "initialize",
+            McpCall::ListTools => "tools/list",
+            McpCall::CallTool { .. } => "tools/call",
+            McpCall::ReadResource { .. } => "resources/read",
+            McpCall::GetPrompt { .. } => "prompts/get",
+        }
+    }
+}
+
+/// A JSON value whose strings may hold `${var}` flow variables; other values keep their
+/// JSON type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonTemplate {
+    /// A string, rendered from flow variables.
+    String(Template),
+    /// A number, boolean or null, sent as is.
+    Value(serde_json::Value),
+    /// An array.
+    Array(Vec<JsonTemplate>),
+    /// An object, keys in file order.
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    /// Renders with the current variable values; `None` when a variable is unset.
+    pub fn render(&self, vars: &[Option<String>]) -> Option<serde_json::Value> {
+        Some(match self {
+            JsonTemplate::String(t) => serde_json::Value::String(t.render(vars)?),
+            JsonTemplate::Value(v) => v.clone(),
+            JsonTemplate::Array(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|i| i.render(vars))
+                    .collect::<Option<_>>()?,
+            ),
+            JsonTemplate::Object(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| Some((k.clone(), v.render(vars)?)))
+                    .collect::<Option<_>>()?,
+            ),
+        })
+    }
+
+    /// The JSON as written (templates as their source), for the scenario's hash.
+    pub fn written(&self) -> serde_json::Value {
+        match self {
+            JsonTemplate::String(t) => serde_json::Value::String(t.source.clone()),
+            JsonTemplate::Value(v) => v.clone(),
+            JsonTemplate::Array(items) => items.iter().map(JsonTemplate::written).collect(),
+            JsonTemplate::Object(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.written()))
+                    .collect(),
+            ),
         }
     }
 }

@@ -9,7 +9,10 @@ use serde_spanned::Spanned;
 use super::error::{Problem, closest};
 use super::explain::key_span;
 use super::interpolate::interpolate_env;
-use super::model::{CommandTarget, DaggerTarget, Header, Interpolated, PathKind, PathSpec, Target};
+use super::model::{
+    CommandTarget, DaggerTarget, Header, Interpolated, McpTarget, McpTransport, PathKind, PathSpec,
+    Target,
+};
 use super::raw::{Entries, RawPath};
 use super::validate::Checker;
 use crate::tls::TlsConfig;
@@ -75,6 +78,32 @@ impl Checker<'_> {
                     Vec::new(),
                     None,
                 ),
+                PathKind::Mcp => {
+                    let headers = match &path.get_ref().headers {
+                        Some(h) => self.path_headers(h.get_ref())?,
+                        None => Vec::new(),
+                    };
+                    let target = self.mcp_target(&name, path)?;
+                    if let (McpTransport::Stdio { .. }, Some(h)) =
+                        (&target.transport, &path.get_ref().headers)
+                    {
+                        return Err(Problem::new(
+                            key_span(self.text, &h.span()),
+                            format!(
+                                "path `{name}` runs its MCP server over stdio, which has no headers"
+                            ),
+                            "remove `headers`, or reach the server over streamable HTTP with `url`",
+                        ));
+                    }
+                    let tls = match &target.transport {
+                        McpTransport::Http(url) if is_https(&url.resolved) => {
+                            let span = path.get_ref().url.as_ref().map_or(0..0, Spanned::span);
+                            Some(self.system_tls(span)?)
+                        }
+                        _ => None,
+                    };
+                    (Target::Mcp(target), headers, tls)
+                }
             };
             let (metrics, metrics_series) = self.path_metrics(&name, &target, path.get_ref())?;
             let metric_labels = self.metric_labels(path.get_ref())?;
@@ -140,10 +169,24 @@ impl Checker<'_> {
                 path.cache.as_ref().map(Spanned::span),
                 PathKind::Dagger,
             ),
+            ("url", path.url.as_ref().map(Spanned::span), PathKind::Mcp),
+            (
+                "command",
+                path.command.as_ref().map(Spanned::span),
+                PathKind::Mcp,
+            ),
+            (
+                "session",
+                path.session.as_ref().map(Spanned::span),
+                PathKind::Mcp,
+            ),
         ];
         for (key, span, owner) in spans {
+            // MCP paths send headers too.
+            let shared = key == "headers" && kind == PathKind::Mcp;
             if let Some(span) = span
                 && owner != kind
+                && !shared
             {
                 let set_kind = if owner == PathKind::Http {
                     "remove `kind`".to_string()
@@ -225,6 +268,74 @@ impl Checker<'_> {
             }
         }
         Ok(CommandTarget { workdir, env })
+    }
+
+    /// `kind = "mcp"`: exactly one of `url` (streamable HTTP) and `command` (stdio), and
+    /// the session scope.
+    fn mcp_target(&self, name: &str, path: &Spanned<RawPath>) -> Result<McpTarget, Problem> {
+        let raw = path.get_ref();
+        let transport = match (&raw.url, &raw.command) {
+            (Some(url), Some(command)) => {
+                let second = url.span().start.max(command.span().start);
+                let second = if second == url.span().start {
+                    url.span()
+                } else {
+                    command.span()
+                };
+                return Err(Problem::new(
+                    key_span(self.text, &second),
+                    format!("path `{name}` has both `url` and `command`"),
+                    "keep exactly one: `url` for a streamable-HTTP MCP server, or `command` for a local server over stdio",
+                ));
+            }
+            (None, None) => {
+                return Err(Problem::new(
+                    path.span(),
+                    format!("MCP path `{name}` has neither `url` nor `command`"),
+                    "add `url = \"http://127.0.0.1:8000/mcp\"` (streamable HTTP) or `command = [\"python3\", \"server.py\"]` (stdio)",
+                ));
+            }
+            (Some(url), None) => {
+                let resolved =
+                    interpolate_env(url.get_ref(), self.env).map_err(|e| self.located(url, e))?;
+                let lower = resolved.resolved.to_ascii_lowercase();
+                if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                    return Err(Problem::new(
+                        url.span(),
+                        format!("path `{name}`: `url` is not an http:// or https:// URL"),
+                        "give the server's streamable-HTTP endpoint, e.g. `url = \"http://127.0.0.1:8000/mcp\"`",
+                    ));
+                }
+                McpTransport::Http(resolved)
+            }
+            (None, Some(command)) => {
+                let mut argv = Vec::new();
+                for part in command.get_ref() {
+                    let resolved = interpolate_env(part.get_ref(), self.env)
+                        .map_err(|e| self.located(part, e))?;
+                    argv.push(resolved.resolved);
+                }
+                if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                    return Err(Problem::new(
+                        command.span(),
+                        format!("path `{name}`: `command` names no program"),
+                        "give the server's program and arguments, e.g. `command = [\"python3\", \"server.py\"]`",
+                    ));
+                }
+                McpTransport::Stdio {
+                    argv,
+                    workdir: self.folder(),
+                }
+            }
+        };
+        Ok(McpTarget {
+            transport,
+            session: raw
+                .session
+                .as_ref()
+                .map(|s| *s.get_ref())
+                .unwrap_or_default(),
+        })
     }
 
     /// `kind = "dagger"`: engine connection settings.

@@ -20,7 +20,7 @@ use crate::reference::ReferenceConfig;
 use crate::units::HumanDuration;
 
 use super::checks::{RawCheck, RawExtract};
-use super::model::{CachePolicy, DaggerOutput, PathKind, Spacing};
+use super::model::{CachePolicy, DaggerOutput, PathKind, SessionScope, Spacing};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -86,6 +86,10 @@ pub(crate) struct RawPath {
     pub connect_timeout: Option<Spanned<HumanDuration>>,
     pub telemetry: Option<Spanned<bool>>,
     pub cache: Option<Spanned<CachePolicy>>,
+    // kind = "mcp" (with `headers`)
+    pub url: Option<Spanned<String>>,
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
+    pub session: Option<Spanned<SessionScope>>,
     // any kind: the service's own Prometheus endpoints
     pub metrics: Option<Spanned<Vec<Spanned<String>>>>,
     pub metrics_series: Option<Spanned<Vec<Spanned<String>>>>,
@@ -161,6 +165,12 @@ pub(crate) struct RawStep {
     pub dagger: Option<Spanned<RawDaggerStep>>,
     pub expect_exit: Option<Spanned<Vec<Spanned<i64>>>>,
     pub safe: Option<bool>,
+    // MCP: the method and its parameters
+    pub mcp: Option<Spanned<String>>,
+    pub tool: Option<Spanned<String>>,
+    pub arguments: Option<Spanned<toml::Value>>,
+    pub uri: Option<Spanned<String>>,
+    pub prompt: Option<Spanned<String>>,
 }
 
 /// A step's `dagger = { ... }`: an exec in a container, or a module function call.

@@ -484,6 +484,11 @@ fn raw_step(
         expect_exit: None,
         // A replayed write must never be sent twice by parity sampling.
         safe: Some(!writes),
+        mcp: None,
+        tool: None,
+        arguments: None,
+        uri: None,
+        prompt: None,
     }
 }
 

@@ -121,6 +121,11 @@ impl ResolvedTarget {
         })
     }
 
+    /// The path's headers (values may be secrets).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
     /// The base URL (never holds a header secret; may hold an interpolated URL).
     pub fn base(&self) -> &str {
         &self.base

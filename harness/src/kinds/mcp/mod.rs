@@ -1,0 +1,146 @@
+//! MCP paths: harness as the client of a Model Context Protocol server over streamable
+//! HTTP, one JSON-RPC request per step, sessions kept per virtual user or per iteration.
+//!
+//! The HTTP transport is the load generator's own client ([`super::http::client`]), so a
+//! fault proxy, the TLS settings and the request-id headers apply as on HTTP paths; a
+//! `command` path runs one server process per session ([`stdio`]). [`wire`] reads the
+//! answers, [`executor`] keeps the sessions.
+
+mod executor;
+mod stdio;
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub use executor::McpExecutor;
+
+use super::http::ResolvedTarget;
+use super::{DriveExtras, DriveSetup, PathError, PathExecutor, ReadyPath};
+use crate::scenario::{McpTarget, McpTransport, PathSpec, SessionScope};
+use crate::tls::TlsConfig;
+
+/// Counts of one drive that go into its record's notes rather than its outcomes.
+#[derive(Debug, Default)]
+pub(crate) struct DriveCounts {
+    /// Progress notifications received while requests were answered.
+    progress: AtomicU64,
+    /// JSON-RPC error codes received, and how often.
+    rpc_codes: Mutex<BTreeMap<i64, u64>>,
+    /// `initialize` steps run (sessions opened).
+    sessions: AtomicU64,
+}
+
+impl DriveCounts {
+    pub(crate) fn progress(&self, n: u64) {
+        self.progress.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rpc_code(&self, code: i64) {
+        let mut codes = self
+            .rpc_codes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *codes.entry(code).or_default() += 1;
+    }
+
+    pub(crate) fn session_opened(&self) {
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The notes of the drive; the counts start again.
+    fn take_notes(&self) -> Vec<String> {
+        let sessions = self.sessions.swap(0, Ordering::Relaxed);
+        let progress = self.progress.swap(0, Ordering::Relaxed);
+        let codes = std::mem::take(
+            &mut *self
+                .rpc_codes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let mut notes = vec![format!(
+            "mcp: {sessions} sessions opened, {progress} progress notifications received"
+        )];
+        if !codes.is_empty() {
+            let listed: Vec<String> = codes
+                .iter()
+                .map(|(code, n)| format!("{code} ×{n}"))
+                .collect();
+            notes.push(format!("mcp: rpc_error codes: {}", listed.join(", ")));
+        }
+        notes
+    }
+}
+
+/// A `kind = "mcp"` path: its endpoint and headers, checked once.
+#[derive(Debug)]
+pub struct McpPath {
+    target: Option<ResolvedTarget>,
+    stdio: Option<(Vec<String>, std::path::PathBuf)>,
+    session: SessionScope,
+    counts: Arc<DriveCounts>,
+}
+
+impl McpPath {
+    /// The path `spec` with its MCP `target`.
+    pub fn new(spec: &PathSpec, target: &McpTarget) -> Result<Self, PathError> {
+        let (resolved, stdio) = match &target.transport {
+            McpTransport::Http(url) => {
+                let resolved = ResolvedTarget::new(&url.resolved, &spec.headers)
+                    .map_err(|e| PathError::Target(Box::new(e)))?;
+                (Some(resolved.with_tls(spec.tls.clone())), None)
+            }
+            McpTransport::Stdio { argv, workdir } => (None, Some((argv.clone(), workdir.clone()))),
+        };
+        Ok(Self {
+            target: resolved,
+            stdio,
+            session: target.session,
+            counts: Arc::default(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadyPath for McpPath {
+    fn upstream(&self) -> Option<String> {
+        self.target.as_ref().map(|t| t.base().to_owned())
+    }
+
+    fn upstream_tls(&self) -> Option<&TlsConfig> {
+        self.target.as_ref().and_then(ResolvedTarget::tls)
+    }
+
+    fn executor(&self, drive: &DriveSetup<'_>) -> Result<Arc<dyn PathExecutor>, PathError> {
+        let Some(target) = &self.target else {
+            return Ok(Arc::new(McpExecutor::stdio(
+                self.stdio.clone().unwrap_or_default(),
+                self.session,
+                self.counts.clone(),
+            )));
+        };
+        let target = match &drive.proxy_url {
+            Some(url) => target
+                .with_base(url)
+                .map_err(|e| PathError::Target(Box::new(e)))?,
+            None => target.clone(),
+        };
+        let client = target
+            .client(drive.max_idle)
+            .with_correlation(drive.correlation.clone());
+        Ok(Arc::new(McpExecutor::new(
+            client,
+            target,
+            self.session,
+            self.counts.clone(),
+        )))
+    }
+
+    async fn drive_finished(&self) -> DriveExtras {
+        DriveExtras {
+            notes: self.counts.take_notes(),
+            ..DriveExtras::default()
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! `kind = "mcp"` through the binary, against an MCP server nobody on this project wrote:
+//! the official Python SDK's FastMCP over streamable HTTP (`thirdparty/mcp_server.py`),
+//! stateful sessions and SSE answers. Its wrapper counts `initialize` requests and
+//! session closes and keeps the session ids it handed out, in
+//! `<tmp>/harness-mcp-<port>.json`.
+//!
+//! Needs python3 with the `mcp` package; without it each test says "skipped: <why>",
+//! unless `HARNESS_REQUIRE_PYTHON_SERVICE` is set (`.ci/run` sets it), when that is a
+//! failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::harness;
+use common::python::PythonService;
+use serde_json::Value;
+
+const SERVICE: &str = "mcp_server.py";
+const USERS: u32 = 3;
+
+/// A closed-model scenario of `USERS` users on the MCP server at `url`: good calls with
+/// an extraction feeding later steps, a tool that fails (`isError`) and a prompt the
+/// server does not know (a JSON-RPC error).
+fn scenario(dir: &Path, url: &str, session: &str) -> PathBuf {
+    let text = format!(
+        r#"
+name = "mcp-python"
+seed = 5
+[paths.legacy]
+kind = "mcp"
+url = "{url}/mcp"
+headers = {{ "X-Path" = "legacy" }}
+session = "{session}"
+[paths.dagger]
+kind = "mcp"
+url = "{url}/mcp"
+headers = {{ "X-Feature-USE_DAGGER_MCP_SERVER" = "true" }}
+session = "{session}"
+[load]
+model = "closed"
+users = {USERS}
+think_time = "20ms"
+duration = "2s"
+warmup = "0s"
+repetitions = 1
+timeout = "5s"
+[[flow]]
+name = "tools"
+weight = 4
+steps = [
+  {{ name = "list", mcp = "tools/list", check = [{{ pointer = "/tools/0/name", exists = true }}] }},
+  {{ name = "run", mcp = "tools/call", tool = "run_workflow", arguments = {{ workflow = "wf", steps = 3 }},
+     extract = {{ run_id = "/structuredContent/run_id" }} }},
+  {{ name = "read", mcp = "resources/read", uri = "workflow://${{run_id}}",
+     check = [{{ pointer = "/contents/0/uri", equals = "workflow://wf-3" }}] }},
+  {{ name = "prompt", mcp = "prompts/get", prompt = "summarise", arguments = {{ run = "${{run_id}}" }} }},
+  {{ name = "slow", mcp = "tools/call", tool = "slow", check = [{{ pointer = "/content/0/text", equals = "slow done" }}] }},
+]
+[[flow]]
+name = "fails"
+steps = [{{ name = "fail", mcp = "tools/call", tool = "fail", arguments = {{ message = "boom" }} }}]
+[[flow]]
+name = "bad"
+steps = [{{ name = "unknown-prompt", mcp = "prompts/get", prompt = "nope" }}]
+[policy]
+min_samples = 5
+"#
+    );
+    let file = dir.join("mcp.toml");
+    std::fs::write(&file, text).expect("write scenario");
+    file
+}
+
+fn stats(service: &PythonService) -> Value {
+    let file = std::env::temp_dir().join(format!("harness-mcp-{}.json", service.port));
+    serde_json::from_slice(&std::fs::read(&file).expect("the server wrote its stats"))
+        .expect("stats are JSON")
+}
+
+/// Every file under `dir`, read as text.
+fn written(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("read out folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let text =
+                    String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
+                files.push((path, text));
+            }
+        }
+    }
+    files
+}
+
+fn step<'a>(record: &'a Value, flow: &str, name: &str) -> &'a Value {
+    record["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["flow"] == flow && s["step"] == name)
+        .unwrap_or_else(|| panic!("step {flow}/{name} in {record}"))
+}
+
+fn count(step: &Value, class: &str) -> u64 {
+    step["classes"][class].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_closed_run_opens_one_session_per_user_and_classes_tool_and_rpc_errors() {
+    let Some(service) = PythonService::start_or_skip(SERVICE, "mcp, uvicorn") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), &service.url, "user");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["run", "--path", "dagger", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "harness run succeeds");
+
+    let server = stats(&service);
+    assert_eq!(
+        server["initialize"],
+        u64::from(USERS),
+        "one session per user: {server}"
+    );
+    assert_eq!(
+        server["delete"],
+        u64::from(USERS),
+        "each user's session closed at the end"
+    );
+
+    let record_file = out.join("runs/dagger-r1.json");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(&record_file).expect("run record")).expect("JSON");
+    let init = step(&record, "tools", "initialize");
+    let init_total: u64 = ["tools", "fails", "bad"]
+        .iter()
+        .map(|f| count(step(&record, f, "initialize"), "ok"))
+        .sum();
+    assert_eq!(
+        init_total,
+        u64::from(USERS),
+        "initialize recorded once per user: {init}"
+    );
+    for name in ["list", "run", "read", "prompt", "slow"] {
+        let s = step(&record, "tools", name);
+        assert!(count(s, "ok") > 0, "{name}: {s}");
+        assert_eq!(
+            s["classes"].as_object().map(|c| c.len()),
+            Some(1),
+            "{name} only ok: {s}"
+        );
+    }
+    let fail = step(&record, "fails", "fail");
+    assert!(
+        count(fail, "tool_error") > 0,
+        "isError is tool_error: {fail}"
+    );
+    let bad = step(&record, "bad", "unknown-prompt");
+    assert!(
+        count(bad, "rpc_error") > 0,
+        "a JSON-RPC error is rpc_error: {bad}"
+    );
+    let notes: Vec<&str> = record["meta"]["notes"]
+        .as_array()
+        .or_else(|| record["notes"].as_array())
+        .expect("notes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("rpc_error 0: Unknown prompt: nope")),
+        "the JSON-RPC code and message are in the notes: {notes:?}"
+    );
+    let slow_calls = count(step(&record, "tools", "slow"), "ok");
+    let progress = format!(
+        "mcp: {USERS} sessions opened, {} progress notifications received",
+        3 * slow_calls
+    );
+    assert!(
+        notes.contains(&progress.as_str()),
+        "{progress} in {notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("tool_error: tool `fail`: Error executing tool fail: boom")),
+        "{notes:?}"
+    );
+
+    let ids: Vec<String> = server["session_ids"]
+        .as_array()
+        .expect("session ids")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), USERS as usize);
+    for (path, text) in written(&out) {
+        for id in &ids {
+            assert!(
+                !text.contains(id.as_str()),
+                "session id {id} leaked into {}",
+                path.display()
+            );
+        }
+    }
+    assert!(!stdout.contains(ids[0].as_str()));
+}
+
+#[test]
+fn compare_of_two_mcp_paths_with_a_session_per_iteration_judges_every_row() {
+    let Some(service) = PythonService::start_or_skip(SERVICE, "mcp, uvicorn") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // One session per iteration: every iteration records its `initialize`, so those rows
+    // have samples enough to be judged (one per user would not: see the README).
+    let file = scenario(dir.path(), &service.url, "iteration");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["compare", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let comparison = common::comparison(&out);
+    // One run a side: the noise is assumed, so the best a latency row can be is NO-GO;
+    // what matters is that every row was judged (no too_few_samples).
+    assert_eq!(comparison["verdict"], "NO-GO", "{comparison}");
+    let server = stats(&service);
+    let opened = server["initialize"].as_u64().expect("a count");
+    assert!(
+        opened > 10 * u64::from(USERS),
+        "a session per iteration: {server}"
+    );
+    assert_eq!(
+        server["delete"], opened,
+        "each closed when its iteration ended: {server}"
+    );
+}
+
+#[test]
+fn a_stdio_server_runs_one_process_per_user_session() {
+    if !common::python::modules_or_skip("mcp") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/thirdparty")
+        .join(SERVICE);
+    let text = format!(
+        r#"
+name = "mcp-stdio"
+seed = 5
+[paths.dagger]
+kind = "mcp"
+command = ["python3", "{}", "--stdio"]
+[load]
+model = "closed"
+users = 2
+think_time = "20ms"
+duration = "2s"
+warmup = "0s"
+repetitions = 1
+timeout = "10s"
+[[flow]]
+name = "tools"
+steps = [
+  {{ name = "run", mcp = "tools/call", tool = "run_workflow", arguments = {{ workflow = "wf" }},
+     extract = {{ run_id = "/structuredContent/run_id" }} }},
+  {{ name = "read", mcp = "resources/read", uri = "workflow://${{run_id}}" }},
+  {{ name = "fail", mcp = "tools/call", tool = "fail", arguments = {{ message = "boom" }} }},
+]
+"#,
+        server.display()
+    );
+    let file = dir.path().join("stdio.toml");
+    std::fs::write(&file, text).expect("write scenario");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["run", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    eprintln!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(out.join("runs/dagger-r1.json")).expect("run record"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        count(step(&record, "tools", "initialize"), "ok"),
+        2,
+        "one server per user"
+    );
+    assert!(count(step(&record, "tools", "read"), "ok") > 0, "{record}");
+    assert!(
+        count(step(&record, "tools", "fail"), "tool_error") > 0,
+        "{record}"
+    );
+    let notes = record["notes"].to_string();
+    assert!(notes.contains("mcp: 2 sessions opened"), "{notes}");
+}
+
+#[test]
+fn compare_with_a_session_per_user_leaves_the_few_initialize_rows_unjudged() {
+    let Some(service) = PythonService::start_or_skip(SERVICE, "mcp, uvicorn") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), &service.url, "user");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["compare", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let comparison = common::comparison(&out);
+    // Three sessions a side, fewer than min_samples: not a reason to call the
+    // comparison invalid, and not judged on so few samples.
+    assert_eq!(comparison["invalid"], serde_json::json!([]), "{comparison}");
+    assert_eq!(comparison["verdict"], "NO-GO", "{comparison}");
+    let rows = comparison["rows"].as_array().expect("rows");
+    assert!(
+        rows.iter()
+            .all(|r| !r["step"].as_str().unwrap_or("").ends_with("/initialize"))
+    );
+    assert!(rows.iter().any(|r| r["step"] == "tools/run"));
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(out.join("runs/dagger-r1.json")).expect("run record"),
+    )
+    .expect("JSON");
+    assert_eq!(step(&record, "tools", "initialize")["session"], true);
+    assert!(step(&record, "tools", "run").get("session").is_none());
+}
