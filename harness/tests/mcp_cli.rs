@@ -355,3 +355,56 @@ fn compare_with_a_session_per_user_leaves_the_few_initialize_rows_unjudged() {
     assert_eq!(step(&record, "tools", "initialize")["session"], true);
     assert!(step(&record, "tools", "run").get("session").is_none());
 }
+
+/// The shipped `scenarios/mcp-tools.toml` (MCP paths with `target = "reference"`: the
+/// embedded reference platform's `/mcp`), shortened: both paths answer every tool call,
+/// one session per user, and the Dagger path's answers come from the Dagger engine.
+#[test]
+fn the_reference_platforms_mcp_tools_run_on_both_paths() {
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/mcp-tools.toml"),
+    )
+    .expect("the shipped scenario");
+    let text = shipped
+        .replace("users = 8", "users = 3")
+        .replace("duration = \"5s\"", "duration = \"2s\"")
+        .replace("repetitions = 2", "repetitions = 1")
+        // Per-user sessions open at each user's first iteration: inside a warmup, which
+        // is not recorded. Without one, each session's setup is measured.
+        .replace("warmup = \"1s\"", "warmup = \"0s\"");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mcp-tools.toml");
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("out");
+    harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .success();
+    for path in ["legacy", "dagger"] {
+        let record: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("runs/{path}-r1.json"))).expect("record"),
+        )
+        .expect("JSON");
+        let initialize = step(&record, "tools", "initialize");
+        assert_eq!(
+            count(initialize, "ok"),
+            3,
+            "one session per user: {initialize}"
+        );
+        for name in ["list", "run"] {
+            let s = step(&record, "tools", name);
+            let ok = count(s, "ok");
+            assert!(ok > 20, "{path} {name}: {s}");
+            let failed: u64 = s["classes"]
+                .as_object()
+                .expect("classes")
+                .iter()
+                .filter(|(class, _)| *class != "ok")
+                .map(|(_, n)| n.as_u64().unwrap_or(0))
+                .sum();
+            assert_eq!(failed, 0, "{path} {name}: {s}");
+        }
+    }
+}

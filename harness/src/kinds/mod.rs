@@ -233,6 +233,6 @@ pub fn ready(
         Target::Reference => Box::new(http::HttpPath::new(path, reference.unwrap_or_default())?),
         Target::Command(target) => Box::new(command::CommandPath::new(target)),
         Target::Dagger(target) => Box::new(dagger::DaggerPath::new(target, &shared.engine)),
-        Target::Mcp(target) => Box::new(mcp::McpPath::new(path, target)?),
+        Target::Mcp(target) => Box::new(mcp::McpPath::new(path, target, reference)?),
     })
 }

@@ -105,7 +105,7 @@ impl Checker<'_> {
         // `"${ORCH_METRICS_URL:-reference}"`: the service's endpoint when the variable is
         // set, the reference platform's otherwise.
         if value.resolved == "reference" {
-            return if matches!(target, Target::Reference) {
+            return if target.on_reference() {
                 Ok(MetricsEndpoint::Reference)
             } else {
                 Err(Problem::new(

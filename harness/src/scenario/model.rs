@@ -107,9 +107,7 @@ impl Scenario {
 
     /// True when some path targets the embedded reference platform.
     pub fn needs_reference(&self) -> bool {
-        self.paths
-            .iter()
-            .any(|p| matches!(p.target, Target::Reference))
+        self.paths.iter().any(|p| p.target.on_reference())
     }
 }
 
@@ -184,6 +182,7 @@ impl PathSpec {
             Target::Dagger(_) => "dagger".into(),
             Target::Mcp(target) => match &target.transport {
                 McpTransport::Http(url) => format!("mcp {}", url_identity(url)),
+                McpTransport::Reference => "mcp reference".into(),
                 McpTransport::Stdio { argv, .. } => format!("mcp {}", argv.join(" ")),
             },
             Target::Url(url) => url_identity(url),
@@ -220,6 +219,19 @@ pub enum Target {
 }
 
 impl Target {
+    /// Whether the path runs on the embedded reference platform (its HTTP API or its
+    /// `/mcp`).
+    pub fn on_reference(&self) -> bool {
+        matches!(
+            self,
+            Target::Reference
+                | Target::Mcp(McpTarget {
+                    transport: McpTransport::Reference,
+                    ..
+                })
+        )
+    }
+
     /// The kind of path, as written in `kind = "..."`.
     pub fn kind(&self) -> PathKind {
         match self {
@@ -301,6 +313,8 @@ pub struct McpTarget {
 pub enum McpTransport {
     /// `url = "..."`: streamable HTTP (`${ENV}` resolved).
     Http(Interpolated),
+    /// `target = "reference"`: the embedded reference platform's `/mcp`.
+    Reference,
     /// `command = [...]`: a child process per session, speaking JSON-RPC on its
     /// stdin/stdout (`${ENV}` resolved).
     Stdio {

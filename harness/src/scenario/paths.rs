@@ -182,8 +182,8 @@ impl Checker<'_> {
             ),
         ];
         for (key, span, owner) in spans {
-            // MCP paths send headers too.
-            let shared = key == "headers" && kind == PathKind::Mcp;
+            // MCP paths send headers too, and may target the reference platform's /mcp.
+            let shared = matches!(key, "headers" | "target") && kind == PathKind::Mcp;
             if let Some(span) = span
                 && owner != kind
                 && !shared
@@ -274,6 +274,40 @@ impl Checker<'_> {
     /// the session scope.
     fn mcp_target(&self, name: &str, path: &Spanned<RawPath>) -> Result<McpTarget, Problem> {
         let raw = path.get_ref();
+        if let Some(target) = &raw.target {
+            if target.get_ref() != "reference" {
+                return Err(Problem::new(
+                    target.span(),
+                    format!(
+                        "MCP path `{name}` has `target = \"{}\"`",
+                        crate::text::printable(target.get_ref())
+                    ),
+                    "`target = \"reference\"` is the embedded reference platform's /mcp; a server of yours goes in `url` (or `command` for stdio)",
+                ));
+            }
+            if let Some(other) = raw
+                .url
+                .as_ref()
+                .map(Spanned::span)
+                .or(raw.command.as_ref().map(Spanned::span))
+            {
+                return Err(Problem::new(
+                    key_span(self.text, &other),
+                    format!(
+                        "MCP path `{name}` has `target = \"reference\"` and a server of its own"
+                    ),
+                    "keep one: `target = \"reference\"`, `url` or `command`",
+                ));
+            }
+            return Ok(McpTarget {
+                transport: McpTransport::Reference,
+                session: raw
+                    .session
+                    .as_ref()
+                    .map(|s| *s.get_ref())
+                    .unwrap_or_default(),
+            });
+        }
         let transport = match (&raw.url, &raw.command) {
             (Some(url), Some(command)) => {
                 let second = url.span().start.max(command.span().start);
@@ -292,7 +326,7 @@ impl Checker<'_> {
                 return Err(Problem::new(
                     path.span(),
                     format!("MCP path `{name}` has neither `url` nor `command`"),
-                    "add `url = \"http://127.0.0.1:8000/mcp\"` (streamable HTTP) or `command = [\"python3\", \"server.py\"]` (stdio)",
+                    "add `url = \"http://127.0.0.1:8000/mcp\"` (streamable HTTP), `command = [\"python3\", \"server.py\"]` (stdio) or `target = \"reference\"` (the reference platform's /mcp)",
                 ));
             }
             (Some(url), None) => {

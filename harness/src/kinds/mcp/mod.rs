@@ -83,13 +83,27 @@ pub struct McpPath {
 }
 
 impl McpPath {
-    /// The path `spec` with its MCP `target`.
-    pub fn new(spec: &PathSpec, target: &McpTarget) -> Result<Self, PathError> {
+    /// The path `spec` with its MCP `target`; `reference` is the embedded reference
+    /// platform's URL when it runs.
+    pub fn new(
+        spec: &PathSpec,
+        target: &McpTarget,
+        reference: Option<&str>,
+    ) -> Result<Self, PathError> {
         let (resolved, stdio) = match &target.transport {
             McpTransport::Http(url) => {
                 let resolved = ResolvedTarget::new(&url.resolved, &spec.headers)
                     .map_err(|e| PathError::Target(Box::new(e)))?;
                 (Some(resolved.with_tls(spec.tls.clone())), None)
+            }
+            McpTransport::Reference => {
+                let url = format!(
+                    "{}/mcp",
+                    reference.unwrap_or_default().trim_end_matches('/')
+                );
+                let resolved = ResolvedTarget::new(&url, &spec.headers)
+                    .map_err(|e| PathError::Target(Box::new(e)))?;
+                (Some(resolved), None)
             }
             McpTransport::Stdio { argv, workdir } => (None, Some((argv.clone(), workdir.clone()))),
         };
