@@ -408,3 +408,49 @@ fn the_reference_platforms_mcp_tools_run_on_both_paths() {
         }
     }
 }
+
+/// The shipped `scenarios/chaos-mcp-executor-outage.toml`, shortened to 7 s a side: the
+/// Dagger path's tool calls are joined to the executor's attempts by request id (the
+/// tool call, not the session's `initialize`, is each iteration's client request), so
+/// its breaker, fail-fast and recovery expectations are judged rather than
+/// "unattributed".
+#[test]
+fn an_executor_outage_under_mcp_tool_calls_is_judged_from_the_joined_attempts() {
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/chaos-mcp-executor-outage.toml"),
+    )
+    .expect("the shipped scenario");
+    let text = shipped.replace("duration = \"16s\"", "duration = \"7s\"");
+    assert_ne!(text, shipped, "the test shortens the scenario");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("chaos-mcp.toml");
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["compare", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let result: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("result.json")).expect("result.json"),
+    )
+    .expect("JSON");
+    let expectations = result["comparison"]["expectations"]
+        .as_array()
+        .expect("expectations");
+    assert!(!expectations.is_empty(), "{}", result["comparison"]);
+    for e in expectations {
+        assert_ne!(e["verdict"], "INCONCLUSIVE", "{e}");
+    }
+    let opens = expectations
+        .iter()
+        .find(|e| e["path"] == "dagger" && e["expectation"] == "circuit_opens_within")
+        .expect("circuit_opens_within");
+    assert_eq!(
+        opens["verdict"],
+        "GO",
+        "{opens}\nexit {:?}",
+        output.status.code()
+    );
+}

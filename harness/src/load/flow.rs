@@ -115,12 +115,17 @@ impl IterationContext {
         };
         let mut vars: Vec<Option<String>> = vec![None; flow.vars.len()];
         let mut step_intended = intended;
-        for (position, step) in flow.steps.iter().enumerate() {
+        // The iteration's client request, for the resilience observations: its first step
+        // that does more than open a session.
+        let mut logged = false;
+        for step in &flow.steps {
             if self.executor.skips(scope, step) {
                 continue;
             }
+            let log_event = !logged && !step.is_session();
+            logged |= log_event;
             let ok = self
-                .run_step(scope, step, &mut vars, step_intended, position == 0)
+                .run_step(scope, step, &mut vars, step_intended, log_event)
                 .await;
             if !ok {
                 break;
@@ -141,7 +146,7 @@ impl IterationContext {
         step: &Step,
         vars: &mut [Option<String>],
         intended: Instant,
-        first: bool,
+        log_event: bool,
     ) -> bool {
         let request_id = self.ids.fetch_add(1, Ordering::Relaxed);
         let offset = intended.saturating_duration_since(self.epoch);
@@ -172,7 +177,7 @@ impl IterationContext {
             status: reply.status,
             request_id,
         });
-        if first && let Some(log) = &self.events {
+        if log_event && let Some(log) = &self.events {
             log.push(RequestEvent {
                 request_id,
                 at: offset,

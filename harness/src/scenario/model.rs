@@ -509,6 +509,17 @@ pub struct Step {
 }
 
 impl Step {
+    /// Whether the step only opens a session (an MCP `initialize`): it is not the
+    /// iteration's client request that resilience observations join to the dependency's
+    /// attempts.
+    pub fn is_session(&self) -> bool {
+        !self.actions.is_empty()
+            && self
+                .actions
+                .iter()
+                .all(|a| matches!(a, StepAction::Mcp(McpCall::Initialize)))
+    }
+
     /// What the step does on a path of `kind`, when the scenario has such a path.
     pub fn action(&self, kind: PathKind) -> Option<&StepAction> {
         self.actions.iter().find(|a| a.kind() == kind)
