@@ -131,7 +131,7 @@ impl DecisionMetric for ServiceMetrics {
         (
             Verdict::NoGo,
             format!(
-                "{}: no value on a side, so it cannot be judged",
+                "{}: no interval, since a side lacks a value in some run (every run of both sides needs one), so it cannot be judged",
                 self.label(metric)
             ),
         )
@@ -177,12 +177,17 @@ fn values(rule: &MetricRule, records: &[RunRecord]) -> (Vec<(f64, f64)>, Vec<Str
     (values, missing)
 }
 
+/// The log-variance floor of a value that is not a count (a gauge, a query's answer): a
+/// 0.1% resolution, so that runs agreeing exactly still give an interval, as counts do.
+const RESOLUTION_VARIANCE: f64 = 1e-6;
+
 /// The log-variance of a side's mean value from counting (see
 /// [`RunValues::count_variance`]): Poisson, Var(ln N) ≈ 1/N for N events over the runs,
-/// values at or above the floor, at least one event; 0 when the values are not counts.
+/// values at or above the floor, at least one event; [`RESOLUTION_VARIANCE`] when the
+/// values are not counts.
 fn count_variance(rule: &MetricRule, values: &[(f64, f64)], floor: f64) -> f64 {
     let Some(quantum) = rule.count_quantum() else {
-        return 0.0;
+        return RESOLUTION_VARIANCE;
     };
     let counted: f64 = values
         .iter()
@@ -216,8 +221,17 @@ fn row<'a>(
 ) -> RowSpec<'a> {
     let (b_runs, b_missing) = values(rule, base);
     let (c_runs, c_missing) = values(rule, candidate);
-    let b: Vec<f64> = b_runs.iter().map(|(v, _)| *v).collect();
-    let c: Vec<f64> = c_runs.iter().map(|(v, _)| *v).collect();
+    // A side with a run whose value is missing has no values at all: GO would otherwise
+    // claim equivalence over runs that were not all measured.
+    let measured = |runs: &[(f64, f64)], missing: &[String]| -> Vec<f64> {
+        if missing.is_empty() {
+            runs.iter().map(|(v, _)| *v).collect()
+        } else {
+            Vec::new()
+        }
+    };
+    let b = measured(&b_runs, &b_missing);
+    let c = measured(&c_runs, &c_missing);
     let floor = if rule.floor > 0.0 {
         rule.floor
     } else {
@@ -264,7 +278,12 @@ fn row<'a>(
             notes.push(format!(
                 "{label}: {} of {} runs without a value ({first})",
                 missing.len(),
-                missing.len() + if label == "base" { b.len() } else { c.len() }
+                missing.len()
+                    + if label == "base" {
+                        b_runs.len()
+                    } else {
+                        c_runs.len()
+                    }
             ));
         }
     }
@@ -566,7 +585,11 @@ mod tests {
             })
             .expect("row");
         assert_eq!(row.verdict, Verdict::NoGo);
-        assert!(row.reason.contains("no value on a side"), "{}", row.reason);
+        assert!(
+            row.reason.contains("lacks a value in some run"),
+            "{}",
+            row.reason
+        );
         assert!(
             row.reason.contains("process_cpu_seconds_total"),
             "{}",
@@ -634,6 +657,57 @@ mod tests {
         assert_eq!(verdict(5.0, [1.0, 2.0, 1.0, 3.0, 2.0]), Verdict::Go);
         // Beyond the floor it counts again: 20–30 a run against none.
         assert_ne!(verdict(5.0, [20.0, 25.0, 30.0, 22.0, 28.0]), Verdict::Go);
+    }
+
+    #[test]
+    fn a_run_without_a_value_keeps_the_row_from_go() {
+        // Equal CPU, 5 runs a side, but one candidate run's scrape found nothing.
+        let base: Vec<RunRecord> = (0..5).map(|r| run("legacy", r, 0.0004, 5e7)).collect();
+        let mut candidate: Vec<RunRecord> = (0..5).map(|r| run("dagger", r, 0.0004, 5e7)).collect();
+        candidate[3].metrics.as_mut().expect("metrics").endpoints[0]
+            .counters
+            .clear();
+        let c = compare(
+            &side("legacy", base.clone()),
+            &side("dagger", candidate),
+            &Policy::default(),
+            Vec::new(),
+        );
+        let row = c
+            .rows
+            .iter()
+            .find(|r| {
+                r.metric
+                    == Metric::Service {
+                        name: "cpu_per_request".into(),
+                    }
+            })
+            .expect("row");
+        assert_eq!(row.verdict, Verdict::NoGo, "{}", row.reason);
+        assert!(
+            row.reason.contains("1 of 5 runs without a value"),
+            "{}",
+            row.reason
+        );
+        // With every run measured, the same values are GO.
+        let full: Vec<RunRecord> = (0..5).map(|r| run("dagger", r, 0.0004, 5e7)).collect();
+        let c = compare(
+            &side("legacy", base),
+            &side("dagger", full),
+            &Policy::default(),
+            Vec::new(),
+        );
+        let row = c
+            .rows
+            .iter()
+            .find(|r| {
+                r.metric
+                    == Metric::Service {
+                        name: "cpu_per_request".into(),
+                    }
+            })
+            .expect("row");
+        assert_eq!(row.verdict, Verdict::Go, "{}", row.reason);
     }
 
     #[test]
