@@ -454,3 +454,116 @@ fn an_executor_outage_under_mcp_tool_calls_is_judged_from_the_joined_attempts() 
         output.status.code()
     );
 }
+
+/// The fault proxy between harness and an MCP server (`at = "client"`), on the reference
+/// platform with SSE answers: each fault kind a team would try gets its class, and a
+/// session outlives a failed call (the next call on it succeeds; only a failed
+/// `initialize` opens another).
+#[test]
+fn faults_in_front_of_an_mcp_server_are_classed_and_sessions_outlive_them() {
+    let cases = [
+        ("latency", "latency = \"30ms\"", None),
+        ("http_error", "status = 503", Some("http_5xx")),
+        ("abort", "", Some("reset")),
+        // Cut inside the SSE answer: after its head and the first bytes of its events.
+        ("truncate", "bytes = 40", Some("reset")),
+    ];
+    for (kind, keys, class) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("fault.toml");
+        std::fs::write(
+            &file,
+            format!(
+                r#"name = "mcp-fault-{kind}"
+seed = 3
+[paths.dagger]
+kind = "mcp"
+target = "reference"
+headers = {{ "X-Feature-USE_DAGGER_MCP_SERVER" = "true" }}
+[load]
+model = "closed"
+users = 2
+duration = "1500ms"
+warmup = "0s"
+repetitions = 1
+timeout = "2s"
+[[flow]]
+name = "tools"
+steps = [
+  {{ name = "list", mcp = "tools/list" }},
+  {{ name = "run", mcp = "tools/call", tool = "run_workflow", arguments = {{ workflow = "build" }} }},
+]
+[reference]
+mcp_sse = true
+executor_latency = "2ms"
+[[fault]]
+at = "client"
+kind = "{kind}"
+{keys}
+probability = 0.3
+"#
+            ),
+        )
+        .expect("write");
+        let out = dir.path().join("out");
+        harness()
+            .args(["run", "--quiet", "--out"])
+            .arg(&out)
+            .arg(&file)
+            .assert()
+            .success();
+        let file = out.join("runs/dagger-r1.json");
+        let record: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("record")).expect("JSON");
+        let typed = harness::record::RunRecord::read(&file).expect("a run record");
+        let initialize = step(&record, "tools", "initialize");
+        let failed_sessions = total(initialize) - count(initialize, "ok");
+        assert_eq!(
+            count(initialize, "ok"),
+            2,
+            "{kind}: one session per user, reopened only after a failed initialize: {initialize}"
+        );
+        assert!(failed_sessions < 10, "{kind}: {initialize}");
+        for name in ["list", "run"] {
+            let s = step(&record, "tools", name);
+            let total = total(s);
+            let ok = count(s, "ok");
+            match class {
+                None => {
+                    assert_eq!(ok, total, "{kind} {name}: a delay is no error: {s}");
+                    let histogram = &typed
+                        .steps
+                        .iter()
+                        .find(|s| s.step == name)
+                        .expect("the step")
+                        .ok;
+                    let p99_ms = histogram.value_at_quantile(0.99) as f64 / 1000.0;
+                    assert!(p99_ms >= 30.0, "{kind} {name}: p99 {p99_ms} ms: {s}");
+                }
+                Some(class) => {
+                    let hit = count(s, class);
+                    assert!(hit > 0, "{kind} {name}: no `{class}` in {s}");
+                    assert_eq!(
+                        ok + hit,
+                        total,
+                        "{kind} {name}: every call is ok or `{class}`: {s}"
+                    );
+                    assert!(
+                        ok * 10 > total * 5,
+                        "{kind} {name}: calls on a session after a failed one succeed: {s}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every outcome of a step, whatever its class.
+fn total(step: &Value) -> u64 {
+    step["classes"]
+        .as_object()
+        .expect("classes")
+        .values()
+        .map(|n| n.as_u64().unwrap_or(0))
+        .sum()
+}

@@ -119,8 +119,11 @@ pub trait PathExecutor: Send + Sync + fmt::Debug {
         step.is_session_step()
     }
 
-    /// The iteration of `scope` ended (whatever its outcome).
-    async fn iteration_ended(&self, scope: Scope) {
+    /// The iteration of `scope` ended (whatever its outcome). Synchronous, so a kind
+    /// without per-iteration state costs the load driver nothing here; a kind that must
+    /// send something (an MCP session's `DELETE`) spawns it and awaits it in
+    /// [`PathExecutor::drive_ended`].
+    fn iteration_ended(&self, scope: Scope) {
         let _ = scope;
     }
 

@@ -132,7 +132,7 @@ impl IterationContext {
             }
             step_intended = Instant::now();
         }
-        self.executor.iteration_ended(scope).await;
+        self.executor.iteration_ended(scope);
     }
 
     /// Tells the executor the drive ended (it closes what users kept open).

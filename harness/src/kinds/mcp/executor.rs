@@ -56,6 +56,9 @@ pub struct McpExecutor {
     samples: FailureSamples,
     counts: Arc<DriveCounts>,
     base: String,
+    /// Session closes in flight (`DELETE`s sent when an iteration ends), awaited when the
+    /// drive ends.
+    closing: Mutex<tokio::task::JoinSet<()>>,
     /// The server's argv and folder, for a stdio path.
     stdio: Option<(Vec<String>, std::path::PathBuf)>,
 }
@@ -86,6 +89,7 @@ impl McpExecutor {
             samples: FailureSamples::default(),
             counts,
             base: target.base().to_owned(),
+            closing: Mutex::default(),
             stdio: None,
         }
     }
@@ -105,6 +109,7 @@ impl McpExecutor {
             samples: FailureSamples::default(),
             counts,
             base: String::new(),
+            closing: Mutex::default(),
             stdio: Some(command),
         }
     }
@@ -165,6 +170,22 @@ impl McpExecutor {
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionKey, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn closing(&self) -> std::sync::MutexGuard<'_, tokio::task::JoinSet<()>> {
+        self.closing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends a session's `DELETE` without waiting for it; [`PathExecutor::drive_ended`]
+    /// waits for every one still in flight. Finished ones are reaped here, so a long run
+    /// keeps only the closes in flight.
+    fn close_later(&self, request: OutgoingRequest) {
+        let client = self.client.clone();
+        let mut closing = self.closing();
+        while closing.try_join_next().is_some() {}
+        closing.spawn(async move {
+            let _ = client.send(request, CLOSE_TIMEOUT).await;
+        });
     }
 
     fn session(&self, key: SessionKey) -> Option<Arc<Session>> {
@@ -421,23 +442,23 @@ impl PathExecutor for McpExecutor {
         step.is_session_step() && self.session(self.key(scope)).is_some()
     }
 
-    async fn iteration_ended(&self, scope: Scope) {
+    fn iteration_ended(&self, scope: Scope) {
         let key = self.key(scope);
         if key == SessionKey::Iteration(scope.iteration) {
             let session = self.sessions().remove(&key);
             if let Some(request) = session.and_then(|s| self.close_request(&s)) {
-                let _ = self.client.send(request, CLOSE_TIMEOUT).await;
+                self.close_later(request);
             }
         }
     }
 
     async fn drive_ended(&self) {
         let open: Vec<Arc<Session>> = self.sessions().drain().map(|(_, s)| s).collect();
-        let mut closing = tokio::task::JoinSet::new();
         for request in open.iter().filter_map(|s| self.close_request(s)) {
-            let client = self.client.clone();
-            closing.spawn(async move { client.send(request, CLOSE_TIMEOUT).await });
+            self.close_later(request);
         }
+        // Taken out of the lock: awaiting holds no guard.
+        let mut closing = std::mem::take(&mut *self.closing());
         while closing.join_next().await.is_some() {}
     }
 

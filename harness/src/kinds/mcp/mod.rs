@@ -5,6 +5,38 @@
 //! fault proxy, the TLS settings and the request-id headers apply as on HTTP paths; a
 //! `command` path runs one server process per session ([`stdio`]). [`wire`] reads the
 //! answers, [`executor`] keeps the sessions.
+//!
+//! # Why not the official Rust SDK's client (`rmcp`)
+//!
+//! rmcp 3.11's streamable-HTTP client was measured as a load client
+//! (`bench/mcp-client-eval`, against the reference platform's `/mcp`, A B A B, one
+//! session, 5 000 calls of a tool that answers at once). It works (a session outlives a
+//! 503, whose status it reports), but it is unfit here for three reasons:
+//!
+//! - **Cost:** each call costs 150–300 µs of client CPU and adds 150–300 µs to the
+//!   median latency, against 30–115 µs and 50–140 µs for a plain HTTP client sending
+//!   the same JSON-RPC messages on the same session. Every call crosses a channel to the
+//!   session's worker task and back. A generator that spends that much per call becomes
+//!   the bottleneck, and it blurs sub-millisecond steps such as `tools/list`.
+//! - **Correlation:** the resilience observations join the service's dependency
+//!   attempts to the step that caused them through a per-request `x-harness-request-id`
+//!   header. rmcp's `StreamableHttpClient` trait, the seam where harness's own HTTP
+//!   client could sit, receives only transport-wide headers, and it is called from the
+//!   worker task. Nothing per call reaches it, except by smuggling the id through the
+//!   message's `_meta`, which the server would then see.
+//! - **Hidden client behaviour:** its high-level calls answer `tools/list` from a
+//!   response cache and serve a stale entry when the server fails. Session expiry (404)
+//!   re-initialises and retries. SSE streams reconnect and resume. A dropped call sends
+//!   `notifications/cancelled`. Each of these can be turned off, but each, left on, hides
+//!   a fault from a chaos test or sends traffic the record does not count.
+//!
+//! So the transport follows the specification (2025-06-18 streamable HTTP and stdio)
+//! directly: `initialize` → `notifications/initialized` → requests with
+//! `Mcp-Session-Id` and `MCP-Protocol-Version` → `DELETE`, with JSON or SSE answers
+//! read up to the response carrying the request's id. It is tested against the
+//! official Python SDK's server (`tests/mcp_cli.rs`). Not implemented: the server's
+//! standalone GET stream, answering server requests (sampling, elicitation) and
+//! resuming a cut stream. A load client measures a cut stream; it does not repair it.
 
 mod executor;
 mod stdio;
