@@ -567,3 +567,50 @@ fn total(step: &Value) -> u64 {
         .map(|n| n.as_u64().unwrap_or(0))
         .sum()
 }
+
+/// A parity pass on MCP paths opens a session per side and sample (A and B on the base,
+/// C on the candidate), as a load iteration would, closes each when its sample ends, and
+/// never compares the `initialize` answers (the servers' names and versions differ by
+/// design).
+#[test]
+fn a_parity_pass_opens_a_session_per_side_and_sample_and_closes_them() {
+    let Some(service) = PythonService::start_or_skip(SERVICE, "mcp, uvicorn") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), &service.url, "user");
+    let mut text = std::fs::read_to_string(&file).expect("read");
+    text.push_str("[parity]\nsamples = 12\nrate = 50\nmin_samples = 3\n");
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("out");
+    let output = harness()
+        .args(["compare", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    eprintln!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let parity: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("parity.json")).expect("parity"))
+            .expect("JSON");
+    let steps = parity["steps"].as_array().expect("steps");
+    assert!(
+        steps.iter().all(|s| s["step"] != "tools/initialize"),
+        "initialize is not a parity row: {parity}"
+    );
+    let list = steps
+        .iter()
+        .find(|s| s["step"] == "tools/list")
+        .expect("tools/list");
+    assert!(list["compared"].as_u64().unwrap_or(0) > 0, "{parity}");
+    let server = stats(&service);
+    let opened = server["initialize"].as_u64().expect("a count");
+    // The measured runs: one session per user and path. The pass: three per sample.
+    let runs = 2 * u64::from(USERS);
+    assert_eq!(opened, runs + 3 * 12, "{server}");
+    assert_eq!(server["delete"], opened, "every session closed: {server}");
+}

@@ -23,7 +23,7 @@ use super::diff::{Answer, differences};
 use super::tally::{ParityRecord, ParityTally};
 use crate::correlation::Correlation;
 use crate::kinds::samples::redact;
-use crate::kinds::{self, DriveSetup, PathExecutor, Shared, StepReply};
+use crate::kinds::{self, DriveSetup, PathExecutor, Scope, Shared, StepReply};
 use crate::load::StopSignal;
 use crate::load::pick::FlowPicker;
 use crate::load::tally::CheckTally;
@@ -78,6 +78,10 @@ struct Pass {
     timeout: Duration,
     tally: Mutex<ParityTally>,
     checks: CheckTally,
+    /// Each step's row in the tally; `None` for a session step (an MCP `initialize`),
+    /// which runs on every side but is not compared: it opens a session, and the two
+    /// servers' names and versions in its answer differ by design.
+    rows: Vec<Option<usize>>,
     /// The last base answer of each `safe = false` step (noise of unsafe steps).
     last_base: Mutex<Vec<Option<Kept>>>,
     /// Values never shown in examples (interpolated secrets of both paths).
@@ -159,15 +163,30 @@ pub async fn run_parity(
             why: e.to_string(),
         })?);
     }
-    let steps: Vec<(String, bool)> = flows
+    let all_steps: Vec<(String, bool, bool)> = flows
         .iter()
         .flat_map(|f| {
             f.steps
                 .iter()
-                .map(|s| (format!("{}/{}", f.name, s.name), s.safe))
+                .map(|s| (format!("{}/{}", f.name, s.name), s.safe, s.is_session()))
         })
         .collect();
-    let step_count = steps.len();
+    let step_count = all_steps.len();
+    let mut next_row = 0;
+    let rows: Vec<Option<usize>> = all_steps
+        .iter()
+        .map(|(_, _, session)| {
+            (!session).then(|| {
+                next_row += 1;
+                next_row - 1
+            })
+        })
+        .collect();
+    let steps: Vec<(String, bool)> = all_steps
+        .into_iter()
+        .filter(|(_, _, session)| !session)
+        .map(|(name, safe, _)| (name, safe))
+        .collect();
     let candidate_executor = executors.pop().expect("two executors were made");
     let base_executor = executors.pop().expect("two executors were made");
     let pass = Arc::new(Pass {
@@ -178,6 +197,7 @@ pub async fn run_parity(
         spec: spec.clone(),
         timeout: scenario.load.timeout,
         tally: Mutex::new(ParityTally::new(base, candidate, &steps)),
+        rows,
         last_base: Mutex::new(vec![None; step_count]),
         secrets,
     });
@@ -206,6 +226,9 @@ pub async fn run_parity(
         });
     }
     while tasks.join_next().await.is_some() {}
+    // Sessions still closing (a stateful kind's) are waited for before the pass ends.
+    pass.base.drive_ended().await;
+    pass.candidate.drive_ended().await;
     drop(readies);
     shared.close().await;
     if let Some(reference) = reference {
@@ -267,7 +290,22 @@ impl Pass {
     /// variables its own answers gave, so B reads entities of its own) and the
     /// candidate once (C). A `safe = false` step is not repeated: B takes the base's
     /// answer of the previous iteration instead (another entity, same inputs).
+    ///
+    /// A, B and C each run in a scope of their own, so a stateful kind (an MCP path)
+    /// opens a session per side and sample, as a load iteration would, and closes it
+    /// when the sample ends.
     async fn iteration(&self, flow: usize, sample: u64) {
+        let scopes = [0, 1, 2].map(|k| Scope {
+            user: None,
+            iteration: sample * 3 + k,
+        });
+        self.sample(flow, sample, scopes).await;
+        self.base.iteration_ended(scopes[0]);
+        self.base.iteration_ended(scopes[1]);
+        self.candidate.iteration_ended(scopes[2]);
+    }
+
+    async fn sample(&self, flow: usize, sample: u64, [sa, sb, sc]: [Scope; 3]) {
         self.tally().sampled();
         let Some(flow) = self.flows.get(flow) else {
             return;
@@ -285,29 +323,44 @@ impl Pass {
             let index = first_index + position;
             // Three ids per step and sample: the base, its repeat, the candidate.
             let id = (sample << 20 | (index as u64) << 2) + 1;
+            let Some(row) = self.rows.get(index).copied().flatten() else {
+                // A session step: opened on every side, never compared.
+                if !self.open_sessions(step, [sa, sb, sc], id).await {
+                    if let Some(next) = self.rows.iter().skip(index + 1).flatten().next() {
+                        self.tally().skipped(*next);
+                    }
+                    return;
+                }
+                continue;
+            };
             let (a, b, c) = if step.safe {
                 // A and C together, B after both: B is at least as far from A in time
                 // as C is, so a time-dependent field (a millisecond timestamp) differs
                 // between A and B at least as often as between A and C, and is noise.
                 let (a, c) = tokio::join!(
-                    self.base.run(step, &vars_a, id, self.timeout),
-                    self.candidate.run(step, &vars_c, id + 2, self.timeout),
+                    self.base.run_in(sa, step, &vars_a, id, self.timeout),
+                    self.candidate
+                        .run_in(sc, step, &vars_c, id + 2, self.timeout),
                 );
                 // A millisecond later at least, so a millisecond timestamp always moves.
                 tokio::time::sleep(Duration::from_millis(2)).await;
-                let b = self.base.run(step, &vars_b, id + 1, self.timeout).await;
+                let b = self
+                    .base
+                    .run_in(sb, step, &vars_b, id + 1, self.timeout)
+                    .await;
                 (Kept::from(a), Some(Kept::from(b)), Kept::from(c))
             } else {
                 let (a, c) = tokio::join!(
-                    self.base.run(step, &vars_a, id, self.timeout),
-                    self.candidate.run(step, &vars_c, id + 2, self.timeout),
+                    self.base.run_in(sa, step, &vars_a, id, self.timeout),
+                    self.candidate
+                        .run_in(sc, step, &vars_c, id + 2, self.timeout),
                 );
                 let a = Kept::from(a);
                 let previous = self.previous_base(index, &a);
                 (a, previous, Kept::from(c))
             };
             if a.failed || c.failed {
-                self.tally().skipped(index);
+                self.tally().skipped(row);
                 return;
             }
             let base_answer = self.answer(&a);
@@ -321,14 +374,14 @@ impl Pass {
                         .into_iter()
                         .filter(|d| !carried(d, &flow.vars, &vars_a, &vars_b))
                         .collect();
-                    tally.noise(index, &noise);
+                    tally.noise(row, &noise);
                 }
                 let found: Vec<_> = differences(&base_answer, &candidate_answer, &self.spec)
                     .into_iter()
                     .filter(|d| !carried(d, &flow.vars, &vars_a, &vars_c))
                     .map(|d| self.redacted(d))
                     .collect();
-                tally.compared(index, id, &found);
+                tally.compared(row, id, &found);
             }
             let a_ok = self.extract(step, &a, &mut vars_a);
             let c_ok = self.extract(step, &c, &mut vars_c);
@@ -341,6 +394,35 @@ impl Pass {
                 return;
             }
         }
+    }
+
+    /// Runs a session step for A and B (base) and C (candidate) in their scopes; false
+    /// when a side that runs it failed (its later steps have no session).
+    async fn open_sessions(
+        &self,
+        step: &crate::scenario::Step,
+        [sa, sb, sc]: [Scope; 3],
+        id: u64,
+    ) -> bool {
+        let run = |executor: &Arc<dyn PathExecutor>, scope: Scope, id: u64| {
+            let executor = Arc::clone(executor);
+            let step = step.clone();
+            let timeout = self.timeout;
+            async move {
+                executor.skips(scope, &step)
+                    || executor
+                        .run_in(scope, &step, &[], id, timeout)
+                        .await
+                        .failure
+                        .is_none()
+            }
+        };
+        let (a, b, c) = tokio::join!(
+            run(&self.base, sa, id),
+            run(&self.base, sb, id + 1),
+            run(&self.candidate, sc, id + 2),
+        );
+        a && b && c
     }
 
     /// Runs the step's checks and extractions on `answer` into `vars`.
