@@ -34,6 +34,10 @@
 #   7. highest HTTPS throughput at N connections: harness and oha --cacert against
 #      bench_server --tls (a throwaway CA and certificate from the bench_cert example),
 #      connections kept alive, interleaved, K rounds, medians.
+#   8. execution segments: the highest throughput of one process against two segment
+#      processes of the same plan (`--segment 0/2`, `1/2`, one per core, interleaved,
+#      K rounds), the time and peak memory of `harness merge` joining them, and the
+#      record size per minute of run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -49,7 +53,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --only) only=$2; shift ;;
     --compare-bin) cbin=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -383,6 +387,43 @@ with open(sys.argv[2], "a") as out:
 PY
 fi
 
+# ---- 8. execution segments ---------------------------------------------------------------
+if want 8; then
+echo "## 8. one process against two segments (one per core), ${tput_secs}s per run, $rounds round(s)" >&2
+scenario "$out/seg.toml" "$url" "$offer" "$tput_secs" "$conns" 2 1
+command_of seg.one "harness run (open, rate = $offer, max_in_flight = $conns, ${tput_secs}s) on core 0 → achieved_rate"
+command_of seg.two "harness run --segment 0/2 (core 0) and --segment 1/2 (core 1) at once, --start-at 2 s ahead, max_in_flight = $conns each → summed achieved_rate"
+command_of seg.merge "/usr/bin/time -f '%e s %M KiB' harness merge --out DIR SEG0 SEG1"
+for r in $(seq "$rounds"); do
+  dir="$out/seg-one-$r"
+  "${pin_gen[@]}" "$H" run "$out/seg.toml" --quiet --out "$dir" >> "$log" 2>&1 || true
+  result seg.one "$r" "$(python3 "$stats" "$dir"/runs/*.json | field achieved)"
+  start=$(date -u -d "+2 sec" +%Y-%m-%dT%H:%M:%SZ)
+  seg_pids=()
+  for i in 0 1; do
+    core=(); if [ "${#pin_gen[@]}" -gt 0 ]; then core=(taskset -c "$i"); fi
+    "${core[@]}" "$H" run "$out/seg.toml" --quiet --segment "$i/2" --start-at "$start" \
+      --out "$out/seg-two-$r-$i" >> "$log" 2>&1 &
+    seg_pids+=("$!")
+  done
+  for p in "${seg_pids[@]}"; do wait "$p" || true; done
+  two=0
+  for i in 0 1; do
+    a=$(python3 "$stats" "$out/seg-two-$r-$i"/runs/*.json | field achieved)
+    two=$(echo "$two + ${a:-0}" | bc -l)
+  done
+  result seg.two "$r" "$two"
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f '%e %M' -o "$out/merge-time-$r" "$H" merge --out "$out/seg-merged-$r" \
+      "$out/seg-two-$r-0" "$out/seg-two-$r-1" >> "$log" 2>&1 || true
+    result seg.merge_s "$r" "$(cut -d' ' -f1 "$out/merge-time-$r")"
+    result seg.merge_kib "$r" "$(cut -d' ' -f2 "$out/merge-time-$r")"
+  fi
+  bytes=$(stat -c %s "$out/seg-two-$r-0"/runs/*.json | head -1)
+  result seg.record_kib_per_min "$r" "$(echo "$bytes / 1024 * 60 / ($tput_secs + 1)" | bc -l)"
+done
+fi
+
 # ---- the table ---------------------------------------------------------------------------
 python3 - "$results" "$commands" "$stall_rate" "$long" "$tput_secs" > "$out/results.md" <<'PY'
 import statistics, sys
@@ -480,6 +521,16 @@ for name in ("recorder", "shared_recorder"):
     v = med(f"rec.{name}")
     if v is not None:
         row(f"record one outcome ({name})", fmt(v, " ns"), "≤ 100 ns", "", yes(v <= 100), cmds.get("rec", ""))
+one, two = med("seg.one"), med("seg.two")
+if one and two:
+    row("one process, req/s", fmt(one) + spread("seg.one"), "", "", "", cmds.get("seg.one", ""))
+    row("two segments (one per core), summed req/s", fmt(two) + spread("seg.two"), "", "", "", cmds.get("seg.two", ""))
+    row("two segments / one process throughput", "", "(info: the server shares these cores)", fmt(two / one, "×"), "", "same rounds, medians")
+mt, mk, rk = med("seg.merge_s"), med("seg.merge_kib"), med("seg.record_kib_per_min")
+if mt is not None:
+    row("merge two segments: time / peak RSS", f"{fmt(mt, ' s')} / {fmt(mk / 1024 if mk else None, ' MiB')}", "", "", "", cmds.get("seg.merge", ""))
+if rk is not None:
+    row("a segment's record, KiB per minute of run (no faults)", fmt(rk), "", "", "", "stat -c %s runs/*.json")
 ms, ml = med("mem.short"), med("mem.long")
 if ms is not None:
     row("peak RSS, short run", fmt(ms / 1024, " MiB"), "", "", "", cmds.get("mem.short", ""))

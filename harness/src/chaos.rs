@@ -14,7 +14,7 @@ use crate::fault::{Attempt, FaultProxy, FaultSite, FaultSpec, Layer, ProxyOption
 use crate::load::{EventLog, RequestEvent};
 use crate::record::FaultRecord;
 use crate::reference::ReferencePlatform;
-use crate::resilience::{ClientEvent, FaultWindow, Observation, UpstreamEvent, observe};
+use crate::resilience::{ClientEvent, Evidence, FaultWindow, Observation, UpstreamEvent, observe};
 use crate::scenario::Scenario;
 use crate::tls::TlsConfig;
 
@@ -41,6 +41,8 @@ pub struct ChaosReport {
     pub resilience: Vec<Observation>,
     /// Anything a reader must know (partial logs).
     pub notes: Vec<String>,
+    /// What the observations were computed from (when there were fault windows).
+    pub evidence: Option<Evidence>,
 }
 
 fn loopback() -> SocketAddr {
@@ -296,6 +298,12 @@ impl ChaosRun {
         };
         if !windows.is_empty() {
             report.resilience = observe(&windows, &client_events, &upstream, run_end);
+            report.evidence = Some(Evidence {
+                windows,
+                client: client_events,
+                upstream,
+                run_end,
+            });
         }
         report
     }

@@ -54,6 +54,9 @@ pub enum Command {
     Gate(GateArgs),
     /// Check a scenario file without running anything; prints its hash.
     Validate(ValidateArgs),
+    /// Join the records of `harness run --segment I/N` (every segment of one run) into one
+    /// record per path and repetition, as one machine would have made it.
+    Merge(MergeArgs),
     /// Run the fault proxy standalone (127.0.0.1 by default), with a JSON control API.
     Proxy(ProxyArgs),
     /// The embedded reference platform.
@@ -94,9 +97,41 @@ pub struct RunArgs {
     /// are still said on standard error, one line each.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only segment I of N of the plan (0 ≤ I < N): open model, every N-th arrival of
+    /// the seeded schedule; closed model, every N-th user. The N segments' records
+    /// together are the whole plan; `harness merge` joins them.
+    #[arg(long, value_name = "I/N", value_parser = parse_segment, conflicts_with = "segment_from_env", help_heading = "Segments (several machines)")]
+    pub segment: Option<crate::load::Segment>,
+    /// Read the segment index from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) and
+    /// the count from --segments.
+    #[arg(
+        long,
+        requires = "segments",
+        help_heading = "Segments (several machines)"
+    )]
+    pub segment_from_env: bool,
+    /// The segment count for --segment-from-env.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "Segments (several machines)")]
+    pub segments: Option<u32>,
+    /// Start the first run at this instant (RFC 3339 in UTC, e.g. 2026-12-03T10:00:00Z), and
+    /// each later run of the plan a fixed slot after it, so that segments on several
+    /// machines run together; a run that starts late says so and its record keeps the
+    /// lateness.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant, help_heading = "Segments (several machines)")]
+    pub start_at: Option<std::time::SystemTime>,
     /// Exports of the results.
     #[command(flatten)]
     pub export: ExportArgs,
+}
+
+fn parse_segment(text: &str) -> Result<crate::load::Segment, String> {
+    crate::load::Segment::parse(text)
+}
+
+fn parse_instant(text: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339(text).map_err(|e| {
+        format!("`{text}` is not an RFC 3339 instant in UTC ({e}); write e.g. 2026-12-03T10:00:00Z")
+    })
 }
 
 /// Where a command's results are exported, besides its reports (`--export-*`).
@@ -125,6 +160,21 @@ pub struct ExportArgs {
     /// A verdict's or an interruption's exit code (3, 4, 5, 130, 143) is never replaced.
     #[arg(long)]
     pub export_required: bool,
+}
+
+/// Arguments of `harness merge`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 merged, 2 refused (records of different runs, a segment missing or given
+  twice, a file that is no run record; nothing is written), 1 a record could not be written."
+)]
+pub struct MergeArgs {
+    /// The segments' --out folders (their runs/*.json are read), or record files.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Folder for the merged records (`<DIR>/runs/<path>-r<K>.json`).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `harness validate`.

@@ -10,10 +10,11 @@ use crate::correlation::Correlation;
 use crate::kinds::http::HttpClient;
 use crate::kinds::samples::redact;
 use crate::kinds::{self, DriveSetup, PathError, ReadyPath, Shared};
+use crate::load::Segment;
 use crate::load::{Drive, EventLog, IterationContext, ProgressHook, StopSignal, drive};
 use crate::metrics::MetricsRecord;
 use crate::outcome::DriverReport;
-use crate::record::{RunMeta, RunRecord, SharedRecorder};
+use crate::record::{RunMeta, RunRecord, SegmentRecord, SharedRecorder};
 use crate::reference::ReferencePlatform;
 use crate::scenario::{MetricsEndpoint, PathSpec, Scenario, Target};
 use crate::scrape::{Endpoint, MetricsScrape, promql};
@@ -30,6 +31,12 @@ pub struct RunPlan {
     pub seed: u64,
     /// Folder the run records go to (`<out>/runs/`).
     pub out: PathBuf,
+    /// The share of the plan this process runs (`harness run --segment`); the whole
+    /// plan by default.
+    pub segment: Segment,
+    /// When the first run starts (`--start-at`), so that segments on several machines
+    /// start together; `None`: at once.
+    pub start_at: Option<SystemTime>,
 }
 
 impl RunPlan {
@@ -40,6 +47,8 @@ impl RunPlan {
             repetitions: scenario.load.repetitions,
             seed: scenario.seed,
             out,
+            segment: Segment::WHOLE,
+            start_at: None,
         }
     }
 }
@@ -148,13 +157,16 @@ pub async fn run_scenario(
         .map_err(|e| path_error(String::new(), e))?;
 
     let mut results = Vec::new();
+    let mut ordinal = 0;
     'repetitions: for repetition in 1..=plan.repetitions {
         for (path, ready) in specs.iter().zip(&ready) {
             let leg = Leg {
                 path,
                 ready: ready.as_ref(),
                 repetition,
+                ordinal,
             };
+            ordinal += 1;
             let result = run_once(
                 scenario,
                 plan,
@@ -203,7 +215,72 @@ struct Leg<'a> {
     path: &'a PathSpec,
     ready: &'a dyn ReadyPath,
     repetition: u32,
+    /// Its place in the plan's order, from 0 (which start slot it takes).
+    ordinal: u32,
 }
+
+/// Time between two runs' scheduled starts under `--start-at`: the run, the longest
+/// drain of requests in flight, and a margin for writing records and starting the next.
+fn start_slot(scenario: &Scenario) -> std::time::Duration {
+    let load = &scenario.load;
+    let longest_flow = scenario
+        .flows
+        .iter()
+        .map(|f| f.steps.len())
+        .max()
+        .unwrap_or(1);
+    let drain = load
+        .timeout
+        .saturating_mul(u32::try_from(longest_flow).unwrap_or(u32::MAX));
+    load.warmup + load.duration + drain + START_MARGIN
+}
+
+/// Slack per run between `--start-at` slots, for writing records and setting up.
+const START_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits for run `ordinal`'s slot after `plan.start_at`; returns the segment facts for its
+/// record (`None` for an unsegmented run without `--start-at`).
+async fn keep_start(
+    scenario: &Scenario,
+    plan: &RunPlan,
+    ordinal: u32,
+    stop: &StopSignal,
+    observer: &dyn RunObserver,
+) -> Option<SegmentRecord> {
+    let scheduled = plan
+        .start_at
+        .map(|at| at + start_slot(scenario).saturating_mul(ordinal));
+    if let Some(at) = scheduled
+        && let Ok(wait) = at.duration_since(SystemTime::now())
+        && !stop.is_triggered()
+    {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.triggered() => {}
+        }
+    }
+    if plan.segment.is_whole() && scheduled.is_none() {
+        return None;
+    }
+    let late = scheduled.map(|at| SystemTime::now().duration_since(at).unwrap_or_default());
+    if let Some(late) = late.filter(|l| *l > LATE_WARNING) {
+        observer.warn(&format!(
+            "segment {}: this run started {:.3} s after its scheduled start, so it is not aligned with the other segments",
+            plan.segment,
+            late.as_secs_f64()
+        ));
+    }
+    Some(SegmentRecord {
+        index: plan.segment.index,
+        count: plan.segment.count,
+        scheduled_start: scheduled.map(|at| humantime::format_rfc3339_millis(at).to_string()),
+        late_ms: late.map(|l| l.as_secs_f64() * 1000.0),
+        evidence: None,
+    })
+}
+
+/// Lateness of a segment's start that is worth a warning.
+const LATE_WARNING: std::time::Duration = std::time::Duration::from_millis(100);
 
 async fn run_once(
     scenario: &Scenario,
@@ -217,8 +294,10 @@ async fn run_once(
         path,
         ready,
         repetition,
+        ordinal,
     } = leg;
     let load = &scenario.load;
+    let segment = keep_start(scenario, plan, ordinal, stop, observer.as_ref()).await;
     observer.starting(&path.name, repetition, load.warmup + load.duration);
     let shards = std::thread::available_parallelism()
         .map(|n| n.get() * 2)
@@ -295,6 +374,7 @@ async fn run_once(
         seed,
         stop: stop.clone(),
         progress: Some(hook),
+        segment: plan.segment,
     })
     .await;
     ctx.end_drive().await;
@@ -332,6 +412,9 @@ async fn run_once(
             .chain(check_samples.into_iter().map(|s| redact(&s, &secrets))),
     );
     let mut record = RunRecord::build(recording, meta);
+    record.segment = segment;
+    // A segment ran its share of the users.
+    record.load.users = record.load.users.map(|u| plan.segment.users(u));
     for (step, failures) in record.steps.iter_mut().zip(check_failures) {
         step.check_failures = failures.into_iter().collect();
     }
@@ -341,6 +424,9 @@ async fn run_once(
     record.warnings = scenario.warnings(&path.name);
     record.warnings.extend(extras.warnings);
     record.target = path.target_identity();
+    if let Some(segment) = record.segment.as_mut() {
+        segment.evidence = chaos.evidence;
+    }
     record.faults = chaos.faults;
     record.resilience = chaos.resilience;
     record.telemetry = extras.telemetry;

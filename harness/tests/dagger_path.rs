@@ -178,7 +178,7 @@ async fn an_extraction_reads_the_stdout_and_feeds_the_next_step() {
         Instant::now(),
         recorder.clone(),
     );
-    ctx.run(flow(&s), Instant::now(), None).await;
+    ctx.run(flow(&s), Instant::now(), None, 0).await;
     let recording = recorder.snapshot();
     let calls = double.calls();
     for (index, name) in [(0, "read"), (1, "use")] {

@@ -215,7 +215,7 @@ async fn latency_counts_from_the_intended_start_not_from_the_send() {
         epoch,
         recorder.clone(),
     );
-    ctx.run(&s.flows[0], epoch + Duration::from_millis(500), None)
+    ctx.run(&s.flows[0], epoch + Duration::from_millis(500), None, 0)
         .await;
     drop(ctx);
     let recording = Arc::try_unwrap(recorder).expect("sole owner").finish();

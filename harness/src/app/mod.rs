@@ -16,6 +16,7 @@ mod export;
 mod gate;
 mod github;
 pub(crate) mod interrupt;
+mod merge;
 mod proxy;
 mod report;
 mod run;
@@ -30,6 +31,7 @@ use crate::runner::{RunObserver, RunResult};
 pub fn execute(cli: Cli) -> Result<ExitStatus, AppError> {
     match cli.command {
         Command::Validate(args) => run::validate(&args),
+        Command::Merge(args) => merge::merge_command(args),
         Command::Compare(args) => compare::compare_command(args),
         Command::Gate(args) => gate::gate_command(args),
         Command::Report(args) => report::report_command(args),

@@ -7,6 +7,7 @@ use super::{controls, interrupt, runtime};
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::exit::{AppError, ExitStatus};
 use crate::export::Export;
+use crate::load::Segment;
 use crate::pipeline::Controls;
 use crate::pipeline::compare::default_out;
 use crate::reference::{ReferenceConfig, ReferencePlatform};
@@ -27,6 +28,49 @@ pub(super) fn validate(args: &ValidateArgs) -> Result<ExitStatus, AppError> {
     );
     Ok(ExitStatus::Success)
 }
+
+/// The segment `args` ask for: `--segment I/N`, or `--segment-from-env` (the index from
+/// `JOB_COMPLETION_INDEX`, the count from `--segments`); the whole plan otherwise.
+fn segment(args: &RunArgs, scenario: &scenario::Scenario) -> Result<Segment, AppError> {
+    let segment = if args.segment_from_env {
+        let count = args.segments.unwrap_or(1);
+        let text = std::env::var(SEGMENT_INDEX_VAR).map_err(|_| {
+            AppError::Usage(format!(
+                "--segment-from-env: {SEGMENT_INDEX_VAR} is not set; run in a Kubernetes Indexed Job (completionMode: Indexed) or give --segment I/N"
+            ))
+        })?;
+        let index = text.trim().parse::<u32>().map_err(|_| {
+            AppError::Usage(format!(
+                "--segment-from-env: {SEGMENT_INDEX_VAR} is `{}`, not a whole number",
+                crate::text::printable(&text)
+            ))
+        })?;
+        Segment::new(index, count)
+            .map_err(|e| AppError::Usage(format!("--segment-from-env: {e}")))?
+    } else if let Some(segment) = args.segment {
+        segment
+    } else {
+        if args.segments.is_some() {
+            return Err(AppError::Usage(
+                "--segments N goes with --segment-from-env; for one segment give --segment I/N"
+                    .into(),
+            ));
+        }
+        return Ok(Segment::WHOLE);
+    };
+    if let crate::scenario::LoadModel::Closed { users, .. } = scenario.load.model
+        && users < segment.count
+    {
+        return Err(AppError::Usage(format!(
+            "segment {segment}: the closed model has {users} user(s), fewer than the {} segments, so some segments would have none; use at most {users} segments",
+            segment.count
+        )));
+    }
+    Ok(segment)
+}
+
+/// Where Kubernetes puts an Indexed Job's completion index.
+const SEGMENT_INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
 
 pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
     let scenario = scenario::load(&args.scenario)?;
@@ -53,11 +97,18 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
     if let Some(seed) = args.seed {
         plan.seed = seed;
     }
+    plan.segment = segment(&args, &scenario)?;
+    plan.start_at = args.start_at;
     let exports = Exports::new(&args.export)?;
     let controls = controls(args.quiet);
     controls.note(&format!(
-        "running `{}`: path(s) {} × {} repetition(s), {} + {} warmup each; records in {}",
+        "running `{}`{}: path(s) {} × {} repetition(s), {} + {} warmup each; records in {}",
         scenario.name,
+        if plan.segment.is_whole() {
+            String::new()
+        } else {
+            format!(" segment {}", plan.segment)
+        },
         plan.paths.join(", "),
         plan.repetitions,
         humantime::format_duration(scenario.load.duration),

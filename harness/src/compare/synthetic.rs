@@ -577,6 +577,8 @@ pub(crate) fn record(path: &str, run: usize, steps: Vec<StepRecord>) -> RunRecor
         resilience: Vec::new(),
         telemetry: None,
         metrics: None,
+        segment: None,
+        merged: None,
     }
 }
 

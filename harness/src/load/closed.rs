@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use super::drive_common::{Drive, spawn_ticker};
 use super::flow::IterationContext;
 use super::pick::FlowPicker;
+use super::segment;
 use crate::outcome::DriverReport;
 use crate::units::Rate;
 
@@ -23,6 +24,10 @@ use crate::units::Rate;
 #[derive(Clone)]
 struct UserState {
     rng: ChaCha8Rng,
+    /// The user's index in the whole plan (its segment's users are every N-th).
+    user: u64,
+    /// Iterations this user started.
+    iterations: u64,
 }
 
 /// The closed model's parameters.
@@ -45,12 +50,26 @@ pub async fn run_closed(drive: Drive, users: Users) -> DriverReport {
         seed,
         stop,
         progress,
+        segment,
     } = drive;
     let Users {
-        count: users,
+        count: plan_users,
         think_time,
         ramp_up_rate,
     } = users;
+    // This segment's share; the ramp-up keeps each user's start time of the whole plan.
+    let users = segment.users(plan_users);
+    let ramp_up_rate =
+        ramp_up_rate.and_then(|r| Rate::new(r.per_second() / f64::from(segment.count)).ok());
+    if users == 0 {
+        return failed_report(
+            &ctx,
+            format!(
+                "segment {segment} has no users: the plan has {plan_users}, fewer than its {} segments",
+                segment.count
+            ),
+        );
+    }
     let total = load.warmup + load.duration;
     let deadline = ctx.epoch() + total;
     let ticker = spawn_ticker(ctx.clone(), progress);
@@ -61,19 +80,28 @@ pub async fn run_closed(drive: Drive, users: Users) -> DriverReport {
         let picker = FlowPicker::new(&flows);
         Arc::new(move |user: &mut GooseUser| {
             if user.get_session_data::<UserState>().is_none() {
-                let user_seed =
-                    seed.wrapping_add((user.weighted_users_index as u64).wrapping_mul(0x9e37_79b9));
+                let global = segment.global_user(user.weighted_users_index as u64);
+                let user_seed = seed.wrapping_add(global.wrapping_mul(0x9e37_79b9));
                 user.set_session_data(UserState {
                     rng: ChaCha8Rng::seed_from_u64(user_seed),
+                    user: global,
+                    iterations: 0,
                 });
             }
-            let flow_index = user
+            let (flow_index, user_index, iteration) = user
                 .get_session_data_mut::<UserState>()
-                .map(|s| picker.pick(&mut s.rng))
-                .unwrap_or(0);
+                .map(|s| {
+                    let n = s.iterations;
+                    s.iterations += 1;
+                    (
+                        picker.pick(&mut s.rng),
+                        s.user,
+                        segment::user_iteration(s.user, n),
+                    )
+                })
+                .unwrap_or_default();
             let ctx = ctx.clone();
             let flows = flows.clone();
-            let user_index = user.weighted_users_index as u64;
             Box::pin(async move {
                 let now = Instant::now();
                 if now >= deadline {
@@ -82,7 +110,7 @@ pub async fn run_closed(drive: Drive, users: Users) -> DriverReport {
                     return Ok(());
                 }
                 if let Some(flow) = flows.get(flow_index) {
-                    ctx.run(flow, now, Some(user_index)).await;
+                    ctx.run(flow, now, Some(user_index), iteration).await;
                 }
                 Ok(())
             })

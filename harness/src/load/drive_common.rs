@@ -24,6 +24,8 @@ pub struct Drive {
     pub stop: StopSignal,
     /// Called about once a second.
     pub progress: Option<ProgressHook>,
+    /// The share of the plan this process runs ([`super::Segment::WHOLE`] unsegmented).
+    pub segment: super::Segment,
 }
 
 impl std::fmt::Debug for Drive {
@@ -31,6 +33,7 @@ impl std::fmt::Debug for Drive {
         f.debug_struct("Drive")
             .field("load", &self.load)
             .field("seed", &self.seed)
+            .field("segment", &self.segment)
             .finish_non_exhaustive()
     }
 }

@@ -3,7 +3,6 @@
 //! later steps.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::events::{EventLog, RequestEvent};
@@ -19,8 +18,6 @@ pub struct IterationContext {
     executor: Arc<dyn PathExecutor>,
     timeout: Duration,
     epoch: Instant,
-    ids: AtomicU64,
-    iterations: AtomicU64,
     recorder: Arc<SharedRecorder>,
     events: Option<Arc<EventLog>>,
     tally: CheckTally,
@@ -43,8 +40,6 @@ impl IterationContext {
             executor,
             timeout,
             epoch,
-            ids: AtomicU64::new(1),
-            iterations: AtomicU64::new(0),
             recorder,
             events: None,
             tally: CheckTally::new(flows),
@@ -104,15 +99,14 @@ impl IterationContext {
         }
     }
 
-    /// Runs the steps of `flow` for `user` (closed model; `None` in the open model); the
-    /// first step's latency counts from `intended` (its arrival time), later steps from
-    /// when they could start. A failed step ends the iteration. A step the executor
-    /// skips (a session already open) is not recorded.
-    pub async fn run(&self, flow: &Flow, intended: Instant, user: Option<u64>) {
-        let scope = Scope {
-            user,
-            iteration: self.iterations.fetch_add(1, Ordering::Relaxed),
-        };
+    /// Runs the steps of `flow` for `user` (closed model; `None` in the open model) as
+    /// iteration `iteration` (its key, see [`super::segment`]: it names the requests, so
+    /// it must be unique within the run); the first step's latency counts from
+    /// `intended` (its arrival time), later steps from when they could start. A failed
+    /// step ends the iteration. A step the executor skips (a session already open) is
+    /// not recorded.
+    pub async fn run(&self, flow: &Flow, intended: Instant, user: Option<u64>, iteration: u64) {
+        let scope = Scope { user, iteration };
         let mut vars: Vec<Option<String>> = vec![None; flow.vars.len()];
         let mut step_intended = intended;
         // The iteration's client request, for the resilience observations: its first step
@@ -148,7 +142,7 @@ impl IterationContext {
         intended: Instant,
         log_event: bool,
     ) -> bool {
-        let request_id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let request_id = super::segment::request_id(scope.iteration, usize::from(step.index));
         let offset = intended.saturating_duration_since(self.epoch);
         self.recorder.record_sent(offset);
         let reply = self

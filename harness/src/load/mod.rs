@@ -11,6 +11,7 @@ pub mod flow;
 pub mod open;
 pub mod pick;
 pub mod schedule;
+pub mod segment;
 pub mod stop;
 pub(crate) mod tally;
 
@@ -18,6 +19,7 @@ pub use drive_common::{Drive, ProgressHook};
 pub use driver::drive;
 pub use events::{EventLog, RequestEvent};
 pub use flow::IterationContext;
+pub use segment::Segment;
 pub use stop::StopSignal;
 
 // Re-exported for the tests and benches that name them here; library code imports

@@ -18,6 +18,7 @@ use super::drive_common::{Drive, spawn_ticker};
 use super::flow::IterationContext;
 use super::pick::FlowPicker;
 use super::schedule::{ArrivalSchedule, RateCurve};
+use super::segment::{self, Segment};
 use super::stop::StopSignal;
 use crate::outcome::DriverReport;
 use crate::scenario::{Flow, Spacing};
@@ -55,6 +56,7 @@ pub async fn run_open(drive: Drive, curve: RateCurve, spacing: Spacing) -> Drive
         seed,
         stop,
         progress,
+        segment,
     } = drive;
     let warmup = load.warmup;
     let semaphore = Arc::new(Semaphore::new(load.max_in_flight));
@@ -66,6 +68,7 @@ pub async fn run_open(drive: Drive, curve: RateCurve, spacing: Spacing) -> Drive
         curve,
         spacing,
         seed,
+        segment,
         total: load.warmup + load.duration,
         warmup,
         semaphore: semaphore.clone(),
@@ -143,6 +146,7 @@ struct Dispatcher {
     curve: RateCurve,
     spacing: Spacing,
     seed: u64,
+    segment: Segment,
     total: Duration,
     warmup: Duration,
     semaphore: Arc<Semaphore>,
@@ -158,6 +162,7 @@ impl Dispatcher {
             curve,
             spacing,
             seed,
+            segment,
             total,
             warmup,
             semaphore,
@@ -165,27 +170,28 @@ impl Dispatcher {
             handle,
         } = self;
         let _precise = PreciseSleeps::start();
-        let picker = FlowPicker::new(&flows);
-        let mut schedule = ArrivalSchedule::new(curve, spacing, seed, total);
-        let next = schedule.next();
+        let mut state = ReleaseState {
+            schedule: ArrivalSchedule::new(curve, spacing, seed, total),
+            segment,
+            arrivals: 0,
+            next: None,
+            picker: FlowPicker::new(&flows),
+            // Flow choices get their own stream so they do not shift the arrival times.
+            flow_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
+            lag: Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok(),
+            started: 0,
+            dropped: 0,
+            saturated: false,
+            ended_at: None,
+        };
+        state.next = state.next_owned();
         let releaser = Arc::new(Releaser {
             ctx,
             flows,
             warmup,
             semaphore,
             handle,
-            state: Mutex::new(ReleaseState {
-                schedule,
-                next,
-                picker,
-                // Flow choices get their own stream so they do not shift the arrival times.
-                flow_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
-                lag: Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok(),
-                started: 0,
-                dropped: 0,
-                saturated: false,
-                ended_at: None,
-            }),
+            state: Mutex::new(state),
         });
         let mut woke = Instant::now();
         let interrupted = loop {
@@ -229,8 +235,12 @@ struct Releaser {
 /// The schedule and the counts, shared by the dispatcher thread and the workers.
 struct ReleaseState {
     schedule: ArrivalSchedule,
-    /// The next arrival's offset; `None` once the schedule ended or the run stopped.
-    next: Option<Duration>,
+    /// Which arrivals are this process's (all, unless the run is a segment).
+    segment: Segment,
+    /// Arrivals taken off the schedule so far, this segment's or not.
+    arrivals: u64,
+    /// This segment's next arrival; `None` once the schedule ended or the run stopped.
+    next: Option<Pending>,
     picker: FlowPicker,
     flow_rng: ChaCha8Rng,
     lag: Option<Histogram<u64>>,
@@ -240,6 +250,35 @@ struct ReleaseState {
     saturated: bool,
     /// When the last arrival of the schedule was released.
     ended_at: Option<Instant>,
+}
+
+/// An arrival of this segment not yet due.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    offset: Duration,
+    flow: usize,
+    iteration: u64,
+}
+
+impl ReleaseState {
+    /// This segment's next arrival: every arrival before it (another segment's) is taken
+    /// off the schedule with its flow choice, so arrival `k` runs the flow it would run
+    /// unsegmented.
+    fn next_owned(&mut self) -> Option<Pending> {
+        loop {
+            let offset = self.schedule.next()?;
+            let flow = self.picker.pick(&mut self.flow_rng);
+            let k = self.arrivals;
+            self.arrivals += 1;
+            if self.segment.owns_arrival(k) {
+                return Some(Pending {
+                    offset,
+                    flow,
+                    iteration: segment::arrival_iteration(k),
+                });
+            }
+        }
+    }
 }
 
 impl Releaser {
@@ -272,7 +311,7 @@ impl Releaser {
             }
         }
         let epoch = self.ctx.epoch();
-        (state.next.map(|offset| epoch + offset), state.saturated)
+        (state.next.map(|p| epoch + p.offset), state.saturated)
     }
 
     /// The next arrival, when it is due by `now`: taken off the schedule, its flow
@@ -280,19 +319,19 @@ impl Releaser {
     fn pop_due(&self, state: &mut ReleaseState, now: Instant) -> Option<Arrival> {
         let epoch = self.ctx.epoch();
         loop {
-            let offset = state.next?;
+            let Pending {
+                offset,
+                flow,
+                iteration,
+            } = state.next?;
             let due = epoch + offset;
             if due > now {
                 return None;
             }
-            state.next = state.schedule.next();
+            state.next = state.next_owned();
             if state.next.is_none() {
                 state.ended_at = Some(now);
             }
-            let ReleaseState {
-                picker, flow_rng, ..
-            } = &mut *state;
-            let flow = picker.pick(flow_rng);
             if self.flows.get(flow).is_none() {
                 continue;
             }
@@ -307,6 +346,7 @@ impl Releaser {
                 flow,
                 due,
                 measured,
+                iteration,
             });
         }
     }
@@ -316,7 +356,9 @@ impl Releaser {
     async fn work(self: Arc<Self>, permit: OwnedSemaphorePermit, mut arrival: Arrival) {
         loop {
             if let Some(flow) = self.flows.get(arrival.flow) {
-                self.ctx.run(flow, arrival.due, None).await;
+                self.ctx
+                    .run(flow, arrival.due, None, arrival.iteration)
+                    .await;
             }
             let mut state = self.lock();
             match self.pop_due(&mut state, Instant::now()) {
@@ -338,6 +380,8 @@ impl Releaser {
 struct Arrival {
     /// Index of its flow.
     flow: usize,
+    /// Its iteration key: its index in the whole schedule.
+    iteration: u64,
     /// Its intended start.
     due: Instant,
     /// False during warmup.
@@ -440,5 +484,74 @@ mod tests {
         })
         .join()
         .expect("thread");
+    }
+
+    /// Every arrival (offset, flow, iteration key) of one segment's schedule.
+    fn arrivals(
+        curve: &RateCurve,
+        spacing: Spacing,
+        seed: u64,
+        segment: Segment,
+    ) -> Vec<(Duration, usize, u64)> {
+        let flows: Vec<Flow> = (0..3)
+            .map(|i| Flow {
+                name: format!("f{i}"),
+                weight: i + 1,
+                steps: Vec::new(),
+                vars: Vec::new(),
+            })
+            .collect();
+        let mut state = ReleaseState {
+            schedule: ArrivalSchedule::new(curve.clone(), spacing, seed, Duration::from_secs(3)),
+            segment,
+            arrivals: 0,
+            next: None,
+            picker: FlowPicker::new(&flows),
+            flow_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
+            lag: None,
+            started: 0,
+            dropped: 0,
+            saturated: false,
+            ended_at: None,
+        };
+        std::iter::from_fn(|| state.next_owned())
+            .map(|p| (p.offset, p.flow, p.iteration))
+            .collect()
+    }
+
+    #[test]
+    fn the_segments_arrivals_together_are_the_whole_schedule_with_the_same_flows() {
+        let rate = |r| crate::units::Rate::new(r).expect("rate");
+        let curves = [
+            RateCurve::new(rate(300.0), &[]),
+            RateCurve::new(
+                rate(50.0),
+                &[crate::scenario::Stage {
+                    rate: rate(400.0),
+                    over: Duration::from_secs(2),
+                }],
+            ),
+        ];
+        for curve in &curves {
+            for spacing in [Spacing::Uniform, Spacing::Poisson] {
+                for seed in [1, 7, 99] {
+                    let whole = arrivals(curve, spacing, seed, Segment::WHOLE);
+                    for count in [2, 3, 4, 7] {
+                        let mut union: Vec<_> = (0..count)
+                            .flat_map(|i| {
+                                arrivals(
+                                    curve,
+                                    spacing,
+                                    seed,
+                                    Segment::new(i, count).expect("segment"),
+                                )
+                            })
+                            .collect();
+                        union.sort_by_key(|a| a.2);
+                        assert_eq!(union, whole, "{spacing:?} seed {seed}, {count} segments");
+                    }
+                }
+            }
+        }
     }
 }

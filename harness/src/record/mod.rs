@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod env;
 pub mod histogram;
+pub mod merge;
 pub mod meta;
 pub mod recorder;
 pub mod run;
@@ -24,7 +25,7 @@ pub use meta::{LoadModelKind, LoadPlan, RunMeta, ScenarioRef};
 pub use recorder::{Recorder, Recording, StepStats, Totals};
 pub use run::{
     FaultRecord, KEEP_UP_SHARE, LoadSummary, RUN_SCHEMA, RecordError, RecordName, Recorded,
-    RunRecord, StepRecord, check_summary,
+    RunRecord, SegmentRecord, StepRecord, check_summary,
 };
 pub use shared::{Progress, SharedRecorder};
 pub use timeline::TimelinePoint;

@@ -253,6 +253,33 @@ pub struct RunRecord {
     /// names endpoints (`metrics` in the scenario).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<crate::metrics::MetricsRecord>,
+    /// The share of the plan this record holds, when the run was one segment of several
+    /// (`harness run --segment I/N`); absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentRecord>,
+    /// The segments this record was merged from (`harness merge`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<super::merge::MergedFrom>,
+}
+
+/// Which segment a record holds and how well it kept the common start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    /// This segment, 0-based.
+    pub index: u32,
+    /// How many segments the plan was split into.
+    pub count: u32,
+    /// When this run was scheduled to start (`--start-at`, plus the runs before it in
+    /// the plan), RFC 3339 UTC to the millisecond; absent without `--start-at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_start: Option<String>,
+    /// How late it started, in milliseconds (0 when on time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_ms: Option<f64>,
+    /// The requests, attempts and fault windows its resilience observations came from,
+    /// for `harness merge` to recompute them over every segment (runs with faults only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::resilience::Evidence>,
 }
 
 /// One fault of a run, as the report states it.
@@ -516,6 +543,8 @@ impl RunRecord {
             resilience: Vec::new(),
             telemetry: None,
             metrics: None,
+            segment: None,
+            merged: None,
         }
     }
 

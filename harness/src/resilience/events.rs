@@ -35,6 +35,20 @@ pub struct UpstreamEvent {
     pub forwarded: bool,
 }
 
+/// Everything a run's resilience observations were computed from, kept in a segment's
+/// record so that `harness merge` recomputes them over all segments' requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The fault windows.
+    pub windows: Vec<FaultWindow>,
+    /// The client requests (each iteration's first real step).
+    pub client: Vec<ClientEvent>,
+    /// The attempts the proxy saw.
+    pub upstream: Vec<UpstreamEvent>,
+    /// When the run ended, since its start.
+    pub run_end: Duration,
+}
+
 /// A fault window (start inclusive, end exclusive), since run start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultWindow {

@@ -12,5 +12,5 @@ pub mod events;
 pub mod observe;
 
 pub use describe::describe;
-pub use events::{ClientEvent, FaultWindow, UpstreamEvent};
+pub use events::{ClientEvent, Evidence, FaultWindow, UpstreamEvent};
 pub use observe::{Observation, PhaseStats, observe};

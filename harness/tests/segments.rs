@@ -1,0 +1,379 @@
+//! `harness run --segment`: N processes, each with its own `JOB_COMPLETION_INDEX` as a
+//! Kubernetes Indexed Job would give it, run shares of one plan at once; their records
+//! together are the unsegmented plan, request for request.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use common::harness;
+use serde_json::Value;
+
+const SEGMENTS: u32 = 4;
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, text).expect("write scenario");
+    file
+}
+
+fn record(out: &Path, path: &str) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(out.join(format!("runs/{path}-r1.json"))).expect("record"),
+    )
+    .expect("JSON")
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_harness"))
+}
+
+/// `harness reference serve` as a separate process (the one service every segment and
+/// the whole run load), killed when dropped.
+struct Service {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Service {
+    fn start(dir: &Path) -> Self {
+        use std::io::BufRead;
+        let config = dir.join("service.toml");
+        std::fs::write(
+            &config,
+            "name = \"service\"\n[paths.p]\nkind = \"http\"\ntarget = \"reference\"\n[load]\nmodel = \"open\"\nrate = 1\nduration = \"1s\"\n[[flow]]\nname = \"f\"\nsteps = [{ name = \"s\", method = \"GET\", path = \"/healthz\" }]\n[reference]\nexecutor_latency = \"2ms\"\n",
+        )
+        .expect("write");
+        let mut child = Command::new(binary())
+            .args(["reference", "serve", "--scenario"])
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn harness reference serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("reference platform: ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the reference platform starts");
+        Self { child, url }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the N segments at once (each told its index by `JOB_COMPLETION_INDEX`, all given
+/// one start a moment ahead) and the whole plan; returns the segments' and the whole
+/// run's records.
+fn segments_and_whole(dir: &Path, file: &Path, path: &str) -> (Vec<Value>, Value) {
+    run_segments_and_whole(dir, file);
+    let segments = (0..SEGMENTS)
+        .map(|i| record(&dir.join(format!("segment-{i}")), path))
+        .collect();
+    (segments, record(&dir.join("whole"), path))
+}
+
+/// Runs the N segments at once and then the whole plan, records under
+/// `dir/segment-I` and `dir/whole`.
+fn run_segments_and_whole(dir: &Path, file: &Path) {
+    let start = SystemTime::now() + Duration::from_secs(2);
+    let start = humantime::format_rfc3339_seconds(start + Duration::from_secs(1)).to_string();
+    let children: Vec<_> = (0..SEGMENTS)
+        .map(|i| {
+            Command::new(binary())
+                .args(["run", "--quiet", "--segment-from-env", "--segments"])
+                .arg(SEGMENTS.to_string())
+                .args(["--start-at", &start, "--out"])
+                .arg(dir.join(format!("segment-{i}")))
+                .arg(file)
+                .env("JOB_COMPLETION_INDEX", i.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("segment starts")
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let output = child.wait_with_output().expect("segment runs");
+        assert!(
+            output.status.success(),
+            "segment {i}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.join("whole"))
+        .arg(file)
+        .assert()
+        .success();
+}
+
+fn class_total(record: &Value, class: &str) -> u64 {
+    record["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["classes"][class].as_u64().unwrap_or(0))
+        .sum()
+}
+
+fn sent_per_second(record: &Value) -> Vec<u64> {
+    record["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|p| p["sent"].as_u64().expect("sent"))
+        .collect()
+}
+
+/// Open model, Poisson arrivals, a 503 fault on 30% of requests at the client: the
+/// segments' arrivals per second add up to the whole run's exactly, and so do the
+/// requests the fault hit (its decision is keyed on the request id, which is the same in
+/// a segment as unsegmented).
+#[test]
+fn four_open_model_segments_are_the_whole_schedule_and_get_the_same_fault_decisions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        r#"name = "segments-open"
+seed = 11
+[paths.legacy]
+kind = "http"
+target = "reference"
+[load]
+model = "open"
+rate = 200
+spacing = "poisson"
+duration = "3s"
+warmup = "0s"
+repetitions = 1
+[[flow]]
+name = "exec"
+steps = [{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{"workflow":"w"}' }]
+[[fault]]
+at = "client"
+kind = "http_error"
+status = 503
+probability = 0.3
+[reference]
+executor_latency = "1ms"
+"#,
+    );
+    let (segments, whole) = segments_and_whole(dir.path(), &file, "legacy");
+    let sum = |f: &dyn Fn(&Value) -> u64| segments.iter().map(f).sum::<u64>();
+    let sent = |r: &Value| r["load"]["sent"].as_u64().expect("sent");
+    assert_eq!(sum(&sent), sent(&whole), "requests");
+    assert!(sent(&whole) > 400, "{}", whole["load"]);
+    let mut per_second = vec![0; sent_per_second(&whole).len()];
+    for s in &segments {
+        for (total, n) in per_second.iter_mut().zip(sent_per_second(s)) {
+            *total += n;
+        }
+    }
+    assert_eq!(per_second, sent_per_second(&whole), "arrivals per second");
+    let hit = |r: &Value| class_total(r, "http_5xx");
+    assert!(hit(&whole) > 50, "the fault fired: {}", hit(&whole));
+    assert_eq!(sum(&hit), hit(&whole), "requests the fault hit");
+    for (i, s) in segments.iter().enumerate() {
+        assert_eq!(s["segment"]["index"], i as u64, "{}", s["segment"]);
+        assert_eq!(s["segment"]["count"], u64::from(SEGMENTS));
+        let late = s["segment"]["late_ms"].as_f64().expect("lateness");
+        assert!((0.0..2000.0).contains(&late), "{}", s["segment"]);
+    }
+    assert!(whole.get("segment").is_none(), "a whole run is no segment");
+}
+
+/// Closed model: 5 users over 4 segments are 2, 1, 1, 1, the remainder to the first.
+#[test]
+fn closed_model_users_split_with_the_remainder_to_the_first_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        r#"name = "segments-closed"
+seed = 3
+[paths.legacy]
+kind = "http"
+target = "reference"
+[load]
+model = "closed"
+users = 5
+think_time = "10ms"
+duration = "1s"
+warmup = "0s"
+repetitions = 1
+[[flow]]
+name = "exec"
+steps = [{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{"workflow":"w"}' }]
+[reference]
+executor_latency = "1ms"
+"#,
+    );
+    let (segments, whole) = segments_and_whole(dir.path(), &file, "legacy");
+    let users: Vec<u64> = segments
+        .iter()
+        .map(|s| s["load"]["users"].as_u64().expect("users"))
+        .collect();
+    assert_eq!(users, [2, 1, 1, 1]);
+    assert_eq!(whole["load"]["users"], 5);
+}
+
+#[test]
+fn segment_arguments_that_cannot_be_met_are_usage_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        r#"name = "segments-bad"
+[paths.legacy]
+kind = "http"
+target = "reference"
+[load]
+model = "closed"
+users = 2
+duration = "1s"
+[[flow]]
+name = "f"
+steps = [{ name = "s", method = "GET", path = "/healthz" }]
+"#,
+    );
+    let cases: [(&[&str], Option<&str>, &str); 5] = [
+        (&["--segment", "4/4"], None, "numbered 0 to 3"),
+        (&["--segment", "1/x"], None, "write I/N"),
+        (
+            &["--segment-from-env", "--segments", "2"],
+            None,
+            "JOB_COMPLETION_INDEX is not set",
+        ),
+        (
+            &["--segment-from-env", "--segments", "2"],
+            Some("7"),
+            "segment 7 of 2 does not exist",
+        ),
+        (&["--segment", "0/3"], None, "fewer than the 3 segments"),
+    ];
+    for (args, index, message) in cases {
+        let mut command = harness();
+        command
+            .arg("run")
+            .args(args)
+            .arg(&file)
+            .env_remove("JOB_COMPLETION_INDEX");
+        if let Some(index) = index {
+            command.env("JOB_COMPLETION_INDEX", index);
+        }
+        let output = command.output().expect("harness runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+/// Segments of 5 repetitions against one service, merged: one record per repetition,
+/// each with the whole schedule's requests, and a compare of the merged runs against
+/// an unsegmented run of the same scenario is GO (exit 0).
+#[test]
+fn merged_segments_compare_go_against_an_unsegmented_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = Service::start(dir.path());
+    let file = write(
+        dir.path(),
+        &format!(
+            r#"name = "segments-merge"
+seed = 5
+[paths.legacy]
+kind = "http"
+base_url = "{}"
+[load]
+model = "open"
+rate = 1000
+duration = "1200ms"
+warmup = "0s"
+timeout = "1s"
+repetitions = 5
+[[flow]]
+name = "exec"
+steps = [{{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{{"workflow":"w"}}' }}]
+"#,
+            service.url
+        ),
+    );
+    run_segments_and_whole(dir.path(), &file);
+    let merged = dir.path().join("merged");
+    let mut merge = harness();
+    merge.args(["merge", "--out"]).arg(&merged);
+    for i in 0..SEGMENTS {
+        merge.arg(dir.path().join(format!("segment-{i}")));
+    }
+    merge.assert().success();
+    let files = |folder: &Path| -> Vec<PathBuf> {
+        (1..=5)
+            .map(|r| folder.join(format!("runs/legacy-r{r}.json")))
+            .collect()
+    };
+    for (m, w) in files(&merged).iter().zip(files(&dir.path().join("whole"))) {
+        let m: Value =
+            serde_json::from_str(&std::fs::read_to_string(m).expect("merged")).expect("JSON");
+        let w: Value =
+            serde_json::from_str(&std::fs::read_to_string(w).expect("whole")).expect("JSON");
+        assert_eq!(
+            m["load"]["sent"], w["load"]["sent"],
+            "requests of {}",
+            m["repetition"]
+        );
+        assert_eq!(m["merged"]["segments"], u64::from(SEGMENTS));
+        // The merged timeline's full second is the target rate (uniform arrivals).
+        let first = m["timeline"][0]["sent"].as_u64().expect("sent");
+        assert!((990..=1010).contains(&first), "{}", m["timeline"]);
+        assert!(m.get("segment").is_none());
+    }
+    let out = dir.path().join("compare");
+    let mut compare = harness();
+    compare.args(["compare", "--quiet", "--out"]).arg(&out);
+    for f in files(&dir.path().join("whole")) {
+        compare.arg("--baseline").arg(f);
+    }
+    for f in files(&merged) {
+        compare.arg("--candidate").arg(f);
+    }
+    let output = compare.output().expect("compare runs");
+    let comparison = common::comparison(&out);
+    assert_eq!(
+        comparison["verdict"],
+        "GO",
+        "{}\n{comparison}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(output.status.code(), Some(0));
+    // A segment missing: refused, nothing written.
+    let refused = dir.path().join("refused");
+    let output = harness()
+        .args(["merge", "--out"])
+        .arg(&refused)
+        .arg(dir.path().join("segment-0"))
+        .arg(dir.path().join("segment-2"))
+        .output()
+        .expect("merge runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("segment(s) 1, 3 of 4 are missing"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!refused.exists(), "a refused merge writes nothing");
+}
