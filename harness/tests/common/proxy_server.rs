@@ -1,6 +1,8 @@
 //! `harness proxy` as a child process for the control API tests: started with the given
 //! arguments, its `control:` (and `proxy:`) URL read from standard output, killed when
 //! dropped; and raw HTTP/1.1 exchanges, so a test controls every header byte.
+// Each test binary uses a subset.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
