@@ -23,7 +23,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::control::{ProxyInfo, ProxyMode};
-use super::{DEFAULT_LISTEN, FaultKind, FaultSpec, Upstream, kind_list};
+use super::{DEFAULT_LISTEN, FaultSpec, Upstream};
 // The `tls` table is the scenario format's, so both files take the same tls keys.
 use crate::input;
 use crate::scenario::{RawTls, tls_files};
@@ -158,7 +158,7 @@ pub fn parse_plan_in(text: &str, folder: &Path) -> Result<ProxyPlan, Problem> {
     for fault in raw.fault {
         let span = fault.span();
         let spec = fault.into_inner();
-        if spec.layer() != mode.layer() {
+        if !mode.runs(spec.kind()) {
             let (article, other) = match mode {
                 ProxyMode::Http => ("an", "tcp"),
                 ProxyMode::Tcp => ("a", "http"),
@@ -238,7 +238,7 @@ fn proxy_tls(
 
 /// The fault kinds of `mode`, for help lines.
 fn kinds(mode: ProxyMode) -> String {
-    kind_list(FaultKind::of_layer(mode.layer()), "")
+    mode.kinds("")
 }
 
 /// Checks that `upstream` has the form its mode needs, before any socket opens.
@@ -383,7 +383,7 @@ status = 503
     #[test]
     fn faults_of_the_other_mode_and_twins_are_refused_at_the_fault() {
         let head = "mode = \"http\"\nupstream = \"http://127.0.0.1:1\"\n";
-        let e = problem(&format!("{head}[[fault]]\nkind = \"reset_peer\"\n"));
+        let e = problem(&format!("{head}[[fault]]\nkind = \"down\"\n"));
         assert!(e.contains("p.toml:3:1:"), "{e}");
         assert!(
             e.contains("does not run on a proxy with mode = \"http\""),

@@ -105,20 +105,50 @@ pub enum FaultAction {
         /// Which way.
         direction: Direction,
     },
-    /// Reset the connection (RST) as soon as it is accepted.
-    ResetPeer,
+    /// Reset the connection (RST, SO_LINGER 0): without a `timeout`, as soon as it is
+    /// accepted (never forwarded); with one, Toxiproxy's `reset_peer`: forward, and once
+    /// the first data (or the close) comes in `direction`, drop it and reset `timeout`
+    /// later (0 = at once).
+    ResetPeer {
+        /// The wait after the first data; `None` = reset on accept.
+        timeout: Option<Duration>,
+        /// Which way's first data arms the reset.
+        direction: Direction,
+    },
     /// Accept, read and discard; never connect upstream.
     TcpBlackhole,
-    /// Forward, but wait `delay` before passing on a close.
+    /// Forward, but wait `delay` before passing on a close in `direction`.
     SlowClose {
         /// The wait before the close.
         delay: Duration,
+        /// Which way's close is delayed (both by default).
+        direction: Direction,
     },
     /// Close the connection once `bytes` have passed in `direction`.
     LimitData {
         /// Bytes passed before the close.
         bytes: ByteSize,
         /// Which way is counted.
+        direction: Direction,
+    },
+    /// Toxiproxy's `timeout`: forward nothing in `direction` (data is dropped), and close
+    /// the whole connection `timeout` after it opened; `None` = never close.
+    Timeout {
+        /// When to close; `None` = never (data is dropped until the fault goes).
+        timeout: Option<Duration>,
+        /// Which way is dropped.
+        direction: Direction,
+    },
+    /// Toxiproxy's `slicer`: cut every chunk in `direction` into pieces of about
+    /// `average_size` (± `size_variation`), waiting `delay` after each.
+    Slicer {
+        /// The mean piece size, at least 1 byte.
+        average_size: ByteSize,
+        /// How far a piece may differ from the mean; less than `average_size`.
+        size_variation: ByteSize,
+        /// The wait after each piece.
+        delay: Duration,
+        /// Which way.
         direction: Direction,
     },
     /// Refuse connections: the listener is closed while the window is active.
@@ -137,10 +167,12 @@ impl FaultAction {
             Self::SlowBody { .. } => FaultKind::SlowBody,
             Self::TcpLatency { .. } => FaultKind::TcpLatency,
             Self::Bandwidth { .. } => FaultKind::Bandwidth,
-            Self::ResetPeer => FaultKind::ResetPeer,
+            Self::ResetPeer { .. } => FaultKind::ResetPeer,
             Self::TcpBlackhole => FaultKind::TcpBlackhole,
             Self::SlowClose { .. } => FaultKind::SlowClose,
             Self::LimitData { .. } => FaultKind::LimitData,
+            Self::Timeout { .. } => FaultKind::Timeout,
+            Self::Slicer { .. } => FaultKind::Slicer,
             Self::Down => FaultKind::Down,
         }
     }
@@ -269,7 +301,8 @@ pub(super) fn certain() -> Probability {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultFile {
-    /// The faults, in order of precedence (the first that fires wins).
+    /// The faults, in list order: the order in which they compose (see
+    /// [`crate::fault::COMPOSITION`]).
     #[serde(default)]
     pub fault: Vec<FaultSpec>,
 }

@@ -100,9 +100,21 @@ impl ProxyMode {
         }
     }
 
+    /// Whether a proxy in this mode runs `kind`: its own layer's kinds, and on an HTTP
+    /// proxy also the TCP kinds (they shape the client connection) except `down`.
+    pub fn runs(self, kind: FaultKind) -> bool {
+        kind.layer().runs_on(self.layer()) && !(self == Self::Http && kind == FaultKind::Down)
+    }
+
     /// The fault kinds this mode runs, as `` `a`, `b` `` for messages.
-    pub(super) fn kinds(self) -> String {
-        kind_list(FaultKind::of_layer(self.layer()), "`")
+    pub fn kinds(self, quote: &str) -> String {
+        kind_list(
+            [Layer::Http, Layer::Tcp]
+                .into_iter()
+                .flat_map(FaultKind::of_layer)
+                .filter(|kind| self.runs(*kind)),
+            quote,
+        )
     }
 }
 

@@ -29,7 +29,7 @@ impl Registry {
 impl Managed {
     fn check_layer(&self, spec: &FaultSpec, what: &str) -> Result<(), ApiError> {
         let mode = self.info().mode;
-        if spec.layer() == mode.layer() {
+        if mode.runs(spec.kind()) {
             return Ok(());
         }
         let other = match mode {
@@ -44,7 +44,7 @@ impl Managed {
             ),
             format!(
                 "use a kind this proxy runs: {}, or a proxy with mode = \"{other}\"",
-                mode.kinds()
+                mode.kinds("`")
             ),
         ))
     }

@@ -245,7 +245,7 @@ fn check_faults(faults: &[FaultSpec], mode: ProxyMode) -> io::Result<()> {
             )
         };
         fault.validate().map_err(invalid)?;
-        if fault.layer() != mode.layer() {
+        if !mode.runs(fault.kind()) {
             return Err(invalid(format!(
                 "kind `{}` does not run on a {mode}-mode proxy",
                 fault.kind()

@@ -96,15 +96,53 @@ fn tcp_toxics_map_to_their_faults() {
         (
             "slow_close",
             json!({"delay": 500}),
-            FaultAction::SlowClose { delay: ms(500) },
+            FaultAction::SlowClose {
+                delay: ms(500),
+                direction: Direction::Downstream,
+            },
         ),
-        ("timeout", json!({"timeout": 0}), FaultAction::TcpBlackhole),
+        (
+            "timeout",
+            json!({"timeout": 0}),
+            FaultAction::Timeout {
+                timeout: None,
+                direction: Direction::Downstream,
+            },
+        ),
         (
             "timeout",
             json!({"timeout": 2000}),
-            FaultAction::TcpBlackhole,
+            FaultAction::Timeout {
+                timeout: Some(ms(2000)),
+                direction: Direction::Downstream,
+            },
         ),
-        ("reset_peer", json!({}), FaultAction::ResetPeer),
+        (
+            "reset_peer",
+            json!({}),
+            FaultAction::ResetPeer {
+                timeout: Some(ms(0)),
+                direction: Direction::Downstream,
+            },
+        ),
+        (
+            "reset_peer",
+            json!({"timeout": 300}),
+            FaultAction::ResetPeer {
+                timeout: Some(ms(300)),
+                direction: Direction::Downstream,
+            },
+        ),
+        (
+            "slicer",
+            json!({"average_size": 64, "size_variation": 32, "delay": 10}),
+            FaultAction::Slicer {
+                average_size: ByteSize(64),
+                size_variation: ByteSize(32),
+                delay: Duration::from_micros(10),
+                direction: Direction::Downstream,
+            },
+        ),
         (
             "limit_data",
             json!({"bytes": 1024}),
@@ -115,9 +153,12 @@ fn tcp_toxics_map_to_their_faults() {
         ),
     ];
     for (kind, attributes, action) in cases {
-        let spec = map(kind, ProxyMode::Tcp, attributes).expect(kind);
+        let spec = map(kind, ProxyMode::Tcp, attributes.clone()).expect(kind);
         assert_eq!(spec.action, action, "{kind}");
         assert_eq!(spec.name.as_deref(), Some("t"));
+        // On an HTTP proxy they shape the client connection the same way.
+        let spec = map(kind, ProxyMode::Http, attributes).expect(kind);
+        assert_eq!(spec.action, action, "{kind} in http mode");
     }
     let mut half = toxic("reset_peer", Stream::Downstream, json!({}));
     half.toxicity = 0.25;
@@ -127,12 +168,26 @@ fn tcp_toxics_map_to_their_faults() {
 
 #[test]
 fn unsupported_toxics_and_bad_attributes_are_400_saying_what_to_do() {
-    let e = map("walrus", ProxyMode::Tcp, json!({})).expect_err("unknown");
+    let e = map("noop", ProxyMode::Tcp, json!({})).expect_err("unknown");
     assert_eq!(e.status, StatusCode::BAD_REQUEST);
-    assert!(e.help.contains("`latency`, `bandwidth`"), "{}", e.help);
-    let e = map("bandwidth", ProxyMode::Http, json!({"rate": 1})).expect_err("tcp only");
-    assert!(e.error.contains("http mode"), "{}", e.error);
-    assert!(e.help.contains("mode = \"tcp\""), "{}", e.help);
+    assert!(
+        e.help.contains(
+            "`latency`, `bandwidth`, `slow_close`, `timeout`, `reset_peer`, `slicer`, `limit_data`"
+        ),
+        "{}",
+        e.help
+    );
+    let e = map(
+        "slicer",
+        ProxyMode::Tcp,
+        json!({"average_size": 8, "size_variation": 8}),
+    )
+    .expect_err("variation too large");
+    assert!(
+        e.error.contains("size_variation < average_size"),
+        "{}",
+        e.error
+    );
     let e = map("latency", ProxyMode::Http, json!({"latncy": 1})).expect_err("typo");
     assert!(e.error.contains("no attribute `latncy`"), "{}", e.error);
     let e = map("latency", ProxyMode::Http, json!({"latency": -5})).expect_err("negative");
@@ -250,9 +305,14 @@ async fn native_endpoints_add_list_replace_and_remove() {
     );
     let per_proxy = json_of(call(&r, Method::GET, "/proxies/executor/faults", "").await);
     assert_eq!(per_proxy, listed, "the file's proxy answers at both paths");
-    let wrong = call(&r, Method::POST, "/faults", r#"{"kind":"reset_peer"}"#)
-        .await
-        .expect_err("tcp kind");
+    let wrong = call(
+        &r,
+        Method::POST,
+        "/faults",
+        r#"{"kind":"down","duration":"1s"}"#,
+    )
+    .await
+    .expect_err("down needs a listener to close");
     assert!(
         wrong.error.contains("needs a tcp-mode proxy"),
         "{}",
