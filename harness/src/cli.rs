@@ -54,7 +54,8 @@ pub enum Command {
     Gate(GateArgs),
     /// Check a scenario file without running anything; prints its hash.
     Validate(ValidateArgs),
-    /// Run the fault proxy standalone (127.0.0.1 by default), with a JSON control API.
+    /// Run fault proxies standalone (127.0.0.1 by default) with a JSON control API that speaks
+    /// Toxiproxy's HTTP API (`--toxiproxy`: a drop-in Toxiproxy server on 127.0.0.1:8474).
     Proxy(ProxyArgs),
     /// The embedded reference platform.
     Reference {

@@ -668,3 +668,51 @@ async fn version_and_metrics_answer_in_toxiproxys_and_prometheus_forms() {
         .expect_err("405");
     assert_eq!(e.allow, Some("GET"));
 }
+
+#[tokio::test]
+async fn hostile_paths_and_bodies_are_answered_4xx_never_a_panic() {
+    let r = registry(ProxyMode::Tcp);
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let bodies = [
+        deep.as_str(),
+        r#"{"name":"x\u0000y","upstream":"127.0.0.1:9"}"#,
+        r#"{"name":"a\u202eb","upstream":"127.0.0.1:9"}"#,
+        r#"{"name":"x","upstream":"127.0.0.1:99999"}"#,
+        r#"{"name":"x","upstream":"127.0.0.1:9","listen":"[::1"}"#,
+        r#"{"name":"x","upstream":"127.0.0.1:9","enabled":"yes"}"#,
+        r#"{"type":"latency","attributes":{"latency":1e308}}"#,
+        r#"{"type":"latency","toxicity":"NaN"}"#,
+        r#"{"type":"latency","name":"<script>alert(1)</script>\u0007"}"#,
+        r#"{"type":"slicer","attributes":{"average_size":18446744073709551615,"size_variation":1}}"#,
+        "\u{feff}{}",
+    ];
+    let paths = [
+        "/proxies",
+        "/populate",
+        "/proxies/executor",
+        "/proxies/executor/toxics",
+        "/proxies/executor/toxics/x",
+        "/proxies/executor/faults",
+    ];
+    for path in paths {
+        for body in bodies {
+            for method in [Method::POST, Method::PATCH, Method::PUT] {
+                if let Err(e) = call(&r, method.clone(), path, body).await {
+                    assert!(
+                        e.status.is_client_error(),
+                        "{method} {path} {body:.60}: {} {}",
+                        e.status,
+                        e.error
+                    );
+                }
+            }
+        }
+    }
+    for bad in ["/proxies/%ZZ", "/proxies/%C0%AF", "/proxies/a%2Fb/toxics"] {
+        if let Ok(segments) = segments(bad) {
+            let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+            let answered = answer(&r, &Method::GET, &segments, b"").await;
+            assert!(answered.is_err(), "{bad}");
+        }
+    }
+}
