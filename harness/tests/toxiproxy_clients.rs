@@ -144,6 +144,7 @@ const BOUNDS: &[Bound] = &[
     ("down_context", "after_ms", 0.0, 250.0),
     ("reset", "ms", 0.0, 250.0),
     ("reset", "toxics", 0.0, 0.0),
+    ("updated", "ms", 0.0, 250.0),
     ("populated", "created", 2.0, 2.0),
 ];
 
@@ -179,6 +180,10 @@ fn judge(client: &str, summary: &Value) -> Vec<String> {
     }
     if summary["calls_ok"].as_u64().unwrap_or(0) == 0 {
         wrong.push(format!("{client}: no call succeeded"));
+    }
+    let failed = summary["calls_failed"].as_u64();
+    if AWAITING_DATA_PLANE.is_empty() && failed != Some(0) {
+        wrong.push(format!("{client}: {failed:?} calls failed, expected 0"));
     }
     let effects = &summary["effects"];
     for (effect, field, low, high) in BOUNDS {

@@ -295,6 +295,16 @@ def main():
         ms=echo_ms(addr),
     )
 
+    # The client has no proxy update beyond enable/disable; its API consumer posts one.
+    moved = call(
+        "update listen and upstream",
+        APIConsumer.post,
+        "/proxies/py_spare",
+        json={"listen": "127.0.0.1:0", "upstream": args.upstream},
+    )
+    moved_listen = moved.json().get("listen") if moved is not None else None
+    effect("updated", listen=moved_listen, ms=echo_ms(moved_listen) if moved_listen else None)
+
     spare = (call("proxies", server.proxies) or {}).get("py_spare")
     if spare is not None:
         spare_addr = spare.listen
