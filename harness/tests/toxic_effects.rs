@@ -359,8 +359,7 @@ async fn http_upstream() -> SocketAddr {
 
 fn http_proxy(upstream: SocketAddr, faults: &str) -> FaultProxy {
     let faults = FaultFile::from_toml(faults).expect("faults").fault;
-    FaultProxy::start_http(DEFAULT_LISTEN, format!("http://{upstream}"), faults, 7)
-        .expect("proxy")
+    FaultProxy::start_http(DEFAULT_LISTEN, format!("http://{upstream}"), faults, 7).expect("proxy")
 }
 
 fn get(path: &str) -> String {
@@ -393,7 +392,10 @@ async fn on_an_http_proxy_a_latency_listed_first_delays_a_later_http_error() {
 async fn on_an_http_proxy_tcp_faults_shape_the_client_connection() {
     let upstream = http_upstream().await;
     // bandwidth: 50 kB at 100 kB/s.
-    let proxy = http_proxy(upstream, "[[fault]]\nkind = \"bandwidth\"\nrate = \"100kB\"");
+    let proxy = http_proxy(
+        upstream,
+        "[[fault]]\nkind = \"bandwidth\"\nrate = \"100kB\"",
+    );
     let seen = exchange(proxy.addr(), &get("/bytes/50000"), Duration::from_secs(5))
         .await
         .expect("ends");
@@ -409,7 +411,10 @@ async fn on_an_http_proxy_tcp_faults_shape_the_client_connection() {
     let seen = exchange(proxy.addr(), &get("/bytes/10000"), Duration::from_secs(5))
         .await
         .expect("ends");
-    eprintln!("http mode, slicer: {} reads for {} bytes", seen.reads, seen.bytes);
+    eprintln!(
+        "http mode, slicer: {} reads for {} bytes",
+        seen.reads, seen.bytes
+    );
     assert!(seen.bytes > 10_000 && seen.reads >= 30, "{seen:?}");
 
     // limit_data: the answer is cut at 100 bytes (head included).
@@ -421,7 +426,10 @@ async fn on_an_http_proxy_tcp_faults_shape_the_client_connection() {
 
     // timeout: nothing comes back, the connection closes after 300 ms (kept alive: a
     // server's own close would pass through at once, as in Toxiproxy).
-    let proxy = http_proxy(upstream, "[[fault]]\nkind = \"timeout\"\ntimeout = \"300ms\"");
+    let proxy = http_proxy(
+        upstream,
+        "[[fault]]\nkind = \"timeout\"\ntimeout = \"300ms\"",
+    );
     let keep_alive = "GET /x HTTP/1.1\r\nhost: x\r\n\r\n";
     let seen = exchange(proxy.addr(), keep_alive, Duration::from_secs(5))
         .await
@@ -438,7 +446,10 @@ async fn on_an_http_proxy_tcp_faults_shape_the_client_connection() {
     let seen = exchange(proxy.addr(), &get("/x"), Duration::from_secs(5))
         .await
         .expect("ends");
-    eprintln!("http mode, reset_peer 200ms: {:?} after {:?}", seen.error, seen.ended);
+    eprintln!(
+        "http mode, reset_peer 200ms: {:?} after {:?}",
+        seen.error, seen.ended
+    );
     assert_eq!(seen.error, Some(ErrorKind::ConnectionReset), "{seen:?}");
     assert!(seen.ended >= ms(190) && seen.ended < ms(2000), "{seen:?}");
 

@@ -421,10 +421,16 @@ mod tests {
             ("blackhole", ""),
             ("truncate", "bytes = 10"),
             ("reset_peer", ""),
-            ("reset_peer", "timeout = \"300ms\"\ndirection = \"upstream\""),
+            (
+                "reset_peer",
+                "timeout = \"300ms\"\ndirection = \"upstream\"",
+            ),
             ("timeout", ""),
             ("timeout", "timeout = \"500ms\""),
-            ("slicer", "average_size = 64\nsize_variation = 32\ndelay = \"10us\""),
+            (
+                "slicer",
+                "average_size = 64\nsize_variation = 32\ndelay = \"10us\"",
+            ),
             ("tcp_blackhole", ""),
             ("slow_close", "delay = \"1s\""),
             ("limit_data", "bytes = \"1KiB\""),
