@@ -1,14 +1,25 @@
 //! Each TCP fault's effect on real traffic through the TCP proxy, measured on 127.0.0.1:
 //! Toxiproxy's `timeout` (closing after its timeout, or never), `reset_peer` after its
 //! timeout, `slicer`, per-chunk `tcp_latency`, `bandwidth`, `slow_close`, toxicity, the
-//! `stream`, and several faults stacked on one connection. Tolerances are generous (the
-//! lower bounds are the fault's own, the upper bounds leave room for a loaded machine).
+//! `stream`, and several faults stacked on one connection; then the same TCP faults on
+//! an HTTP proxy's client connections, and per-request faults composing there.
+//! Tolerances are generous (the lower bounds are the fault's own, the upper bounds leave
+//! room for a loaded machine).
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::convert::Infallible;
+
+use bytes::Bytes;
 use harness::fault::{DEFAULT_LISTEN, FaultFile, FaultProxy};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -321,4 +332,141 @@ async fn toxicity_hits_about_its_share_of_connections() {
     }
     eprintln!("toxicity 0.5: {reset} of 40 connections reset");
     assert!((8..=32).contains(&reset), "{reset}");
+}
+
+/// An HTTP upstream: `GET /bytes/N` answers N bytes, anything else `hello`.
+async fn http_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = service_fn(|req: Request<Incoming>| async move {
+                    let body = match req.uri().path().strip_prefix("/bytes/") {
+                        Some(n) => vec![b'b'; n.parse().unwrap_or(0)],
+                        None => b"hello".to_vec(),
+                    };
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn http_proxy(upstream: SocketAddr, faults: &str) -> FaultProxy {
+    let faults = FaultFile::from_toml(faults).expect("faults").fault;
+    FaultProxy::start_http(DEFAULT_LISTEN, format!("http://{upstream}"), faults, 7).expect("proxy")
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+}
+
+#[tokio::test]
+async fn on_an_http_proxy_a_latency_listed_first_delays_a_later_http_error() {
+    let upstream = http_upstream().await;
+    let proxy = http_proxy(
+        upstream,
+        "[[fault]]\nkind = \"latency\"\nlatency = \"200ms\"\n\
+         [[fault]]\nkind = \"latency\"\nlatency = \"100ms\"\n\
+         [[fault]]\nkind = \"http_error\"\nstatus = 503\n\
+         [[fault]]\nkind = \"abort\"",
+    );
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(proxy.addr()).await.expect("connect");
+    stream.write_all(get("/x").as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("answer");
+    let took = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    eprintln!("latency 200ms + latency 100ms + http_error 503: {took:?}");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(took >= ms(290) && took < ms(2000), "{took:?}");
+}
+
+#[tokio::test]
+async fn on_an_http_proxy_tcp_faults_shape_the_client_connection() {
+    let upstream = http_upstream().await;
+    // bandwidth: 50 kB at 100 kB/s.
+    let proxy = http_proxy(
+        upstream,
+        "[[fault]]\nkind = \"bandwidth\"\nrate = \"100kB\"",
+    );
+    let seen = exchange(proxy.addr(), &get("/bytes/50000"), Duration::from_secs(5))
+        .await
+        .expect("ends");
+    eprintln!("http mode, bandwidth 100 kB/s, 50 kB: {:?}", seen.ended);
+    assert!(seen.bytes > 50_000, "{seen:?}");
+    assert!(seen.ended >= ms(450) && seen.ended < ms(2000), "{seen:?}");
+
+    // slicer: many small reads of the same answer.
+    let proxy = http_proxy(
+        upstream,
+        "[[fault]]\nkind = \"slicer\"\naverage_size = 100\ndelay = \"1ms\"",
+    );
+    let seen = exchange(proxy.addr(), &get("/bytes/10000"), Duration::from_secs(5))
+        .await
+        .expect("ends");
+    eprintln!(
+        "http mode, slicer: {} reads for {} bytes",
+        seen.reads, seen.bytes
+    );
+    assert!(seen.bytes > 10_000 && seen.reads >= 30, "{seen:?}");
+
+    // limit_data: the answer is cut at 100 bytes (head included).
+    let proxy = http_proxy(upstream, "[[fault]]\nkind = \"limit_data\"\nbytes = 100");
+    let seen = exchange(proxy.addr(), &get("/bytes/10000"), Duration::from_secs(5))
+        .await
+        .expect("ends");
+    assert_eq!(seen.bytes, 100, "{seen:?}");
+
+    // timeout: nothing comes back, the connection closes after 300 ms (kept alive: a
+    // server's own close would pass through at once, as in Toxiproxy).
+    let proxy = http_proxy(
+        upstream,
+        "[[fault]]\nkind = \"timeout\"\ntimeout = \"300ms\"",
+    );
+    let keep_alive = "GET /x HTTP/1.1\r\nhost: x\r\n\r\n";
+    let seen = exchange(proxy.addr(), keep_alive, Duration::from_secs(5))
+        .await
+        .expect("ends");
+    eprintln!("http mode, timeout 300ms: closed after {:?}", seen.ended);
+    assert_eq!(seen.bytes, 0, "{seen:?}");
+    assert!(seen.ended >= ms(290) && seen.ended < ms(2000), "{seen:?}");
+
+    // reset_peer: the answer's first bytes arm it, the reset follows 200 ms later.
+    let proxy = http_proxy(
+        upstream,
+        "[[fault]]\nkind = \"reset_peer\"\ntimeout = \"200ms\"",
+    );
+    let seen = exchange(proxy.addr(), &get("/x"), Duration::from_secs(5))
+        .await
+        .expect("ends");
+    eprintln!(
+        "http mode, reset_peer 200ms: {:?} after {:?}",
+        seen.error, seen.ended
+    );
+    assert_eq!(seen.error, Some(ErrorKind::ConnectionReset), "{seen:?}");
+    assert!(seen.ended >= ms(190) && seen.ended < ms(2000), "{seen:?}");
+
+    // tcp_latency and slow_close stacked with a per-request latency: all three apply.
+    let proxy = http_proxy(
+        upstream,
+        "[[fault]]\nkind = \"latency\"\nlatency = \"100ms\"\n\
+         [[fault]]\nkind = \"tcp_latency\"\nlatency = \"150ms\"\n\
+         [[fault]]\nkind = \"slow_close\"\ndelay = \"200ms\"",
+    );
+    let seen = exchange(proxy.addr(), &get("/x"), Duration::from_secs(5))
+        .await
+        .expect("ends");
+    eprintln!(
+        "http mode, latency 100ms + tcp_latency 150ms + slow_close 200ms: first byte {:?}, close {:?}",
+        seen.first, seen.ended
+    );
+    assert!(seen.first.is_some_and(|f| f >= ms(240)), "{seen:?}");
+    assert!(seen.ended >= ms(440) && seen.ended < ms(2500), "{seen:?}");
 }

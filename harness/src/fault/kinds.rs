@@ -209,7 +209,7 @@ pub const KINDS: [KindInfo; 15] = {
             Down,
             "down",
             Tcp,
-            "close the listener: connections are refused",
+            "close the listener: connections are refused (tcp mode only)",
         ),
     ]
 };

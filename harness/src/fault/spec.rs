@@ -421,6 +421,16 @@ mod tests {
             ("blackhole", ""),
             ("truncate", "bytes = 10"),
             ("reset_peer", ""),
+            (
+                "reset_peer",
+                "timeout = \"300ms\"\ndirection = \"upstream\"",
+            ),
+            ("timeout", ""),
+            ("timeout", "timeout = \"500ms\""),
+            (
+                "slicer",
+                "average_size = 64\nsize_variation = 32\ndelay = \"10us\"",
+            ),
             ("tcp_blackhole", ""),
             ("slow_close", "delay = \"1s\""),
             ("limit_data", "bytes = \"1KiB\""),
@@ -454,6 +464,28 @@ mod tests {
             [[fault]]
             kind = "latency"
             distribution = { kind = "lognormal", median = "50ms", sigma = 0.5 }
+
+            [[fault]]
+            kind = "slicer"
+            average_size = 64
+            size_variation = 8
+            delay = "1ms"
+            direction = "both"
+
+            [[fault]]
+            kind = "timeout"
+            timeout = "2s"
+
+            [[fault]]
+            name = "rst"
+            kind = "reset_peer"
+            timeout = "0s"
+
+            [[fault]]
+            name = "close"
+            kind = "slow_close"
+            delay = "1s"
+            direction = "downstream"
         "#;
         let file = FaultFile::from_toml(text).expect("parses");
         let written = toml::to_string(&file).expect("serialises");
@@ -507,6 +539,49 @@ mod tests {
             let e = error(text);
             assert!(e.contains(needle), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn toxiproxy_kinds_take_their_attributes_and_defaults() {
+        let spec = one("[[fault]]\nkind = \"timeout\"\ntimeout = \"0s\"");
+        assert_eq!(
+            spec.action,
+            FaultAction::Timeout {
+                timeout: None,
+                direction: Direction::Downstream
+            },
+            "0 never closes"
+        );
+        let spec = one("[[fault]]\nkind = \"reset_peer\"");
+        assert_eq!(
+            spec.action,
+            FaultAction::ResetPeer {
+                timeout: None,
+                direction: Direction::Downstream
+            },
+            "without a timeout: on accept"
+        );
+        let spec = one("[[fault]]\nkind = \"slow_close\"\ndelay = \"1s\"");
+        assert!(matches!(
+            spec.action,
+            FaultAction::SlowClose {
+                direction: Direction::Both,
+                ..
+            }
+        ));
+        let e = error("[[fault]]\nkind = \"slicer\"\ndelay = \"1ms\"\n");
+        assert!(e.contains("needs `average_size`"), "{e}");
+        let e = error("[[fault]]\nkind = \"slicer\"\naverage_size = 8\nsize_variation = 8\n");
+        assert!(e.contains("smaller than `average_size`"), "{e}");
+        assert!(e.contains("line 1"), "{e}");
+        let e = error("[[fault]]\nkind = \"slicer\"\naverage_size = 0\n");
+        assert!(e.contains("at least 1 byte"), "{e}");
+        let e = error("[[fault]]\nkind = \"bandwidth\"\nrate = 1\ntimeout = \"1s\"\n");
+        assert!(
+            e.contains("`timeout` does not apply to kind `bandwidth`"),
+            "{e}"
+        );
+        assert!(e.contains("`reset_peer`, `timeout`"), "{e}");
     }
 
     #[test]
