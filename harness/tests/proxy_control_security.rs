@@ -247,6 +247,23 @@ fn a_control_api_beyond_loopback_needs_a_token_or_exits_2() {
         "{stderr}"
     );
 
+    // The same for a proxy file's `control`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("proxy.toml");
+    std::fs::write(
+        &file,
+        "mode = \"tcp\"\nupstream = \"127.0.0.1:9\"\ncontrol = \"0.0.0.0:0\"\n",
+    )
+    .expect("write");
+    let output = Command::cargo_bin("harness")
+        .expect("binary")
+        .args(["proxy", "--config"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "nothing listens");
+
     let output = Command::cargo_bin("harness")
         .expect("binary")
         .args(["proxy"])
