@@ -174,14 +174,6 @@ impl ControlServer {
         Ok(Self { server })
     }
 
-    /// Binds `listen` and serves the control API there with no token and no further
-    /// host names (loopback only).
-    pub async fn start(listen: SocketAddr, registry: Arc<Registry>) -> io::Result<Self> {
-        let listener = TcpListener::bind(listen).await?;
-        let guard = Guard::new(listener.local_addr()?, None, Vec::new());
-        Self::serve(listener, registry, guard)
-    }
-
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
