@@ -57,7 +57,8 @@ pub enum Command {
     /// Join the records of `harness run --segment I/N` (every segment of one run) into one
     /// record per path and repetition, as one machine would have made it.
     Merge(MergeArgs),
-    /// Run the fault proxy standalone (127.0.0.1 by default), with a JSON control API.
+    /// Run fault proxies standalone (127.0.0.1 by default) with a JSON control API that speaks
+    /// Toxiproxy's HTTP API (`--toxiproxy`: a drop-in Toxiproxy server on 127.0.0.1:8474).
     Proxy(ProxyArgs),
     /// The embedded reference platform.
     Reference {
@@ -409,9 +410,26 @@ pub struct CalibrateArgs {
 #[command(after_help = proxy_help())]
 pub struct ProxyArgs {
     /// The proxy file (TOML): mode, listen, upstream, seed, control and `[[fault]]` tables.
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
-    /// Print only the two URL lines (and warnings), no summary on stderr.
+    #[arg(long, value_name = "FILE", required_unless_present = "toxiproxy")]
+    pub config: Option<PathBuf>,
+    /// Serve as a Toxiproxy server: the control API on 127.0.0.1:8474 (as
+    /// `toxiproxy-server`) unless --control or the file's `control` says otherwise;
+    /// Toxiproxy clients create and steer proxies through it.
+    #[arg(long)]
+    pub toxiproxy: bool,
+    /// Where the control API listens (overrides the file's `control`).
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<SocketAddr>,
+    /// Require `Authorization: Bearer <token>` on every control API call, the token read
+    /// from this environment variable (never printed). Required when the control API
+    /// listens beyond loopback.
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// A further `Host` name the control API answers to (e.g. a container's service
+    /// name); loopback names always are. Repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
+    /// Print only the URL lines (and warnings), no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -420,13 +438,17 @@ pub struct ProxyArgs {
 /// the Toxiproxy toxics (both generated from their one list), the control API.
 fn proxy_help() -> String {
     format!(
-        r#"Proxy file (TOML; unknown keys are refused):
+        r#"Toxiproxy server: `harness proxy --toxiproxy` serves Toxiproxy's HTTP API on
+127.0.0.1:8474; clients create TCP proxies (POST /proxies, /populate), add toxics
+({toxics}), disable and re-enable proxies, reset. See README "Toxiproxy compatibility".
+
+Proxy file (TOML; unknown keys are refused):
   name = "executor"                    # name in the Toxiproxy API (default "harness")
   mode = "http"                        # http (per request) | tcp (per connection)
   listen = "127.0.0.1:9100"            # default 127.0.0.1:0 (the port is printed)
   upstream = "http://127.0.0.1:9000"   # tcp mode: "127.0.0.1:9000"
   seed = 1
-  control = "127.0.0.1:8474"           # control API (default 127.0.0.1:0)
+  control = "127.0.0.1:8474"           # control API (default 127.0.0.1:0; 8474 with --toxiproxy)
   [[fault]]                            # zero or more, as in a scenario
   name = "outage"
   kind = "http_error"
@@ -434,12 +456,17 @@ fn proxy_help() -> String {
 
 Fault kinds (`kind = "..."`), by mode:
 {kinds}
-Standard output: `proxy: http://ADDR` and `control: http://ADDR`, one line each.
-Control API (JSON): GET|POST|PUT /faults, DELETE /faults/{{name}}, GET /attempts,
-GET /healthz; Toxiproxy-compatible: GET /proxies[/{{name}}], GET|POST
-/proxies/{{name}}/toxics, GET|PATCH|DELETE /proxies/{{name}}/toxics/{{toxic}}, POST /reset
-(toxics {toxics}).
-Ctrl-C stops the proxy and exits 0."#,
+Standard output: `proxy: http://ADDR` (with --config) and `control: http://ADDR`.
+Control API (JSON): Toxiproxy's GET|POST /proxies, POST /populate,
+GET|POST|PATCH|DELETE /proxies/{{name}}, GET|POST /proxies/{{name}}/toxics,
+GET|POST|PATCH|DELETE /proxies/{{name}}/toxics/{{toxic}}, POST /reset, GET /version,
+GET /metrics; native GET|POST|PUT /proxies/{{name}}/faults, DELETE
+/proxies/{{name}}/faults/{{fault}}, GET /proxies/{{name}}/attempts (and /faults,
+/attempts for the file's proxy), GET /healthz.
+Refused: browsers, a Host other than loopback (or --allow-host), a foreign Origin,
+changes with a body that is not Content-Type: application/json, bodies over 1 MiB,
+and, with --token-env, calls without the bearer token.
+Ctrl-C stops the proxies and exits 0."#,
         kinds = crate::fault::kinds_help(),
         toxics = crate::fault::control::toxic_types().join(", "),
     )

@@ -421,15 +421,17 @@ async fn latency_delays_by_at_least_the_configured_time() {
 async fn a_request_abandoned_during_a_delay_is_still_logged() {
     // A service whose own timeout fires during an injected delay drops the connection;
     // that attempt reached the proxy and must count (once), or a slow dependency would
-    // look like a breaker that short-circuits everything.
+    // look like a breaker that short-circuits everything. The client's close reads as a
+    // half-close (the proxy answers half-closed clients), so the request is forwarded
+    // after the delay and logged then.
     let upstream = Upstream::start().await;
     let proxy = http_proxy(
         &upstream,
-        "[[fault]]\nname = \"slow\"\nkind = \"latency\"\nlatency = \"2s\"",
+        "[[fault]]\nname = \"slow\"\nkind = \"latency\"\nlatency = \"300ms\"",
         1,
     );
     let waited = tokio::time::timeout(
-        Duration::from_millis(150),
+        Duration::from_millis(100),
         get(&client(), format!("{}/execute", proxy.url()), Some(42)),
     )
     .await;
@@ -445,11 +447,6 @@ async fn a_request_abandoned_during_a_delay_is_still_logged() {
     assert_eq!(logged.len(), 1, "{logged:?}");
     assert_eq!(logged[0].request_id, Some(42));
     assert_eq!(logged[0].injected.as_deref(), Some("slow"));
-    assert_eq!(
-        logged[0].upstream,
-        UpstreamOutcome::Error("cancelled".into())
-    );
-    assert_eq!(upstream.hits(), 0);
 }
 
 #[tokio::test]
@@ -643,12 +640,27 @@ async fn the_attempt_log_stays_within_its_ring_bound() {
 #[tokio::test]
 async fn proxies_refuse_faults_of_the_other_layer() {
     let upstream = Upstream::start().await;
-    let tcp_fault = faults("[[fault]]\nkind = \"reset_peer\"");
-    let err = FaultProxy::start_http(DEFAULT_LISTEN, upstream.url(), tcp_fault.clone(), 1)
-        .expect_err("a TCP fault on an HTTP proxy");
+    // TCP faults shape an HTTP proxy's client connections, but `down` has no listener
+    // window there, and HTTP faults need requests.
+    let down = faults("[[fault]]\nkind = \"down\"");
+    let err = FaultProxy::start_http(DEFAULT_LISTEN, upstream.url(), down.clone(), 1)
+        .expect_err("`down` on an HTTP proxy");
     assert!(err.to_string().contains("TCP proxy"), "{err}");
     let proxy = http_proxy(&upstream, "", 1);
-    assert!(proxy.set_faults(tcp_fault).is_err());
+    assert!(proxy.set_faults(down).is_err());
+    assert!(
+        proxy
+            .set_faults(faults("[[fault]]\nkind = \"reset_peer\""))
+            .is_ok()
+    );
+    let err = FaultProxy::start_tcp(
+        DEFAULT_LISTEN,
+        upstream.addr.to_string(),
+        faults("[[fault]]\nkind = \"abort\""),
+        1,
+    )
+    .expect_err("an HTTP fault on a TCP proxy");
+    assert!(err.to_string().contains("HTTP proxy"), "{err}");
     let err = FaultProxy::start_http(DEFAULT_LISTEN, "ftp://x:1".into(), vec![], 1)
         .expect_err("neither http nor https");
     assert!(err.to_string().contains("http:// or https://"), "{err}");

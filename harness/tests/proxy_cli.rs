@@ -75,9 +75,15 @@ impl Drop for Proxy {
 impl Proxy {
     /// Starts `harness proxy --config FILE` and reads the two URL lines from its stdout.
     fn start(config: &Path) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    /// [`Proxy::start`] with further arguments.
+    fn start_with(config: &Path, args: &[&str]) -> Self {
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("harness"))
             .args(["proxy", "--quiet", "--config"])
             .arg(config)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -257,21 +263,7 @@ async fn the_control_api_steers_a_running_http_proxy_and_ctrl_c_exits_0() {
         error["help"].as_str().is_some_and(|h| !h.is_empty()),
         "{error}"
     );
-    let (status, error) = call(
-        &client,
-        Method::POST,
-        toxics.clone(),
-        r#"{"type":"bandwidth","attributes":{"rate":10}}"#,
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        error["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("http mode")),
-        "{error}"
-    );
-    let (status, error) = call(&client, Method::POST, toxics, r#"{"type":"slicer"}"#).await;
+    let (status, error) = call(&client, Method::POST, toxics, r#"{"type":"noop"}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         error["help"]
@@ -328,6 +320,100 @@ async fn a_tcp_proxy_takes_toxiproxy_tcp_toxics() {
         listed[0]["name"], "cut",
         "faults from the file are toxics too"
     );
+    assert_eq!(running.interrupt(), Some(0));
+}
+
+/// Sends one keep-alive GET on a raw connection and reads its answer's head.
+fn open_exchange(addr: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    stream
+        .write_all(format!("GET /x HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .expect("write");
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).expect("an answer");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxiproxy_mode_beside_a_file_disables_its_http_proxy_cutting_connections() {
+    use std::io::Read;
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write(
+        dir.path(),
+        "proxy.toml",
+        &format!(
+            "name = \"executor\"\nmode = \"http\"\nupstream = \"http://{}\"\n",
+            upstream.addr
+        ),
+    );
+    let running = Proxy::start_with(&config, &["--toxiproxy", "--control", "127.0.0.1:0"]);
+    let (proxy, control) = (running.proxy.clone(), running.control.clone());
+    let addr = proxy.trim_start_matches("http://").to_owned();
+    let through = || async { send(&client(), Method::GET, format!("{proxy}/x"), "").await };
+    assert_eq!(through().await.expect("passes").0, StatusCode::OK);
+
+    let mut open = open_exchange(&addr);
+    let (status, down) = call(
+        &client(),
+        Method::POST,
+        format!("{control}/proxies/executor"),
+        r#"{"enabled":false}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &down["enabled"]),
+        (StatusCode::OK, &Value::Bool(false))
+    );
+    let mut rest = [0u8; 64];
+    let cut = matches!(open.read(&mut rest), Ok(0) | Err(_));
+    assert!(
+        cut,
+        "an established connection is cut when the proxy is disabled"
+    );
+    let refused = std::net::TcpStream::connect(&addr);
+    assert!(refused.is_err(), "nothing listens while disabled");
+    let (status, up) = call(
+        &client(),
+        Method::PATCH,
+        format!("{control}/proxies/executor"),
+        r#"{"enabled":true}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &up["listen"]),
+        (StatusCode::OK, &Value::String(addr.clone()))
+    );
+    assert_eq!(through().await.expect("passes again").0, StatusCode::OK);
+
+    // A TCP proxy created through the API runs beside the file's.
+    let body = format!(
+        r#"{{"name":"beside","listen":"127.0.0.1:0","upstream":"{}"}}"#,
+        upstream.addr
+    );
+    let (status, created) =
+        call(&client(), Method::POST, format!("{control}/proxies"), &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let beside = created["listen"].as_str().expect("listen").to_owned();
+    let (status, _, text) = send(&client(), Method::GET, format!("http://{beside}/y"), "")
+        .await
+        .expect("through the TCP proxy");
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "hello"));
+    let (_, faults) = call(
+        &client(),
+        Method::GET,
+        format!("{control}/proxies/beside/faults"),
+        "",
+    )
+    .await;
+    assert_eq!(faults, serde_json::json!([]));
+    let (_, version) = call(&client(), Method::GET, format!("{control}/version"), "").await;
+    assert_eq!(version["version"], "2.12.0");
     assert_eq!(running.interrupt(), Some(0));
 }
 

@@ -1,9 +1,13 @@
 //! Deciding which fault, if any, hits a request or a connection: pure, seeded, and
 //! driven by explicit times so tests need no clock.
 //!
-//! Faults are tried in order; the first that fires wins. A fault fires when its window is
-//! active, the request matches, the attempt is within `first_attempts`, the fault has not
-//! yet seen `first_requests` eligible requests, and a draw falls under `probability`.
+//! Faults are tried in list order. A fault fires when its window is active, the request
+//! matches, the attempt is within `first_attempts`, the fault has not yet seen
+//! `first_requests` eligible requests, and a draw falls under `probability`; each fault
+//! draws on its own, so adding one never changes whether another fires. What fires
+//! composes (see [`crate::fault::COMPOSITION`]): on a request, every `latency` adds up
+//! and the first terminal fault (all other HTTP kinds) applies, later terminal ones are
+//! not tried; on a connection, every TCP fault that fires acts, in list order.
 //!
 //! Every draw comes from a ChaCha8 generator derived from the proxy seed, the fault's
 //! position and the request's key: its `x-harness-request-id` and attempt number when it
@@ -50,8 +54,35 @@ pub struct RequestFacts<'a> {
 pub struct Decision {
     /// Which attempt of its request id this is (1 = first; always 1 without an id).
     pub attempt: u32,
-    /// The fault to inject, if any.
-    pub injection: Option<Injection>,
+    /// The faults that fired, in list order: delays, and at most one terminal fault.
+    pub injections: Vec<Injection>,
+}
+
+impl Decision {
+    /// The sum of the delays that fired.
+    pub fn delay(&self) -> Duration {
+        self.injections
+            .iter()
+            .filter_map(|i| match i.action {
+                HttpInjection::Delay(d) => Some(d),
+                _ => None,
+            })
+            .fold(Duration::ZERO, Duration::saturating_add)
+    }
+
+    /// The terminal fault that fired, if any.
+    pub fn terminal(&self) -> Option<&Injection> {
+        self.injections
+            .iter()
+            .find(|i| !matches!(i.action, HttpInjection::Delay(_)))
+    }
+
+    /// The label the attempt log keeps: the terminal fault's, else the first delay's.
+    pub fn label(&self) -> Option<&str> {
+        self.terminal()
+            .or(self.injections.first())
+            .map(|i| i.label.as_str())
+    }
 }
 
 /// A fault that fires on one request, with its random parameters drawn.
@@ -102,8 +133,8 @@ pub enum HttpInjection {
 pub struct ConnectionDecision {
     /// The connection's number (0 = first accepted).
     pub connection: u64,
-    /// The fault to inject, if any.
-    pub injection: Option<ConnectionInjection>,
+    /// Every fault that fired, in list order.
+    pub injections: Vec<ConnectionInjection>,
 }
 
 /// A fault that fires on one connection.
@@ -118,7 +149,7 @@ pub struct ConnectionInjection {
 }
 
 /// What the TCP proxy does to one connection.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TcpInjection {
     /// Delay each chunk by a draw from `delay`.
     Latency {
@@ -136,14 +167,41 @@ pub enum TcpInjection {
         /// Which way.
         direction: Direction,
     },
-    /// Reset at once.
-    ResetPeer,
+    /// Reset: at once (`None`), or `timeout` after the first data in `direction`.
+    ResetPeer {
+        /// The wait after the first data; `None` = on accept.
+        timeout: Option<Duration>,
+        /// Which way's data arms it.
+        direction: Direction,
+    },
     /// Swallow everything, forward nothing.
     Blackhole,
     /// Wait before passing on a close.
     SlowClose {
         /// The wait.
         delay: Duration,
+        /// Which way.
+        direction: Direction,
+    },
+    /// Drop data in `direction`; close the connection after `timeout` (never if `None`).
+    Timeout {
+        /// When to close.
+        timeout: Option<Duration>,
+        /// Which way is dropped.
+        direction: Direction,
+    },
+    /// Cut data into pieces of about `average_size` bytes, `delay` apart.
+    Slicer {
+        /// The mean piece size.
+        average_size: usize,
+        /// The largest shift of a cut.
+        size_variation: usize,
+        /// The wait after each piece.
+        delay: Duration,
+        /// Which way.
+        direction: Direction,
+        /// The seed of the connection's own generator.
+        seed: u64,
     },
     /// Close after `bytes` in `direction`.
     LimitData {
@@ -369,9 +427,13 @@ impl FaultSet {
             }
         };
         let seed = self.seed;
+        let mut injections = Vec::new();
+        let mut terminal = false;
         for (index, armed) in self.faults.iter_mut().enumerate() {
             let spec = &armed.spec;
+            let delay = matches!(spec.action, FaultAction::Latency(_));
             if spec.layer() != Layer::Http
+                || (terminal && !delay)
                 || !spec.schedule.active(now)
                 || !armed.matches(request)
                 || spec.first_attempts.is_some_and(|n| attempt > n)
@@ -405,18 +467,16 @@ impl FaultSet {
                 },
                 _ => continue,
             };
-            return Decision {
-                attempt,
-                injection: Some(Injection {
-                    fault: index,
-                    label: armed.label.clone(),
-                    action,
-                }),
-            };
+            terminal |= !delay;
+            injections.push(Injection {
+                fault: index,
+                label: armed.label.clone(),
+                action,
+            });
         }
         Decision {
             attempt,
-            injection: None,
+            injections,
         }
     }
 
@@ -426,6 +486,7 @@ impl FaultSet {
         self.connections += 1;
         let key = mix(connection ^ CONNECTION_SALT);
         let seed = self.seed;
+        let mut injections = Vec::new();
         for (index, armed) in self.faults.iter_mut().enumerate() {
             let spec = &armed.spec;
             if spec.layer() != Layer::Tcp
@@ -449,27 +510,46 @@ impl FaultSet {
                     rate: rate.0.max(1),
                     direction: *direction,
                 },
-                FaultAction::ResetPeer => TcpInjection::ResetPeer,
+                FaultAction::ResetPeer { timeout, direction } => TcpInjection::ResetPeer {
+                    timeout: *timeout,
+                    direction: *direction,
+                },
                 FaultAction::TcpBlackhole => TcpInjection::Blackhole,
-                FaultAction::SlowClose { delay } => TcpInjection::SlowClose { delay: *delay },
+                FaultAction::SlowClose { delay, direction } => TcpInjection::SlowClose {
+                    delay: *delay,
+                    direction: *direction,
+                },
                 FaultAction::LimitData { bytes, direction } => TcpInjection::LimitData {
                     bytes: bytes.0,
                     direction: *direction,
                 },
+                FaultAction::Timeout { timeout, direction } => TcpInjection::Timeout {
+                    timeout: *timeout,
+                    direction: *direction,
+                },
+                FaultAction::Slicer {
+                    average_size,
+                    size_variation,
+                    delay,
+                    direction,
+                } => TcpInjection::Slicer {
+                    average_size: usize::try_from(average_size.0).unwrap_or(usize::MAX).max(1),
+                    size_variation: usize::try_from(size_variation.0).unwrap_or(usize::MAX),
+                    delay: *delay,
+                    direction: *direction,
+                    seed: rng.random(),
+                },
                 _ => continue,
             };
-            return ConnectionDecision {
-                connection,
-                injection: Some(ConnectionInjection {
-                    fault: index,
-                    label: armed.label.clone(),
-                    action,
-                }),
-            };
+            injections.push(ConnectionInjection {
+                fault: index,
+                label: armed.label.clone(),
+                action,
+            });
         }
         ConnectionDecision {
             connection,
-            injection: None,
+            injections,
         }
     }
 
@@ -547,7 +627,7 @@ mod tests {
             headers: &headers,
             request_id: id,
         };
-        set.decide(now, &facts).injection.map(|i| i.label)
+        set.decide(now, &facts).label().map(str::to_owned)
     }
 
     fn abort() -> FaultSpec {
@@ -653,7 +733,7 @@ mod tests {
                 headers,
                 request_id: None,
             };
-            set.decide(ms(0), &facts).injection.is_some()
+            !set.decide(ms(0), &facts).injections.is_empty()
         };
         assert!(hit(Method::POST, "/execute/now", &dagger));
         assert!(!hit(Method::GET, "/execute", &dagger));
@@ -721,10 +801,9 @@ mod tests {
                         headers: &h,
                         request_id: id,
                     };
-                    match set.decide(ms(0), &facts).injection.map(|i| i.action) {
-                        Some(HttpInjection::Delay(d)) => (id.unwrap_or(0), d),
-                        other => panic!("{other:?}"),
-                    }
+                    let decision = set.decide(ms(0), &facts);
+                    assert!(decision.terminal().is_none());
+                    (id.unwrap_or(0), decision.delay())
                 })
                 .collect();
             out.sort();
@@ -778,7 +857,7 @@ mod tests {
         let run = |seed| {
             let mut set = FaultSet::new(faults(text), seed);
             (0..1000)
-                .map(|_| set.decide_connection(ms(0)).injection.is_some())
+                .map(|_| !set.decide_connection(ms(0)).injections.is_empty())
                 .collect::<Vec<_>>()
         };
         let hits = run(5).iter().filter(|h| **h).count();
@@ -803,7 +882,7 @@ mod tests {
         assert_eq!(decide(&mut set, ms(0), None).as_deref(), Some("abort"));
         let conn = set.decide_connection(ms(0));
         assert_eq!(
-            conn.injection.map(|i| i.label).as_deref(),
+            conn.injections.first().map(|i| i.label.as_str()),
             Some("reset_peer")
         );
     }
@@ -823,7 +902,11 @@ mod tests {
             headers: &h,
             request_id: id,
         };
-        match set.decide(ms(0), &facts).injection.map(|i| i.action) {
+        match set
+            .decide(ms(0), &facts)
+            .terminal()
+            .map(|i| i.action.clone())
+        {
             Some(HttpInjection::Respond {
                 status,
                 body,
@@ -842,5 +925,71 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn delays_add_up_and_a_later_terminal_fault_still_applies() {
+        let text = r#"
+            [[fault]]
+            name = "slow"
+            kind = "latency"
+            latency = "100ms"
+            [[fault]]
+            name = "slower"
+            kind = "latency"
+            latency = "50ms"
+            [[fault]]
+            name = "outage"
+            kind = "http_error"
+            status = 503
+            [[fault]]
+            name = "hidden"
+            kind = "abort"
+        "#;
+        let mut set = FaultSet::new(faults(text), 1);
+        let (m, p, h, id) = post("/", None);
+        let facts = RequestFacts {
+            method: &m,
+            path: &p,
+            headers: &h,
+            request_id: id,
+        };
+        let decision = set.decide(ms(0), &facts);
+        assert_eq!(decision.delay(), ms(150));
+        assert_eq!(decision.label(), Some("outage"));
+        let labels: Vec<&str> = decision
+            .injections
+            .iter()
+            .map(|i| i.label.as_str())
+            .collect();
+        assert_eq!(
+            labels,
+            ["slow", "slower", "outage"],
+            "one terminal fault only"
+        );
+    }
+
+    #[test]
+    fn every_tcp_fault_that_fires_acts_in_list_order() {
+        let text = r#"
+            [[fault]]
+            kind = "tcp_latency"
+            latency = "10ms"
+            [[fault]]
+            kind = "bandwidth"
+            rate = "10KiB"
+            [[fault]]
+            kind = "slicer"
+            average_size = 10
+            probability = 0
+        "#;
+        let mut set = FaultSet::new(faults(text), 1);
+        let labels: Vec<String> = set
+            .decide_connection(ms(0))
+            .injections
+            .into_iter()
+            .map(|i| i.label)
+            .collect();
+        assert_eq!(labels, ["tcp_latency", "bandwidth"]);
     }
 }

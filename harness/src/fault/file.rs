@@ -11,7 +11,7 @@
 //! listen = "127.0.0.1:9100"            # default 127.0.0.1:0
 //! upstream = "http://127.0.0.1:9000"   # tcp mode: "127.0.0.1:9000" (required)
 //! seed = 1                             # default 1
-//! control = "127.0.0.1:8474"           # the control API; default 127.0.0.1:0
+//! control = "127.0.0.1:8474"           # the control API; default 127.0.0.1:0 (8474 with --toxiproxy)
 //! tls = { ca_file = "ca.pem" }         # an https:// upstream's trust (default: system roots)
 //! [[fault]]                            # zero or more, as in a scenario
 //! ```
@@ -23,7 +23,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::control::{ProxyInfo, ProxyMode};
-use super::{DEFAULT_LISTEN, FaultKind, FaultSpec, Upstream, kind_list};
+use super::{DEFAULT_LISTEN, FaultSpec, Upstream};
 // The `tls` table is the scenario format's, so both files take the same tls keys.
 use crate::input;
 use crate::scenario::{RawTls, tls_files};
@@ -72,8 +72,9 @@ pub struct ProxyPlan {
     pub info: ProxyInfo,
     /// Where the proxy listens.
     pub listen: SocketAddr,
-    /// Where the control API listens.
-    pub control: SocketAddr,
+    /// Where the control API listens, if the file says; `harness proxy` picks otherwise
+    /// (127.0.0.1:0, or 127.0.0.1:8474 with `--toxiproxy`).
+    pub control: Option<SocketAddr>,
     /// The seed of every fault decision.
     pub seed: u64,
     /// The faults in force at the start, checked against the mode.
@@ -141,8 +142,11 @@ pub fn parse_plan_in(text: &str, folder: &Path) -> Result<ProxyPlan, Problem> {
         }
     };
     let listen = address(raw.listen.as_ref(), "listen", "127.0.0.1:9100")?;
-    let control = address(raw.control.as_ref(), "control", "127.0.0.1:8474")?;
-    if listen == control && listen.port() != 0 {
+    let control = match raw.control.as_ref() {
+        Some(_) => Some(address(raw.control.as_ref(), "control", "127.0.0.1:8474")?),
+        None => None,
+    };
+    if control.is_some_and(|c| c == listen && listen.port() != 0) {
         let span = raw.control.as_ref().map_or(0..0, Spanned::span);
         return Err(Problem::new(
             span,
@@ -154,7 +158,7 @@ pub fn parse_plan_in(text: &str, folder: &Path) -> Result<ProxyPlan, Problem> {
     for fault in raw.fault {
         let span = fault.span();
         let spec = fault.into_inner();
-        if spec.layer() != mode.layer() {
+        if !mode.runs(spec.kind()) {
             let (article, other) = match mode {
                 ProxyMode::Http => ("an", "tcp"),
                 ProxyMode::Tcp => ("a", "http"),
@@ -234,7 +238,7 @@ fn proxy_tls(
 
 /// The fault kinds of `mode`, for help lines.
 fn kinds(mode: ProxyMode) -> String {
-    kind_list(FaultKind::of_layer(mode.layer()), "")
+    mode.kinds("")
 }
 
 /// Checks that `upstream` has the form its mode needs, before any socket opens.
@@ -342,7 +346,7 @@ status = 503
         assert_eq!(plan.info.name, "executor");
         assert_eq!(plan.info.mode, ProxyMode::Http);
         assert_eq!(plan.listen.port(), 9100);
-        assert_eq!(plan.control.port(), 8474);
+        assert_eq!(plan.control.map(|c| c.port()), Some(8474));
         assert_eq!(plan.seed, 7);
         assert_eq!(plan.faults.len(), 1);
     }
@@ -352,7 +356,7 @@ status = 503
         let plan = parse_plan("mode = \"tcp\"\nupstream = \"db:5432\"\n").expect("valid");
         assert_eq!(plan.info.name, DEFAULT_NAME);
         assert_eq!(plan.listen, DEFAULT_LISTEN);
-        assert_eq!(plan.control, DEFAULT_LISTEN);
+        assert_eq!(plan.control, None, "harness proxy picks");
         assert_eq!(plan.seed, DEFAULT_SEED);
     }
 
@@ -379,7 +383,7 @@ status = 503
     #[test]
     fn faults_of_the_other_mode_and_twins_are_refused_at_the_fault() {
         let head = "mode = \"http\"\nupstream = \"http://127.0.0.1:1\"\n";
-        let e = problem(&format!("{head}[[fault]]\nkind = \"reset_peer\"\n"));
+        let e = problem(&format!("{head}[[fault]]\nkind = \"down\"\n"));
         assert!(e.contains("p.toml:3:1:"), "{e}");
         assert!(
             e.contains("does not run on a proxy with mode = \"http\""),

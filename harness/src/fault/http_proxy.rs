@@ -5,9 +5,23 @@
 //! `truncate` (forward, pass `bytes` of the answer body, close) and `slow_body` (forward,
 //! dribble the answer body).
 //!
-//! Method, path, query, headers and body are forwarded as they came (the body streams,
-//! never buffered); only `Host` is set to the upstream's and hop-by-hop headers are
-//! dropped, as RFC 9110 §7.6.1 asks of an intermediary.
+//! Faults compose in two layers, outside in:
+//!
+//! 1. TCP faults (`tcp_latency`, `bandwidth`, `slicer`, `limit_data`, `slow_close`,
+//!    `timeout`, `reset_peer`, `tcp_blackhole`), decided once per client connection when
+//!    it is accepted, act on that connection's bytes exactly as on a TCP proxy (the same
+//!    chains, see `tcp_proxy`): the HTTP server reads the request through them and writes
+//!    the answer through them. Every one that fires acts, in list order.
+//! 2. Per request: every `latency` that fires adds up and is waited first; then the first
+//!    terminal fault in list order (`http_error`, `abort`, `blackhole`, `truncate`,
+//!    `slow_body`) applies; later terminal faults are not tried. A `latency` listed before
+//!    an `http_error` therefore delays the error, it does not hide it.
+//!
+//! Method, path, query, headers and body are forwarded as they came (the body streams
+//! both ways, never buffered: hyper's body channels carry backpressure from the slower
+//! side); only `Host` is set to the upstream's and hop-by-hop headers are dropped, as
+//! RFC 9110 §7.6.1 asks of an intermediary. A client that sends its request and then
+//! half-closes its side (`shutdown(SHUT_WR)`) still gets its answer.
 
 use crate::listener::accept_until;
 use std::convert::Infallible;
@@ -38,7 +52,8 @@ use tokio::sync::oneshot;
 use super::Shared;
 use super::attempts::{Attempt, UpstreamOutcome};
 use super::decide::{HttpInjection, RequestFacts};
-use super::upstream::UpstreamPool;
+use super::tcp_proxy::{Chains, Resettable, relay, swallow, whole_connection};
+use super::upstream::{LingeringBody, UpstreamPool};
 use crate::tls::{TlsConfig, server_name};
 
 /// An error that ends a body or a connection.
@@ -182,23 +197,54 @@ pub(super) async fn accept_loop(
         upstream,
     });
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).keep_alive(true);
+    // Half-close: a client may shut its sending side once the request is out and still
+    // wait for the answer, which hyper would otherwise never write.
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .half_close(true);
     accept_until(listener, stopped, move |stream| {
         let reset = Arc::new(AtomicBool::new(false));
-        let io = TokioIo::new(ResettableStream {
+        let client = ResettableStream {
             stream,
             reset: Arc::clone(&reset),
-        });
-        let proxy = Arc::clone(&proxy);
-        let service = service_fn(move |req| Arc::clone(&proxy).handle(req, Arc::clone(&reset)));
-        let connection = builder.serve_connection(io, service);
+        };
+        let decision = {
+            let shared = &proxy.shared;
+            let at = shared.now();
+            shared.faults().decide_connection(at)
+        };
+        let actions: Vec<_> = decision.injections.into_iter().map(|i| i.action).collect();
+        let handler = Arc::clone(&proxy);
+        let service = service_fn(move |req| Arc::clone(&handler).handle(req, Arc::clone(&reset)));
+        let builder = builder.clone();
         async move {
-            // Aborts and clients leaving mid-exchange end here; nothing to report.
-            let _ = connection.await;
+            if actions.is_empty() {
+                // Aborts and clients leaving mid-exchange end here; nothing to report.
+                let _ = builder
+                    .serve_connection(TokioIo::new(client), service)
+                    .await;
+                return;
+            }
+            match whole_connection(&actions) {
+                Some(super::decide::TcpInjection::Blackhole) => swallow(client).await,
+                Some(_) => client.reset_on_close(),
+                None => {
+                    // The client's bytes go through the TCP faults on their way to and
+                    // from the HTTP server, which reads the other end of an in-memory pipe.
+                    let (near, far) = tokio::io::duplex(PIPE);
+                    let chains = Chains::of(&actions, tokio::time::Instant::now());
+                    let serving = builder.serve_connection(TokioIo::new(far), service);
+                    let _ = tokio::join!(relay(client, near, chains), serving);
+                }
+            }
         }
     })
     .await;
 }
+
+/// The in-memory pipe between a client connection with TCP faults and the HTTP server.
+const PIPE: usize = 64 * 1024;
 
 /// An attempt that is logged exactly once: when finished, or as `cancelled` when dropped.
 struct PendingAttempt {
@@ -242,10 +288,9 @@ impl Proxy {
             };
             self.shared.faults().decide(at, &facts)
         };
-        let (label, action) = match decision.injection {
-            Some(i) => (Some(i.label), Some(i.action)),
-            None => (None, None),
-        };
+        let label = decision.label().map(str::to_owned);
+        let delay = decision.delay();
+        let action = decision.terminal().map(|i| i.action.clone());
         // Logged when the exchange ends, or when it is dropped half-way (the client gave up
         // during an injected delay): a request that reached the proxy is always counted.
         let mut attempt = PendingAttempt {
@@ -261,6 +306,10 @@ impl Proxy {
             arrived,
         };
         let mut log = |upstream: UpstreamOutcome| attempt.finish(upstream);
+        // Every delay first, then the terminal fault (see the module comment).
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         match action {
             Some(HttpInjection::Respond {
                 status,
@@ -285,7 +334,6 @@ impl Proxy {
                 // Held until hyper sees the client leave or the proxy stops; both drop this.
                 return std::future::pending().await;
             }
-            Some(HttpInjection::Delay(delay)) => tokio::time::sleep(delay).await,
             _ => {}
         }
         let response = match self.forward(req).await {
@@ -319,7 +367,9 @@ impl Proxy {
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.insert(HOST, self.upstream.host.clone());
-        self.client.send(Request::from_parts(parts, body)).await
+        self.client
+            .send(Request::from_parts(parts, LingeringBody::new(body)))
+            .await
     }
 }
 
@@ -363,6 +413,12 @@ fn bad_gateway(class: &str) -> Response<ProxyBody> {
 struct ResettableStream {
     stream: TcpStream,
     reset: Arc<AtomicBool>,
+}
+
+impl Resettable for ResettableStream {
+    fn reset_on_close(&self) {
+        self.reset.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Drop for ResettableStream {

@@ -19,6 +19,13 @@ pub enum Layer {
 }
 
 impl Layer {
+    /// Whether a fault of this layer runs on a proxy of layer `proxy`: HTTP faults need
+    /// an HTTP proxy; TCP faults run on both (on an HTTP proxy they shape the bytes of
+    /// the client connection).
+    pub fn runs_on(self, proxy: Layer) -> bool {
+        self == proxy || self == Self::Tcp
+    }
+
     /// What a fault's probability applies to on this layer.
     pub fn unit(self) -> FaultUnit {
         match self {
@@ -84,6 +91,10 @@ pub enum FaultKind {
     SlowClose,
     /// Close a connection after `bytes`.
     LimitData,
+    /// Drop all data, then close the connection after `timeout` (never when 0).
+    Timeout,
+    /// Slice data into small pieces with a delay between them.
+    Slicer,
     /// Close the listener: connections are refused.
     Down,
 }
@@ -116,7 +127,7 @@ const fn info(
 }
 
 /// Every fault kind, in documentation order (the order of [`FaultKind`]'s variants).
-pub const KINDS: [KindInfo; 13] = {
+pub const KINDS: [KindInfo; 15] = {
     use FaultKind::*;
     use Layer::{Http, Tcp};
     [
@@ -158,7 +169,12 @@ pub const KINDS: [KindInfo; 13] = {
             "delay every chunk of a connection",
         ),
         info(Bandwidth, "bandwidth", Tcp, "cap a connection's throughput"),
-        info(ResetPeer, "reset_peer", Tcp, "reset the connection (RST)"),
+        info(
+            ResetPeer,
+            "reset_peer",
+            Tcp,
+            "reset the connection (RST): at once, or `timeout` after the first data",
+        ),
         info(
             TcpBlackhole,
             "tcp_blackhole",
@@ -178,18 +194,30 @@ pub const KINDS: [KindInfo; 13] = {
             "close a connection after `bytes`",
         ),
         info(
+            Timeout,
+            "timeout",
+            Tcp,
+            "drop all data; close the connection after `timeout` (\"0s\": never)",
+        ),
+        info(
+            Slicer,
+            "slicer",
+            Tcp,
+            "cut data into pieces of about `average_size`, `delay` apart",
+        ),
+        info(
             Down,
             "down",
             Tcp,
-            "close the listener: connections are refused",
+            "close the listener: connections are refused (tcp mode only)",
         ),
     ]
 };
 
 impl FaultKind {
     /// Every kind, in documentation order.
-    pub const ALL: [Self; 13] = {
-        let mut all = [Self::Latency; 13];
+    pub const ALL: [Self; 15] = {
+        let mut all = [Self::Latency; 15];
         let mut i = 0;
         while i < KINDS.len() {
             all[i] = KINDS[i].kind;
@@ -237,11 +265,11 @@ impl FaultKind {
             Self::SlowBody => &["chunk_delay", "chunk_size"],
             Self::TcpLatency => &["latency", "jitter", "distribution", "direction"],
             Self::Bandwidth => &["rate", "direction"],
-            Self::SlowClose => &["delay"],
+            Self::SlowClose => &["delay", "direction"],
             Self::LimitData => &["bytes", "direction"],
-            Self::Abort | Self::Blackhole | Self::ResetPeer | Self::TcpBlackhole | Self::Down => {
-                &[]
-            }
+            Self::ResetPeer | Self::Timeout => &["timeout", "direction"],
+            Self::Slicer => &["average_size", "size_variation", "delay", "direction"],
+            Self::Abort | Self::Blackhole | Self::TcpBlackhole | Self::Down => &[],
         }
     }
 }
@@ -262,12 +290,16 @@ pub fn kind_list(kinds: impl IntoIterator<Item = FaultKind>, quote: &str) -> Str
         .join(", ")
 }
 
-/// The fault kinds for `--help`: one line per kind, HTTP kinds first.
+/// The fault kinds for `--help`: one line per kind, HTTP kinds first, then the order in
+/// which several faults compose.
 pub fn kinds_help() -> String {
     let mut out = String::new();
     for (layer, title) in [
-        (Layer::Http, "mode = \"http\""),
-        (Layer::Tcp, "mode = \"tcp\""),
+        (Layer::Http, "per request, mode = \"http\""),
+        (
+            Layer::Tcp,
+            "per connection, mode = \"tcp\" (and the client connection of mode = \"http\")",
+        ),
     ] {
         out.push_str(&format!("  {title}:\n"));
         for kind in FaultKind::of_layer(layer) {
@@ -278,8 +310,18 @@ pub fn kinds_help() -> String {
             ));
         }
     }
+    out.push_str(COMPOSITION);
     out
 }
+
+/// How several faults that fire together compose, for `--help` and the module docs.
+pub const COMPOSITION: &str =
+    "  Several faults compose: per connection, every TCP fault that fires acts on its
+  direction's bytes in list order (a chain, as Toxiproxy chains toxics); per request,
+  every `latency` that fires adds up, then the first terminal fault in list order
+  (http_error, abort, blackhole, truncate, slow_body) applies. On an HTTP proxy the TCP
+  faults shape the client connection's bytes around the per-request ones.
+";
 
 #[cfg(test)]
 mod tests {

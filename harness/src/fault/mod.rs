@@ -17,6 +17,7 @@ pub mod file;
 mod http_proxy;
 mod kinds;
 mod schedule;
+mod shape;
 mod spec;
 mod table;
 mod tcp_proxy;
@@ -42,14 +43,15 @@ pub use decide::{
 };
 pub use delay::{Delay, Distribution, MAX_DELAY};
 pub use http_proxy::{SlowBody, TruncatedBody, Upstream};
-pub use kinds::{FaultKind, FaultUnit, KINDS, KindInfo, Layer, kind_list, kinds_help};
+pub use kinds::{COMPOSITION, FaultKind, FaultUnit, KINDS, KindInfo, Layer, kind_list, kinds_help};
 pub use schedule::Schedule;
+pub use shape::{Chain, Ending, Event, Stage};
 pub use spec::{
     DEFAULT_CHUNK_SIZE, Direction, FaultAction, FaultFile, FaultSite, FaultSpec, HeaderMatch,
     RequestMatch,
 };
 pub(crate) use table::fault_key_spans;
-pub use tcp_proxy::{End, Shaper, Shaping, pump, relay};
+pub use tcp_proxy::{Chains, IN_FLIGHT, Resettable, pump, relay};
 
 /// The default listen address: loopback, a port the OS picks.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
@@ -258,7 +260,8 @@ fn shared(faults: Vec<FaultSpec>, seed: u64, options: ProxyOptions) -> Arc<Share
     })
 }
 
-/// Refuses faults that are invalid or meant for the other kind of proxy.
+/// Refuses faults that are invalid or that this kind of proxy cannot run: HTTP kinds on
+/// a TCP proxy, `down` on an HTTP proxy (other TCP kinds shape its client connections).
 fn check(faults: &[FaultSpec], layer: Layer) -> io::Result<()> {
     for (i, fault) in faults.iter().enumerate() {
         let invalid = |why: String| {
@@ -268,7 +271,9 @@ fn check(faults: &[FaultSpec], layer: Layer) -> io::Result<()> {
             )
         };
         fault.validate().map_err(invalid)?;
-        if fault.layer() != layer {
+        // `down` closes a TCP proxy's listener; an HTTP proxy has no such window.
+        let down_on_http = layer == Layer::Http && fault.kind() == FaultKind::Down;
+        if !fault.layer().runs_on(layer) || down_on_http {
             let (this, other) = match layer {
                 Layer::Http => ("an HTTP", "a TCP"),
                 Layer::Tcp => ("a TCP", "an HTTP"),

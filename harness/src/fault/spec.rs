@@ -105,20 +105,50 @@ pub enum FaultAction {
         /// Which way.
         direction: Direction,
     },
-    /// Reset the connection (RST) as soon as it is accepted.
-    ResetPeer,
+    /// Reset the connection (RST, SO_LINGER 0): without a `timeout`, as soon as it is
+    /// accepted (never forwarded); with one, Toxiproxy's `reset_peer`: forward, and once
+    /// the first data (or the close) comes in `direction`, drop it and reset `timeout`
+    /// later (0 = at once).
+    ResetPeer {
+        /// The wait after the first data; `None` = reset on accept.
+        timeout: Option<Duration>,
+        /// Which way's first data arms the reset.
+        direction: Direction,
+    },
     /// Accept, read and discard; never connect upstream.
     TcpBlackhole,
-    /// Forward, but wait `delay` before passing on a close.
+    /// Forward, but wait `delay` before passing on a close in `direction`.
     SlowClose {
         /// The wait before the close.
         delay: Duration,
+        /// Which way's close is delayed (both by default).
+        direction: Direction,
     },
     /// Close the connection once `bytes` have passed in `direction`.
     LimitData {
         /// Bytes passed before the close.
         bytes: ByteSize,
         /// Which way is counted.
+        direction: Direction,
+    },
+    /// Toxiproxy's `timeout`: forward nothing in `direction` (data is dropped), and close
+    /// the whole connection `timeout` after it opened; `None` = never close.
+    Timeout {
+        /// When to close; `None` = never (data is dropped until the fault goes).
+        timeout: Option<Duration>,
+        /// Which way is dropped.
+        direction: Direction,
+    },
+    /// Toxiproxy's `slicer`: cut every chunk in `direction` into pieces of about
+    /// `average_size` (± `size_variation`), waiting `delay` after each.
+    Slicer {
+        /// The mean piece size, at least 1 byte.
+        average_size: ByteSize,
+        /// How far a piece may differ from the mean; less than `average_size`.
+        size_variation: ByteSize,
+        /// The wait after each piece.
+        delay: Duration,
+        /// Which way.
         direction: Direction,
     },
     /// Refuse connections: the listener is closed while the window is active.
@@ -137,10 +167,12 @@ impl FaultAction {
             Self::SlowBody { .. } => FaultKind::SlowBody,
             Self::TcpLatency { .. } => FaultKind::TcpLatency,
             Self::Bandwidth { .. } => FaultKind::Bandwidth,
-            Self::ResetPeer => FaultKind::ResetPeer,
+            Self::ResetPeer { .. } => FaultKind::ResetPeer,
             Self::TcpBlackhole => FaultKind::TcpBlackhole,
             Self::SlowClose { .. } => FaultKind::SlowClose,
             Self::LimitData { .. } => FaultKind::LimitData,
+            Self::Timeout { .. } => FaultKind::Timeout,
+            Self::Slicer { .. } => FaultKind::Slicer,
             Self::Down => FaultKind::Down,
         }
     }
@@ -269,7 +301,8 @@ pub(super) fn certain() -> Probability {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultFile {
-    /// The faults, in order of precedence (the first that fires wins).
+    /// The faults, in list order: the order in which they compose (see
+    /// [`crate::fault::COMPOSITION`]).
     #[serde(default)]
     pub fault: Vec<FaultSpec>,
 }
@@ -388,6 +421,16 @@ mod tests {
             ("blackhole", ""),
             ("truncate", "bytes = 10"),
             ("reset_peer", ""),
+            (
+                "reset_peer",
+                "timeout = \"300ms\"\ndirection = \"upstream\"",
+            ),
+            ("timeout", ""),
+            ("timeout", "timeout = \"500ms\""),
+            (
+                "slicer",
+                "average_size = 64\nsize_variation = 32\ndelay = \"10us\"",
+            ),
             ("tcp_blackhole", ""),
             ("slow_close", "delay = \"1s\""),
             ("limit_data", "bytes = \"1KiB\""),
@@ -421,6 +464,28 @@ mod tests {
             [[fault]]
             kind = "latency"
             distribution = { kind = "lognormal", median = "50ms", sigma = 0.5 }
+
+            [[fault]]
+            kind = "slicer"
+            average_size = 64
+            size_variation = 8
+            delay = "1ms"
+            direction = "both"
+
+            [[fault]]
+            kind = "timeout"
+            timeout = "2s"
+
+            [[fault]]
+            name = "rst"
+            kind = "reset_peer"
+            timeout = "0s"
+
+            [[fault]]
+            name = "close"
+            kind = "slow_close"
+            delay = "1s"
+            direction = "downstream"
         "#;
         let file = FaultFile::from_toml(text).expect("parses");
         let written = toml::to_string(&file).expect("serialises");
@@ -474,6 +539,49 @@ mod tests {
             let e = error(text);
             assert!(e.contains(needle), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn toxiproxy_kinds_take_their_attributes_and_defaults() {
+        let spec = one("[[fault]]\nkind = \"timeout\"\ntimeout = \"0s\"");
+        assert_eq!(
+            spec.action,
+            FaultAction::Timeout {
+                timeout: None,
+                direction: Direction::Downstream
+            },
+            "0 never closes"
+        );
+        let spec = one("[[fault]]\nkind = \"reset_peer\"");
+        assert_eq!(
+            spec.action,
+            FaultAction::ResetPeer {
+                timeout: None,
+                direction: Direction::Downstream
+            },
+            "without a timeout: on accept"
+        );
+        let spec = one("[[fault]]\nkind = \"slow_close\"\ndelay = \"1s\"");
+        assert!(matches!(
+            spec.action,
+            FaultAction::SlowClose {
+                direction: Direction::Both,
+                ..
+            }
+        ));
+        let e = error("[[fault]]\nkind = \"slicer\"\ndelay = \"1ms\"\n");
+        assert!(e.contains("needs `average_size`"), "{e}");
+        let e = error("[[fault]]\nkind = \"slicer\"\naverage_size = 8\nsize_variation = 8\n");
+        assert!(e.contains("smaller than `average_size`"), "{e}");
+        assert!(e.contains("line 1"), "{e}");
+        let e = error("[[fault]]\nkind = \"slicer\"\naverage_size = 0\n");
+        assert!(e.contains("at least 1 byte"), "{e}");
+        let e = error("[[fault]]\nkind = \"bandwidth\"\nrate = 1\ntimeout = \"1s\"\n");
+        assert!(
+            e.contains("`timeout` does not apply to kind `bandwidth`"),
+            "{e}"
+        );
+        assert!(e.contains("`reset_peer`, `timeout`"), "{e}");
     }
 
     #[test]

@@ -92,6 +92,12 @@ pub(super) struct RawFault {
     delay: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     direction: Option<Direction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    average_size: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size_variation: Option<ByteSize>,
 }
 
 /// A fault's `name`, refused at its value when a character would not print as itself (it
@@ -153,6 +159,9 @@ impl RawFault {
             ("chunk_size", self.chunk_size.is_some()),
             ("delay", self.delay.is_some()),
             ("direction", self.direction.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("average_size", self.average_size.is_some()),
+            ("size_variation", self.size_variation.is_some()),
         ];
         present
             .into_iter()
@@ -191,6 +200,10 @@ fn delay_of(raw: &RawFault, kind: FaultKind) -> Result<Delay, String> {
         )),
     }
 }
+
+/// `slow_close` delays the close both ways unless told otherwise (its meaning before
+/// Toxiproxy's one-stream toxics came).
+const SLOW_CLOSE_DIRECTION: Direction = Direction::Both;
 
 fn action_of(raw: &RawFault, kind: FaultKind) -> Result<FaultAction, String> {
     let direction = raw.direction.unwrap_or_default();
@@ -245,11 +258,41 @@ fn action_of(raw: &RawFault, kind: FaultKind) -> Result<FaultAction, String> {
             },
             direction,
         },
-        FaultKind::ResetPeer => FaultAction::ResetPeer,
+        FaultKind::ResetPeer => FaultAction::ResetPeer {
+            timeout: raw.timeout.map(HumanDuration::get),
+            direction,
+        },
         FaultKind::TcpBlackhole => FaultAction::TcpBlackhole,
         FaultKind::SlowClose => FaultAction::SlowClose {
             delay: required(raw.delay, kind, "delay", "delay = \"500ms\"")?.get(),
+            direction: raw.direction.unwrap_or(SLOW_CLOSE_DIRECTION),
         },
+        FaultKind::Timeout => FaultAction::Timeout {
+            timeout: raw.timeout.map(HumanDuration::get).filter(|t| !t.is_zero()),
+            direction,
+        },
+        FaultKind::Slicer => {
+            let average_size =
+                required(raw.average_size, kind, "average_size", "average_size = 64")?;
+            let size_variation = raw.size_variation.unwrap_or_default();
+            if average_size.0 == 0 {
+                return Err(
+                    "`average_size` must be at least 1 byte; e.g. `average_size = 64`".into(),
+                );
+            }
+            if size_variation >= average_size {
+                return Err(format!(
+                    "`size_variation` ({}) must be smaller than `average_size` ({}), or pieces could be empty",
+                    size_variation.0, average_size.0
+                ));
+            }
+            FaultAction::Slicer {
+                average_size,
+                size_variation,
+                delay: raw.delay.map(HumanDuration::get).unwrap_or_default(),
+                direction,
+            }
+        }
         FaultKind::LimitData => FaultAction::LimitData {
             bytes: required(raw.bytes, kind, "bytes", "bytes = 1024")?,
             direction,
@@ -410,7 +453,38 @@ impl From<FaultSpec> for RawFault {
                 raw.rate = Some(rate);
                 raw.direction = direction(d);
             }
-            FaultAction::SlowClose { delay } => raw.delay = Some(human(delay)),
+            FaultAction::SlowClose {
+                delay,
+                direction: d,
+            } => {
+                raw.delay = Some(human(delay));
+                raw.direction = (d != SLOW_CLOSE_DIRECTION).then_some(d);
+            }
+            FaultAction::ResetPeer {
+                timeout,
+                direction: d,
+            } => {
+                raw.timeout = timeout.map(human);
+                raw.direction = direction(d);
+            }
+            FaultAction::Timeout {
+                timeout,
+                direction: d,
+            } => {
+                raw.timeout = timeout.map(human);
+                raw.direction = direction(d);
+            }
+            FaultAction::Slicer {
+                average_size,
+                size_variation,
+                delay,
+                direction: d,
+            } => {
+                raw.average_size = Some(average_size);
+                raw.size_variation = (size_variation.0 != 0).then_some(size_variation);
+                raw.delay = (!delay.is_zero()).then(|| human(delay));
+                raw.direction = direction(d);
+            }
             FaultAction::LimitData {
                 bytes,
                 direction: d,
@@ -420,7 +494,6 @@ impl From<FaultSpec> for RawFault {
             }
             FaultAction::Abort
             | FaultAction::Blackhole
-            | FaultAction::ResetPeer
             | FaultAction::TcpBlackhole
             | FaultAction::Down => {}
         }

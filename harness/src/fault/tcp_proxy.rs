@@ -1,227 +1,329 @@
 //! The TCP fault proxy: accepts connections, connects each to the upstream and relays
-//! bytes both ways, with the faults HTTP cannot express: latency per chunk with jitter,
-//! bandwidth, reset (RST), blackhole, slow close, a data limit, and `down` (the listener
-//! is closed for the window, so connections are refused, and reopened after).
+//! bytes both ways through the faults HTTP cannot express: latency per chunk with jitter,
+//! bandwidth, slicing, a data limit, a slow close, Toxiproxy's `timeout` and
+//! `reset_peer`, a blackhole, and `down` (the listener is closed for the window, so
+//! connections are refused, and reopened after).
 //!
-//! Faults are decided once per connection, by [`decide_connection`]; the first fault
-//! that fires wins, so faults do not stack. The per-chunk rules are small pure pieces
-//! ([`Shaper`]) driven by a generic relay, so they are tested on in-memory pipes without
-//! sockets.
+//! Faults are decided once per connection, by [`decide_connection`]: each fault draws on
+//! its own, and every one that fires acts. The stream faults of each direction form a
+//! chain in list order ([`Chain`], pure and tested without sockets); a `reset_peer`
+//! without a timeout or a `tcp_blackhole` acts on the connection as a whole instead (the
+//! first of them in list order), and the connection is then never forwarded.
+//!
+//! A sender's close is passed on as a half-close (`shutdown(SHUT_WR)`) while the other
+//! direction carries on, so a client that sends its request and closes its side still
+//! gets the answer. Each direction holds at most [`IN_FLIGHT`] bytes that are read but
+//! not yet written, so a slow receiver or a bandwidth limit pushes back on the sender
+//! (TCP flow control) instead of growing memory.
 //!
 //! [`decide_connection`]: super::FaultSet::decide_connection
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::attempts::{Attempt, UpstreamOutcome};
 use super::decide::{ConnectionDecision, TcpInjection};
-use super::delay::Delay;
+use super::shape::{Chain, Ending, Event, Stage};
+use super::spec::Direction;
 use super::{Shared, bind};
 
-/// The relay's read buffer: large enough for bulk data, small enough that a per-chunk
+/// The relay's read size: large enough for bulk data, small enough that a per-chunk
 /// fault still sees many chunks.
 const BUFFER: usize = 16 * 1024;
 
-/// How a relay direction ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// The sender closed its side; the close was passed on.
-    Eof,
-    /// The data limit was reached: the whole connection must close.
-    Limit,
+/// The most bytes one direction holds read but not yet written (delayed by a fault).
+pub const IN_FLIGHT: usize = 256 * 1024;
+
+/// A stream whose close the relay can turn into a reset (RST).
+pub trait Resettable {
+    /// Makes the coming close a reset, if the stream can.
+    fn reset_on_close(&self);
 }
 
-/// The per-chunk rules of one direction of a connection.
+impl Resettable for TcpStream {
+    fn reset_on_close(&self) {
+        // If SO_LINGER cannot be set, the close is an ordinary FIN: still an end.
+        let _ = self.set_zero_linger();
+    }
+}
+
+impl Resettable for DuplexStream {
+    fn reset_on_close(&self) {}
+}
+
+/// The chains of both directions of one connection.
 #[derive(Debug, Clone, Default)]
-pub struct Shaper {
-    /// A delay before each chunk, drawn from the connection's generator.
-    pub latency: Option<(Delay, ChaCha8Rng)>,
-    /// At most this many bytes per second.
-    pub rate: Option<u64>,
-    /// Close the connection after this many bytes.
-    pub limit: Option<u64>,
-    /// Wait this long before passing on a close.
-    pub close_delay: Option<Duration>,
-}
-
-impl Shaper {
-    /// The largest read to make: a rate keeps chunks to about 1/20 s of data, so pacing
-    /// is smooth rather than one burst and a long pause.
-    pub fn max_chunk(&self, buffer: usize) -> usize {
-        let by_rate = self.rate.map_or(buffer, |r| {
-            usize::try_from(r / 20).unwrap_or(usize::MAX).max(1)
-        });
-        buffer.min(by_rate).max(1)
-    }
-
-    /// How many of `n` read bytes may pass after `passed` bytes already did.
-    pub fn admit(&self, passed: u64, n: usize) -> usize {
-        match self.limit {
-            Some(limit) => {
-                let left = limit.saturating_sub(passed);
-                n.min(usize::try_from(left).unwrap_or(usize::MAX))
-            }
-            None => n,
-        }
-    }
-
-    /// Whether the limit is reached after `passed` bytes.
-    pub fn exhausted(&self, passed: u64) -> bool {
-        self.limit.is_some_and(|limit| passed >= limit)
-    }
-
-    /// The delay before the next chunk.
-    pub fn chunk_delay(&mut self) -> Option<Duration> {
-        self.latency
-            .as_mut()
-            .map(|(delay, rng)| delay.sample(rng))
-            .filter(|d| !d.is_zero())
-    }
-
-    /// How long to wait after `passed` bytes went out `elapsed` after the first one, so
-    /// the average stays at or below the rate.
-    pub fn pace(&self, passed: u64, elapsed: Duration) -> Duration {
-        match self.rate {
-            Some(rate) if rate > 0 => {
-                let due = Duration::from_secs_f64(passed as f64 / rate as f64);
-                due.saturating_sub(elapsed)
-            }
-            _ => Duration::ZERO,
-        }
-    }
-}
-
-/// The shapers of both directions of one connection.
-#[derive(Debug, Clone, Default)]
-pub struct Shaping {
+pub struct Chains {
     /// Client → upstream.
-    pub upstream: Shaper,
+    pub upstream: Chain,
     /// Upstream → client.
-    pub downstream: Shaper,
+    pub downstream: Chain,
 }
 
-impl Shaping {
-    /// The shaping an injection asks for (none for faults that do not relay).
-    pub fn of(injection: Option<&TcpInjection>) -> Self {
-        let mut shaping = Self::default();
-        match injection {
-            Some(TcpInjection::Latency {
-                delay,
-                direction,
-                seed,
-            }) => {
-                if direction.downstream() {
-                    shaping.downstream.latency = Some((*delay, ChaCha8Rng::seed_from_u64(*seed)));
+impl Chains {
+    /// The stream faults of `injections` in list order, starting `now`.
+    pub fn of(injections: &[TcpInjection], now: Instant) -> Self {
+        let (mut up, mut down) = (Vec::new(), Vec::new());
+        for injection in injections {
+            let (stage, direction, seed) = match injection {
+                TcpInjection::Latency {
+                    delay,
+                    direction,
+                    seed,
+                } => (
+                    Stage::Latency {
+                        delay: *delay,
+                        rng: ChaCha8Rng::seed_from_u64(*seed),
+                    },
+                    *direction,
+                    *seed,
+                ),
+                TcpInjection::Bandwidth { rate, direction } => {
+                    (Stage::Bandwidth { rate: *rate }, *direction, 0)
                 }
-                if direction.upstream() {
-                    // Its own stream of the same generator, so both ways do not jitter in step.
-                    let mut other = ChaCha8Rng::seed_from_u64(*seed);
-                    other.set_stream(1);
-                    shaping.upstream.latency = Some((*delay, other));
+                TcpInjection::SlowClose { delay, direction } => {
+                    (Stage::SlowClose { delay: *delay }, *direction, 0)
                 }
+                TcpInjection::LimitData { bytes, direction } => {
+                    (Stage::LimitData { bytes: *bytes }, *direction, 0)
+                }
+                TcpInjection::Timeout { timeout, direction } => {
+                    (Stage::Timeout { timeout: *timeout }, *direction, 0)
+                }
+                TcpInjection::ResetPeer {
+                    timeout: Some(timeout),
+                    direction,
+                } => (Stage::ResetPeer { timeout: *timeout }, *direction, 0),
+                TcpInjection::Slicer {
+                    average_size,
+                    size_variation,
+                    delay,
+                    direction,
+                    seed,
+                } => (
+                    Stage::Slicer {
+                        average: *average_size,
+                        variation: *size_variation,
+                        delay: *delay,
+                        rng: ChaCha8Rng::seed_from_u64(*seed),
+                    },
+                    *direction,
+                    *seed,
+                ),
+                // Whole-connection actions, handled before relaying.
+                TcpInjection::ResetPeer { timeout: None, .. } | TcpInjection::Blackhole => {
+                    continue;
+                }
+            };
+            if direction.upstream() {
+                let mut stage = stage.clone();
+                if direction == Direction::Both {
+                    // Its own stream of the same generator, so both ways do not draw in step.
+                    reseed(&mut stage, seed);
+                }
+                up.push(stage);
             }
-            Some(TcpInjection::Bandwidth { rate, direction }) => {
-                if direction.downstream() {
-                    shaping.downstream.rate = Some(*rate);
-                }
-                if direction.upstream() {
-                    shaping.upstream.rate = Some(*rate);
-                }
+            if direction.downstream() {
+                down.push(stage);
             }
-            Some(TcpInjection::LimitData { bytes, direction }) => {
-                if direction.downstream() {
-                    shaping.downstream.limit = Some(*bytes);
-                }
-                if direction.upstream() {
-                    shaping.upstream.limit = Some(*bytes);
-                }
-            }
-            Some(TcpInjection::SlowClose { delay }) => {
-                shaping.upstream.close_delay = Some(*delay);
-                shaping.downstream.close_delay = Some(*delay);
-            }
-            Some(TcpInjection::ResetPeer | TcpInjection::Blackhole) | None => {}
         }
-        shaping
+        Self {
+            upstream: Chain::new(up, now),
+            downstream: Chain::new(down, now),
+        }
     }
 }
 
-/// Copies `from` to `to` under `shaper` until the sender closes or the limit is reached.
-pub async fn pump<R, W>(mut from: R, mut to: W, mut shaper: Shaper) -> io::Result<End>
+fn reseed(stage: &mut Stage, seed: u64) {
+    if let Stage::Latency { rng, .. } | Stage::Slicer { rng, .. } = stage {
+        let mut other = ChaCha8Rng::seed_from_u64(seed);
+        other.set_stream(1);
+        *rng = other;
+    }
+}
+
+/// Copies `from` to `to` through `chain` until the stream ends; a close of `from` is
+/// passed on as a shutdown of `to`.
+pub async fn pump<R, W>(from: &mut R, to: &mut W, chain: Chain) -> io::Result<Ending>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    if chain.is_empty() {
+        return copy(from, to).await;
+    }
+    shaped(from, to, chain).await
+}
+
+/// The plain copy: no fault on this direction.
+async fn copy<R, W>(from: &mut R, to: &mut W) -> io::Result<Ending>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
 {
     let mut buf = vec![0u8; BUFFER];
-    let mut passed = 0u64;
-    let mut first: Option<Instant> = None;
-    if shaper.exhausted(0) {
-        return Ok(End::Limit);
-    }
     loop {
-        let max = shaper.max_chunk(buf.len());
-        let n = from.read(&mut buf[..max]).await?;
+        let n = from.read(&mut buf).await?;
         if n == 0 {
-            if let Some(delay) = shaper.close_delay {
-                tokio::time::sleep(delay).await;
-            }
             to.shutdown().await?;
-            return Ok(End::Eof);
+            return Ok(Ending::Eof);
         }
-        if let Some(delay) = shaper.chunk_delay() {
-            tokio::time::sleep(delay).await;
+        to.write_all(&buf[..n]).await?;
+    }
+}
+
+/// The copy through a chain: reads while fewer than [`IN_FLIGHT`] bytes wait, writes each
+/// event when it is due, and fires the chain's own deadlines (timeouts, resets).
+async fn shaped<R, W>(from: &mut R, to: &mut W, mut chain: Chain) -> io::Result<Ending>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let mut outbox: VecDeque<Event> = VecDeque::new();
+    let mut held = 0usize;
+    let mut fresh = Vec::new();
+    let mut buf = BytesMut::new();
+    let mut closed = false;
+    loop {
+        let now = Instant::now();
+        if chain.deadline().is_some_and(|d| d <= now) {
+            chain.expire(now, &mut fresh);
+            outbox.extend(fresh.drain(..));
         }
-        let pass = shaper.admit(passed, n);
-        to.write_all(&buf[..pass]).await?;
-        passed += pass as u64;
-        if shaper.exhausted(passed) {
-            to.flush().await?;
-            return Ok(End::Limit);
+        let front = outbox.front().cloned();
+        if let Some(Event::End { ending, at }) = front
+            && at <= now
+        {
+            if ending == Ending::Eof {
+                to.shutdown().await?;
+            } else {
+                to.flush().await?;
+            }
+            return Ok(ending);
         }
-        let started = *first.get_or_insert_with(Instant::now);
-        let wait = shaper.pace(passed, started.elapsed());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        let due = match &front {
+            Some(Event::Data { data, at }) if *at <= now => Some(data.clone()),
+            _ => None,
+        };
+        let wake = [
+            front.as_ref().map(Event::at).filter(|_| due.is_none()),
+            chain.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let reading = !closed && !chain.ended() && held < IN_FLIGHT;
+        if reading && buf.capacity() - buf.len() < BUFFER {
+            buf.reserve(BUFFER);
+        }
+        tokio::select! {
+            read = from.read_buf(&mut buf), if reading => {
+                let now = Instant::now();
+                if read? == 0 {
+                    closed = true;
+                    chain.eof(now, &mut fresh);
+                } else {
+                    chain.data(buf.split().freeze(), now, &mut fresh);
+                }
+                for event in fresh.drain(..) {
+                    if let Event::Data { data, .. } = &event {
+                        held += data.len();
+                    }
+                    outbox.push_back(event);
+                }
+            }
+            wrote = write_some(to, due.as_ref()), if due.is_some() => {
+                let n = wrote?;
+                held -= n;
+                if let Some(Event::Data { data, .. }) = outbox.front_mut() {
+                    let _ = data.split_to(n);
+                    if data.is_empty() {
+                        outbox.pop_front();
+                    }
+                }
+            }
+            () = sleep_until(wake), if wake.is_some() => {}
+            else => {
+                // Closed, nothing queued and no deadline: nothing more can come this way.
+                to.shutdown().await?;
+                return Ok(Ending::Eof);
+            }
         }
     }
 }
 
-/// Relays `client` ⇄ `upstream` under `shaping` until both sides have closed, a limit is
-/// reached or either side fails.
-pub async fn relay<C, U>(client: C, upstream: U, shaping: Shaping)
+async fn write_some<W>(to: &mut W, data: Option<&Bytes>) -> io::Result<usize>
 where
-    C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin + ?Sized,
 {
-    let (client_read, client_write) = tokio::io::split(client);
-    let (upstream_read, upstream_write) = tokio::io::split(upstream);
-    let up = pump(client_read, upstream_write, shaping.upstream);
-    let down = pump(upstream_read, client_write, shaping.downstream);
-    tokio::pin!(up, down);
-    let (mut up_done, mut down_done) = (false, false);
-    while !(up_done && down_done) {
-        // A half-closed side keeps relaying the other way, as TCP allows; a limit or an
-        // error ends the whole connection.
-        tokio::select! {
-            end = &mut up, if !up_done => match end {
-                Ok(End::Eof) => up_done = true,
-                _ => return,
-            },
-            end = &mut down, if !down_done => match end {
-                Ok(End::Eof) => down_done = true,
-                _ => return,
-            },
-        }
+    match data {
+        Some(data) => match to.write(data).await? {
+            0 => Err(io::ErrorKind::WriteZero.into()),
+            n => Ok(n),
+        },
+        None => std::future::pending().await,
     }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Relays `client` ⇄ `upstream` through `chains` until both directions have closed, one
+/// ends the connection (a limit, a timeout, a reset) or either side fails; a reset makes
+/// both closes RSTs.
+pub async fn relay<C, U>(mut client: C, mut upstream: U, chains: Chains) -> Ending
+where
+    C: AsyncRead + AsyncWrite + Unpin + Resettable,
+    U: AsyncRead + AsyncWrite + Unpin + Resettable,
+{
+    let ending = {
+        let (mut client_read, mut client_write) = tokio::io::split(&mut client);
+        let (mut upstream_read, mut upstream_write) = tokio::io::split(&mut upstream);
+        let up = pump(&mut client_read, &mut upstream_write, chains.upstream);
+        let down = pump(&mut upstream_read, &mut client_write, chains.downstream);
+        tokio::pin!(up, down);
+        let (mut up_done, mut down_done) = (false, false);
+        loop {
+            // A half-closed side keeps relaying the other way, as TCP allows; any other
+            // end, or an error, ends the whole connection.
+            let end = tokio::select! {
+                end = &mut up, if !up_done => {
+                    up_done = true;
+                    end
+                }
+                end = &mut down, if !down_done => {
+                    down_done = true;
+                    end
+                }
+            };
+            match end {
+                Ok(Ending::Eof) if !(up_done && down_done) => {}
+                Ok(ending) => break ending,
+                Err(_) => break Ending::Close,
+            }
+        }
+    };
+    if ending == Ending::Reset {
+        client.reset_on_close();
+        upstream.reset_on_close();
+    }
+    ending
 }
 
 /// Everything a connection task needs.
@@ -307,10 +409,8 @@ async fn sleep_or_forever(wait: Option<Duration>) {
 /// Handles one accepted connection as decided.
 async fn serve(client: TcpStream, decision: ConnectionDecision, at: Duration, context: Context) {
     let arrived = Instant::now();
-    let (label, action) = match decision.injection {
-        Some(i) => (Some(i.label), Some(i.action)),
-        None => (None, None),
-    };
+    // The attempt log keeps one label: the first fault that fired, in list order.
+    let label = decision.injections.first().map(|i| i.label.clone());
     let log = |upstream: UpstreamOutcome, latency: Duration| {
         context.shared.log.record(Attempt {
             at,
@@ -321,24 +421,24 @@ async fn serve(client: TcpStream, decision: ConnectionDecision, at: Duration, co
             latency,
         });
     };
-    match action {
-        Some(TcpInjection::ResetPeer) => {
+    let actions: Vec<TcpInjection> = decision.injections.into_iter().map(|i| i.action).collect();
+    match whole_connection(&actions) {
+        Some(TcpInjection::ResetPeer { .. }) => {
             log(UpstreamOutcome::NotForwarded, arrived.elapsed());
-            // SO_LINGER 0 turns the close into an RST; if it cannot be set, a FIN still ends it.
-            let _ = client.set_zero_linger();
+            client.reset_on_close();
             drop(client);
         }
-        Some(TcpInjection::Blackhole) => {
+        Some(_) => {
             log(UpstreamOutcome::NotForwarded, arrived.elapsed());
             swallow(client).await;
         }
-        action => {
+        None => {
             let _ = client.set_nodelay(true);
             match TcpStream::connect(context.upstream.as_str()).await {
                 Ok(upstream) => {
                     log(UpstreamOutcome::Connected, arrived.elapsed());
                     let _ = upstream.set_nodelay(true);
-                    relay(client, upstream, Shaping::of(action.as_ref())).await;
+                    relay(client, upstream, Chains::of(&actions, Instant::now())).await;
                 }
                 Err(e) => {
                     let class = match e.kind() {
@@ -353,8 +453,19 @@ async fn serve(client: TcpStream, decision: ConnectionDecision, at: Duration, co
     }
 }
 
+/// The first action that takes the whole connection instead of shaping its bytes: a
+/// reset on accept or a blackhole.
+pub(super) fn whole_connection(actions: &[TcpInjection]) -> Option<&TcpInjection> {
+    actions.iter().find(|a| {
+        matches!(
+            a,
+            TcpInjection::ResetPeer { timeout: None, .. } | TcpInjection::Blackhole
+        )
+    })
+}
+
 /// Reads and discards until the client leaves (or the proxy stops).
-async fn swallow(mut client: TcpStream) {
+pub(super) async fn swallow<S: AsyncRead + Unpin>(mut client: S) {
     let mut buf = vec![0u8; BUFFER];
     while let Ok(n) = client.read(&mut buf).await {
         if n == 0 {
@@ -366,104 +477,91 @@ async fn swallow(mut client: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::delay::Delay;
     use tokio::io::duplex;
 
-    #[test]
-    fn the_limit_admits_bytes_up_to_the_limit_then_reports_exhaustion() {
-        let shaper = Shaper {
-            limit: Some(10),
-            ..Shaper::default()
-        };
-        assert_eq!(shaper.admit(0, 4), 4);
-        assert_eq!(shaper.admit(8, 4), 2);
-        assert_eq!(shaper.admit(10, 4), 0);
-        assert!(!shaper.exhausted(9));
-        assert!(shaper.exhausted(10));
-        assert_eq!(Shaper::default().admit(1 << 40, 7), 7);
+    fn latency(ms: u64, direction: Direction) -> TcpInjection {
+        TcpInjection::Latency {
+            delay: Delay::Fixed {
+                latency: Duration::from_millis(ms),
+                jitter: Duration::ZERO,
+            },
+            direction,
+            seed: 1,
+        }
     }
 
     #[test]
-    fn bandwidth_pacing_keeps_the_average_at_the_rate() {
-        let shaper = Shaper {
-            rate: Some(1000),
-            ..Shaper::default()
-        };
-        assert_eq!(shaper.pace(500, Duration::ZERO), Duration::from_millis(500));
+    fn chains_follow_the_list_order_and_the_directions() {
+        let injections = [
+            latency(10, Direction::Both),
+            TcpInjection::Bandwidth {
+                rate: 1000,
+                direction: Direction::Upstream,
+            },
+            TcpInjection::Blackhole,
+        ];
+        let chains = Chains::of(&injections, Instant::now());
+        assert!(!chains.upstream.is_empty() && !chains.downstream.is_empty());
         assert_eq!(
-            shaper.pace(500, Duration::from_millis(200)),
-            Duration::from_millis(300)
+            whole_connection(&injections),
+            Some(&TcpInjection::Blackhole)
         );
-        assert_eq!(shaper.pace(500, Duration::from_secs(1)), Duration::ZERO);
-        assert_eq!(shaper.max_chunk(BUFFER), 50, "1/20 s of data per chunk");
-        assert_eq!(Shaper::default().max_chunk(BUFFER), BUFFER);
-    }
-
-    #[test]
-    fn chunk_delays_replay_from_the_seed() {
-        let delay = Delay::Fixed {
-            latency: Duration::from_millis(5),
-            jitter: Duration::from_millis(5),
+        assert_eq!(whole_connection(&injections[..2]), None);
+        let at_once = TcpInjection::ResetPeer {
+            timeout: None,
+            direction: Direction::Downstream,
         };
-        let draws = |seed| {
-            let mut shaper = Shaper {
-                latency: Some((delay, ChaCha8Rng::seed_from_u64(seed))),
-                ..Shaper::default()
-            };
-            (0..20)
-                .filter_map(|_| shaper.chunk_delay())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(draws(1), draws(1));
-        assert_ne!(draws(1), draws(2));
-        assert!(draws(1).iter().all(|d| *d >= Duration::from_millis(5)));
+        assert!(whole_connection(&[at_once]).is_some());
     }
 
     #[tokio::test]
     async fn pump_passes_everything_and_the_close() {
-        let (mut source, from) = duplex(64);
-        let (to, mut sink) = duplex(1 << 16);
-        let task = tokio::spawn(pump(from, to, Shaper::default()));
+        let (mut source, mut from) = duplex(64);
+        let (mut to, mut sink) = duplex(1 << 16);
+        let task = tokio::spawn(async move { pump(&mut from, &mut to, Chain::default()).await });
         source.write_all(b"hello, upstream").await.expect("write");
         drop(source);
         let mut got = Vec::new();
         sink.read_to_end(&mut got).await.expect("read");
         assert_eq!(got, b"hello, upstream");
-        assert_eq!(task.await.expect("join").expect("pump"), End::Eof);
+        assert_eq!(task.await.expect("join").expect("pump"), Ending::Eof);
     }
 
     #[tokio::test]
     async fn pump_stops_at_the_limit() {
-        let (mut source, from) = duplex(64);
-        let (to, mut sink) = duplex(1 << 16);
-        let shaper = Shaper {
-            limit: Some(5),
-            ..Shaper::default()
-        };
-        let task = tokio::spawn(pump(from, to, shaper));
+        let (mut source, mut from) = duplex(64);
+        let (mut to, mut sink) = duplex(1 << 16);
+        let chain = Chain::new(vec![Stage::LimitData { bytes: 5 }], Instant::now());
+        let task = tokio::spawn(async move { pump(&mut from, &mut to, chain).await });
         source.write_all(b"0123456789").await.expect("write");
-        assert_eq!(task.await.expect("join").expect("pump"), End::Limit);
+        assert_eq!(task.await.expect("join").expect("pump"), Ending::Close);
         let mut got = Vec::new();
         sink.read_to_end(&mut got).await.expect("read");
         assert_eq!(got, b"01234");
     }
 
     #[tokio::test]
-    async fn slow_close_and_chunk_latency_delay_at_least_their_setting() {
-        let (mut source, from) = duplex(64);
-        let (to, mut sink) = duplex(1 << 16);
-        let shaper = Shaper {
-            latency: Some((
-                Delay::Fixed {
-                    latency: Duration::from_millis(30),
-                    jitter: Duration::ZERO,
+    async fn slow_close_and_chunk_latency_delay_by_their_setting() {
+        let (mut source, mut from) = duplex(64);
+        let (mut to, mut sink) = duplex(1 << 16);
+        let chain = Chain::new(
+            vec![
+                Stage::Latency {
+                    delay: Delay::Fixed {
+                        latency: Duration::from_millis(30),
+                        jitter: Duration::ZERO,
+                    },
+                    rng: ChaCha8Rng::seed_from_u64(1),
                 },
-                ChaCha8Rng::seed_from_u64(1),
-            )),
-            close_delay: Some(Duration::from_millis(40)),
-            ..Shaper::default()
-        };
+                Stage::SlowClose {
+                    delay: Duration::from_millis(40),
+                },
+            ],
+            Instant::now(),
+        );
         let started = Instant::now();
-        let task = tokio::spawn(pump(from, to, shaper));
+        let task = tokio::spawn(async move { pump(&mut from, &mut to, chain).await });
         source.write_all(b"x").await.expect("write");
         let mut one = [0u8; 1];
         sink.read_exact(&mut one).await.expect("read");
@@ -472,14 +570,36 @@ mod tests {
         let mut rest = Vec::new();
         sink.read_to_end(&mut rest).await.expect("read");
         assert!(started.elapsed() >= Duration::from_millis(70));
-        assert_eq!(task.await.expect("join").expect("pump"), End::Eof);
+        assert_eq!(task.await.expect("join").expect("pump"), Ending::Eof);
+    }
+
+    #[tokio::test]
+    async fn a_timeout_closes_the_relay_at_its_deadline() {
+        let (client_side, client) = duplex(1024);
+        let (upstream, _upstream_side) = duplex(1024);
+        let chains = Chains::of(
+            &[TcpInjection::Timeout {
+                timeout: Some(Duration::from_millis(500)),
+                direction: Direction::Downstream,
+            }],
+            Instant::now(),
+        );
+        let started = Instant::now();
+        let ending = relay(client, upstream, chains).await;
+        assert_eq!(ending, Ending::Close);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        drop(client_side);
     }
 
     #[tokio::test]
     async fn relay_carries_both_ways_and_half_closes() {
         let (client_side, client) = duplex(1024);
         let (upstream, upstream_side) = duplex(1024);
-        let task = tokio::spawn(relay(client, upstream, Shaping::default()));
+        let task = tokio::spawn(relay(client, upstream, Chains::default()));
         let (mut client_read, mut client_write) = tokio::io::split(client_side);
         let (mut upstream_read, mut upstream_write) = tokio::io::split(upstream_side);
         client_write.write_all(b"ping").await.expect("write");
@@ -492,6 +612,6 @@ mod tests {
         let mut answer = Vec::new();
         client_read.read_to_end(&mut answer).await.expect("read");
         assert_eq!(answer, b"pong");
-        task.await.expect("join");
+        assert_eq!(task.await.expect("join"), Ending::Eof);
     }
 }

@@ -9,10 +9,20 @@
 //! needs of a pool, and per request it costs a fraction of a general-purpose client
 //! (BENCHMARKS.md, "the fault proxy"). An `https://` upstream is reached over TLS; its
 //! connections resume each other's sessions.
+//!
+//! A request body the upstream stops reading (it answered early, a 413 say, and closed)
+//! is not dropped with the upstream connection: the rest is read and discarded for up
+//! to [`LINGER`] ([`LingeringBody`]), so the client, still sending, finishes and reads
+//! the answer instead of meeting a reset, as a lingering close in nginx does.
 
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -34,7 +44,7 @@ pub struct UpstreamPool {
     port: u16,
     /// TLS to the upstream, with the name its certificate must carry.
     tls: Option<(TlsConnector, ServerName<'static>)>,
-    kept: Mutex<Vec<SendRequest<Incoming>>>,
+    kept: Mutex<Vec<SendRequest<LingeringBody>>>,
 }
 
 impl UpstreamPool {
@@ -57,7 +67,7 @@ impl UpstreamPool {
     /// one, once; a failure after the request was taken is `upstream_closed`.
     pub async fn send(
         &self,
-        mut request: Request<Incoming>,
+        mut request: Request<LingeringBody>,
     ) -> Result<Response<Incoming>, ForwardError> {
         let mut conn = match self.take_ready() {
             Some(conn) => conn,
@@ -84,7 +94,7 @@ impl UpstreamPool {
 
     /// The most recently kept connection that can take a request now; closed ones are
     /// dropped on the way.
-    fn take_ready(&self) -> Option<SendRequest<Incoming>> {
+    fn take_ready(&self) -> Option<SendRequest<LingeringBody>> {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         let mut index = kept.len();
         while index > 0 {
@@ -99,14 +109,14 @@ impl UpstreamPool {
         None
     }
 
-    fn keep(&self, conn: SendRequest<Incoming>) {
+    fn keep(&self, conn: SendRequest<LingeringBody>) {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         if kept.len() < MAX_KEPT {
             kept.push(conn);
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Incoming>, ForwardError> {
+    async fn connect(&self) -> Result<SendRequest<LingeringBody>, ForwardError> {
         let stream = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|_| "connect")?;
@@ -127,7 +137,7 @@ impl UpstreamPool {
 }
 
 /// HTTP/1.1 on `io`, driven by a task of its own.
-async fn handshake<T>(io: T) -> Result<SendRequest<Incoming>, ForwardError>
+async fn handshake<T>(io: T) -> Result<SendRequest<LingeringBody>, ForwardError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
@@ -139,4 +149,64 @@ where
         let _ = connection.await;
     });
     Ok(sender)
+}
+
+/// How long the rest of a request body the upstream stopped reading is read and dropped.
+pub const LINGER: Duration = Duration::from_secs(30);
+
+/// A client's request body on its way upstream; dropped before its end, it drains the
+/// rest in a task of its own for up to [`LINGER`].
+#[derive(Debug)]
+pub struct LingeringBody {
+    inner: Option<Incoming>,
+}
+
+impl LingeringBody {
+    /// `body`, drained if dropped unfinished.
+    pub fn new(body: Incoming) -> Self {
+        Self { inner: Some(body) }
+    }
+}
+
+impl Body for LingeringBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.inner.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl Drop for LingeringBody {
+    fn drop(&mut self) {
+        let Some(mut body) = self.inner.take() else {
+            return;
+        };
+        if body.is_end_stream() {
+            return;
+        }
+        // Outside a runtime (never, in the proxy) the body is simply dropped.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+                let _ = tokio::time::timeout(LINGER, drain).await;
+            });
+        }
+    }
 }

@@ -6,6 +6,7 @@
 pub mod http_server;
 pub mod pipeline;
 pub mod prometheus;
+pub mod proxy_process;
 pub mod python;
 pub mod records;
 pub mod tls_server;

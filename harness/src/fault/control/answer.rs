@@ -1,14 +1,16 @@
 //! The control API's answers, shared by both dialects: a success ([`Reply`]) or an error
-//! ([`ApiError`], a 4xx status with what is wrong and how to fix it), as JSON responses.
+//! ([`ApiError`]: a status, what is wrong and how to fix it), as JSON responses. An error
+//! body is Toxiproxy's `{"error", "status"}` plus the project's `help` line.
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-/// An error answer: a 4xx status, what is wrong and how to fix it.
+/// An error answer: a status (4xx; 500 only where Toxiproxy answers 500, e.g. a listen
+/// address in use), what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{error}")]
 pub(super) struct ApiError {
@@ -17,6 +19,8 @@ pub(super) struct ApiError {
     pub(super) help: String,
     /// Methods the path accepts, for the `Allow` header of a 405.
     pub(super) allow: Option<&'static str>,
+    /// Close the connection after answering (a refused body may still be arriving).
+    pub(super) close: bool,
 }
 
 impl ApiError {
@@ -30,6 +34,7 @@ impl ApiError {
             error: error.into(),
             help: help.into(),
             allow: None,
+            close: false,
         }
     }
 
@@ -45,6 +50,15 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, error, help)
     }
 
+    pub(super) fn forbidden(error: impl Into<String>, help: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, error, help)
+    }
+
+    /// A failure Toxiproxy reports as 500 (a listener that cannot be opened).
+    pub(super) fn internal(error: impl Into<String>, help: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, error, help)
+    }
+
     pub(super) fn into_response(self) -> Response<Full<Bytes>> {
         let body = json!({
             "error": self.error,
@@ -57,6 +71,16 @@ impl ApiError {
                 .headers_mut()
                 .insert(ALLOW, HeaderValue::from_static(allow));
         }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
@@ -66,6 +90,8 @@ impl ApiError {
 pub(super) enum Reply {
     Json(StatusCode, Value),
     Text(&'static str),
+    /// Prometheus' text exposition format.
+    Metrics(String),
     NoContent,
 }
 
@@ -82,6 +108,14 @@ impl Reply {
                 response.headers_mut().insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                response
+            }
+            Self::Metrics(text) => {
+                let mut response = Response::new(Full::new(Bytes::from(text)));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                 );
                 response
             }
@@ -105,9 +139,6 @@ pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<Full<
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
-
-/// The methods a path accepts, and the answer when the method is one of them.
-pub(super) type Endpoint = (&'static str, Option<Result<Reply, ApiError>>);
 
 /// `T` from a JSON body, or a 400 naming what was expected with an example.
 pub(super) fn parse_body<T: DeserializeOwned>(

@@ -1,35 +1,50 @@
-//! The harness's own dialect of the control API: `/faults` (list, add, replace, remove),
-//! `/attempts` and `/healthz`; a fault is a `[[fault]]` table as JSON.
+//! The harness's own dialect of the control API: a proxy's faults (list, add, replace,
+//! remove) and attempt counts, at `/proxies/{name}/faults` and `/proxies/{name}/attempts`
+//! for any proxy, and at `/faults` and `/attempts` for a `--config` file's proxy; a fault
+//! is a `[[fault]]` table as JSON.
 
 use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::ProxyMode;
-use super::answer::{ApiError, Endpoint, Reply, parse_body};
-use super::state::{Control, Entry, duplicate_label, fault_json};
+use super::answer::{ApiError, Reply, parse_body};
+use super::registry::Registry;
+use super::state::{Entry, Managed, duplicate_label, fault_json};
 use crate::fault::FaultSpec;
 
 const FAULT_EXAMPLE: &str = r#"{"name": "outage", "kind": "http_error", "status": 503}"#;
 
-impl Control {
-    pub(super) fn check_layer(&self, spec: &FaultSpec, what: &str) -> Result<(), ApiError> {
-        if spec.layer() == self.info.mode.layer() {
+impl Registry {
+    /// The proxy the root native endpoints act on, or a 404 saying where to look.
+    pub(super) fn default_proxy(&self) -> Result<&str, ApiError> {
+        self.default_name().ok_or_else(|| {
+            ApiError::not_found(
+                "no default proxy: this server was started without --config",
+                "use the per-proxy endpoints, e.g. GET /proxies/{name}/faults and GET /proxies/{name}/attempts",
+            )
+        })
+    }
+}
+
+impl Managed {
+    fn check_layer(&self, spec: &FaultSpec, what: &str) -> Result<(), ApiError> {
+        let mode = self.info().mode;
+        if mode.runs(spec.kind()) {
             return Ok(());
         }
-        let other = match self.info.mode {
+        let other = match mode {
             ProxyMode::Http => ProxyMode::Tcp,
             ProxyMode::Tcp => ProxyMode::Http,
         };
         Err(ApiError::bad_request(
             format!(
-                "{what}: kind `{}` needs a {other}-mode proxy; proxy `{}` runs in {} mode",
+                "{what}: kind `{}` needs a {other}-mode proxy; proxy `{}` runs in {mode} mode",
                 spec.kind(),
-                self.info.name,
-                self.info.mode
+                self.name(),
             ),
             format!(
                 "use a kind this proxy runs: {}, or a proxy with mode = \"{other}\"",
-                self.info.mode.kinds()
+                mode.kinds("`")
             ),
         ))
     }
@@ -38,11 +53,11 @@ impl Control {
         Value::Array(self.entries().iter().map(|e| fault_json(&e.spec)).collect())
     }
 
-    pub(super) fn add_fault(&self, body: &[u8]) -> Result<Reply, ApiError> {
+    pub(super) fn add_fault(&mut self, body: &[u8]) -> Result<Reply, ApiError> {
         let spec: FaultSpec = parse_body(body, "a fault", FAULT_EXAMPLE)?;
         self.check_layer(&spec, "the fault")?;
         let label = spec.label();
-        self.change(|entries| {
+        self.change(|entries, _| {
             if entries.iter().any(|e| e.label() == label) {
                 return Err(ApiError::conflict(
                     format!("a fault called `{label}` is in force already"),
@@ -57,7 +72,7 @@ impl Control {
         Ok(Reply::Json(StatusCode::CREATED, fault_json(&spec)))
     }
 
-    pub(super) fn replace_faults(&self, body: &[u8]) -> Result<Reply, ApiError> {
+    pub(super) fn replace_faults(&mut self, body: &[u8]) -> Result<Reply, ApiError> {
         let example = format!("[{FAULT_EXAMPLE}] (or [] to remove every fault)");
         let specs: Vec<FaultSpec> = parse_body(body, "a list of faults", &example)?;
         for (i, spec) in specs.iter().enumerate() {
@@ -69,42 +84,23 @@ impl Control {
                 "give each fault a distinct `name`",
             ));
         }
-        self.change(|entries| {
+        self.change(|entries, _| {
             *entries = specs.into_iter().map(Entry::native).collect();
             Ok(())
         })?;
         Ok(Reply::ok(self.faults()))
     }
 
-    pub(super) fn attempts(&self) -> Value {
-        let snapshot = self.proxy.attempts();
+    pub(super) fn attempts_json(&self) -> Value {
+        let snapshot = self.attempts();
+        let elapsed = self.running().map_or(0, |p| {
+            u64::try_from(p.elapsed().as_millis()).unwrap_or(u64::MAX)
+        });
         json!({
-            "elapsed_ms": u64::try_from(self.proxy.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "enabled": self.enabled(),
+            "elapsed_ms": elapsed,
             "totals": snapshot.totals,
             "seconds": snapshot.seconds,
-        })
-    }
-
-    /// The native endpoints: `None` if the path is not one of them.
-    pub(super) fn native(&self, method: &str, segments: &[&str], body: &[u8]) -> Option<Endpoint> {
-        let get = method == "GET";
-        Some(match segments {
-            ["healthz"] => ("GET", get.then_some(Ok(Reply::Text("ok")))),
-            ["faults"] => (
-                "GET, POST, PUT",
-                match method {
-                    "GET" => Some(Ok(Reply::ok(self.faults()))),
-                    "POST" => Some(self.add_fault(body)),
-                    "PUT" => Some(self.replace_faults(body)),
-                    _ => None,
-                },
-            ),
-            ["faults", name] => (
-                "DELETE",
-                (method == "DELETE").then(|| self.remove(name, "fault")),
-            ),
-            ["attempts"] => ("GET", get.then(|| Ok(Reply::ok(self.attempts())))),
-            _ => return None,
         })
     }
 }

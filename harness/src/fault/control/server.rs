@@ -1,54 +1,38 @@
-//! The control API's HTTP server: reads a request body (at most [`MAX_BODY`]), decodes the
-//! path, routes to the native or the Toxiproxy dialect, and answers with JSON.
+//! The control API's HTTP server: checks a request ([`Guard`]) before anything else,
+//! reads its body (at most [`MAX_BODY`]), decodes the path and answers through the
+//! route table with JSON.
+//!
+//! A refused request that is still sending a body (a 50 MB upload, say) has its body
+//! read and discarded, up to [`DRAIN_LIMIT`] and [`DRAIN_TIME`], before the answer, and
+//! the connection is closed after it: the client reads a 413 (or 401, 403, 415) instead
+//! of a broken pipe. Past those bounds the answer is sent and the connection closed.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
 use super::MAX_BODY;
-use super::answer::{ApiError, Reply};
-use super::state::Control;
+use super::answer::ApiError;
+use super::guard::{Guard, has_body, too_large};
+use super::registry::Registry;
+use super::routes::answer;
 use crate::server::{ServerHandle, spawn_http};
 
-impl Control {
-    /// Answers one request; `segments` are the decoded parts of the path.
-    pub(super) fn route(
-        &self,
-        method: &Method,
-        segments: &[&str],
-        body: &[u8],
-    ) -> Result<Reply, ApiError> {
-        let method = method.as_str();
-        let Some((allow, reply)) = self
-            .native(method, segments, body)
-            .or_else(|| self.toxiproxy(method, segments, body))
-        else {
-            return Err(ApiError::not_found(
-                format!("no endpoint at /{}", segments.join("/")),
-                format!(
-                    "the endpoints are GET|POST|PUT /faults, DELETE /faults/{{name}}, GET /attempts, GET /healthz, and Toxiproxy's GET /proxies, GET|POST /proxies/{0}/toxics, DELETE /proxies/{0}/toxics/{{toxic}}, POST /reset",
-                    self.info.name
-                ),
-            ));
-        };
-        reply.unwrap_or_else(|| {
-            Err(ApiError {
-                allow: Some(allow),
-                ..ApiError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    format!("{method} is not allowed on /{}", segments.join("/")),
-                    format!("this path accepts {allow}"),
-                )
-            })
-        })
-    }
-}
+/// How much of a refused body is read and discarded so the client can read the refusal.
+pub const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// How long a refused body may take to arrive before the connection is closed.
+pub const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// How long an accepted body may take to arrive.
+const BODY_TIME: Duration = Duration::from_secs(30);
 
 /// The path's segments, percent-decoded; empty segments (doubled or trailing `/`) dropped.
 pub(super) fn segments(path: &str) -> Result<Vec<String>, ApiError> {
@@ -57,7 +41,10 @@ pub(super) fn segments(path: &str) -> Result<Vec<String>, ApiError> {
         .map(|s| {
             percent_decode(s).ok_or_else(|| {
                 ApiError::bad_request(
-                    format!("the path segment `{s}` is not valid percent-encoded UTF-8"),
+                    format!(
+                        "the path segment `{}` is not valid percent-encoded UTF-8",
+                        crate::text::printable(s)
+                    ),
                     "encode names as UTF-8 and escape bytes as %XX",
                 )
             })
@@ -83,32 +70,88 @@ pub(super) fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Reads the body (at most [`MAX_BODY`]) and answers; never fails, never panics.
-async fn serve(control: Arc<Control>, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than {MAX_BODY} bytes"),
-                "send one fault or one list of faults at a time",
-            )
-            .into_response();
+/// Reads and discards `body` up to [`DRAIN_LIMIT`] bytes and [`DRAIN_TIME`].
+async fn drain(mut body: Incoming) {
+    let read = async {
+        let mut seen = 0u64;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return };
+            if let Some(data) = frame.data_ref() {
+                seen += data.len() as u64;
+                if seen > DRAIN_LIMIT {
+                    return;
+                }
+            }
         }
-        Err(e) => {
-            return ApiError::bad_request(
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+}
+
+/// The body, at most [`MAX_BODY`] bytes; past that, the rest is drained and the answer
+/// is a 413 that closes the connection.
+async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request(
                 format!("the body could not be read: {e}"),
                 "send the whole body",
             )
-            .into_response();
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > MAX_BODY {
+                drain(body).await;
+                let mut error = too_large();
+                error.close = true;
+                return Err(error);
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// The answer to a refused request, once its body (if any) is out of the way.
+async fn refuse(mut error: ApiError, body: Incoming, with_body: bool) -> Response<Full<Bytes>> {
+    if with_body {
+        drain(body).await;
+        error.close = true;
+    }
+    error.into_response()
+}
+
+/// Checks, reads the body and answers; never fails, never panics.
+async fn serve(
+    registry: Arc<Registry>,
+    guard: Arc<Guard>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let with_body = has_body(&parts.headers);
+    if let Err(error) = guard.check(&parts) {
+        return refuse(error, body, with_body).await;
+    }
+    let body = match tokio::time::timeout(BODY_TIME, read_body(body)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return error.into_response(),
+        Err(_) => {
+            let mut error = ApiError::new(
+                http::StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {} s", BODY_TIME.as_secs()),
+                "send the whole body at once",
+            );
+            error.close = true;
+            return error.into_response();
         }
     };
-    let answer = segments(parts.uri.path()).and_then(|segments| {
-        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        control.route(&parts.method, &segments, &body)
-    });
-    match answer {
+    let answered = match segments(parts.uri.path()) {
+        Ok(segments) => {
+            let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+            answer(&registry, &parts.method, &segments, &body).await
+        }
+        Err(error) => Err(error),
+    };
+    match answered {
         Ok(reply) => reply.into_response(),
         Err(error) => error.into_response(),
     }
@@ -121,11 +164,12 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
-    /// Serves the control API for `control` on `listen`; must be called within a Tokio runtime.
-    pub async fn start(listen: SocketAddr, control: Arc<Control>) -> io::Result<Self> {
-        let listener = TcpListener::bind(listen).await?;
+    /// Serves the control API for `registry` on `listener` under the checks `guard`
+    /// makes; must be called within a Tokio runtime.
+    pub fn serve(listener: TcpListener, registry: Arc<Registry>, guard: Guard) -> io::Result<Self> {
+        let guard = Arc::new(guard);
         let server = spawn_http(listener, move |request| {
-            serve(Arc::clone(&control), request)
+            serve(Arc::clone(&registry), Arc::clone(&guard), request)
         })?;
         Ok(Self { server })
     }

@@ -1,5 +1,5 @@
-//! The Toxiproxy dialect's types: Toxiproxy's toxics (`latency`,
-//! `bandwidth`, `slow_close`, `timeout`, `reset_peer`, `limit_data`) mapped to the proxy's
+//! The Toxiproxy dialect's types: Toxiproxy's toxics (`latency`, `bandwidth`,
+//! `slow_close`, `timeout`, `reset_peer`, `slicer`, `limit_data`) mapped to the proxy's
 //! own faults and back, so existing Toxiproxy clients can drive it.
 
 use std::time::Duration;
@@ -82,7 +82,7 @@ pub(super) struct ToxicType {
 }
 
 /// The toxic types with a fault behind them, in Toxiproxy's documentation order.
-pub(super) const TOXIC_TYPES: [ToxicType; 6] = [
+pub(super) const TOXIC_TYPES: [ToxicType; 7] = [
     ToxicType {
         name: "latency",
         attributes: &["latency", "jitter"],
@@ -102,6 +102,10 @@ pub(super) const TOXIC_TYPES: [ToxicType; 6] = [
     ToxicType {
         name: "reset_peer",
         attributes: &["timeout"],
+    },
+    ToxicType {
+        name: "slicer",
+        attributes: &["average_size", "size_variation", "delay"],
     },
     ToxicType {
         name: "limit_data",
@@ -133,25 +137,30 @@ pub(super) fn attribute(toxic: &Toxic, key: &str, unit: &str) -> Result<u64, Api
     }
 }
 
-/// The fault a Toxiproxy toxic becomes on a proxy in `mode`.
+/// The fault a Toxiproxy toxic becomes. On an HTTP-mode proxy the TCP faults act on the
+/// client connection's bytes, except `latency`, which becomes the per-request `latency`
+/// there (before forwarding, whatever the `stream`), so that it reaches keep-alive
+/// connections opened before the toxic; TCP faults are decided when a connection opens
+/// and change nothing on connections already open (Toxiproxy changes those too).
 ///
-/// | toxic (attributes)              | tcp mode                      | http mode          |
-/// |---------------------------------|-------------------------------|--------------------|
-/// | `latency` (latency, jitter ms)  | `tcp_latency` in `stream`     | `latency`          |
-/// | `bandwidth` (rate KB/s)         | `bandwidth`, rate × 1000 B/s  | refused            |
-/// | `slow_close` (delay ms)         | `slow_close`                  | refused            |
-/// | `timeout` (timeout ms)          | `tcp_blackhole`               | refused            |
-/// | `reset_peer` (timeout ms)       | `reset_peer`                  | refused            |
-/// | `limit_data` (bytes)            | `limit_data` in `stream`      | refused            |
+/// | toxic (attributes, defaults 0)                        | fault                                   |
+/// |-------------------------------------------------------|-----------------------------------------|
+/// | `latency` (latency, jitter ms)                        | `tcp_latency` in `stream` (http: `latency`) |
+/// | `bandwidth` (rate KB/s)                               | `bandwidth`, rate × 1000 B/s            |
+/// | `slow_close` (delay ms)                               | `slow_close` in `stream`                |
+/// | `timeout` (timeout ms)                                | `timeout` in `stream` (0: never closes) |
+/// | `reset_peer` (timeout ms)                             | `reset_peer` in `stream`, after timeout |
+/// | `slicer` (average_size, size_variation bytes, delay µs) | `slicer` in `stream`                  |
+/// | `limit_data` (bytes)                                  | `limit_data` in `stream`                |
 ///
-/// `toxicity` becomes `probability` (per connection in tcp mode, per request in http
-/// mode). Approximations: Toxiproxy's jitter is ± around the latency while ours is added
-/// on top, so `latency ± jitter` becomes `latency − jitter` (at least 0) plus up to
-/// `2 × jitter`, the same range; `timeout` with a non-zero timeout holds data as `0`
-/// does but does not close the connection when the timeout expires (the client's own
-/// timeout ends it); `reset_peer` with a non-zero timeout resets at once, not after the
-/// timeout; `bandwidth` with rate 0 (no limit in Toxiproxy) is refused. In http mode
-/// `stream` does not matter: the delay comes before the request is forwarded.
+/// `toxicity` becomes `probability`, drawn once per connection and toxic. Toxics stack
+/// in the order added, per stream, as in Toxiproxy. One approximation: Toxiproxy's
+/// jitter is ± around the latency while ours is added on top, so `latency ± jitter`
+/// becomes `latency − jitter` (at least 0) plus up to `2 × jitter`, the same range (when
+/// the jitter exceeds the latency, Toxiproxy's negative draws count as 0 and ours are
+/// spread over what is left). `bandwidth` with rate 0 (no limit in Toxiproxy) and a
+/// `slicer` whose `size_variation` is not below its `average_size` (which Toxiproxy's
+/// documentation forbids) are refused.
 pub(super) fn fault_of_toxic(toxic: &Toxic, info: &ProxyInfo) -> Result<FaultSpec, ApiError> {
     let kind = toxic.kind.as_str();
     let unsupported = || {
@@ -177,34 +186,26 @@ pub(super) fn fault_of_toxic(toxic: &Toxic, info: &ProxyInfo) -> Result<FaultSpe
             format!("its attributes are {}", accepted.join(", ")),
         ));
     }
-    let ms = |key: &str| attribute(toxic, key, "milliseconds");
+    let ms = |key: &str| attribute(toxic, key, "milliseconds").map(Duration::from_millis);
     let direction = toxic.stream.direction();
-    let action = match (kind, info.mode) {
-        ("latency", mode) => {
-            let (latency, jitter) = (ms("latency")?, ms("jitter")?);
+    let action = match kind {
+        "latency" => {
+            let (latency, jitter) = (
+                attribute(toxic, "latency", "milliseconds")?,
+                attribute(toxic, "jitter", "milliseconds")?,
+            );
             let low = latency.saturating_sub(jitter);
             let delay = Delay::Fixed {
                 latency: Duration::from_millis(low),
                 jitter: Duration::from_millis(latency.saturating_add(jitter) - low),
             };
-            match mode {
+            match info.mode {
+                // Per request, so it reaches keep-alive connections opened before it.
                 ProxyMode::Http => FaultAction::Latency(delay),
                 ProxyMode::Tcp => FaultAction::TcpLatency { delay, direction },
             }
         }
-        (_, ProxyMode::Http) => {
-            return Err(ApiError::bad_request(
-                format!(
-                    "toxic type `{kind}` acts on TCP connections, which proxy `{}` does not see: it runs in http mode",
-                    info.name
-                ),
-                format!(
-                    "start the proxy with mode = \"tcp\" for `{kind}`, or add an HTTP fault through POST /faults (kinds {})",
-                    ProxyMode::Http.kinds()
-                ),
-            ));
-        }
-        ("bandwidth", ProxyMode::Tcp) => {
+        "bandwidth" => {
             let rate = attribute(toxic, "rate", "KB per second")?;
             let bytes = rate.checked_mul(1000).filter(|b| *b > 0).ok_or_else(|| {
                 ApiError::bad_request(
@@ -217,23 +218,43 @@ pub(super) fn fault_of_toxic(toxic: &Toxic, info: &ProxyInfo) -> Result<FaultSpe
                 direction,
             }
         }
-        ("slow_close", ProxyMode::Tcp) => FaultAction::SlowClose {
-            delay: Duration::from_millis(ms("delay")?),
+        "slow_close" => FaultAction::SlowClose {
+            delay: ms("delay")?,
+            direction,
         },
-        ("timeout", ProxyMode::Tcp) => {
-            ms("timeout")?;
-            FaultAction::TcpBlackhole
+        "timeout" => FaultAction::Timeout {
+            timeout: Some(ms("timeout")?).filter(|t| !t.is_zero()),
+            direction,
+        },
+        "reset_peer" => FaultAction::ResetPeer {
+            timeout: Some(ms("timeout")?),
+            direction,
+        },
+        "slicer" => {
+            let average = attribute(toxic, "average_size", "bytes")?;
+            let variation = attribute(toxic, "size_variation", "bytes")?;
+            if average == 0 || variation >= average {
+                return Err(ApiError::bad_request(
+                    format!(
+                        "toxic `{}`: slicer needs 0 <= size_variation < average_size, got size_variation {variation} and average_size {average}",
+                        toxic.name
+                    ),
+                    r#"write e.g. "attributes": {"average_size": 64, "size_variation": 32, "delay": 10}"#,
+                ));
+            }
+            FaultAction::Slicer {
+                average_size: ByteSize(average),
+                size_variation: ByteSize(variation),
+                delay: Duration::from_micros(attribute(toxic, "delay", "microseconds")?),
+                direction,
+            }
         }
-        ("reset_peer", ProxyMode::Tcp) => {
-            ms("timeout")?;
-            FaultAction::ResetPeer
-        }
-        ("limit_data", ProxyMode::Tcp) => FaultAction::LimitData {
+        "limit_data" => FaultAction::LimitData {
             bytes: ByteSize(attribute(toxic, "bytes", "bytes")?),
             direction,
         },
         // Only reached if TOXIC_TYPES names a type without an arm here.
-        (_, ProxyMode::Tcp) => return Err(unsupported()),
+        _ => return Err(unsupported()),
     };
     let mut spec = FaultSpec::new(action);
     spec.name = Some(toxic.name.clone());
@@ -269,6 +290,10 @@ pub(super) fn native_toxic(spec: &FaultSpec) -> Value {
         FaultAction::TcpLatency { direction, .. }
         | FaultAction::Bandwidth { direction, .. }
         | FaultAction::LimitData { direction, .. }
+        | FaultAction::SlowClose { direction, .. }
+        | FaultAction::Timeout { direction, .. }
+        | FaultAction::ResetPeer { direction, .. }
+        | FaultAction::Slicer { direction, .. }
             if direction == Direction::Upstream =>
         {
             Stream::Upstream
