@@ -24,6 +24,9 @@ use super::run::{RunRecord, StepRecord};
 use super::timeline::TimelinePoint;
 use crate::resilience::{ClientEvent, FaultWindow, UpstreamEvent, observe};
 
+/// A segment this much later than its scheduled start makes the merged record warn.
+const LATE_WARNING_MS: f64 = 1000.0;
+
 /// Which segments a merged record was made of.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MergedFrom {
@@ -252,16 +255,23 @@ fn join(segments: Vec<RunRecord>, count: u32) -> Result<RunRecord, MergeError> {
                 .into(),
         );
     }
+    let late = segments
+        .iter()
+        .filter_map(|s| s.segment.as_ref().and_then(|g| g.late_ms))
+        .reduce(f64::max);
+    if let Some(late) = late.filter(|l| *l > LATE_WARNING_MS) {
+        merged.warnings.push(format!(
+            "the segments did not start together: one started {:.1} s after its scheduled start, so their load overlapped for less than the whole run",
+            late / 1000.0
+        ));
+    }
     merged.merged = Some(MergedFrom {
         segments: count,
         environments: segments
             .iter()
             .map(|s| s.environment.fingerprint())
             .collect(),
-        late_ms_max: segments
-            .iter()
-            .filter_map(|s| s.segment.as_ref().and_then(|g| g.late_ms))
-            .reduce(f64::max),
+        late_ms_max: late,
     });
     Ok(merged)
 }
