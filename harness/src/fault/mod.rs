@@ -92,6 +92,8 @@ struct Shared {
     origin: Instant,
     /// Wakes the TCP accept loop when the faults change, so `down` takes effect at once.
     changed: Notify,
+    /// Counts changes of the faults, so open TCP connections follow them.
+    generation: tokio::sync::watch::Sender<u64>,
     /// A further header carrying request ids (HTTP).
     request_id_header: Option<http::HeaderName>,
 }
@@ -230,6 +232,7 @@ impl FaultProxy {
         check(&faults, layer)?;
         self.shared.faults().set_faults(faults);
         self.shared.changed.notify_one();
+        self.shared.generation.send_modify(|g| *g += 1);
         Ok(())
     }
 
@@ -256,6 +259,7 @@ fn shared(faults: Vec<FaultSpec>, seed: u64, options: ProxyOptions) -> Arc<Share
         log: AttemptLog::new(options.log_capacity),
         origin: options.origin.unwrap_or_else(Instant::now),
         changed: Notify::new(),
+        generation: tokio::sync::watch::Sender::new(0),
         request_id_header: options.request_id_header,
     })
 }

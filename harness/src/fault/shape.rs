@@ -113,9 +113,13 @@ pub enum Stage {
     },
 }
 
+/// What identifies a stage across a change of the faults: the same key keeps its state.
+pub type StageKey = u64;
+
 /// A stage with its running state.
 #[derive(Debug, Clone)]
 struct Running {
+    key: StageKey,
     stage: Stage,
     /// When the stage is free for the next chunk: stages take chunks one at a time.
     free: Instant,
@@ -153,27 +157,50 @@ pub struct Chain {
 impl Chain {
     /// A chain of `stages` starting `now` (timeouts count from here).
     pub fn new(stages: Vec<Stage>, now: Instant) -> Self {
-        let stages = stages
+        Self::keyed(
+            stages
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (i as StageKey, s))
+                .collect(),
+            now,
+        )
+    }
+
+    /// A chain of keyed `stages` starting `now`.
+    pub fn keyed(stages: Vec<(StageKey, Stage)>, now: Instant) -> Self {
+        Self {
+            stages: stages
+                .into_iter()
+                .map(|(key, stage)| Running::new(key, stage, now))
+                .collect(),
+            ended: false,
+        }
+    }
+
+    /// Replaces the stages `now`, as Toxiproxy changes the toxics of open connections: a
+    /// stage whose key was there keeps its state (a limit's count, a timeout's start),
+    /// a new one starts now, a gone one stops. Bytes already through are not touched. A
+    /// `timeout` that goes closes the connection, as Toxiproxy's does (the bytes it
+    /// dropped are lost, so the stream cannot go on): that end is appended to `out`.
+    pub fn update(&mut self, stages: Vec<(StageKey, Stage)>, now: Instant, out: &mut Vec<Event>) {
+        let mut old = std::mem::take(&mut self.stages);
+        self.stages = stages
             .into_iter()
-            .map(|stage| {
-                let deadline = match &stage {
-                    Stage::Timeout {
-                        timeout: Some(timeout),
-                    } => Some((now + *timeout, Ending::Close)),
-                    _ => None,
-                };
-                Running {
-                    stage,
-                    free: now,
-                    passed: 0,
-                    deadline,
-                    done: false,
-                }
+            .map(|(key, stage)| match old.iter().position(|r| r.key == key) {
+                Some(i) => old.swap_remove(i),
+                None => Running::new(key, stage, now),
             })
             .collect();
-        Self {
-            stages,
-            ended: false,
+        let dropped_data = old
+            .iter()
+            .any(|r| !r.done && matches!(r.stage, Stage::Timeout { .. }));
+        if dropped_data && !self.ended {
+            self.ended = true;
+            out.push(Event::End {
+                ending: Ending::Close,
+                at: now,
+            });
         }
     }
 
@@ -262,6 +289,23 @@ impl Chain {
 }
 
 impl Running {
+    fn new(key: StageKey, stage: Stage, now: Instant) -> Self {
+        let deadline = match &stage {
+            Stage::Timeout {
+                timeout: Some(timeout),
+            } => Some((now + *timeout, Ending::Close)),
+            _ => None,
+        };
+        Self {
+            key,
+            stage,
+            free: now,
+            passed: 0,
+            deadline,
+            done: false,
+        }
+    }
+
     /// Takes one item, appending what leaves to `out`.
     fn take(&mut self, item: Item, out: &mut Vec<Item>) {
         if self.done {
@@ -647,6 +691,70 @@ mod tests {
         let mut out = Vec::new();
         chain.expire(t0 + ms(100), &mut out);
         assert_eq!(offsets(t0, &out), [150]);
+    }
+
+    #[test]
+    fn an_update_keeps_the_state_of_stages_that_stay() {
+        let t0 = Instant::now();
+        let mut chain = Chain::keyed(vec![(1, Stage::LimitData { bytes: 10 })], t0);
+        let mut out = Vec::new();
+        chain.data(Bytes::from_static(b"123456"), t0, &mut out);
+        chain.update(
+            vec![
+                (
+                    2,
+                    Stage::Timeout {
+                        timeout: Some(ms(100)),
+                    },
+                ),
+                (1, Stage::LimitData { bytes: 10 }),
+            ],
+            t0 + ms(50),
+            &mut out,
+        );
+        assert_eq!(
+            chain.deadline(),
+            Some(t0 + ms(150)),
+            "the new timeout starts now"
+        );
+        let mut without_timeout = chain.clone();
+        without_timeout.update(
+            vec![(1, Stage::LimitData { bytes: 10 })],
+            t0 + ms(60),
+            &mut out,
+        );
+        assert!(
+            matches!(
+                out.last(),
+                Some(Event::End {
+                    ending: Ending::Close,
+                    ..
+                })
+            ),
+            "a timeout that goes closes the connection, as in Toxiproxy"
+        );
+        // Without the timeout in between, the limit goes on counting.
+        let mut chain = Chain::keyed(vec![(1, Stage::LimitData { bytes: 10 })], t0);
+        chain.data(Bytes::from_static(b"123456"), t0, &mut out);
+        chain.update(
+            vec![
+                (3, Stage::SlowClose { delay: ms(1) }),
+                (1, Stage::LimitData { bytes: 10 }),
+            ],
+            t0 + ms(60),
+            &mut out,
+        );
+        out.clear();
+        chain.data(Bytes::from_static(b"789abc"), t0 + ms(70), &mut out);
+        let passed: usize = out
+            .iter()
+            .map(|e| match e {
+                Event::Data { data, .. } => data.len(),
+                Event::End { .. } => 0,
+            })
+            .sum();
+        assert_eq!(passed, 4, "the limit kept its count of 6");
+        assert!(chain.ended());
     }
 
     #[test]

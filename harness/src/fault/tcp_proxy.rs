@@ -4,11 +4,15 @@
 //! `reset_peer`, a blackhole, and `down` (the listener is closed for the window, so
 //! connections are refused, and reopened after).
 //!
-//! Faults are decided once per connection, by [`decide_connection`]: each fault draws on
-//! its own, and every one that fires acts. The stream faults of each direction form a
-//! chain in list order ([`Chain`], pure and tested without sockets); a `reset_peer`
-//! without a timeout or a `tcp_blackhole` acts on the connection as a whole instead (the
-//! first of them in list order), and the connection is then never forwarded.
+//! Faults are decided per connection, by [`decide_connection`]: each fault draws on its
+//! own, and every one that fires acts. The stream faults of each direction form a chain
+//! in list order ([`Chain`], pure and tested without sockets). When the faults change,
+//! open connections follow, as Toxiproxy's do when toxics are added or removed: each is
+//! decided again (a fault that stayed draws the same and keeps its state, a new one
+//! starts then; a removed `timeout` closes the connection, whose dropped bytes are lost).
+//! A `reset_peer` without a timeout or a `tcp_blackhole` acts on the connection as a
+//! whole instead (the first of them in list order), only when it opens, and the
+//! connection is then never forwarded.
 //!
 //! A sender's close is passed on as a half-close (`shutdown(SHUT_WR)`) while the other
 //! direction carries on, so a client that sends its request and closes its side still
@@ -29,13 +33,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::attempts::{Attempt, UpstreamOutcome};
-use super::decide::{ConnectionDecision, TcpInjection};
-use super::shape::{Chain, Ending, Event, Stage};
+use super::decide::{ConnectionDecision, ConnectionInjection, TcpInjection};
+use super::shape::{Chain, Ending, Event, Stage, StageKey};
 use super::spec::Direction;
 use super::{Shared, bind};
 
@@ -72,78 +76,114 @@ pub struct Chains {
     pub downstream: Chain,
 }
 
+/// The keyed stages of one direction, as an update to its chain.
+pub type Stages = Vec<(StageKey, Stage)>;
+
 impl Chains {
     /// The stream faults of `injections` in list order, starting `now`.
     pub fn of(injections: &[TcpInjection], now: Instant) -> Self {
-        let (mut up, mut down) = (Vec::new(), Vec::new());
-        for injection in injections {
-            let (stage, direction, seed) = match injection {
-                TcpInjection::Latency {
-                    delay,
-                    direction,
-                    seed,
-                } => (
-                    Stage::Latency {
-                        delay: *delay,
-                        rng: ChaCha8Rng::seed_from_u64(*seed),
-                    },
-                    *direction,
-                    *seed,
-                ),
-                TcpInjection::Bandwidth { rate, direction } => {
-                    (Stage::Bandwidth { rate: *rate }, *direction, 0)
-                }
-                TcpInjection::SlowClose { delay, direction } => {
-                    (Stage::SlowClose { delay: *delay }, *direction, 0)
-                }
-                TcpInjection::LimitData { bytes, direction } => {
-                    (Stage::LimitData { bytes: *bytes }, *direction, 0)
-                }
-                TcpInjection::Timeout { timeout, direction } => {
-                    (Stage::Timeout { timeout: *timeout }, *direction, 0)
-                }
-                TcpInjection::ResetPeer {
-                    timeout: Some(timeout),
-                    direction,
-                } => (Stage::ResetPeer { timeout: *timeout }, *direction, 0),
-                TcpInjection::Slicer {
-                    average_size,
-                    size_variation,
-                    delay,
-                    direction,
-                    seed,
-                } => (
-                    Stage::Slicer {
-                        average: *average_size,
-                        variation: *size_variation,
-                        delay: *delay,
-                        rng: ChaCha8Rng::seed_from_u64(*seed),
-                    },
-                    *direction,
-                    *seed,
-                ),
-                // Whole-connection actions, handled before relaying.
-                TcpInjection::ResetPeer { timeout: None, .. } | TcpInjection::Blackhole => {
-                    continue;
-                }
-            };
-            if direction.upstream() {
-                let mut stage = stage.clone();
-                if direction == Direction::Both {
-                    // Its own stream of the same generator, so both ways do not draw in step.
-                    reseed(&mut stage, seed);
-                }
-                up.push(stage);
-            }
-            if direction.downstream() {
-                down.push(stage);
-            }
-        }
+        let (up, down) = split(
+            injections
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (i as StageKey, a)),
+        );
         Self {
-            upstream: Chain::new(up, now),
-            downstream: Chain::new(down, now),
+            upstream: Chain::keyed(up, now),
+            downstream: Chain::keyed(down, now),
         }
     }
+
+    /// The stream faults that fired on a connection, keyed so that a fault that stays
+    /// across a change keeps its state.
+    pub fn stages(injections: &[ConnectionInjection]) -> (Stages, Stages) {
+        split(injections.iter().map(|i| (stage_key(i), &i.action)))
+    }
+}
+
+/// A fault's key on a connection: its label and its parameters.
+fn stage_key(injection: &ConnectionInjection) -> StageKey {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    injection.label.hash(&mut hasher);
+    // The parameters hold floats (distributions), which have no `Hash`; their debug form
+    // names every one of them.
+    format!("{:?}", injection.action).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The stages of each direction, in order.
+fn split<'a>(injections: impl Iterator<Item = (StageKey, &'a TcpInjection)>) -> (Stages, Stages) {
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    for (key, injection) in injections {
+        let Some((stage, direction, seed)) = stage_of(injection) else {
+            continue;
+        };
+        if direction.upstream() {
+            let mut stage = stage.clone();
+            if direction == Direction::Both {
+                // Its own stream of the same generator, so both ways do not draw in step.
+                reseed(&mut stage, seed);
+            }
+            up.push((key, stage));
+        }
+        if direction.downstream() {
+            down.push((key, stage));
+        }
+    }
+    (up, down)
+}
+
+/// The stage a stream fault becomes, its direction and its generator's seed; `None`
+/// for the actions on the whole connection.
+fn stage_of(injection: &TcpInjection) -> Option<(Stage, Direction, u64)> {
+    Some(match injection {
+        TcpInjection::Latency {
+            delay,
+            direction,
+            seed,
+        } => (
+            Stage::Latency {
+                delay: *delay,
+                rng: ChaCha8Rng::seed_from_u64(*seed),
+            },
+            *direction,
+            *seed,
+        ),
+        TcpInjection::Bandwidth { rate, direction } => {
+            (Stage::Bandwidth { rate: *rate }, *direction, 0)
+        }
+        TcpInjection::SlowClose { delay, direction } => {
+            (Stage::SlowClose { delay: *delay }, *direction, 0)
+        }
+        TcpInjection::LimitData { bytes, direction } => {
+            (Stage::LimitData { bytes: *bytes }, *direction, 0)
+        }
+        TcpInjection::Timeout { timeout, direction } => {
+            (Stage::Timeout { timeout: *timeout }, *direction, 0)
+        }
+        TcpInjection::ResetPeer {
+            timeout: Some(timeout),
+            direction,
+        } => (Stage::ResetPeer { timeout: *timeout }, *direction, 0),
+        TcpInjection::Slicer {
+            average_size,
+            size_variation,
+            delay,
+            direction,
+            seed,
+        } => (
+            Stage::Slicer {
+                average: *average_size,
+                variation: *size_variation,
+                delay: *delay,
+                rng: ChaCha8Rng::seed_from_u64(*seed),
+            },
+            *direction,
+            *seed,
+        ),
+        TcpInjection::ResetPeer { timeout: None, .. } | TcpInjection::Blackhole => return None,
+    })
 }
 
 fn reseed(stage: &mut Stage, seed: u64) {
@@ -154,31 +194,107 @@ fn reseed(stage: &mut Stage, seed: u64) {
     }
 }
 
+/// Where a direction's pump receives new stages when the faults change.
+pub type Updates = Option<mpsc::UnboundedReceiver<Stages>>;
+
+/// The next update, or never.
+async fn next_update(updates: &mut Updates) -> Stages {
+    match updates {
+        Some(rx) => match rx.recv().await {
+            Some(stages) => stages,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// How an open connection follows changes of the faults (Toxiproxy changes the toxics
+/// of open connections too): the proxy's generation of faults, and the connection's
+/// number, from which its draws are made again.
+#[derive(Debug)]
+pub(super) struct Live {
+    pub(super) generation: watch::Receiver<u64>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) connection: u64,
+}
+
+impl Live {
+    /// The chains of a connection as decided, and how it follows changes from now on.
+    pub(super) fn start(decision: &ConnectionDecision, shared: &Arc<Shared>) -> (Chains, Self) {
+        let (up, down) = Chains::stages(&decision.injections);
+        let now = Instant::now();
+        let chains = Chains {
+            upstream: Chain::keyed(up, now),
+            downstream: Chain::keyed(down, now),
+        };
+        let live = Self {
+            generation: shared.generation.subscribe(),
+            shared: Arc::clone(shared),
+            connection: decision.connection,
+        };
+        (chains, live)
+    }
+
+    /// The stages of both directions under the faults in force now.
+    fn stages(&self) -> (Stages, Stages) {
+        let now = self.shared.now();
+        let injections = self
+            .shared
+            .faults()
+            .redecide_connection(self.connection, now);
+        Chains::stages(&injections)
+    }
+}
+
 /// Copies `from` to `to` through `chain` until the stream ends; a close of `from` is
-/// passed on as a shutdown of `to`.
-pub async fn pump<R, W>(from: &mut R, to: &mut W, chain: Chain) -> io::Result<Ending>
+/// passed on as a shutdown of `to`. New stages from `updates` replace the chain's.
+pub async fn pump<R, W>(
+    from: &mut R,
+    to: &mut W,
+    mut chain: Chain,
+    updates: &mut Updates,
+) -> io::Result<Ending>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
     if chain.is_empty() {
-        return copy(from, to).await;
+        match copy(from, to, updates).await? {
+            Copied::End(ending) => return Ok(ending),
+            // A plain copy has no timeout to remove, so the update ends nothing.
+            Copied::Changed(stages) => chain.update(stages, Instant::now(), &mut Vec::new()),
+        }
     }
-    shaped(from, to, chain).await
+    shaped(from, to, chain, updates).await
 }
 
-/// The plain copy: no fault on this direction.
-async fn copy<R, W>(from: &mut R, to: &mut W) -> io::Result<Ending>
+/// How a plain copy ended.
+enum Copied {
+    End(Ending),
+    /// Faults came: the copy hands over to the chain.
+    Changed(Stages),
+}
+
+/// The plain copy: no fault on this direction (yet).
+async fn copy<R, W>(from: &mut R, to: &mut W, updates: &mut Updates) -> io::Result<Copied>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
     let mut buf = vec![0u8; BUFFER];
     loop {
-        let n = from.read(&mut buf).await?;
+        let n = tokio::select! {
+            read = from.read(&mut buf) => read?,
+            stages = next_update(updates) => {
+                if stages.is_empty() {
+                    continue;
+                }
+                return Ok(Copied::Changed(stages));
+            }
+        };
         if n == 0 {
             to.shutdown().await?;
-            return Ok(Ending::Eof);
+            return Ok(Copied::End(Ending::Eof));
         }
         to.write_all(&buf[..n]).await?;
     }
@@ -186,7 +302,12 @@ where
 
 /// The copy through a chain: reads while fewer than [`IN_FLIGHT`] bytes wait, writes each
 /// event when it is due, and fires the chain's own deadlines (timeouts, resets).
-async fn shaped<R, W>(from: &mut R, to: &mut W, mut chain: Chain) -> io::Result<Ending>
+async fn shaped<R, W>(
+    from: &mut R,
+    to: &mut W,
+    mut chain: Chain,
+    updates: &mut Updates,
+) -> io::Result<Ending>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
@@ -255,6 +376,10 @@ where
                 }
             }
             () = sleep_until(wake), if wake.is_some() => {}
+            stages = next_update(updates), if !chain.ended() => {
+                chain.update(stages, Instant::now(), &mut fresh);
+                outbox.extend(fresh.drain(..));
+            }
             else => {
                 // Closed, nothing queued and no deadline: nothing more can come this way.
                 to.shutdown().await?;
@@ -286,17 +411,42 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// Relays `client` ⇄ `upstream` through `chains` until both directions have closed, one
 /// ends the connection (a limit, a timeout, a reset) or either side fails; a reset makes
-/// both closes RSTs.
-pub async fn relay<C, U>(mut client: C, mut upstream: U, chains: Chains) -> Ending
+/// both closes RSTs. With `live`, the chains follow changes of the faults.
+pub async fn relay<C, U>(client: C, upstream: U, chains: Chains) -> Ending
 where
     C: AsyncRead + AsyncWrite + Unpin + Resettable,
     U: AsyncRead + AsyncWrite + Unpin + Resettable,
 {
+    relay_live(client, upstream, chains, None).await
+}
+
+pub(super) async fn relay_live<C, U>(
+    mut client: C,
+    mut upstream: U,
+    chains: Chains,
+    mut live: Option<Live>,
+) -> Ending
+where
+    C: AsyncRead + AsyncWrite + Unpin + Resettable,
+    U: AsyncRead + AsyncWrite + Unpin + Resettable,
+{
+    let (to_up, mut up_updates) = updates(live.is_some());
+    let (to_down, mut down_updates) = updates(live.is_some());
     let ending = {
         let (mut client_read, mut client_write) = tokio::io::split(&mut client);
         let (mut upstream_read, mut upstream_write) = tokio::io::split(&mut upstream);
-        let up = pump(&mut client_read, &mut upstream_write, chains.upstream);
-        let down = pump(&mut upstream_read, &mut client_write, chains.downstream);
+        let up = pump(
+            &mut client_read,
+            &mut upstream_write,
+            chains.upstream,
+            &mut up_updates,
+        );
+        let down = pump(
+            &mut upstream_read,
+            &mut client_write,
+            chains.downstream,
+            &mut down_updates,
+        );
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         loop {
@@ -311,6 +461,22 @@ where
                     down_done = true;
                     end
                 }
+                changed = changed(live.as_mut()) => {
+                    match (changed, &live) {
+                        (true, Some(live)) => {
+                            let (up, down) = live.stages();
+                            if let Some(tx) = &to_up {
+                                let _ = tx.send(up);
+                            }
+                            if let Some(tx) = &to_down {
+                                let _ = tx.send(down);
+                            }
+                        }
+                        // The proxy is going: no more changes.
+                        _ => live = None,
+                    }
+                    continue;
+                }
             };
             match end {
                 Ok(Ending::Eof) if !(up_done && down_done) => {}
@@ -324,6 +490,23 @@ where
         upstream.reset_on_close();
     }
     ending
+}
+
+/// A channel of updates for one direction, if the connection follows changes.
+fn updates(live: bool) -> (Option<mpsc::UnboundedSender<Stages>>, Updates) {
+    if !live {
+        return (None, None);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Some(tx), Some(rx))
+}
+
+/// Waits for the next change of the faults: `true`, or `false` once there can be none.
+async fn changed(live: Option<&mut Live>) -> bool {
+    match live {
+        Some(live) => live.generation.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
 }
 
 /// Everything a connection task needs.
@@ -421,7 +604,11 @@ async fn serve(client: TcpStream, decision: ConnectionDecision, at: Duration, co
             latency,
         });
     };
-    let actions: Vec<TcpInjection> = decision.injections.into_iter().map(|i| i.action).collect();
+    let actions: Vec<TcpInjection> = decision
+        .injections
+        .iter()
+        .map(|i| i.action.clone())
+        .collect();
     match whole_connection(&actions) {
         Some(TcpInjection::ResetPeer { .. }) => {
             log(UpstreamOutcome::NotForwarded, arrived.elapsed());
@@ -438,7 +625,8 @@ async fn serve(client: TcpStream, decision: ConnectionDecision, at: Duration, co
                 Ok(upstream) => {
                     log(UpstreamOutcome::Connected, arrived.elapsed());
                     let _ = upstream.set_nodelay(true);
-                    relay(client, upstream, Chains::of(&actions, Instant::now())).await;
+                    let (chains, live) = Live::start(&decision, &context.shared);
+                    relay_live(client, upstream, chains, Some(live)).await;
                 }
                 Err(e) => {
                     let class = match e.kind() {
@@ -519,7 +707,10 @@ mod tests {
     async fn pump_passes_everything_and_the_close() {
         let (mut source, mut from) = duplex(64);
         let (mut to, mut sink) = duplex(1 << 16);
-        let task = tokio::spawn(async move { pump(&mut from, &mut to, Chain::default()).await });
+        let task =
+            tokio::spawn(
+                async move { pump(&mut from, &mut to, Chain::default(), &mut None).await },
+            );
         source.write_all(b"hello, upstream").await.expect("write");
         drop(source);
         let mut got = Vec::new();
@@ -533,7 +724,7 @@ mod tests {
         let (mut source, mut from) = duplex(64);
         let (mut to, mut sink) = duplex(1 << 16);
         let chain = Chain::new(vec![Stage::LimitData { bytes: 5 }], Instant::now());
-        let task = tokio::spawn(async move { pump(&mut from, &mut to, chain).await });
+        let task = tokio::spawn(async move { pump(&mut from, &mut to, chain, &mut None).await });
         source.write_all(b"0123456789").await.expect("write");
         assert_eq!(task.await.expect("join").expect("pump"), Ending::Close);
         let mut got = Vec::new();
@@ -561,7 +752,7 @@ mod tests {
             Instant::now(),
         );
         let started = Instant::now();
-        let task = tokio::spawn(async move { pump(&mut from, &mut to, chain).await });
+        let task = tokio::spawn(async move { pump(&mut from, &mut to, chain, &mut None).await });
         source.write_all(b"x").await.expect("write");
         let mut one = [0u8; 1];
         sink.read_exact(&mut one).await.expect("read");
