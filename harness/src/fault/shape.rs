@@ -293,7 +293,7 @@ impl Running {
         let deadline = match &stage {
             Stage::Timeout {
                 timeout: Some(timeout),
-            } => Some((now + *timeout, Ending::Close)),
+            } => Some((after(now, *timeout), Ending::Close)),
             _ => None,
         };
         Self {
@@ -320,7 +320,7 @@ impl Running {
         let start = piece.at.max(self.free);
         match &mut self.stage {
             Stage::Latency { delay, rng } => {
-                let due = piece.stamp + delay.sample(rng);
+                let due = after(piece.stamp, delay.sample(rng));
                 let at = start.max(due);
                 self.free = at;
                 out.push(Item::Data(Piece {
@@ -337,7 +337,7 @@ impl Running {
                 let mut rest = piece.data;
                 while !rest.is_empty() {
                     let part = rest.split_to(most.min(rest.len()));
-                    at += Duration::from_secs_f64(part.len() as f64 / rate as f64);
+                    at = after(at, Duration::from_secs_f64(part.len() as f64 / rate as f64));
                     out.push(Item::Data(Piece {
                         data: part,
                         stamp: piece.stamp,
@@ -361,7 +361,7 @@ impl Running {
                         stamp: piece.stamp,
                         at,
                     }));
-                    at += *delay;
+                    at = after(at, *delay);
                 }
                 self.free = at;
             }
@@ -390,7 +390,7 @@ impl Running {
             Stage::Timeout { .. } => {}
             Stage::ResetPeer { timeout } => {
                 let timeout = *timeout;
-                self.arm(start + timeout);
+                self.arm(after(start, timeout));
             }
         }
     }
@@ -402,11 +402,11 @@ impl Running {
             Stage::SlowClose { delay } => {
                 let delay = *delay;
                 self.done = true;
-                out.push(Item::End(ending, at + delay));
+                out.push(Item::End(ending, after(at, delay)));
             }
             Stage::ResetPeer { timeout } => {
                 let timeout = *timeout;
-                self.arm(at + timeout);
+                self.arm(after(at, timeout));
             }
             _ => {
                 self.done = true;
@@ -421,6 +421,15 @@ impl Running {
             self.deadline = Some((at, Ending::Reset));
         }
     }
+}
+
+/// `at + wait`, or about thirty years on when that overflows (a wait of `u64::MAX`
+/// milliseconds from a toxic attribute must not panic).
+fn after(at: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    at.checked_add(wait)
+        .or_else(|| at.checked_add(FAR))
+        .unwrap_or(at)
 }
 
 /// Appends the cut points of `start..end` to `cuts` (each piece's end), halving until a
@@ -442,7 +451,7 @@ fn slice(
     }
     let mut mid = start + len / 2;
     if variation > 0 {
-        let shift = rng.random_range(0..variation * 2);
+        let shift = rng.random_range(0..variation.saturating_mul(2));
         mid = (mid + shift).saturating_sub(variation);
     }
     // Never an empty side, whatever the variation.
@@ -755,6 +764,27 @@ mod tests {
             .sum();
         assert_eq!(passed, 4, "the limit kept its count of 6");
         assert!(chain.ended());
+    }
+
+    #[test]
+    fn huge_waits_do_not_overflow() {
+        let huge = Duration::from_millis(u64::MAX);
+        let t0 = Instant::now();
+        let mut chain = Chain::new(
+            vec![
+                Stage::SlowClose { delay: huge },
+                Stage::Timeout {
+                    timeout: Some(huge),
+                },
+            ],
+            t0,
+        );
+        let mut out = Vec::new();
+        chain.eof(t0, &mut out);
+        assert!(chain.deadline().is_none_or(|d| d > t0));
+        let mut reset = Chain::new(vec![Stage::ResetPeer { timeout: huge }], t0);
+        reset.data(Bytes::from_static(b"x"), t0, &mut out);
+        assert!(reset.deadline().is_some_and(|d| d > t0));
     }
 
     #[test]
