@@ -54,7 +54,8 @@ use tokio::sync::oneshot;
 use super::Shared;
 use super::attempts::{Attempt, UpstreamOutcome};
 use super::decide::{HttpInjection, RequestFacts};
-use super::tcp_proxy::{Live, Resettable, relay_live, swallow, whole_connection};
+use super::relay::{Live, Resettable, relay_live};
+use super::tcp_proxy::{swallow, whole_connection};
 use super::upstream::{LingeringBody, UpstreamPool};
 use crate::tls::{TlsConfig, server_name};
 

@@ -16,6 +16,7 @@ mod delay;
 pub mod file;
 mod http_proxy;
 mod kinds;
+mod relay;
 mod schedule;
 mod shape;
 mod spec;
@@ -44,6 +45,7 @@ pub use decide::{
 pub use delay::{Delay, Distribution, MAX_DELAY};
 pub use http_proxy::{SlowBody, TruncatedBody, Upstream};
 pub use kinds::{COMPOSITION, FaultKind, FaultUnit, KINDS, KindInfo, Layer, kind_list, kinds_help};
+pub use relay::{Chains, IN_FLIGHT, Resettable, Stages, Updates, pump, relay};
 pub use schedule::Schedule;
 pub use shape::{Chain, Ending, Event, Stage};
 pub use spec::{
@@ -51,7 +53,6 @@ pub use spec::{
     RequestMatch,
 };
 pub(crate) use table::fault_key_spans;
-pub use tcp_proxy::{Chains, IN_FLIGHT, Resettable, pump, relay};
 
 /// The default listen address: loopback, a port the OS picks.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
