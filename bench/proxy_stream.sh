@@ -10,4 +10,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-1024}
 HARNESS_STREAM_MB=$mib cargo test --release -q -p harness --test proxy_stream -- \
-  --nocapture --test-threads 1 2>&1 | grep -E '^(http|tcp) mode|test result|panicked|FAILED'
+  --nocapture --test-threads 1 2>&1 | grep -oE '(http|tcp) mode.*|test result.*|panicked.*|FAILED.*'

@@ -470,3 +470,49 @@ async fn on_an_http_proxy_tcp_faults_shape_the_client_connection() {
     assert!(seen.first.is_some_and(|f| f >= ms(240)), "{seen:?}");
     assert!(seen.ended >= ms(440) && seen.ended < ms(2500), "{seen:?}");
 }
+
+/// One echo round trip on an open connection: how long it took.
+async fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Duration {
+    let started = Instant::now();
+    stream.write_all(message).await.expect("send");
+    let mut back = vec![0u8; message.len()];
+    stream.read_exact(&mut back).await.expect("echo");
+    assert_eq!(back, message);
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn faults_added_and_removed_reach_connections_already_open() {
+    let (upstream, _) = upstream().await;
+    let proxy = proxy(upstream, "");
+    let mut stream = TcpStream::connect(proxy.addr()).await.expect("connect");
+    let before = round_trip(&mut stream, b"echo").await;
+    let latency = FaultFile::from_toml("[[fault]]\nkind = \"tcp_latency\"\nlatency = \"300ms\"")
+        .expect("faults")
+        .fault;
+    proxy.set_faults(latency).expect("set");
+    tokio::time::sleep(ms(20)).await;
+    let slowed = round_trip(&mut stream, b"ping").await;
+    proxy.set_faults(Vec::new()).expect("clear");
+    tokio::time::sleep(ms(20)).await;
+    let after = round_trip(&mut stream, b"pong").await;
+    eprintln!("open connection: {before:?}, with tcp_latency 300ms {slowed:?}, removed {after:?}");
+    assert!(slowed >= ms(290) && slowed < ms(2000), "{slowed:?}");
+    assert!(after < ms(200), "{after:?}");
+
+    // A timeout added to the open connection closes it after its timeout.
+    let timeout = FaultFile::from_toml("[[fault]]\nkind = \"timeout\"\ntimeout = \"300ms\"")
+        .expect("faults")
+        .fault;
+    let started = Instant::now();
+    proxy.set_faults(timeout).expect("set");
+    stream.write_all(b"lost").await.expect("send");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("closed within 5 s");
+    let closed = started.elapsed();
+    eprintln!("timeout 300ms added to an open connection: closed after {closed:?}");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(closed >= ms(290) && closed < ms(2000), "{closed:?}");
+}

@@ -292,6 +292,10 @@ struct Armed {
     eligible: u64,
     /// The prepared answer of an `http_error`.
     canned: Option<(StatusCode, Bytes, HeaderMap)>,
+    /// What a connection's draws for this fault derive from: its label (and which of
+    /// the faults with that label it is), not its position, so a connection decided
+    /// again after another fault came or went draws the same for this one.
+    identity: u64,
     header: Option<(HeaderName, Option<HeaderValue>)>,
 }
 
@@ -337,6 +341,7 @@ impl Armed {
             eligible: 0,
             canned,
             header,
+            identity: 0,
         }
     }
 
@@ -380,6 +385,25 @@ impl Armed {
     }
 }
 
+/// The faults armed, each with its identity for connection draws.
+fn arm(faults: Vec<FaultSpec>) -> Vec<Armed> {
+    let mut armed: Vec<Armed> = faults.into_iter().map(Armed::new).collect();
+    for i in 0..armed.len() {
+        let twins = armed[..i]
+            .iter()
+            .filter(|a| a.label == armed[i].label)
+            .count();
+        let name = armed[i]
+            .label
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        armed[i].identity = mix(name ^ mix(twins as u64));
+    }
+    armed
+}
+
 /// The faults of one proxy with their run state: counters and the attempt window.
 #[derive(Debug, Clone)]
 pub struct FaultSet {
@@ -400,7 +424,7 @@ impl FaultSet {
     pub fn with_id_window(faults: Vec<FaultSpec>, seed: u64, id_window: usize) -> Self {
         Self {
             seed,
-            faults: faults.into_iter().map(Armed::new).collect(),
+            faults: arm(faults),
             attempts: AttemptCounter::new(id_window),
             unkeyed: 0,
             connections: 0,
@@ -409,7 +433,7 @@ impl FaultSet {
 
     /// Replaces the faults (their counters start over); attempt counts are kept.
     pub fn set_faults(&mut self, faults: Vec<FaultSpec>) {
-        self.faults = faults.into_iter().map(Armed::new).collect();
+        self.faults = arm(faults);
     }
 
     /// The faults, in order.
@@ -441,7 +465,7 @@ impl FaultSet {
             {
                 continue;
             }
-            let mut rng = fault_rng(seed, index, key, attempt);
+            let mut rng = fault_rng(seed, mix(index as u64), key, attempt);
             if !draw(&mut rng, armed.spec.probability.get()) {
                 continue;
             }
@@ -484,6 +508,30 @@ impl FaultSet {
     pub fn decide_connection(&mut self, now: Duration) -> ConnectionDecision {
         let connection = self.connections;
         self.connections += 1;
+        ConnectionDecision {
+            connection,
+            injections: self.connection_injections(connection, now, true),
+        }
+    }
+
+    /// The faults acting on the open connection `connection` `now`, after the faults
+    /// changed: a fault that stayed draws as it did when the connection opened, a new
+    /// one draws for the first time. Faults limited by `first_requests` are left out (it
+    /// counts connections as they open).
+    pub fn redecide_connection(
+        &mut self,
+        connection: u64,
+        now: Duration,
+    ) -> Vec<ConnectionInjection> {
+        self.connection_injections(connection, now, false)
+    }
+
+    fn connection_injections(
+        &mut self,
+        connection: u64,
+        now: Duration,
+        opening: bool,
+    ) -> Vec<ConnectionInjection> {
         let key = mix(connection ^ CONNECTION_SALT);
         let seed = self.seed;
         let mut injections = Vec::new();
@@ -492,11 +540,12 @@ impl FaultSet {
             if spec.layer() != Layer::Tcp
                 || matches!(spec.action, FaultAction::Down)
                 || !spec.schedule.active(now)
-                || !armed.within_first_requests()
+                || (!opening && spec.first_requests.is_some())
+                || (opening && !armed.within_first_requests())
             {
                 continue;
             }
-            let mut rng = fault_rng(seed, index, key, 1);
+            let mut rng = fault_rng(seed, armed.identity, key, 1);
             if !draw(&mut rng, armed.spec.probability.get()) {
                 continue;
             }
@@ -547,10 +596,7 @@ impl FaultSet {
                 action,
             });
         }
-        ConnectionDecision {
-            connection,
-            injections,
-        }
+        injections
     }
 
     /// The label of the `down` fault whose window is active `now`, if any.
@@ -584,9 +630,10 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The generator of one fault for one request key and attempt.
-fn fault_rng(seed: u64, fault: usize, key: u64, attempt: u32) -> ChaCha8Rng {
-    let per_fault = mix(mix(seed ^ FAULT_SALT) ^ mix(fault as u64));
+/// The generator of one fault (its position, mixed, for requests; its identity for
+/// connections) for one request key and attempt.
+fn fault_rng(seed: u64, fault: u64, key: u64, attempt: u32) -> ChaCha8Rng {
+    let per_fault = mix(mix(seed ^ FAULT_SALT) ^ fault);
     ChaCha8Rng::seed_from_u64(mix(per_fault ^ key).wrapping_add(mix(u64::from(attempt))))
 }
 

@@ -11,7 +11,9 @@
 //!    `timeout`, `reset_peer`, `tcp_blackhole`), decided once per client connection when
 //!    it is accepted, act on that connection's bytes exactly as on a TCP proxy (the same
 //!    chains, see `tcp_proxy`): the HTTP server reads the request through them and writes
-//!    the answer through them. Every one that fires acts, in list order.
+//!    the answer through them. Every one that fires acts, in list order. A connection
+//!    that had a TCP fault when it opened follows later changes of the faults; one that
+//!    had none is served directly (no extra copy) and keeps it that way.
 //! 2. Per request: every `latency` that fires adds up and is waited first; then the first
 //!    terminal fault in list order (`http_error`, `abort`, `blackhole`, `truncate`,
 //!    `slow_body`) applies; later terminal faults are not tried. A `latency` listed before
@@ -52,7 +54,8 @@ use tokio::sync::oneshot;
 use super::Shared;
 use super::attempts::{Attempt, UpstreamOutcome};
 use super::decide::{HttpInjection, RequestFacts};
-use super::tcp_proxy::{Chains, Resettable, relay, swallow, whole_connection};
+use super::relay::{Live, Resettable, relay_live};
+use super::tcp_proxy::{swallow, whole_connection};
 use super::upstream::{LingeringBody, UpstreamPool};
 use crate::tls::{TlsConfig, server_name};
 
@@ -214,7 +217,12 @@ pub(super) async fn accept_loop(
             let at = shared.now();
             shared.faults().decide_connection(at)
         };
-        let actions: Vec<_> = decision.injections.into_iter().map(|i| i.action).collect();
+        let actions: Vec<_> = decision
+            .injections
+            .iter()
+            .map(|i| i.action.clone())
+            .collect();
+        let shared = Arc::clone(&proxy.shared);
         let handler = Arc::clone(&proxy);
         let service = service_fn(move |req| Arc::clone(&handler).handle(req, Arc::clone(&reset)));
         let builder = builder.clone();
@@ -232,10 +240,11 @@ pub(super) async fn accept_loop(
                 None => {
                     // The client's bytes go through the TCP faults on their way to and
                     // from the HTTP server, which reads the other end of an in-memory pipe.
+                    // They follow changes of the faults, as on a TCP proxy.
                     let (near, far) = tokio::io::duplex(PIPE);
-                    let chains = Chains::of(&actions, tokio::time::Instant::now());
+                    let (chains, live) = Live::start(&decision, &shared);
                     let serving = builder.serve_connection(TokioIo::new(far), service);
-                    let _ = tokio::join!(relay(client, near, chains), serving);
+                    let _ = tokio::join!(relay_live(client, near, chains, Some(live)), serving);
                 }
             }
         }

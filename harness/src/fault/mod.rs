@@ -16,6 +16,7 @@ mod delay;
 pub mod file;
 mod http_proxy;
 mod kinds;
+mod relay;
 mod schedule;
 mod shape;
 mod spec;
@@ -44,6 +45,7 @@ pub use decide::{
 pub use delay::{Delay, Distribution, MAX_DELAY};
 pub use http_proxy::{SlowBody, TruncatedBody, Upstream};
 pub use kinds::{COMPOSITION, FaultKind, FaultUnit, KINDS, KindInfo, Layer, kind_list, kinds_help};
+pub use relay::{Chains, IN_FLIGHT, Resettable, Stages, Updates, pump, relay};
 pub use schedule::Schedule;
 pub use shape::{Chain, Ending, Event, Stage};
 pub use spec::{
@@ -51,7 +53,6 @@ pub use spec::{
     RequestMatch,
 };
 pub(crate) use table::fault_key_spans;
-pub use tcp_proxy::{Chains, IN_FLIGHT, Resettable, pump, relay};
 
 /// The default listen address: loopback, a port the OS picks.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
@@ -92,6 +93,8 @@ struct Shared {
     origin: Instant,
     /// Wakes the TCP accept loop when the faults change, so `down` takes effect at once.
     changed: Notify,
+    /// Counts changes of the faults, so open TCP connections follow them.
+    generation: tokio::sync::watch::Sender<u64>,
     /// A further header carrying request ids (HTTP).
     request_id_header: Option<http::HeaderName>,
 }
@@ -230,6 +233,7 @@ impl FaultProxy {
         check(&faults, layer)?;
         self.shared.faults().set_faults(faults);
         self.shared.changed.notify_one();
+        self.shared.generation.send_modify(|g| *g += 1);
         Ok(())
     }
 
@@ -256,6 +260,7 @@ fn shared(faults: Vec<FaultSpec>, seed: u64, options: ProxyOptions) -> Arc<Share
         log: AttemptLog::new(options.log_capacity),
         origin: options.origin.unwrap_or_else(Instant::now),
         changed: Notify::new(),
+        generation: tokio::sync::watch::Sender::new(0),
         request_id_header: options.request_id_header,
     })
 }

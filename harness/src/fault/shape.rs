@@ -113,9 +113,13 @@ pub enum Stage {
     },
 }
 
+/// What identifies a stage across a change of the faults: the same key keeps its state.
+pub type StageKey = u64;
+
 /// A stage with its running state.
 #[derive(Debug, Clone)]
 struct Running {
+    key: StageKey,
     stage: Stage,
     /// When the stage is free for the next chunk: stages take chunks one at a time.
     free: Instant,
@@ -153,27 +157,50 @@ pub struct Chain {
 impl Chain {
     /// A chain of `stages` starting `now` (timeouts count from here).
     pub fn new(stages: Vec<Stage>, now: Instant) -> Self {
-        let stages = stages
+        Self::keyed(
+            stages
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (i as StageKey, s))
+                .collect(),
+            now,
+        )
+    }
+
+    /// A chain of keyed `stages` starting `now`.
+    pub fn keyed(stages: Vec<(StageKey, Stage)>, now: Instant) -> Self {
+        Self {
+            stages: stages
+                .into_iter()
+                .map(|(key, stage)| Running::new(key, stage, now))
+                .collect(),
+            ended: false,
+        }
+    }
+
+    /// Replaces the stages `now`, as Toxiproxy changes the toxics of open connections: a
+    /// stage whose key was there keeps its state (a limit's count, a timeout's start),
+    /// a new one starts now, a gone one stops. Bytes already through are not touched. A
+    /// `timeout` that goes closes the connection, as Toxiproxy's does (the bytes it
+    /// dropped are lost, so the stream cannot go on): that end is appended to `out`.
+    pub fn update(&mut self, stages: Vec<(StageKey, Stage)>, now: Instant, out: &mut Vec<Event>) {
+        let mut old = std::mem::take(&mut self.stages);
+        self.stages = stages
             .into_iter()
-            .map(|stage| {
-                let deadline = match &stage {
-                    Stage::Timeout {
-                        timeout: Some(timeout),
-                    } => Some((now + *timeout, Ending::Close)),
-                    _ => None,
-                };
-                Running {
-                    stage,
-                    free: now,
-                    passed: 0,
-                    deadline,
-                    done: false,
-                }
+            .map(|(key, stage)| match old.iter().position(|r| r.key == key) {
+                Some(i) => old.swap_remove(i),
+                None => Running::new(key, stage, now),
             })
             .collect();
-        Self {
-            stages,
-            ended: false,
+        let dropped_data = old
+            .iter()
+            .any(|r| !r.done && matches!(r.stage, Stage::Timeout { .. }));
+        if dropped_data && !self.ended {
+            self.ended = true;
+            out.push(Event::End {
+                ending: Ending::Close,
+                at: now,
+            });
         }
     }
 
@@ -262,6 +289,23 @@ impl Chain {
 }
 
 impl Running {
+    fn new(key: StageKey, stage: Stage, now: Instant) -> Self {
+        let deadline = match &stage {
+            Stage::Timeout {
+                timeout: Some(timeout),
+            } => Some((after(now, *timeout), Ending::Close)),
+            _ => None,
+        };
+        Self {
+            key,
+            stage,
+            free: now,
+            passed: 0,
+            deadline,
+            done: false,
+        }
+    }
+
     /// Takes one item, appending what leaves to `out`.
     fn take(&mut self, item: Item, out: &mut Vec<Item>) {
         if self.done {
@@ -276,7 +320,7 @@ impl Running {
         let start = piece.at.max(self.free);
         match &mut self.stage {
             Stage::Latency { delay, rng } => {
-                let due = piece.stamp + delay.sample(rng);
+                let due = after(piece.stamp, delay.sample(rng));
                 let at = start.max(due);
                 self.free = at;
                 out.push(Item::Data(Piece {
@@ -293,7 +337,7 @@ impl Running {
                 let mut rest = piece.data;
                 while !rest.is_empty() {
                     let part = rest.split_to(most.min(rest.len()));
-                    at += Duration::from_secs_f64(part.len() as f64 / rate as f64);
+                    at = after(at, Duration::from_secs_f64(part.len() as f64 / rate as f64));
                     out.push(Item::Data(Piece {
                         data: part,
                         stamp: piece.stamp,
@@ -317,7 +361,7 @@ impl Running {
                         stamp: piece.stamp,
                         at,
                     }));
-                    at += *delay;
+                    at = after(at, *delay);
                 }
                 self.free = at;
             }
@@ -346,7 +390,7 @@ impl Running {
             Stage::Timeout { .. } => {}
             Stage::ResetPeer { timeout } => {
                 let timeout = *timeout;
-                self.arm(start + timeout);
+                self.arm(after(start, timeout));
             }
         }
     }
@@ -358,11 +402,11 @@ impl Running {
             Stage::SlowClose { delay } => {
                 let delay = *delay;
                 self.done = true;
-                out.push(Item::End(ending, at + delay));
+                out.push(Item::End(ending, after(at, delay)));
             }
             Stage::ResetPeer { timeout } => {
                 let timeout = *timeout;
-                self.arm(at + timeout);
+                self.arm(after(at, timeout));
             }
             _ => {
                 self.done = true;
@@ -377,6 +421,15 @@ impl Running {
             self.deadline = Some((at, Ending::Reset));
         }
     }
+}
+
+/// `at + wait`, or about thirty years on when that overflows (a wait of `u64::MAX`
+/// milliseconds from a toxic attribute must not panic).
+fn after(at: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    at.checked_add(wait)
+        .or_else(|| at.checked_add(FAR))
+        .unwrap_or(at)
 }
 
 /// Appends the cut points of `start..end` to `cuts` (each piece's end), halving until a
@@ -398,7 +451,7 @@ fn slice(
     }
     let mut mid = start + len / 2;
     if variation > 0 {
-        let shift = rng.random_range(0..variation * 2);
+        let shift = rng.random_range(0..variation.saturating_mul(2));
         mid = (mid + shift).saturating_sub(variation);
     }
     // Never an empty side, whatever the variation.
@@ -647,6 +700,91 @@ mod tests {
         let mut out = Vec::new();
         chain.expire(t0 + ms(100), &mut out);
         assert_eq!(offsets(t0, &out), [150]);
+    }
+
+    #[test]
+    fn an_update_keeps_the_state_of_stages_that_stay() {
+        let t0 = Instant::now();
+        let mut chain = Chain::keyed(vec![(1, Stage::LimitData { bytes: 10 })], t0);
+        let mut out = Vec::new();
+        chain.data(Bytes::from_static(b"123456"), t0, &mut out);
+        chain.update(
+            vec![
+                (
+                    2,
+                    Stage::Timeout {
+                        timeout: Some(ms(100)),
+                    },
+                ),
+                (1, Stage::LimitData { bytes: 10 }),
+            ],
+            t0 + ms(50),
+            &mut out,
+        );
+        assert_eq!(
+            chain.deadline(),
+            Some(t0 + ms(150)),
+            "the new timeout starts now"
+        );
+        let mut without_timeout = chain.clone();
+        without_timeout.update(
+            vec![(1, Stage::LimitData { bytes: 10 })],
+            t0 + ms(60),
+            &mut out,
+        );
+        assert!(
+            matches!(
+                out.last(),
+                Some(Event::End {
+                    ending: Ending::Close,
+                    ..
+                })
+            ),
+            "a timeout that goes closes the connection, as in Toxiproxy"
+        );
+        // Without the timeout in between, the limit goes on counting.
+        let mut chain = Chain::keyed(vec![(1, Stage::LimitData { bytes: 10 })], t0);
+        chain.data(Bytes::from_static(b"123456"), t0, &mut out);
+        chain.update(
+            vec![
+                (3, Stage::SlowClose { delay: ms(1) }),
+                (1, Stage::LimitData { bytes: 10 }),
+            ],
+            t0 + ms(60),
+            &mut out,
+        );
+        out.clear();
+        chain.data(Bytes::from_static(b"789abc"), t0 + ms(70), &mut out);
+        let passed: usize = out
+            .iter()
+            .map(|e| match e {
+                Event::Data { data, .. } => data.len(),
+                Event::End { .. } => 0,
+            })
+            .sum();
+        assert_eq!(passed, 4, "the limit kept its count of 6");
+        assert!(chain.ended());
+    }
+
+    #[test]
+    fn huge_waits_do_not_overflow() {
+        let huge = Duration::from_millis(u64::MAX);
+        let t0 = Instant::now();
+        let mut chain = Chain::new(
+            vec![
+                Stage::SlowClose { delay: huge },
+                Stage::Timeout {
+                    timeout: Some(huge),
+                },
+            ],
+            t0,
+        );
+        let mut out = Vec::new();
+        chain.eof(t0, &mut out);
+        assert!(chain.deadline().is_none_or(|d| d > t0));
+        let mut reset = Chain::new(vec![Stage::ResetPeer { timeout: huge }], t0);
+        reset.data(Bytes::from_static(b"x"), t0, &mut out);
+        assert!(reset.deadline().is_some_and(|d| d > t0));
     }
 
     #[test]

@@ -4,30 +4,28 @@
 //! `reset_peer`, a blackhole, and `down` (the listener is closed for the window, so
 //! connections are refused, and reopened after).
 //!
-//! Faults are decided once per connection, by [`decide_connection`]: each fault draws on
-//! its own, and every one that fires acts. The stream faults of each direction form a
-//! chain in list order ([`Chain`], pure and tested without sockets); a `reset_peer`
-//! without a timeout or a `tcp_blackhole` acts on the connection as a whole instead (the
-//! first of them in list order), and the connection is then never forwarded.
+//! Faults are decided per connection, by [`decide_connection`]: each fault draws on its
+//! own, and every one that fires acts. The stream faults of each direction form a chain
+//! in list order (`Chain`, pure and tested without sockets). When the faults change,
+//! open connections follow, as Toxiproxy's do when toxics are added or removed: each is
+//! decided again (a fault that stayed draws the same and keeps its state, a new one
+//! starts then; a removed `timeout` closes the connection, whose dropped bytes are lost).
+//! A `reset_peer` without a timeout or a `tcp_blackhole` acts on the connection as a
+//! whole instead (the first of them in list order), only when it opens, and the
+//! connection is then never forwarded.
 //!
-//! A sender's close is passed on as a half-close (`shutdown(SHUT_WR)`) while the other
-//! direction carries on, so a client that sends its request and closes its side still
-//! gets the answer. Each direction holds at most [`IN_FLIGHT`] bytes that are read but
-//! not yet written, so a slow receiver or a bandwidth limit pushes back on the sender
-//! (TCP flow control) instead of growing memory.
+//! The bytes go through the relay (`relay.rs`): a sender's close is passed on as a
+//! half-close while the other direction carries on, so a client that sends its request
+//! and closes its side still gets the answer.
 //!
 //! [`decide_connection`]: super::FaultSet::decide_connection
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -35,296 +33,8 @@ use tokio::time::Instant;
 
 use super::attempts::{Attempt, UpstreamOutcome};
 use super::decide::{ConnectionDecision, TcpInjection};
-use super::shape::{Chain, Ending, Event, Stage};
-use super::spec::Direction;
+use super::relay::{BUFFER, Live, Resettable, relay_live};
 use super::{Shared, bind};
-
-/// The relay's read size: large enough for bulk data, small enough that a per-chunk
-/// fault still sees many chunks.
-const BUFFER: usize = 16 * 1024;
-
-/// The most bytes one direction holds read but not yet written (delayed by a fault).
-pub const IN_FLIGHT: usize = 256 * 1024;
-
-/// A stream whose close the relay can turn into a reset (RST).
-pub trait Resettable {
-    /// Makes the coming close a reset, if the stream can.
-    fn reset_on_close(&self);
-}
-
-impl Resettable for TcpStream {
-    fn reset_on_close(&self) {
-        // If SO_LINGER cannot be set, the close is an ordinary FIN: still an end.
-        let _ = self.set_zero_linger();
-    }
-}
-
-impl Resettable for DuplexStream {
-    fn reset_on_close(&self) {}
-}
-
-/// The chains of both directions of one connection.
-#[derive(Debug, Clone, Default)]
-pub struct Chains {
-    /// Client → upstream.
-    pub upstream: Chain,
-    /// Upstream → client.
-    pub downstream: Chain,
-}
-
-impl Chains {
-    /// The stream faults of `injections` in list order, starting `now`.
-    pub fn of(injections: &[TcpInjection], now: Instant) -> Self {
-        let (mut up, mut down) = (Vec::new(), Vec::new());
-        for injection in injections {
-            let (stage, direction, seed) = match injection {
-                TcpInjection::Latency {
-                    delay,
-                    direction,
-                    seed,
-                } => (
-                    Stage::Latency {
-                        delay: *delay,
-                        rng: ChaCha8Rng::seed_from_u64(*seed),
-                    },
-                    *direction,
-                    *seed,
-                ),
-                TcpInjection::Bandwidth { rate, direction } => {
-                    (Stage::Bandwidth { rate: *rate }, *direction, 0)
-                }
-                TcpInjection::SlowClose { delay, direction } => {
-                    (Stage::SlowClose { delay: *delay }, *direction, 0)
-                }
-                TcpInjection::LimitData { bytes, direction } => {
-                    (Stage::LimitData { bytes: *bytes }, *direction, 0)
-                }
-                TcpInjection::Timeout { timeout, direction } => {
-                    (Stage::Timeout { timeout: *timeout }, *direction, 0)
-                }
-                TcpInjection::ResetPeer {
-                    timeout: Some(timeout),
-                    direction,
-                } => (Stage::ResetPeer { timeout: *timeout }, *direction, 0),
-                TcpInjection::Slicer {
-                    average_size,
-                    size_variation,
-                    delay,
-                    direction,
-                    seed,
-                } => (
-                    Stage::Slicer {
-                        average: *average_size,
-                        variation: *size_variation,
-                        delay: *delay,
-                        rng: ChaCha8Rng::seed_from_u64(*seed),
-                    },
-                    *direction,
-                    *seed,
-                ),
-                // Whole-connection actions, handled before relaying.
-                TcpInjection::ResetPeer { timeout: None, .. } | TcpInjection::Blackhole => {
-                    continue;
-                }
-            };
-            if direction.upstream() {
-                let mut stage = stage.clone();
-                if direction == Direction::Both {
-                    // Its own stream of the same generator, so both ways do not draw in step.
-                    reseed(&mut stage, seed);
-                }
-                up.push(stage);
-            }
-            if direction.downstream() {
-                down.push(stage);
-            }
-        }
-        Self {
-            upstream: Chain::new(up, now),
-            downstream: Chain::new(down, now),
-        }
-    }
-}
-
-fn reseed(stage: &mut Stage, seed: u64) {
-    if let Stage::Latency { rng, .. } | Stage::Slicer { rng, .. } = stage {
-        let mut other = ChaCha8Rng::seed_from_u64(seed);
-        other.set_stream(1);
-        *rng = other;
-    }
-}
-
-/// Copies `from` to `to` through `chain` until the stream ends; a close of `from` is
-/// passed on as a shutdown of `to`.
-pub async fn pump<R, W>(from: &mut R, to: &mut W, chain: Chain) -> io::Result<Ending>
-where
-    R: AsyncRead + Unpin + ?Sized,
-    W: AsyncWrite + Unpin + ?Sized,
-{
-    if chain.is_empty() {
-        return copy(from, to).await;
-    }
-    shaped(from, to, chain).await
-}
-
-/// The plain copy: no fault on this direction.
-async fn copy<R, W>(from: &mut R, to: &mut W) -> io::Result<Ending>
-where
-    R: AsyncRead + Unpin + ?Sized,
-    W: AsyncWrite + Unpin + ?Sized,
-{
-    let mut buf = vec![0u8; BUFFER];
-    loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            to.shutdown().await?;
-            return Ok(Ending::Eof);
-        }
-        to.write_all(&buf[..n]).await?;
-    }
-}
-
-/// The copy through a chain: reads while fewer than [`IN_FLIGHT`] bytes wait, writes each
-/// event when it is due, and fires the chain's own deadlines (timeouts, resets).
-async fn shaped<R, W>(from: &mut R, to: &mut W, mut chain: Chain) -> io::Result<Ending>
-where
-    R: AsyncRead + Unpin + ?Sized,
-    W: AsyncWrite + Unpin + ?Sized,
-{
-    let mut outbox: VecDeque<Event> = VecDeque::new();
-    let mut held = 0usize;
-    let mut fresh = Vec::new();
-    let mut buf = BytesMut::new();
-    let mut closed = false;
-    loop {
-        let now = Instant::now();
-        if chain.deadline().is_some_and(|d| d <= now) {
-            chain.expire(now, &mut fresh);
-            outbox.extend(fresh.drain(..));
-        }
-        let front = outbox.front().cloned();
-        if let Some(Event::End { ending, at }) = front
-            && at <= now
-        {
-            if ending == Ending::Eof {
-                to.shutdown().await?;
-            } else {
-                to.flush().await?;
-            }
-            return Ok(ending);
-        }
-        let due = match &front {
-            Some(Event::Data { data, at }) if *at <= now => Some(data.clone()),
-            _ => None,
-        };
-        let wake = [
-            front.as_ref().map(Event::at).filter(|_| due.is_none()),
-            chain.deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let reading = !closed && !chain.ended() && held < IN_FLIGHT;
-        if reading && buf.capacity() - buf.len() < BUFFER {
-            buf.reserve(BUFFER);
-        }
-        tokio::select! {
-            read = from.read_buf(&mut buf), if reading => {
-                let now = Instant::now();
-                if read? == 0 {
-                    closed = true;
-                    chain.eof(now, &mut fresh);
-                } else {
-                    chain.data(buf.split().freeze(), now, &mut fresh);
-                }
-                for event in fresh.drain(..) {
-                    if let Event::Data { data, .. } = &event {
-                        held += data.len();
-                    }
-                    outbox.push_back(event);
-                }
-            }
-            wrote = write_some(to, due.as_ref()), if due.is_some() => {
-                let n = wrote?;
-                held -= n;
-                if let Some(Event::Data { data, .. }) = outbox.front_mut() {
-                    let _ = data.split_to(n);
-                    if data.is_empty() {
-                        outbox.pop_front();
-                    }
-                }
-            }
-            () = sleep_until(wake), if wake.is_some() => {}
-            else => {
-                // Closed, nothing queued and no deadline: nothing more can come this way.
-                to.shutdown().await?;
-                return Ok(Ending::Eof);
-            }
-        }
-    }
-}
-
-async fn write_some<W>(to: &mut W, data: Option<&Bytes>) -> io::Result<usize>
-where
-    W: AsyncWrite + Unpin + ?Sized,
-{
-    match data {
-        Some(data) => match to.write(data).await? {
-            0 => Err(io::ErrorKind::WriteZero.into()),
-            n => Ok(n),
-        },
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Relays `client` ⇄ `upstream` through `chains` until both directions have closed, one
-/// ends the connection (a limit, a timeout, a reset) or either side fails; a reset makes
-/// both closes RSTs.
-pub async fn relay<C, U>(mut client: C, mut upstream: U, chains: Chains) -> Ending
-where
-    C: AsyncRead + AsyncWrite + Unpin + Resettable,
-    U: AsyncRead + AsyncWrite + Unpin + Resettable,
-{
-    let ending = {
-        let (mut client_read, mut client_write) = tokio::io::split(&mut client);
-        let (mut upstream_read, mut upstream_write) = tokio::io::split(&mut upstream);
-        let up = pump(&mut client_read, &mut upstream_write, chains.upstream);
-        let down = pump(&mut upstream_read, &mut client_write, chains.downstream);
-        tokio::pin!(up, down);
-        let (mut up_done, mut down_done) = (false, false);
-        loop {
-            // A half-closed side keeps relaying the other way, as TCP allows; any other
-            // end, or an error, ends the whole connection.
-            let end = tokio::select! {
-                end = &mut up, if !up_done => {
-                    up_done = true;
-                    end
-                }
-                end = &mut down, if !down_done => {
-                    down_done = true;
-                    end
-                }
-            };
-            match end {
-                Ok(Ending::Eof) if !(up_done && down_done) => {}
-                Ok(ending) => break ending,
-                Err(_) => break Ending::Close,
-            }
-        }
-    };
-    if ending == Ending::Reset {
-        client.reset_on_close();
-        upstream.reset_on_close();
-    }
-    ending
-}
 
 /// Everything a connection task needs.
 #[derive(Debug, Clone)]
@@ -421,7 +131,11 @@ async fn serve(client: TcpStream, decision: ConnectionDecision, at: Duration, co
             latency,
         });
     };
-    let actions: Vec<TcpInjection> = decision.injections.into_iter().map(|i| i.action).collect();
+    let actions: Vec<TcpInjection> = decision
+        .injections
+        .iter()
+        .map(|i| i.action.clone())
+        .collect();
     match whole_connection(&actions) {
         Some(TcpInjection::ResetPeer { .. }) => {
             log(UpstreamOutcome::NotForwarded, arrived.elapsed());
@@ -438,7 +152,8 @@ async fn serve(client: TcpStream, decision: ConnectionDecision, at: Duration, co
                 Ok(upstream) => {
                     log(UpstreamOutcome::Connected, arrived.elapsed());
                     let _ = upstream.set_nodelay(true);
-                    relay(client, upstream, Chains::of(&actions, Instant::now())).await;
+                    let (chains, live) = Live::start(&decision, &context.shared);
+                    relay_live(client, upstream, chains, Some(live)).await;
                 }
                 Err(e) => {
                     let class = match e.kind() {
@@ -471,147 +186,5 @@ pub(super) async fn swallow<S: AsyncRead + Unpin>(mut client: S) {
         if n == 0 {
             break;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fault::delay::Delay;
-    use tokio::io::duplex;
-
-    fn latency(ms: u64, direction: Direction) -> TcpInjection {
-        TcpInjection::Latency {
-            delay: Delay::Fixed {
-                latency: Duration::from_millis(ms),
-                jitter: Duration::ZERO,
-            },
-            direction,
-            seed: 1,
-        }
-    }
-
-    #[test]
-    fn chains_follow_the_list_order_and_the_directions() {
-        let injections = [
-            latency(10, Direction::Both),
-            TcpInjection::Bandwidth {
-                rate: 1000,
-                direction: Direction::Upstream,
-            },
-            TcpInjection::Blackhole,
-        ];
-        let chains = Chains::of(&injections, Instant::now());
-        assert!(!chains.upstream.is_empty() && !chains.downstream.is_empty());
-        assert_eq!(
-            whole_connection(&injections),
-            Some(&TcpInjection::Blackhole)
-        );
-        assert_eq!(whole_connection(&injections[..2]), None);
-        let at_once = TcpInjection::ResetPeer {
-            timeout: None,
-            direction: Direction::Downstream,
-        };
-        assert!(whole_connection(&[at_once]).is_some());
-    }
-
-    #[tokio::test]
-    async fn pump_passes_everything_and_the_close() {
-        let (mut source, mut from) = duplex(64);
-        let (mut to, mut sink) = duplex(1 << 16);
-        let task = tokio::spawn(async move { pump(&mut from, &mut to, Chain::default()).await });
-        source.write_all(b"hello, upstream").await.expect("write");
-        drop(source);
-        let mut got = Vec::new();
-        sink.read_to_end(&mut got).await.expect("read");
-        assert_eq!(got, b"hello, upstream");
-        assert_eq!(task.await.expect("join").expect("pump"), Ending::Eof);
-    }
-
-    #[tokio::test]
-    async fn pump_stops_at_the_limit() {
-        let (mut source, mut from) = duplex(64);
-        let (mut to, mut sink) = duplex(1 << 16);
-        let chain = Chain::new(vec![Stage::LimitData { bytes: 5 }], Instant::now());
-        let task = tokio::spawn(async move { pump(&mut from, &mut to, chain).await });
-        source.write_all(b"0123456789").await.expect("write");
-        assert_eq!(task.await.expect("join").expect("pump"), Ending::Close);
-        let mut got = Vec::new();
-        sink.read_to_end(&mut got).await.expect("read");
-        assert_eq!(got, b"01234");
-    }
-
-    #[tokio::test]
-    async fn slow_close_and_chunk_latency_delay_by_their_setting() {
-        let (mut source, mut from) = duplex(64);
-        let (mut to, mut sink) = duplex(1 << 16);
-        let chain = Chain::new(
-            vec![
-                Stage::Latency {
-                    delay: Delay::Fixed {
-                        latency: Duration::from_millis(30),
-                        jitter: Duration::ZERO,
-                    },
-                    rng: ChaCha8Rng::seed_from_u64(1),
-                },
-                Stage::SlowClose {
-                    delay: Duration::from_millis(40),
-                },
-            ],
-            Instant::now(),
-        );
-        let started = Instant::now();
-        let task = tokio::spawn(async move { pump(&mut from, &mut to, chain).await });
-        source.write_all(b"x").await.expect("write");
-        let mut one = [0u8; 1];
-        sink.read_exact(&mut one).await.expect("read");
-        assert!(started.elapsed() >= Duration::from_millis(30));
-        drop(source);
-        let mut rest = Vec::new();
-        sink.read_to_end(&mut rest).await.expect("read");
-        assert!(started.elapsed() >= Duration::from_millis(70));
-        assert_eq!(task.await.expect("join").expect("pump"), Ending::Eof);
-    }
-
-    #[tokio::test]
-    async fn a_timeout_closes_the_relay_at_its_deadline() {
-        let (client_side, client) = duplex(1024);
-        let (upstream, _upstream_side) = duplex(1024);
-        let chains = Chains::of(
-            &[TcpInjection::Timeout {
-                timeout: Some(Duration::from_millis(500)),
-                direction: Direction::Downstream,
-            }],
-            Instant::now(),
-        );
-        let started = Instant::now();
-        let ending = relay(client, upstream, chains).await;
-        assert_eq!(ending, Ending::Close);
-        let took = started.elapsed();
-        assert!(
-            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
-            "{took:?}"
-        );
-        drop(client_side);
-    }
-
-    #[tokio::test]
-    async fn relay_carries_both_ways_and_half_closes() {
-        let (client_side, client) = duplex(1024);
-        let (upstream, upstream_side) = duplex(1024);
-        let task = tokio::spawn(relay(client, upstream, Chains::default()));
-        let (mut client_read, mut client_write) = tokio::io::split(client_side);
-        let (mut upstream_read, mut upstream_write) = tokio::io::split(upstream_side);
-        client_write.write_all(b"ping").await.expect("write");
-        client_write.shutdown().await.expect("shutdown");
-        let mut request = Vec::new();
-        upstream_read.read_to_end(&mut request).await.expect("read");
-        assert_eq!(request, b"ping");
-        upstream_write.write_all(b"pong").await.expect("write");
-        upstream_write.shutdown().await.expect("shutdown");
-        let mut answer = Vec::new();
-        client_read.read_to_end(&mut answer).await.expect("read");
-        assert_eq!(answer, b"pong");
-        assert_eq!(task.await.expect("join"), Ending::Eof);
     }
 }

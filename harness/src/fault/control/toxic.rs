@@ -139,9 +139,10 @@ pub(super) fn attribute(toxic: &Toxic, key: &str, unit: &str) -> Result<u64, Api
 
 /// The fault a Toxiproxy toxic becomes. On an HTTP-mode proxy the TCP faults act on the
 /// client connection's bytes, except `latency`, which becomes the per-request `latency`
-/// there (before forwarding, whatever the `stream`), so that it reaches keep-alive
-/// connections opened before the toxic; TCP faults are decided when a connection opens
-/// and change nothing on connections already open (Toxiproxy changes those too).
+/// there (before forwarding, whatever the `stream`), so that it reaches every keep-alive
+/// connection at once. On a TCP proxy every toxic added or removed reaches the open
+/// connections too, as in Toxiproxy; on an HTTP proxy only the client connections that
+/// had a TCP fault when they opened follow (the others are served without the relay).
 ///
 /// | toxic (attributes, defaults 0)                        | fault                                   |
 /// |-------------------------------------------------------|-----------------------------------------|
