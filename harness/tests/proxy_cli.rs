@@ -3,12 +3,12 @@
 //! API (native and Toxiproxy-style) changing what requests through the proxy see.
 //! Timing assertions are lower bounds only.
 
+mod common;
+
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -80,24 +80,13 @@ impl Proxy {
 
     /// [`Proxy::start`] with further arguments.
     fn start_with(config: &Path, args: &[&str]) -> Self {
-        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("harness"))
-            .args(["proxy", "--quiet", "--config"])
-            .arg(config)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn harness proxy");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, received) = common::child::spawn_with_lines(
+            StdCommand::new(assert_cmd::cargo::cargo_bin("harness"))
+                .args(["proxy", "--quiet", "--config"])
+                .arg(config)
+                .args(args)
+                .stderr(Stdio::inherit()),
+        );
         let mut proxy = Self {
             child,
             proxy: String::new(),

@@ -4,8 +4,9 @@
 //! over the cap (50 MB, answered 413 rather than a broken pipe), and a control API beyond
 //! loopback without a token (exit 2). A refused request learns no upstream.
 
-#[path = "common/proxy_server.rs"]
-mod proxy_server;
+mod common;
+
+use common::proxy_server;
 
 use assert_cmd::Command;
 use proxy_server::{ProxyServer, exchange};

@@ -12,8 +12,9 @@
 //! To run one by hand: `cargo test -p harness --test toxiproxy_clients -- --nocapture`
 //! prints each summary.
 
-#[path = "common/proxy_server.rs"]
-mod proxy_server;
+mod common;
+
+use common::proxy_server;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

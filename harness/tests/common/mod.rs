@@ -3,10 +3,12 @@
 //! platform. Each test binary uses a subset.
 #![allow(dead_code)]
 
+pub mod child;
 pub mod http_server;
 pub mod pipeline;
 pub mod prometheus;
 pub mod proxy_process;
+pub mod proxy_server;
 pub mod python;
 pub mod records;
 pub mod tls_server;

@@ -2,11 +2,9 @@
 //! read from its standard output, and its memory read from `/proc/<pid>/status`, so a
 //! test measures the real binary from outside. The child is killed when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A running proxy process.
@@ -39,23 +37,12 @@ impl Drop for ProxyProcess {
 impl ProxyProcess {
     /// Starts the proxy on `config` and waits (up to 10 s) for its two URL lines.
     pub fn start(config: &Path) -> Self {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("harness"))
-            .args(["proxy", "--quiet", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn harness proxy");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, received) = super::child::spawn_with_lines(
+            Command::new(assert_cmd::cargo::cargo_bin("harness"))
+                .args(["proxy", "--quiet", "--config"])
+                .arg(config)
+                .stderr(Stdio::inherit()),
+        );
         let (mut addr, mut control) = (None, None);
         let deadline = Instant::now() + Duration::from_secs(10);
         while addr.is_none() || control.is_none() {

@@ -4,10 +4,9 @@
 // Each test binary uses a subset.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A running `harness proxy`.
@@ -38,17 +37,7 @@ impl ProxyServer {
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut child = command.spawn().expect("spawn harness proxy");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, received) = super::child::spawn_with_lines(&mut command);
         let mut server = Self {
             child,
             control: String::new(),
