@@ -72,6 +72,21 @@ min_samples = 5
     file
 }
 
+/// `harness ARGS --out OUT FILE`, its output shown on the test's stderr (read on
+/// failure); returns the output and its stdout as text.
+fn shown(args: &[&str], out: &Path, file: &Path) -> (std::process::Output, String) {
+    let output = harness()
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg(file)
+        .output()
+        .expect("harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    (output, stdout)
+}
+
 fn stats(service: &PythonService) -> Value {
     let file = std::env::temp_dir().join(format!("harness-mcp-{}.json", service.port));
     serde_json::from_slice(&std::fs::read(&file).expect("the server wrote its stats"))
@@ -118,14 +133,7 @@ fn a_closed_run_opens_one_session_per_user_and_classes_tool_and_rpc_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = scenario(dir.path(), &service.url, "user");
     let out = dir.path().join("out");
-    let output = harness()
-        .args(["run", "--path", "dagger", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .output()
-        .expect("harness runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let (output, stdout) = shown(&["run", "--path", "dagger"], &out, &file);
     assert_eq!(output.status.code(), Some(0), "harness run succeeds");
 
     let server = stats(&service);
@@ -230,14 +238,7 @@ fn compare_of_two_mcp_paths_with_a_session_per_iteration_judges_every_row() {
     // have samples enough to be judged (one per user would not: see the README).
     let file = scenario(dir.path(), &service.url, "iteration");
     let out = dir.path().join("out");
-    let output = harness()
-        .args(["compare", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .output()
-        .expect("harness runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let _ = shown(&["compare"], &out, &file);
     let comparison = common::comparison(&out);
     // One run a side: the noise is assumed, so the best a latency row can be is NO-GO;
     // what matters is that every row was judged (no too_few_samples).
@@ -292,17 +293,7 @@ steps = [
     let file = dir.path().join("stdio.toml");
     std::fs::write(&file, text).expect("write scenario");
     let out = dir.path().join("out");
-    let output = harness()
-        .args(["run", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .output()
-        .expect("harness runs");
-    eprintln!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (output, _) = shown(&["run"], &out, &file);
     assert_eq!(output.status.code(), Some(0));
     let record: Value = serde_json::from_slice(
         &std::fs::read(out.join("runs/dagger-r1.json")).expect("run record"),
@@ -330,13 +321,7 @@ fn compare_with_a_session_per_user_leaves_the_few_initialize_rows_unjudged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = scenario(dir.path(), &service.url, "user");
     let out = dir.path().join("out");
-    let output = harness()
-        .args(["compare", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .output()
-        .expect("harness runs");
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let _ = shown(&["compare"], &out, &file);
     let comparison = common::comparison(&out);
     // Three sessions a side, fewer than min_samples: not a reason to call the
     // comparison invalid, and not judged on so few samples.
@@ -583,17 +568,7 @@ fn a_parity_pass_opens_a_session_per_side_and_sample_and_closes_them() {
     text.push_str("[parity]\nsamples = 12\nrate = 50\nmin_samples = 3\n");
     std::fs::write(&file, text).expect("write");
     let out = dir.path().join("out");
-    let output = harness()
-        .args(["compare", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .output()
-        .expect("harness runs");
-    eprintln!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let _ = shown(&["compare"], &out, &file);
     let parity: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("parity.json")).expect("parity"))
             .expect("JSON");
