@@ -460,6 +460,14 @@ mod tests {
         record
     }
 
+    /// The service row called `name`.
+    fn service_row<'a>(c: &'a crate::compare::Comparison, name: &str) -> &'a crate::compare::Row {
+        c.rows
+            .iter()
+            .find(|r| r.metric == Metric::Service { name: name.into() })
+            .unwrap_or_else(|| panic!("a `{name}` row"))
+    }
+
     fn side(label: &str, records: Vec<RunRecord>) -> Side {
         Side {
             label: label.into(),
@@ -494,16 +502,7 @@ mod tests {
             &policy,
             Vec::new(),
         );
-        c.rows
-            .iter()
-            .find(|r| {
-                r.metric
-                    == Metric::Service {
-                        name: "cpu_per_request".into(),
-                    }
-            })
-            .expect("the default CPU row")
-            .verdict
+        service_row(&c, "cpu_per_request").verdict
     }
 
     fn rates(effect: f64, critical: bool, noise: f64) -> (f64, f64, f64) {
@@ -574,16 +573,7 @@ mod tests {
             &Policy::default(),
             Vec::new(),
         );
-        let row = c
-            .rows
-            .iter()
-            .find(|r| {
-                r.metric
-                    == Metric::Service {
-                        name: "cpu_per_request".into(),
-                    }
-            })
-            .expect("row");
+        let row = service_row(&c, "cpu_per_request");
         assert_eq!(row.verdict, Verdict::NoGo);
         assert!(
             row.reason.contains("lacks a value in some run"),
@@ -638,16 +628,7 @@ mod tests {
                 &policy,
                 Vec::new(),
             );
-            c.rows
-                .iter()
-                .find(|r| {
-                    r.metric
-                        == Metric::Service {
-                            name: "retries".into(),
-                        }
-                })
-                .expect("row")
-                .verdict
+            service_row(&c, "retries").verdict
         };
         // None on either side: equal, floor or not.
         assert_eq!(verdict(0.0, [0.0; 5]), Verdict::Go);
@@ -673,16 +654,7 @@ mod tests {
             &Policy::default(),
             Vec::new(),
         );
-        let row = c
-            .rows
-            .iter()
-            .find(|r| {
-                r.metric
-                    == Metric::Service {
-                        name: "cpu_per_request".into(),
-                    }
-            })
-            .expect("row");
+        let row = service_row(&c, "cpu_per_request");
         assert_eq!(row.verdict, Verdict::NoGo, "{}", row.reason);
         assert!(
             row.reason.contains("1 of 5 runs without a value"),
@@ -697,16 +669,7 @@ mod tests {
             &Policy::default(),
             Vec::new(),
         );
-        let row = c
-            .rows
-            .iter()
-            .find(|r| {
-                r.metric
-                    == Metric::Service {
-                        name: "cpu_per_request".into(),
-                    }
-            })
-            .expect("row");
+        let row = service_row(&c, "cpu_per_request");
         assert_eq!(row.verdict, Verdict::Go, "{}", row.reason);
     }
 
