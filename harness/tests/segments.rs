@@ -369,10 +369,19 @@ steps = [{{ name = "run", method = "POST", path = "/api/workflows/execute", body
     }
     let output = compare.output().expect("compare runs");
     let comparison = common::comparison(&out);
+    // How far apart the segments started, per repetition: what a shortfall comes from.
+    let lateness: Vec<String> = files(&merged)
+        .iter()
+        .map(|f| {
+            let m: Value =
+                serde_json::from_str(&std::fs::read_to_string(f).expect("merged")).expect("JSON");
+            format!("r{}: {} ms", m["repetition"], m["merged"]["late_ms_max"])
+        })
+        .collect();
     assert_eq!(
         comparison["verdict"],
         "GO",
-        "{}\n{comparison}",
+        "{}\nlatest segment start per repetition: {lateness:?}\n{comparison}",
         String::from_utf8_lossy(&output.stdout)
     );
     assert_eq!(output.status.code(), Some(0));

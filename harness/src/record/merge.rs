@@ -203,7 +203,7 @@ fn join(segments: Vec<RunRecord>, count: u32) -> Result<RunRecord, MergeError> {
     merged.load.sent = segments.iter().map(|s| s.load.sent).sum();
     merged.load.completed = segments.iter().map(|s| s.load.completed).sum();
     merged.load.dropped = segments.iter().map(|s| s.load.dropped).sum();
-    merged.load.achieved_rate = segments.iter().map(|s| s.load.achieved_rate).sum();
+    merged.load.achieved_rate = achieved_rate(&segments, &starts);
     merged.load.target_rate = segments
         .iter()
         .map(|s| s.load.target_rate)
@@ -274,6 +274,39 @@ fn join(segments: Vec<RunRecord>, count: u32) -> Result<RunRecord, MergeError> {
         late_ms_max: late,
     });
     Ok(merged)
+}
+
+/// The merged run's achieved rate: every request sent over the span from the first
+/// segment's start to the last one's end, on the common clock. Segments that ran together
+/// give the sum of their rates; a segment that started late stretches the span, so the
+/// merged run shows that the target never had the planned rate at once, and the
+/// achieved-rate check of a compare holds it back (INCONCLUSIVE) instead of judging it at
+/// a load it did not see.
+fn achieved_rate(segments: &[RunRecord], starts: &[Option<SystemTime>]) -> f64 {
+    let sent: u64 = segments.iter().map(|s| s.load.sent).sum();
+    let earliest = starts.iter().flatten().min().copied();
+    let span = segments
+        .iter()
+        .zip(starts)
+        .map(|(s, start)| {
+            // The segment's own window: what it sent over its achieved rate.
+            let window = if s.load.achieved_rate > 0.0 {
+                s.load.sent as f64 / s.load.achieved_rate
+            } else {
+                s.load.duration_s
+            };
+            let offset = match (earliest, start) {
+                (Some(e), Some(s)) => s.duration_since(e).unwrap_or_default().as_secs_f64(),
+                _ => 0.0,
+            };
+            offset + window
+        })
+        .fold(0.0, f64::max);
+    if span > 0.0 {
+        sent as f64 / span
+    } else {
+        segments.iter().map(|s| s.load.achieved_rate).sum()
+    }
 }
 
 fn union<'a>(lines: impl Iterator<Item = &'a String>) -> Vec<String> {
@@ -468,6 +501,41 @@ mod tests {
         assert_eq!(merged.steps[0].seconds, vec![[20_000, 0]]);
         assert!(merged.segment.is_none());
         assert_eq!(merged.merged.as_ref().map(|m| m.segments), Some(4));
+    }
+
+    #[test]
+    fn a_late_segment_stretches_the_span_so_the_merged_rate_falls_short() {
+        let together: Vec<(String, RunRecord)> = (0..2)
+            .map(|i| {
+                let mut r = record_of(i, 2, &[5; 1000]);
+                r.load.achieved_rate = 100.0;
+                let g = r.segment.as_mut().expect("segment");
+                g.scheduled_start = Some("2026-12-03T10:00:00.000Z".into());
+                g.late_ms = Some(1.0);
+                (format!("s{i}"), r)
+            })
+            .collect();
+        let merged = merge(together.clone()).expect("merges");
+        assert!(
+            (merged.load.achieved_rate - 200.0).abs() < 0.1,
+            "{}",
+            merged.load.achieved_rate
+        );
+        // One segment 5 s late on a 10 s run: 2 000 requests over 15 s.
+        let mut late = together;
+        late[1].1.segment.as_mut().expect("segment").late_ms = Some(5_001.0);
+        let merged = merge(late).expect("merges");
+        assert!(
+            (merged.load.achieved_rate - 2000.0 / 15.0).abs() < 0.1,
+            "{}",
+            merged.load.achieved_rate
+        );
+        assert!(
+            merged
+                .warnings
+                .iter()
+                .any(|w| w.contains("did not start together"))
+        );
     }
 
     #[test]
