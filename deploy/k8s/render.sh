@@ -28,7 +28,10 @@ required:
   --secret NAME         a Secret in NS whose keys become the pods' environment
                         (ORCH_URL, ORCH_AUTHORIZATION, ...: the scenario's ${VARS})
 options:
-  --start-at TIME       common start, RFC 3339 (default: now + 60 s, UTC)
+  --start-at TIME       a fixed common start, RFC 3339 (default: none; the segments
+                        meet at a start barrier in /results/ID/barrier and start
+                        together 5 s after the last pod is ready, however long the
+                        pods took to be scheduled and pull the image)
   --run-id ID           names the objects and /results/ID (default: <scenario>-<time>)
   --cpu CPU             CPU request = limit of a segment pod (default 1)
   --memory MEM          memory request = limit of a segment pod (default 1Gi)
@@ -173,20 +176,24 @@ if grep -Eq '^[[:space:]]*(replay|ca_file|client_cert|client_key|schema)[[:space
   echo "render.sh: warning: $scenario refers to other files (replay, tls, schema); only the scenario is in the ConfigMap, so they must be in the image or the pods cannot read them" >&2
 fi
 
-# The common start: given, or a minute from now (time for the pods to be scheduled and
-# pull the image).
 rfc3339='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})'
-if [ -z "$start_at" ]; then
-  at=$(($(date -u +%s) + 60))
-  start_at=$(date -u -d "@$at" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -r "$at" +%Y-%m-%dT%H:%M:%SZ)
-fi
-matches "$start_at" "$rfc3339" || die "--start-at must be an RFC 3339 time (2026-12-03T09:00:00Z), not '$start_at'"
+[ -z "$start_at" ] || matches "$start_at" "$rfc3339" ||
+  die "--start-at must be an RFC 3339 time (2026-12-03T09:00:00Z), not '$start_at'"
 
 if [ -z "$run_id" ]; then
   run_id="$(printf '%s' "$name" | tr '_' '-' | cut -c 1-24 | sed 's/-*$//')-$(date -u +%Y%m%d-%H%M%S)"
 fi
 matches "$run_id" "$dns_label" && [ ${#run_id} -le 40 ] ||
   die "--run-id must be a DNS label of at most 40 characters (it names the Jobs and /results/<run-id>), not '$run_id'"
+
+# The common start: the fixed instant given, or a start barrier on the results volume
+# (each pod leaves a file there and all start 5 s after the last one is ready).
+if [ -n "$start_at" ]; then
+  start_flag="--start-at" start_value="$start_at" start_text="starting at $start_at"
+else
+  start_flag="--start-barrier" start_value="/results/$run_id/barrier"
+  start_text="starting together at the barrier $start_value"
+fi
 
 # The block scalar that holds the file: '|' keeps exactly one final newline, '|-' none,
 # '|+' all of them; an explicit indentation (2 past the key's) when the first line
@@ -215,7 +222,8 @@ done
 awk -v file="$scenario" \
   -v N="$segments" -v KEY="$key" -v NAME="$name" -v IMAGE="$image" \
   -v NAMESPACE="$namespace" -v CLAIM="$claim" -v SECRET="$secret" \
-  -v START_AT="$start_at" -v RUN_ID="$run_id" -v CPU="$cpu" -v MEMORY="$memory" \
+  -v START_FLAG="$start_flag" -v START_VALUE="$start_value" -v START_TEXT="$start_text" \
+  -v RUN_ID="$run_id" -v CPU="$cpu" -v MEMORY="$memory" \
   -v DEADLINE="$deadline" -v BASE="$base" -v CANDIDATE="$candidate" \
   -v HEADER="|$indent$chomp" -v SEGMENT_DIRS="${segment_dirs# }" '
   function put(s, from, to,    at, out) {
@@ -240,7 +248,8 @@ awk -v file="$scenario" \
     $0 = put($0, "{{N}}", N); $0 = put($0, "{{SCENARIO_KEY}}", KEY)
     $0 = put($0, "{{SCENARIO_NAME}}", NAME); $0 = put($0, "{{IMAGE}}", IMAGE)
     $0 = put($0, "{{NAMESPACE}}", NAMESPACE); $0 = put($0, "{{RESULTS_CLAIM}}", CLAIM)
-    $0 = put($0, "{{SECRET}}", SECRET); $0 = put($0, "{{START_AT}}", START_AT)
+    $0 = put($0, "{{SECRET}}", SECRET); $0 = put($0, "{{START_FLAG}}", START_FLAG)
+    $0 = put($0, "{{START_VALUE}}", START_VALUE); $0 = put($0, "{{START_TEXT}}", START_TEXT)
     $0 = put($0, "{{RUN_ID}}", RUN_ID); $0 = put($0, "{{CPU}}", CPU)
     $0 = put($0, "{{MEMORY}}", MEMORY); $0 = put($0, "{{DEADLINE}}", DEADLINE)
     $0 = put($0, "{{BASE}}", BASE); $0 = put($0, "{{CANDIDATE}}", CANDIDATE)

@@ -180,6 +180,31 @@ for n in 1 4 16; do
   echo "validate.sh: N=$n: scenarios/demo.toml renders 3 documents valid for Kubernetes $K8S_VERSION (--strict), checks pass"
 done
 
+# Without --start-at the segments meet at a start barrier on the results volume.
+ORCH_AUTHORIZATION=$sentinel "$render" --segments 4 --scenario "$demo" \
+  --image registry.example.com/harness:1 --namespace loadtest \
+  --results-claim harness-results --secret harness-target --run-id ci-barrier >"$work/barrier.yaml"
+"$validator" --strict --quiet -k "$K8S_VERSION" "$work/barrier.yaml" || {
+  echo "validate.sh: the start-barrier rendering does not validate against Kubernetes $K8S_VERSION" >&2
+  exit 1
+}
+"$python" - "$work/barrier.yaml" <<'EOF'
+import sys
+
+import yaml
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    docs = [d for d in yaml.safe_load_all(f) if d]
+segments = [d for d in docs if d["kind"] == "Job" and d["spec"].get("completionMode") == "Indexed"]
+args = segments[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+if "--start-at" in args or "--start-barrier" not in args or \
+        args[args.index("--start-barrier") + 1] != "/results/ci-barrier/barrier":
+    print(f"validate.sh: without --start-at, the segments should meet at /results/ci-barrier/barrier: {args}", file=sys.stderr)
+    sys.exit(1)
+EOF
+checks=$((checks + 1))
+echo "validate.sh: without --start-at, the segments start together at a barrier on the results volume"
+
 # Files a YAML block scalar keeps byte for byte only with the right indicators.
 mkdir "$work/edge"
 printf 'name = "edge"\nseed = 1' >"$work/edge/no-final-newline.toml"

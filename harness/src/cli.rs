@@ -120,6 +120,19 @@ pub struct RunArgs {
     /// lateness.
     #[arg(long, value_name = "RFC3339", value_parser = parse_instant, help_heading = "Segments (several machines)")]
     pub start_at: Option<std::time::SystemTime>,
+    /// Instead of a fixed --start-at: leave DIR/segment-<I>.ready in a folder every segment
+    /// shares (fresh for each run), wait until all N segments' files are there, and start
+    /// together 5 s after the last one was ready.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "start_at",
+        help_heading = "Segments (several machines)"
+    )]
+    pub start_barrier: Option<PathBuf>,
+    /// How long to wait at --start-barrier for the other segments before giving up (exit 1).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_wait, requires = "start_barrier", help_heading = "Segments (several machines)")]
+    pub barrier_timeout: std::time::Duration,
     /// Exports of the results.
     #[command(flatten)]
     pub export: ExportArgs,
@@ -127,6 +140,11 @@ pub struct RunArgs {
 
 fn parse_segment(text: &str) -> Result<crate::load::Segment, String> {
     crate::load::Segment::parse(text)
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 10m or 90s"))
 }
 
 fn parse_instant(text: &str) -> Result<std::time::SystemTime, String> {

@@ -41,7 +41,7 @@ fn render(scenario: &Path, segments: u32, extra: &[&str]) -> Output {
         .arg(scenario)
         .args(["--image", "registry.example.com/harness:0.1.0"])
         .args(["--namespace", "loadtest", "--results-claim", CLAIM])
-        .args(["--secret", SECRET, "--start-at", START_AT])
+        .args(["--secret", SECRET])
         .args(["--run-id", "test-run"])
         .args(extra)
         .current_dir(cwd.path())
@@ -51,9 +51,10 @@ fn render(scenario: &Path, segments: u32, extra: &[&str]) -> Output {
         .expect("sh runs render.sh")
 }
 
-/// The manifests for `segments` segments of `scenario`, as text (render.sh must succeed).
+/// The manifests for `segments` segments of `scenario` starting at `START_AT`, as text
+/// (render.sh must succeed).
 fn rendered(scenario: &Path, segments: u32) -> String {
-    let out = render(scenario, segments, &[]);
+    let out = render(scenario, segments, &["--start-at", START_AT]);
     assert!(
         out.status.success(),
         "render.sh failed ({}): {}",
@@ -127,6 +128,26 @@ fn four_segments_render_an_indexed_job_of_four_each_running_its_completion_index
         spread["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"].as_str(),
         Some("test-run")
     );
+}
+
+/// Without `--start-at`, the segments meet at a start barrier on the results volume, so
+/// however long the pods take to be scheduled they start together.
+#[test]
+fn without_a_start_time_the_segments_meet_at_a_barrier_on_the_results_volume() {
+    let out = render(&demo(), 4, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, segments, _) = parts(&String::from_utf8(out.stdout).expect("UTF-8"));
+    let args = strings(&segments["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let at = args
+        .iter()
+        .position(|a| *a == "--start-barrier")
+        .expect("--start-barrier");
+    assert_eq!(args[at + 1], "/results/test-run/barrier");
+    assert!(!args.contains(&"--start-at"), "{args:?}");
 }
 
 #[test]

@@ -404,3 +404,136 @@ steps = [{{ name = "run", method = "POST", path = "/api/workflows/execute", body
     );
     assert!(!refused.exists(), "a refused merge writes nothing");
 }
+
+/// `--start-barrier`: four segments started 1.5 s apart each leave their file in the
+/// shared folder, and all of them start at one instant, 5 s after the last was ready,
+/// late by milliseconds; a segment whose peers never come gives up after
+/// `--barrier-timeout` (exit 1, naming them); a barrier and a fixed start are one too many.
+#[test]
+fn segments_at_a_start_barrier_start_together_however_late_they_arrive() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        r#"name = "segments-barrier"
+seed = 2
+[paths.legacy]
+kind = "http"
+target = "reference"
+[load]
+model = "open"
+rate = 40
+duration = "1s"
+warmup = "0s"
+repetitions = 1
+[[flow]]
+name = "exec"
+steps = [{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{"workflow":"w"}' }]
+[reference]
+executor_latency = "1ms"
+"#,
+    );
+    let barrier = dir.path().join("barrier");
+    let mut children = Vec::new();
+    for i in 0..SEGMENTS {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        children.push(
+            Command::new(binary())
+                .args(["run", "--quiet", "--segment", &format!("{i}/{SEGMENTS}")])
+                .arg("--start-barrier")
+                .arg(&barrier)
+                .arg("--out")
+                .arg(dir.path().join(format!("segment-{i}")))
+                .arg(&file)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("segment starts"),
+        );
+    }
+    for (i, child) in children.into_iter().enumerate() {
+        let output = child.wait_with_output().expect("segment runs");
+        assert!(
+            output.status.success(),
+            "segment {i}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let segments: Vec<Value> = (0..SEGMENTS)
+        .map(|i| record(&dir.path().join(format!("segment-{i}")), "legacy"))
+        .collect();
+    let last_ready = humantime::parse_rfc3339(
+        std::fs::read_to_string(barrier.join(format!("segment-{}.ready", SEGMENTS - 1)))
+            .expect("the last segment's file")
+            .trim(),
+    )
+    .expect("an instant");
+    let expected =
+        humantime::format_rfc3339_millis(last_ready + Duration::from_secs(5)).to_string();
+    for s in &segments {
+        assert_eq!(
+            s["segment"]["scheduled_start"],
+            expected.as_str(),
+            "{}",
+            s["segment"]
+        );
+        let late = s["segment"]["late_ms"].as_f64().expect("lateness");
+        assert!((0.0..1000.0).contains(&late), "{}", s["segment"]);
+    }
+    // Their records merge: the whole plan's 40 requests.
+    let merged = dir.path().join("merged");
+    let mut merge = harness();
+    merge.args(["merge", "--out"]).arg(&merged);
+    for i in 0..SEGMENTS {
+        merge.arg(dir.path().join(format!("segment-{i}")));
+    }
+    merge.assert().success();
+    assert_eq!(record(&merged, "legacy")["load"]["sent"], 40);
+
+    // Alone at a barrier for two: it gives up, and says who never came.
+    let output = harness()
+        .args([
+            "run",
+            "--quiet",
+            "--segment",
+            "0/2",
+            "--barrier-timeout",
+            "300ms",
+        ])
+        .arg("--start-barrier")
+        .arg(dir.path().join("lonely"))
+        .arg("--out")
+        .arg(dir.path().join("lonely-out"))
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("segment(s) 1 of 2 not ready after 300ms"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("lonely-out/runs").exists(), "nothing run");
+
+    let output = harness()
+        .args([
+            "run",
+            "--segment",
+            "0/2",
+            "--start-at",
+            "2026-12-03T10:00:00Z",
+        ])
+        .arg("--start-barrier")
+        .arg(&barrier)
+        .arg(&file)
+        .output()
+        .expect("harness runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,6 +1,6 @@
 //! `harness run`, `harness validate` and `harness reference serve`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::export::Exports;
 use super::{controls, interrupt, runtime};
@@ -8,6 +8,7 @@ use crate::cli::{RunArgs, ValidateArgs};
 use crate::exit::{AppError, ExitStatus};
 use crate::export::Export;
 use crate::load::Segment;
+use crate::load::barrier::{self, BarrierError};
 use crate::pipeline::Controls;
 use crate::pipeline::compare::default_out;
 use crate::reference::{ReferenceConfig, ReferencePlatform};
@@ -69,6 +70,34 @@ fn segment(args: &RunArgs, scenario: &scenario::Scenario) -> Result<Segment, App
     Ok(segment)
 }
 
+/// Waits at the start barrier in `dir` until every segment is ready; the common start.
+fn start_at_barrier(
+    dir: &Path,
+    segment: Segment,
+    timeout: std::time::Duration,
+    controls: &Controls,
+) -> Result<std::time::SystemTime, AppError> {
+    controls.note(&format!(
+        "segment {segment}: waiting at the start barrier {} for {} segment(s) (at most {})",
+        dir.display(),
+        segment.count,
+        humantime::format_duration(timeout)
+    ));
+    let start = barrier::wait(dir, segment, timeout, &|| controls.stop.is_triggered()).map_err(
+        |e| match e {
+            BarrierError::Interrupted => {
+                AppError::Interrupted(interrupt::received(), e.to_string())
+            }
+            e => AppError::Runtime(e.to_string()),
+        },
+    )?;
+    controls.note(&format!(
+        "every segment is ready: starting at {}",
+        humantime::format_rfc3339_millis(start)
+    ));
+    Ok(start)
+}
+
 /// Where Kubernetes puts an Indexed Job's completion index.
 const SEGMENT_INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
 
@@ -98,9 +127,17 @@ pub(super) fn run(args: RunArgs) -> Result<ExitStatus, AppError> {
         plan.seed = seed;
     }
     plan.segment = segment(&args, &scenario)?;
-    plan.start_at = args.start_at;
     let exports = Exports::new(&args.export)?;
     let controls = controls(args.quiet);
+    plan.start_at = match &args.start_barrier {
+        Some(dir) => Some(start_at_barrier(
+            dir,
+            plan.segment,
+            args.barrier_timeout,
+            &controls,
+        )?),
+        None => args.start_at,
+    };
     controls.note(&format!(
         "running `{}`{}: path(s) {} × {} repetition(s), {} + {} warmup each; records in {}",
         scenario.name,

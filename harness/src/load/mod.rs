@@ -3,6 +3,7 @@
 //! step does on a path is the business of its kind ([`crate::kinds`]); the drivers see
 //! only [`crate::kinds::PathExecutor`].
 
+pub mod barrier;
 pub mod closed;
 pub mod drive_common;
 pub mod driver;
