@@ -29,6 +29,45 @@ fn write(dir: &Path, text: &str) -> PathBuf {
     file
 }
 
+/// Where the scenarios' path points when the test needs no service of its own.
+const REFERENCE: &str = "target = \"reference\"";
+
+/// A scenario of one HTTP path, `legacy`, at `target` (a `target` or `base_url` line),
+/// running the flow `exec` (one POST that executes a workflow) with the `load` table's
+/// lines (no warmup) and `extra` tables after.
+fn scenario(dir: &Path, name: &str, target: &str, load: &str, extra: &str) -> PathBuf {
+    write(
+        dir,
+        &format!(
+            r#"name = "{name}"
+seed = 5
+[paths.legacy]
+kind = "http"
+{target}
+[load]
+warmup = "0s"
+{load}
+[[flow]]
+name = "exec"
+steps = [{{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{{"workflow":"w"}}' }}]
+{extra}
+"#
+        ),
+    )
+}
+
+/// `harness merge` of the N segments under `dir` into `dir/merged` (it must succeed).
+fn merge_segments(dir: &Path) -> PathBuf {
+    let merged = dir.join("merged");
+    let mut merge = harness();
+    merge.args(["merge", "--out"]).arg(&merged);
+    for i in 0..SEGMENTS {
+        merge.arg(dir.join(format!("segment-{i}")));
+    }
+    merge.assert().success();
+    merged
+}
+
 fn record(out: &Path, path: &str) -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(out.join(format!("runs/{path}-r1.json"))).expect("record"),
@@ -90,6 +129,31 @@ impl Drop for Service {
     }
 }
 
+/// `harness run --quiet --out dir/segment-I FILE` for segment `i`, its output captured;
+/// the caller says which segment it is and when it starts.
+fn segment(dir: &Path, file: &Path, i: u32) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.join(format!("segment-{i}")))
+        .arg(file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+/// Waits for every segment, each of which must succeed.
+fn finish(children: Vec<std::process::Child>) {
+    for (i, child) in children.into_iter().enumerate() {
+        let output = child.wait_with_output().expect("segment runs");
+        assert!(
+            output.status.success(),
+            "segment {i}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 /// Runs the N segments at once (each told its index by `JOB_COMPLETION_INDEX`, all given
 /// one start a moment ahead) and the whole plan; returns the segments' and the whole
 /// run's records.
@@ -108,27 +172,16 @@ fn run_segments_and_whole(dir: &Path, file: &Path) {
     let start = humantime::format_rfc3339_seconds(start + Duration::from_secs(1)).to_string();
     let children: Vec<_> = (0..SEGMENTS)
         .map(|i| {
-            Command::new(binary())
-                .args(["run", "--quiet", "--segment-from-env", "--segments"])
+            let mut command = segment(dir, file, i);
+            command
+                .args(["--segment-from-env", "--segments"])
                 .arg(SEGMENTS.to_string())
-                .args(["--start-at", &start, "--out"])
-                .arg(dir.join(format!("segment-{i}")))
-                .arg(file)
-                .env("JOB_COMPLETION_INDEX", i.to_string())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("segment starts")
+                .args(["--start-at", &start])
+                .env("JOB_COMPLETION_INDEX", i.to_string());
+            command.spawn().expect("segment starts")
         })
         .collect();
-    for (i, child) in children.into_iter().enumerate() {
-        let output = child.wait_with_output().expect("segment runs");
-        assert!(
-            output.status.success(),
-            "segment {i}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    finish(children);
     harness()
         .args(["run", "--quiet", "--out"])
         .arg(dir.join("whole"))
@@ -163,31 +216,12 @@ fn sent_per_second(record: &Value) -> Vec<u64> {
 fn four_open_model_segments_are_the_whole_schedule_and_get_the_same_fault_decisions() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(
+    let file = scenario(
         dir.path(),
-        r#"name = "segments-open"
-seed = 11
-[paths.legacy]
-kind = "http"
-target = "reference"
-[load]
-model = "open"
-rate = 200
-spacing = "poisson"
-duration = "3s"
-warmup = "0s"
-repetitions = 1
-[[flow]]
-name = "exec"
-steps = [{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{"workflow":"w"}' }]
-[[fault]]
-at = "client"
-kind = "http_error"
-status = 503
-probability = 0.3
-[reference]
-executor_latency = "1ms"
-"#,
+        "segments-open",
+        REFERENCE,
+        "model = \"open\"\nrate = 200\nspacing = \"poisson\"\nduration = \"3s\"\nrepetitions = 1",
+        "[[fault]]\nat = \"client\"\nkind = \"http_error\"\nstatus = 503\nprobability = 0.3\n[reference]\nexecutor_latency = \"1ms\"",
     );
     let (segments, whole) = segments_and_whole(dir.path(), &file, "legacy");
     let sum = |f: &dyn Fn(&Value) -> u64| segments.iter().map(f).sum::<u64>();
@@ -218,26 +252,12 @@ executor_latency = "1ms"
 fn closed_model_users_split_with_the_remainder_to_the_first_segments() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(
+    let file = scenario(
         dir.path(),
-        r#"name = "segments-closed"
-seed = 3
-[paths.legacy]
-kind = "http"
-target = "reference"
-[load]
-model = "closed"
-users = 5
-think_time = "10ms"
-duration = "1s"
-warmup = "0s"
-repetitions = 1
-[[flow]]
-name = "exec"
-steps = [{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{"workflow":"w"}' }]
-[reference]
-executor_latency = "1ms"
-"#,
+        "segments-closed",
+        REFERENCE,
+        "model = \"closed\"\nusers = 5\nthink_time = \"10ms\"\nduration = \"1s\"\nrepetitions = 1",
+        "[reference]\nexecutor_latency = \"1ms\"",
     );
     let (segments, whole) = segments_and_whole(dir.path(), &file, "legacy");
     let users: Vec<u64> = segments
@@ -309,36 +329,15 @@ fn merged_segments_compare_go_against_an_unsegmented_run() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let service = Service::start(dir.path());
-    let file = write(
+    let file = scenario(
         dir.path(),
-        &format!(
-            r#"name = "segments-merge"
-seed = 5
-[paths.legacy]
-kind = "http"
-base_url = "{}"
-[load]
-model = "open"
-rate = 500
-duration = "1600ms"
-warmup = "0s"
-timeout = "1s"
-repetitions = 7
-[[flow]]
-name = "exec"
-steps = [{{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{{"workflow":"w"}}' }}]
-"#,
-            service.url
-        ),
+        "segments-merge",
+        &format!("base_url = \"{}\"", service.url),
+        "model = \"open\"\nrate = 500\nduration = \"1600ms\"\ntimeout = \"1s\"\nrepetitions = 7",
+        "",
     );
     run_segments_and_whole(dir.path(), &file);
-    let merged = dir.path().join("merged");
-    let mut merge = harness();
-    merge.args(["merge", "--out"]).arg(&merged);
-    for i in 0..SEGMENTS {
-        merge.arg(dir.path().join(format!("segment-{i}")));
-    }
-    merge.assert().success();
+    let merged = merge_segments(dir.path());
     let files = |folder: &Path| -> Vec<PathBuf> {
         (1..=7)
             .map(|r| folder.join(format!("runs/legacy-r{r}.json")))
@@ -413,25 +412,12 @@ steps = [{{ name = "run", method = "POST", path = "/api/workflows/execute", body
 fn segments_at_a_start_barrier_start_together_however_late_they_arrive() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(
+    let file = scenario(
         dir.path(),
-        r#"name = "segments-barrier"
-seed = 2
-[paths.legacy]
-kind = "http"
-target = "reference"
-[load]
-model = "open"
-rate = 40
-duration = "1s"
-warmup = "0s"
-repetitions = 1
-[[flow]]
-name = "exec"
-steps = [{ name = "run", method = "POST", path = "/api/workflows/execute", body = '{"workflow":"w"}' }]
-[reference]
-executor_latency = "1ms"
-"#,
+        "segments-barrier",
+        REFERENCE,
+        "model = \"open\"\nrate = 40\nduration = \"1s\"\nrepetitions = 1",
+        "[reference]\nexecutor_latency = \"1ms\"",
     );
     let barrier = dir.path().join("barrier");
     let mut children = Vec::new();
@@ -439,28 +425,13 @@ executor_latency = "1ms"
         if i > 0 {
             std::thread::sleep(Duration::from_millis(1500));
         }
-        children.push(
-            Command::new(binary())
-                .args(["run", "--quiet", "--segment", &format!("{i}/{SEGMENTS}")])
-                .arg("--start-barrier")
-                .arg(&barrier)
-                .arg("--out")
-                .arg(dir.path().join(format!("segment-{i}")))
-                .arg(&file)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("segment starts"),
-        );
+        let mut command = segment(dir.path(), &file, i);
+        command
+            .args(["--segment", &format!("{i}/{SEGMENTS}"), "--start-barrier"])
+            .arg(&barrier);
+        children.push(command.spawn().expect("segment starts"));
     }
-    for (i, child) in children.into_iter().enumerate() {
-        let output = child.wait_with_output().expect("segment runs");
-        assert!(
-            output.status.success(),
-            "segment {i}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    finish(children);
     let segments: Vec<Value> = (0..SEGMENTS)
         .map(|i| record(&dir.path().join(format!("segment-{i}")), "legacy"))
         .collect();
@@ -483,13 +454,7 @@ executor_latency = "1ms"
         assert!((0.0..1000.0).contains(&late), "{}", s["segment"]);
     }
     // Their records merge: the whole plan's 40 requests.
-    let merged = dir.path().join("merged");
-    let mut merge = harness();
-    merge.args(["merge", "--out"]).arg(&merged);
-    for i in 0..SEGMENTS {
-        merge.arg(dir.path().join(format!("segment-{i}")));
-    }
-    merge.assert().success();
+    let merged = merge_segments(dir.path());
     assert_eq!(record(&merged, "legacy")["load"]["sent"], 40);
 
     // Alone at a barrier for two: it gives up, and says who never came.
