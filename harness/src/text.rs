@@ -51,6 +51,23 @@ const FORMAT: [(u32, u32); 21] = [
     (0x2028, 0x2029),
 ];
 
+/// How many of a list are shown by [`some_of`].
+pub const LIST_SHOWN: usize = 10;
+
+/// The first [`LIST_SHOWN`] of `total` items, then how many more: `1, 3` or
+/// `0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 15 more` (for segment indexes missing, say).
+pub fn some_of(items: impl IntoIterator<Item = impl fmt::Display>, total: usize) -> String {
+    let shown: Vec<String> = items
+        .into_iter()
+        .take(LIST_SHOWN)
+        .map(|i| i.to_string())
+        .collect();
+    match total.saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// Whether `c` does not print as itself: a control character, a format character
 /// (bidirectional controls, zero-width characters, ...) or a line or paragraph separator.
 pub fn is_hidden(c: char) -> bool {
@@ -311,6 +328,19 @@ mod tests {
             !printable_lines(&all)
                 .chars()
                 .any(|c| is_hidden(c) && c != '\n')
+        );
+    }
+
+    #[test]
+    fn some_of_a_long_list_says_how_many_more() {
+        assert_eq!(some_of([1, 3], 2), "1, 3");
+        assert_eq!(
+            some_of(0..25, 25),
+            "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 15 more"
+        );
+        assert_eq!(
+            some_of(0..u32::MAX, u32::MAX as usize),
+            format!("0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and {} more", u32::MAX - 10)
         );
     }
 }

@@ -70,6 +70,18 @@ pub enum MergeError {
         /// The count.
         count: u32,
     },
+    /// A segment numbered outside its count (a damaged or edited record).
+    #[error(
+        "{name}: segment {index} of {count} cannot be (segments are numbered 0 to count − 1): the record was damaged or edited; run the segment again"
+    )]
+    OutOfRange {
+        /// The record.
+        name: String,
+        /// Its index.
+        index: u32,
+        /// Its count.
+        count: u32,
+    },
     /// Segments missing.
     #[error("segment(s) {missing} of {count} are missing; a merge needs all {count}")]
     Missing {
@@ -114,6 +126,13 @@ pub fn merge(records: Vec<(String, RunRecord)>) -> Result<RunRecord, MergeError>
         same("seeds", &first.seed, &record.seed)?;
         same("targets", &first.target, &record.target)?;
         same("segment counts", &count, &segment.count)?;
+        if segment.index >= count {
+            return Err(MergeError::OutOfRange {
+                name: name.clone(),
+                index: segment.index,
+                count,
+            });
+        }
         same("load models", &first.load.model, &record.load.model)?;
         same("step lists", &step_names(first), &step_names(record))?;
         if by_index.insert(segment.index, record.clone()).is_some() {
@@ -123,13 +142,13 @@ pub fn merge(records: Vec<(String, RunRecord)>) -> Result<RunRecord, MergeError>
             });
         }
     }
-    let missing: Vec<String> = (0..count)
-        .filter(|i| !by_index.contains_key(i))
-        .map(|i| i.to_string())
-        .collect();
-    if !missing.is_empty() {
+    // Every index is below the count, so how many are missing is a difference; only the
+    // first few are listed (a damaged count could be four billion).
+    let absent = count as usize - by_index.len();
+    if absent > 0 {
+        let missing = (0..count).filter(|i| !by_index.contains_key(i));
         return Err(MergeError::Missing {
-            missing: missing.join(", "),
+            missing: crate::text::some_of(missing, absent),
             count,
         });
     }
@@ -546,6 +565,23 @@ mod tests {
             Err(MergeError::Missing {
                 missing: "1".into(),
                 count: 3
+            })
+        );
+        // A damaged record: numbered past its count, or a count of four billion (answered
+        // at once, listing only the first few missing).
+        assert!(matches!(
+            merge(vec![r(0, 2), r(7, 2)]),
+            Err(MergeError::OutOfRange { index: 7, count: 2, ref name }) if name == "s7"
+        ));
+        assert!(matches!(
+            merge(vec![r(0, 0)]),
+            Err(MergeError::OutOfRange { .. })
+        ));
+        assert_eq!(
+            merge(vec![r(0, u32::MAX), r(3, u32::MAX)]),
+            Err(MergeError::Missing {
+                missing: format!("1, 2, 4, 5, 6, 7, 8, 9, 10, 11 and {} more", u32::MAX - 12),
+                count: u32::MAX
             })
         );
         assert!(matches!(
