@@ -70,17 +70,25 @@ pub enum MergeError {
         /// The count.
         count: u32,
     },
-    /// A segment numbered outside its count (a damaged or edited record).
-    #[error(
-        "{name}: segment {index} of {count} cannot be (segments are numbered 0 to count − 1): the record was damaged or edited; run the segment again"
-    )]
-    OutOfRange {
+    /// A segment record whose segment facts cannot be (a damaged or edited record).
+    #[error("{name}: {what}: the record was damaged or edited; run the segment again")]
+    Damaged {
         /// The record.
         name: String,
-        /// Its index.
-        index: u32,
-        /// Its count.
-        count: u32,
+        /// What cannot be.
+        what: String,
+    },
+    /// Segments whose starts are too far apart to be one run.
+    #[error(
+        "segments {first} and {last} started {apart} apart: segments of one run start together (or within a day); merge only the segments of one run"
+    )]
+    Apart {
+        /// The earliest segment.
+        first: u32,
+        /// The latest.
+        last: u32,
+        /// How far apart.
+        apart: String,
     },
     /// Segments missing.
     #[error("segment(s) {missing} of {count} are missing; a merge needs all {count}")]
@@ -126,13 +134,10 @@ pub fn merge(records: Vec<(String, RunRecord)>) -> Result<RunRecord, MergeError>
         same("seeds", &first.seed, &record.seed)?;
         same("targets", &first.target, &record.target)?;
         same("segment counts", &count, &segment.count)?;
-        if segment.index >= count {
-            return Err(MergeError::OutOfRange {
-                name: name.clone(),
-                index: segment.index,
-                count,
-            });
-        }
+        check_segment(segment, count).map_err(|what| MergeError::Damaged {
+            name: name.clone(),
+            what,
+        })?;
         same("load models", &first.load.model, &record.load.model)?;
         same("step lists", &step_names(first), &step_names(record))?;
         if by_index.insert(segment.index, record.clone()).is_some() {
@@ -153,7 +158,68 @@ pub fn merge(records: Vec<(String, RunRecord)>) -> Result<RunRecord, MergeError>
         });
     }
     let segments: Vec<RunRecord> = by_index.into_values().collect();
+    check_together(&segments)?;
     join(segments, count)
+}
+
+/// How far apart segments of one run may start (or be late) and still be merged: their
+/// timelines are laid out on one clock, a second per entry.
+const MAX_APART: Duration = Duration::from_secs(86_400);
+
+/// A segment's facts that a run writes and a merge relies on: numbered below the count,
+/// late by a finite time within [`MAX_APART`], scheduled at an instant.
+fn check_segment(segment: &super::run::SegmentRecord, count: u32) -> Result<(), String> {
+    if segment.index >= count {
+        return Err(format!(
+            "segment {} of {count} cannot be (segments are numbered 0 to count − 1)",
+            segment.index
+        ));
+    }
+    if let Some(late) = segment.late_ms
+        && !(0.0..=MAX_APART.as_secs_f64() * 1000.0).contains(&late)
+    {
+        return Err(format!("a lateness of {late:.3e} ms cannot be (0 to a day)"));
+    }
+    if let Some(at) = &segment.scheduled_start
+        && humantime::parse_rfc3339(at).is_err()
+    {
+        return Err(format!(
+            "scheduled start `{}` is not an RFC 3339 instant",
+            crate::text::printable(at)
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses segments that started more than [`MAX_APART`] apart.
+fn check_together(segments: &[RunRecord]) -> Result<(), MergeError> {
+    let starts: Vec<(u32, SystemTime)> = segments
+        .iter()
+        .filter_map(|s| Some((s.segment.as_ref()?.index, start_of(s)?)))
+        .collect();
+    let first = starts.iter().min_by_key(|(_, at)| *at);
+    let last = starts.iter().max_by_key(|(_, at)| *at);
+    if let (Some(&(first, from)), Some(&(last, to))) = (first, last)
+        && let Ok(apart) = to.duration_since(from)
+        && apart > MAX_APART
+    {
+        return Err(MergeError::Apart {
+            first,
+            last,
+            apart: humantime::format_duration(Duration::from_secs(apart.as_secs())).to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// A sum of counts from records, saturating: a damaged record's count never panics.
+fn total(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
+}
+
+/// `*count += n`, saturating.
+fn add(count: &mut u64, n: u64) {
+    *count = count.saturating_add(n);
 }
 
 fn same<T: PartialEq + std::fmt::Debug>(
@@ -185,9 +251,9 @@ fn step_names(record: &RunRecord) -> Vec<(String, String)> {
 fn start_of(record: &RunRecord) -> Option<SystemTime> {
     let segment = record.segment.as_ref()?;
     match (&segment.scheduled_start, segment.late_ms) {
-        (Some(at), Some(late)) => humantime::parse_rfc3339(at)
-            .ok()
-            .map(|at| at + Duration::from_secs_f64(late.max(0.0) / 1000.0)),
+        (Some(at), Some(late)) => humantime::parse_rfc3339(at).ok().and_then(|at| {
+            at.checked_add(Duration::try_from_secs_f64(late.max(0.0) / 1000.0).ok()?)
+        }),
         _ => humantime::parse_rfc3339(&record.started_at).ok(),
     }
 }
@@ -219,19 +285,22 @@ fn join(segments: Vec<RunRecord>, count: u32) -> Result<RunRecord, MergeError> {
         .min()
         .unwrap_or_default();
     merged.complete = segments.iter().all(|s| s.complete);
-    merged.load.sent = segments.iter().map(|s| s.load.sent).sum();
-    merged.load.completed = segments.iter().map(|s| s.load.completed).sum();
-    merged.load.dropped = segments.iter().map(|s| s.load.dropped).sum();
+    merged.load.sent = total(segments.iter().map(|s| s.load.sent));
+    merged.load.completed = total(segments.iter().map(|s| s.load.completed));
+    merged.load.dropped = total(segments.iter().map(|s| s.load.dropped));
     merged.load.achieved_rate = achieved_rate(&segments, &starts);
     merged.load.target_rate = segments
         .iter()
         .map(|s| s.load.target_rate)
         .sum::<Option<f64>>();
-    merged.load.users = segments.iter().map(|s| s.load.users).sum::<Option<u32>>();
+    merged.load.users = segments
+        .iter()
+        .map(|s| s.load.users)
+        .try_fold(0u32, |sum, n| Some(sum.saturating_add(n?)));
     merged.load.max_in_flight = segments
         .iter()
         .map(|s| s.load.max_in_flight)
-        .sum::<Option<u64>>();
+        .try_fold(0u64, |sum, n| Some(sum.saturating_add(n?)));
     merged.load.duration_s = segments
         .iter()
         .map(|s| s.load.duration_s)
@@ -250,16 +319,9 @@ fn join(segments: Vec<RunRecord>, count: u32) -> Result<RunRecord, MergeError> {
     ));
     merged.warnings = union(segments.iter().flat_map(|s| s.warnings.iter()));
     for (i, fault) in merged.faults.iter_mut().enumerate() {
-        fault.attempts = segments
-            .iter()
-            .filter_map(|s| s.faults.get(i))
-            .map(|f| f.attempts)
-            .sum();
-        fault.injected = segments
-            .iter()
-            .filter_map(|s| s.faults.get(i))
-            .map(|f| f.injected)
-            .sum();
+        let of = |s: &RunRecord| s.faults.get(i).map(|f| (f.attempts, f.injected));
+        fault.attempts = total(segments.iter().filter_map(of).map(|(a, _)| a));
+        fault.injected = total(segments.iter().filter_map(of).map(|(_, n)| n));
     }
     merged.resilience = rejoin_resilience(&segments, &starts);
     if merged.telemetry.is_some() || segments.iter().any(|s| s.telemetry.is_some()) {
@@ -302,7 +364,7 @@ fn join(segments: Vec<RunRecord>, count: u32) -> Result<RunRecord, MergeError> {
 /// achieved-rate check of a compare holds it back (INCONCLUSIVE) instead of judging it at
 /// a load it did not see.
 fn achieved_rate(segments: &[RunRecord], starts: &[Option<SystemTime>]) -> f64 {
-    let sent: u64 = segments.iter().map(|s| s.load.sent).sum();
+    let sent = total(segments.iter().map(|s| s.load.sent));
     let earliest = starts.iter().flatten().min().copied();
     let span = segments
         .iter()
@@ -352,21 +414,21 @@ fn join_steps<'a>(
         m.ok.add(&step.ok).map_err(why)?;
         m.failed.add(&step.failed).map_err(why)?;
         for (class, n) in &step.classes {
-            *m.classes.entry(*class).or_default() += n;
+            add(m.classes.entry(*class).or_default(), *n);
         }
         for (status, n) in &step.statuses {
-            *m.statuses.entry(*status).or_default() += n;
+            add(m.statuses.entry(*status).or_default(), *n);
         }
         for (check, n) in &step.check_failures {
-            *m.check_failures.entry(check.clone()).or_default() += n;
+            add(m.check_failures.entry(check.clone()).or_default(), *n);
         }
         let seconds = shifted(&step.seconds, shift, [0, 0]);
         if m.seconds.len() < seconds.len() {
             m.seconds.resize(seconds.len(), [0, 0]);
         }
         for (total, [n, failed]) in m.seconds.iter_mut().zip(seconds) {
-            total[0] += n;
-            total[1] += failed;
+            add(&mut total[0], n);
+            add(&mut total[1], failed);
         }
     }
     Ok(merged.unwrap_or_else(|| StepRecord::from_stats("?", "?", Default::default())))
@@ -396,9 +458,9 @@ fn join_timelines(segments: &[RunRecord], shifts: &[usize]) -> Vec<TimelinePoint
             let Some(m) = merged.get_mut(i) else {
                 continue;
             };
-            m.sent += point.sent;
-            m.ok += point.ok;
-            m.failed += point.failed;
+            add(&mut m.sent, point.sent);
+            add(&mut m.ok, point.ok);
+            add(&mut m.failed, point.failed);
             m.p99_us = m.p99_us.max(point.p99_us);
             p50_weight[i] += point.p50_us as f64 * point.ok as f64;
         }
@@ -571,12 +633,49 @@ mod tests {
         // at once, listing only the first few missing).
         assert!(matches!(
             merge(vec![r(0, 2), r(7, 2)]),
-            Err(MergeError::OutOfRange { index: 7, count: 2, ref name }) if name == "s7"
+            Err(MergeError::Damaged { ref name, ref what }) if name == "s7" && what.contains("segment 7 of 2")
         ));
         assert!(matches!(
             merge(vec![r(0, 0)]),
-            Err(MergeError::OutOfRange { .. })
+            Err(MergeError::Damaged { .. })
         ));
+        // Lateness and starts a run cannot write: refused, never a panic or a timeline of
+        // years.
+        let with = |i, late: Option<f64>, at: &str| {
+            let (name, mut record) = r(i, 2);
+            let segment = record.segment.as_mut().expect("segment");
+            segment.late_ms = late;
+            segment.scheduled_start = Some(at.to_owned());
+            (name, record)
+        };
+        let now = "2026-12-03T10:00:00Z";
+        for (late, at) in [(Some(1e308), now), (Some(-1.0), now), (None, "yesterday")] {
+            let refused = merge(vec![with(0, None, now), with(1, late, at)]);
+            assert!(
+                matches!(refused, Err(MergeError::Damaged { .. })),
+                "{refused:?}"
+            );
+        }
+        let far = merge(vec![
+            with(0, None, now),
+            with(1, Some(0.0), "9999-12-31T23:59:59Z"),
+        ]);
+        assert!(
+            matches!(
+                far,
+                Err(MergeError::Apart {
+                    first: 0,
+                    last: 1,
+                    ..
+                })
+            ),
+            "{far:?}"
+        );
+        let late_but_merged = merge(vec![with(0, Some(0.0), now), with(1, Some(90_000.0), now)])
+            .expect("a segment 90 s late is merged");
+        // The late segment's three seconds laid out 90 s after the other's.
+        assert_eq!(late_but_merged.timeline.len(), 90 + 3);
+        assert_eq!(late_but_merged.timeline[90].sent, 100);
         assert_eq!(
             merge(vec![r(0, u32::MAX), r(3, u32::MAX)]),
             Err(MergeError::Missing {
