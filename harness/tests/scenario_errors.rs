@@ -1875,3 +1875,19 @@ steps = [{ name = "list", mcp = "tools/list" }]
         "remove `headers`",
     );
 }
+
+/// A parity pass paced slower than one iteration in 100 s (its interval would not fit a
+/// duration) or faster than 10 000/s is refused at the value, never a panic at run time.
+#[test]
+fn parity_rate_out_of_range() {
+    for rate in ["1e-300", "0.001", "0", "-1", "1e9", "nan"] {
+        assert_invalid(
+            &format!("{SMALL}[parity]\nrate = {rate}\n"),
+            12,
+            8,
+            "`rate` must be between 0.01 and 10000 iterations per second",
+            "e.g. `rate = 20`",
+        );
+    }
+    valid(&format!("{SMALL}[parity]\nrate = 0.01\n"));
+}

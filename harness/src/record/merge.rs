@@ -178,7 +178,9 @@ fn check_segment(segment: &super::run::SegmentRecord, count: u32) -> Result<(), 
     if let Some(late) = segment.late_ms
         && !(0.0..=MAX_APART.as_secs_f64() * 1000.0).contains(&late)
     {
-        return Err(format!("a lateness of {late:.3e} ms cannot be (0 to a day)"));
+        return Err(format!(
+            "a lateness of {late:.3e} ms cannot be (0 to a day)"
+        ));
     }
     if let Some(at) = &segment.scheduled_start
         && humantime::parse_rfc3339(at).is_err()

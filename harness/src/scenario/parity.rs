@@ -157,15 +157,11 @@ impl RawParity {
         let min_samples = count(&self.min_samples, "min_samples", defaults.min_samples)?;
         let rate = match &self.rate {
             None => defaults.rate,
-            Some(r)
-                if r.get_ref().is_finite() && *r.get_ref() > 0.0 && *r.get_ref() <= 10_000.0 =>
-            {
-                *r.get_ref()
-            }
+            Some(r) if (0.01..=10_000.0).contains(r.get_ref()) => *r.get_ref(),
             Some(r) => {
                 return Err(Problem::new(
                     r.span(),
-                    "`rate` must be between 0 and 10000 iterations per second",
+                    "`rate` must be between 0.01 and 10000 iterations per second",
                     "e.g. `rate = 20`",
                 ));
             }
