@@ -46,6 +46,12 @@ pub enum BarrierError {
         count: u32,
         waited: String,
     },
+    /// A ready file older than any segment waits: left by an earlier run.
+    #[error(
+        "start barrier file {} says its segment was ready at {at}, longer ago than --barrier-timeout: it is an earlier run's; give every run a fresh barrier folder",
+        path.display()
+    )]
+    Stale { path: PathBuf, at: String },
     /// A signal ended the wait.
     #[error("interrupted while waiting at the start barrier: nothing was run")]
     Interrupted,
@@ -113,6 +119,14 @@ pub fn read(dir: &Path, count: u32) -> Result<Result<Vec<SystemTime>, Vec<u32>>,
     })
 }
 
+/// The first ready time from before `arrived − timeout − MARGIN`: a segment that had
+/// waited that long would have given up, so the file is an earlier run's (the margin
+/// allows for the clocks of different machines).
+pub fn stale(ready: &[SystemTime], arrived: SystemTime, timeout: Duration) -> Option<usize> {
+    let oldest = arrived.checked_sub(timeout + MARGIN)?;
+    ready.iter().position(|at| *at < oldest)
+}
+
 /// Leaves this segment's file, then waits until all segments' files are in `dir` (or
 /// `timeout` passes, or `stopped` says a signal came) and returns the common start.
 pub fn wait(
@@ -121,11 +135,20 @@ pub fn wait(
     timeout: Duration,
     stopped: &dyn Fn() -> bool,
 ) -> Result<SystemTime, BarrierError> {
-    arrive(dir, segment, SystemTime::now())?;
+    let arrived = SystemTime::now();
+    arrive(dir, segment, arrived)?;
     let began = std::time::Instant::now();
     loop {
         let missing = match read(dir, segment.count)? {
-            Ok(ready) => return Ok(start_from(&ready).expect("at least one segment")),
+            Ok(ready) => {
+                if let Some(index) = stale(&ready, arrived, timeout) {
+                    return Err(BarrierError::Stale {
+                        path: ready_file(dir, index as u32),
+                        at: humantime::format_rfc3339_millis(ready[index]).to_string(),
+                    });
+                }
+                return Ok(start_from(&ready).expect("a segment count is at least 1"));
+            }
             Err(missing) => missing,
         };
         if stopped() {
@@ -182,6 +205,29 @@ mod tests {
             .map(|e| e.expect("entry").file_name().into_string().expect("name"))
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn a_file_older_than_the_timeout_is_an_earlier_runs() {
+        let arrived = at("2026-12-03T10:00:00Z");
+        let timeout = Duration::from_secs(600);
+        let fresh = [at("2026-12-03T09:50:00Z"), arrived];
+        assert_eq!(stale(&fresh, arrived, timeout), None);
+        let old = [arrived, at("2026-12-02T10:00:00Z")];
+        assert_eq!(stale(&old, arrived, timeout), Some(1));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yesterday = SystemTime::now() - Duration::from_secs(86_400);
+        arrive(dir.path(), Segment::new(1, 2).expect("segment"), yesterday).expect("arrive");
+        let error = wait(
+            dir.path(),
+            Segment::new(0, 2).expect("segment"),
+            timeout,
+            &|| false,
+        )
+        .expect_err("stale");
+        assert!(matches!(error, BarrierError::Stale { .. }), "{error}");
+        assert!(error.to_string().contains("segment-1.ready"), "{error}");
     }
 
     #[test]
