@@ -143,8 +143,7 @@ fn parse_segment(text: &str) -> Result<crate::load::Segment, String> {
 }
 
 fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 10m or 90s"))
+    crate::units::HumanDuration::parse(text).map(crate::units::HumanDuration::get)
 }
 
 fn parse_instant(text: &str) -> Result<std::time::SystemTime, String> {

@@ -9,6 +9,10 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+/// The longest span of time harness takes (a billion seconds, about 31.7 years): sums
+/// of a few such spans (warmup + duration + drain, a deadline from now) never overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000_000);
+
 /// A span of time written as a human string in files (`"250ms"`, `"30s"`, `"2m"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct HumanDuration(pub Duration);
@@ -32,15 +36,26 @@ impl HumanDuration {
             let secs: f64 = number.parse().map_err(|_| {
                 format!("`{text}` is not a duration; write it like \"250ms\", \"30s\" or \"2m\"")
             })?;
-            if !(0.0..=1.0e9).contains(&secs) {
-                return Err(format!("`{text}` is out of range for a duration"));
+            if !(0.0..=MAX_DURATION.as_secs_f64()).contains(&secs) {
+                return Err(too_long(text));
             }
             return Ok(Self(Duration::from_secs_f64(secs)));
         }
-        humantime::parse_duration(trimmed).map(Self).map_err(|e| {
+        let duration = humantime::parse_duration(trimmed).map_err(|e| {
             format!("`{text}` is not a duration ({e}); write it like \"250ms\", \"30s\" or \"2m\"")
-        })
+        })?;
+        if duration > MAX_DURATION {
+            return Err(too_long(text));
+        }
+        Ok(Self(duration))
     }
+}
+
+fn too_long(text: &str) -> String {
+    format!(
+        "`{text}` is longer than the longest duration harness takes, {}",
+        humantime::format_duration(MAX_DURATION)
+    )
 }
 
 /// The number in `"1.5s"`: digits with one decimal point, then `s`.
@@ -194,6 +209,28 @@ pub type Quantile = Probability;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Longer than a billion seconds is refused in both forms, so no sum of spans from a
+    /// file (warmup + duration + drain, a deadline) can overflow.
+    #[test]
+    fn durations_past_the_longest_are_refused() {
+        assert_eq!(
+            HumanDuration::parse("1000000000s"),
+            Ok(HumanDuration(MAX_DURATION))
+        );
+        for text in [
+            "1000000001s",
+            "18446744073709551615s",
+            "1000000000.5s",
+            "100y",
+        ] {
+            let error = HumanDuration::parse(text).expect_err(text);
+            assert!(
+                error.contains("longer than the longest duration"),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn durations_parse_common_forms() {

@@ -123,7 +123,7 @@ pub fn read(dir: &Path, count: u32) -> Result<Result<Vec<SystemTime>, Vec<u32>>,
 /// waited that long would have given up, so the file is an earlier run's (the margin
 /// allows for the clocks of different machines).
 pub fn stale(ready: &[SystemTime], arrived: SystemTime, timeout: Duration) -> Option<usize> {
-    let oldest = arrived.checked_sub(timeout + MARGIN)?;
+    let oldest = arrived.checked_sub(timeout.saturating_add(MARGIN))?;
     ready.iter().position(|at| *at < oldest)
 }
 
@@ -215,6 +215,9 @@ mod tests {
         assert_eq!(stale(&fresh, arrived, timeout), None);
         let old = [arrived, at("2026-12-02T10:00:00Z")];
         assert_eq!(stale(&old, arrived, timeout), Some(1));
+        // `--barrier-timeout 18446744073709551615s` waits, it does not panic.
+        let forever = Duration::from_secs(u64::MAX);
+        assert_eq!(stale(&old, arrived, forever), None);
 
         let dir = tempfile::tempdir().expect("tempdir");
         let yesterday = SystemTime::now() - Duration::from_secs(86_400);
