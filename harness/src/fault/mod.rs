@@ -149,7 +149,7 @@ impl FaultProxy {
         options: ProxyOptions,
     ) -> io::Result<Self> {
         runtime()?;
-        check(&faults, Layer::Http)?;
+        check_faults(&faults, Layer::Http)?;
         let upstream = Upstream::parse(&upstream)?;
         let pool = upstream.pool(options.tls.as_ref())?;
         let listener = bind(listen)?;
@@ -186,7 +186,7 @@ impl FaultProxy {
         options: ProxyOptions,
     ) -> io::Result<Self> {
         runtime()?;
-        check(&faults, Layer::Tcp)?;
+        check_faults(&faults, Layer::Tcp)?;
         if upstream.trim().is_empty() || upstream.contains("://") {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -230,7 +230,7 @@ impl FaultProxy {
             Mode::Http => Layer::Http,
             Mode::Tcp => Layer::Tcp,
         };
-        check(&faults, layer)?;
+        check_faults(&faults, layer)?;
         self.shared.faults().set_faults(faults);
         self.shared.changed.notify_one();
         self.shared.generation.send_modify(|g| *g += 1);
@@ -267,7 +267,9 @@ fn shared(faults: Vec<FaultSpec>, seed: u64, options: ProxyOptions) -> Arc<Share
 
 /// Refuses faults that are invalid or that this kind of proxy cannot run: HTTP kinds on
 /// a TCP proxy, `down` on an HTTP proxy (other TCP kinds shape its client connections).
-fn check(faults: &[FaultSpec], layer: Layer) -> io::Result<()> {
+/// The control API checks with it too, before a disabled proxy keeps faults it could
+/// not run.
+pub(crate) fn check_faults(faults: &[FaultSpec], layer: Layer) -> io::Result<()> {
     for (i, fault) in faults.iter().enumerate() {
         let invalid = |why: String| {
             io::Error::new(

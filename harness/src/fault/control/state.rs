@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::answer::ApiError;
 use super::toxic::{Toxic, native_toxic};
 use super::{ProxyInfo, ProxyMode};
-use crate::fault::{AttemptSnapshot, FaultProxy, FaultSpec, ProxyOptions};
+use crate::fault::{AttemptSnapshot, FaultProxy, FaultSpec, ProxyOptions, check_faults};
 
 /// One fault in force, and the toxic it came from when it came through the Toxiproxy API.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ impl Managed {
                 format!("two faults are called `{label}`; give each a distinct `name`"),
             ));
         }
-        check_faults(&faults, recipe.info.mode)?;
+        check_faults(&faults, recipe.info.mode.layer())?;
         // One clock for the proxy's whole life, so fault windows survive a disable.
         recipe.options.origin.get_or_insert_with(Instant::now);
         let mut managed = Self {
@@ -182,7 +182,7 @@ impl Managed {
         let specs: Vec<FaultSpec> = next.iter().map(|e| e.spec.clone()).collect();
         let refused =
             |e: io::Error| ApiError::bad_request(e.to_string(), "fix the fault and send it again");
-        check_faults(&specs, self.recipe.info.mode).map_err(refused)?;
+        check_faults(&specs, self.recipe.info.mode.layer()).map_err(refused)?;
         if let Some(proxy) = &self.running {
             proxy.set_faults(specs).map_err(refused)?;
         }
@@ -233,24 +233,4 @@ impl Managed {
             .map(FaultProxy::attempts)
             .unwrap_or_default()
     }
-}
-
-/// Refuses invalid faults and faults of the other mode, before any proxy sees them.
-fn check_faults(faults: &[FaultSpec], mode: ProxyMode) -> io::Result<()> {
-    for (i, fault) in faults.iter().enumerate() {
-        let invalid = |why: String| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("fault {} (`{}`): {why}", i + 1, fault.label()),
-            )
-        };
-        fault.validate().map_err(invalid)?;
-        if !mode.runs(fault.kind()) {
-            return Err(invalid(format!(
-                "kind `{}` does not run on a {mode}-mode proxy",
-                fault.kind()
-            )));
-        }
-    }
-    Ok(())
 }
