@@ -51,6 +51,21 @@ const FORMAT: [(u32, u32); 21] = [
     (0x2028, 0x2029),
 ];
 
+/// `value` escaped for a double-quoted Prometheus label value or PromQL string: `\`,
+/// `"` and line feeds (the exposition formats and PromQL read these three).
+pub fn label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How many of a list are shown by [`some_of`].
 pub const LIST_SHOWN: usize = 10;
 

@@ -51,7 +51,7 @@ pub fn render(export: &Export, timestamps: Timestamps) -> String {
                     if i > 0 {
                         out.push(',');
                     }
-                    let _ = write!(out, "{name}=\"{}\"", escape_value(value));
+                    let _ = write!(out, "{name}=\"{}\"", crate::text::label_value(value));
                 }
                 out.push('}');
             }
@@ -68,20 +68,6 @@ pub fn render(export: &Export, timestamps: Timestamps) -> String {
 pub fn write_textfile(file: &Path, export: &Export) -> io::Result<()> {
     let text = render(export, Timestamps::Omit);
     atomic_file::write(file, text.as_bytes(), Existing::Replace)
-}
-
-/// A label value with `\`, `"` and line feeds escaped.
-pub fn escape_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Help text with `\` and line feeds escaped (both formats read these two).

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{CPU_SERIES, MetricsRecord, RSS_SERIES};
+use crate::text::label_value;
 
 /// The name of the default CPU row.
 pub const DEFAULT_CPU: &str = "cpu_per_request";
@@ -365,15 +366,15 @@ pub fn template(
         };
         let name = after[..end].trim();
         let value = match name {
-            "path" => escape(path),
+            "path" => label_value(path),
             "window" if window.is_some() => window.unwrap_or_default().to_string(),
             "selector" => labels
                 .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .map(|(k, v)| format!("{k}=\"{}\"", label_value(v)))
                 .collect::<Vec<_>>()
                 .join(","),
             other => match labels.get(other) {
-                Some(v) => escape(v),
+                Some(v) => label_value(v),
                 None => {
                     let mut known = vec!["path".to_string(), "selector".to_string()];
                     if window.is_some() {
@@ -392,14 +393,6 @@ pub fn template(
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// Escapes a value for a PromQL double-quoted string.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// A PromQL-style series selector: a metric name and label matchers.

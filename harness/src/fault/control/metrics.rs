@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::answer::Reply;
 use super::registry::Registry;
+use crate::text::label_value;
 
 /// One series family: name, type, help, and a value per proxy.
 struct Family {
@@ -48,20 +49,6 @@ const FAMILIES: [Family; 6] = [
     },
 ];
 
-/// A label value escaped as the text format requires (names are data, not syntax).
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The metrics of every proxy.
 pub(super) async fn metrics(registry: &Registry) -> Reply {
     let proxies = registry.lock().await;
@@ -70,9 +57,9 @@ pub(super) async fn metrics(registry: &Registry) -> Reply {
         .map(|m| {
             let labels = format!(
                 "proxy=\"{}\",listener=\"{}\",upstream=\"{}\"",
-                escape(m.name()),
-                escape(&m.listen().to_string()),
-                escape(&m.info().upstream)
+                label_value(m.name()),
+                label_value(&m.listen().to_string()),
+                label_value(&m.info().upstream)
             );
             let totals = m.attempts().totals;
             let toxics = u64::try_from(m.entries().len()).unwrap_or(u64::MAX);
@@ -105,7 +92,7 @@ mod tests {
 
     #[test]
     fn label_values_cannot_break_out_of_their_quotes() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-        assert_eq!(escape("plain"), "plain");
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(label_value("plain"), "plain");
     }
 }
