@@ -666,15 +666,22 @@ mod tests {
         (Method::POST, path.to_owned(), HeaderMap::new(), id)
     }
 
-    fn decide(set: &mut FaultSet, now: Duration, id: Option<u64>) -> Option<String> {
-        let (method, path, headers, id) = post("/execute", id);
+    /// The decision for a POST to `path` carrying request id `id`, `now` into the run.
+    fn decide_post(set: &mut FaultSet, now: Duration, path: &str, id: Option<u64>) -> Decision {
+        let (method, path, headers, id) = post(path, id);
         let facts = RequestFacts {
             method: &method,
             path: &path,
             headers: &headers,
             request_id: id,
         };
-        set.decide(now, &facts).label().map(str::to_owned)
+        set.decide(now, &facts)
+    }
+
+    fn decide(set: &mut FaultSet, now: Duration, id: Option<u64>) -> Option<String> {
+        decide_post(set, now, "/execute", id)
+            .label()
+            .map(str::to_owned)
     }
 
     fn abort() -> FaultSpec {
@@ -841,16 +848,9 @@ mod tests {
             let mut out: Vec<(u64, Duration)> = order
                 .into_iter()
                 .map(|id| {
-                    let (m, p, h, id) = post("/", Some(id));
-                    let facts = RequestFacts {
-                        method: &m,
-                        path: &p,
-                        headers: &h,
-                        request_id: id,
-                    };
-                    let decision = set.decide(ms(0), &facts);
+                    let decision = decide_post(&mut set, ms(0), "/", Some(id));
                     assert!(decision.terminal().is_none());
-                    (id.unwrap_or(0), decision.delay())
+                    (id, decision.delay())
                 })
                 .collect();
             out.sort();
@@ -942,15 +942,7 @@ mod tests {
             ),
             1,
         );
-        let (m, p, h, id) = post("/", None);
-        let facts = RequestFacts {
-            method: &m,
-            path: &p,
-            headers: &h,
-            request_id: id,
-        };
-        match set
-            .decide(ms(0), &facts)
+        match decide_post(&mut set, ms(0), "/", None)
             .terminal()
             .map(|i| i.action.clone())
         {
@@ -994,14 +986,7 @@ mod tests {
             kind = "abort"
         "#;
         let mut set = FaultSet::new(faults(text), 1);
-        let (m, p, h, id) = post("/", None);
-        let facts = RequestFacts {
-            method: &m,
-            path: &p,
-            headers: &h,
-            request_id: id,
-        };
-        let decision = set.decide(ms(0), &facts);
+        let decision = decide_post(&mut set, ms(0), "/", None);
         assert_eq!(decision.delay(), ms(150));
         assert_eq!(decision.label(), Some("outage"));
         let labels: Vec<&str> = decision
