@@ -21,6 +21,9 @@
 //! [`printable_lines`] all the same, which write a hidden character as a visible escape
 //! (`\u{1b}`, `\r`), so text from a record or result file that was never validated
 //! cannot reach a terminal raw either.
+//!
+//! Besides: [`label_value`] escapes a value for a quoted Prometheus label or PromQL
+//! string, and [`some_of`] shortens a long list for a message.
 
 use std::borrow::Cow;
 use std::fmt;
